@@ -1,0 +1,7 @@
+"""``python -m detzip``."""
+
+import sys
+
+from detzip.cli import main
+
+sys.exit(main())

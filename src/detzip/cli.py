@@ -1,0 +1,194 @@
+"""Command line: argument parsing and printing only; the work is done by the public API.
+
+Exit codes: 0 success, 1 a negative verdict (``diff`` found differences), 2 bad input or usage
+(one line on stderr naming the file and the fix). Heavy modules are imported inside the commands
+so that start-up stays close to Python's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from detzip import __version__
+
+EXIT_OK = 0
+EXIT_DIFFERENT = 1
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"detzip: error: {message}\n")
+
+
+def _add_zip_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("zip format")
+    group.add_argument(
+        "--mtime",
+        metavar="TIME",
+        help="timestamp of every entry: epoch seconds or ISO date "
+        "(default: $SOURCE_DATE_EPOCH, else 1980-01-01)",
+    )
+    group.add_argument(
+        "--compressor",
+        choices=("deflate", "zlib", "store"),
+        default="deflate",
+        help="deflate: pinned libdeflate, same bytes everywhere (default); zlib: this "
+        "machine's zlib, same bytes on this machine only; store: no compression",
+    )
+    group.add_argument(
+        "--level", type=int, help="compression level (deflate 1-12, zlib 1-9; default 6)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="detzip",
+        description="Deterministic AWS Lambda zips: same inputs, same bytes.",
+    )
+    parser.add_argument("--version", action="version", version=f"detzip {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    function = commands.add_parser(
+        "function",
+        help="zip a source tree into a function zip",
+        description="Zip the code under SRC into a canonical zip.",
+    )
+    function.add_argument("source", metavar="SRC", help="folder holding the function code")
+    function.add_argument("-o", "--output", required=True, metavar="OUT.zip")
+    function.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="gitignore-style pattern to leave out (repeatable; '!PATTERN' re-includes)",
+    )
+    function.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="pack only files matching these patterns (repeatable)",
+    )
+    function.add_argument(
+        "--no-default-excludes",
+        action="store_true",
+        help="also pack VCS folders, __pycache__, *.pyc, virtualenvs, tool caches, .DS_Store",
+    )
+    function.add_argument(
+        "--no-ignore-file", action="store_true", help="do not read SRC/.detzipignore"
+    )
+    function.add_argument("--prefix", default="", help="folder to place everything under")
+    function.add_argument(
+        "--allow-outside-links",
+        action="store_true",
+        help="follow symlinks that point outside SRC (their targets are packed)",
+    )
+    _add_zip_options(function)
+    function.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    hash_ = commands.add_parser(
+        "hash",
+        help="print a file's base64 SHA-256 (Terraform's filebase64sha256)",
+        description="Print base64sha256 of each FILE, as Terraform's filebase64sha256 does.",
+    )
+    hash_.add_argument("files", nargs="+", metavar="FILE")
+    hash_.add_argument("--hex", action="store_true", help="print hex SHA-256 instead")
+
+    diff = commands.add_parser(
+        "diff",
+        help="explain why two zips differ",
+        description="Compare two zips entry by entry. Exit 0 if identical, 1 if not.",
+    )
+    diff.add_argument("a", metavar="A.zip")
+    diff.add_argument("b", metavar="B.zip")
+    diff.add_argument("--json", action="store_true", help="print the differences as JSON")
+    return parser
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _cmd_function(args: argparse.Namespace) -> int:
+    from detzip.function import build_function
+
+    artifact = build_function(
+        args.source,
+        args.output,
+        exclude=args.exclude,
+        include=args.include,
+        default_excludes=not args.no_default_excludes,
+        ignore_file=not args.no_ignore_file,
+        prefix=args.prefix,
+        allow_outside_links=args.allow_outside_links,
+        mtime=args.mtime,
+        compressor=args.compressor,
+        level=args.level,
+    )
+    if args.json:
+        _print_json(artifact.to_dict())
+    else:
+        print(artifact.path)
+        print(f"  base64sha256  {artifact.base64sha256}")
+        print(f"  sha256        {artifact.sha256}")
+        print(
+            f"  size          {artifact.size:,} bytes zipped, "
+            f"{artifact.unzipped_size:,} unzipped, {artifact.entries} entries"
+        )
+    return EXIT_OK
+
+
+def _cmd_hash(args: argparse.Namespace) -> int:
+    from detzip.hashing import b64, file_sha256
+
+    for name in args.files:
+        digest = file_sha256(name)
+        shown = digest if args.hex else b64(digest)
+        print(shown if len(args.files) == 1 else f"{shown}  {name}")
+    return EXIT_OK
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from detzip.zipdiff import diff_zips, render
+
+    differences = diff_zips(args.a, args.b)
+    if args.json:
+        _print_json(
+            {"identical": not differences, "differences": [d.to_dict() for d in differences]}
+        )
+    else:
+        print(render(args.a, args.b, differences))
+    return EXIT_DIFFERENT if differences else EXIT_OK
+
+
+_COMMANDS = {"function": _cmd_function, "hash": _cmd_hash, "diff": _cmd_diff}
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script exits with it)."""
+    args = build_parser().parse_args(argv)
+    # On SIGTERM unwind normally, so that temporary outputs are removed.
+    signal.signal(signal.SIGTERM, _terminate)
+    from detzip.errors import DetzipError
+
+    try:
+        return _COMMANDS[args.command](args)
+    except DetzipError as exc:
+        sys.stderr.write(f"detzip: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("detzip: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK

@@ -1,0 +1,125 @@
+"""The one Entry type every stage passes on: an archive name and where its bytes come from.
+
+An entry is a directory (no content), a file read from disk, bytes held in memory, or a member
+that is already compressed (raw DEFLATE or stored bytes with their CRC-32 and sizes, e.g. copied
+from a wheel) and is written as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from detzip.errors import DetzipError
+
+STORED = 0
+DEFLATED = 8
+
+
+@dataclass(frozen=True, slots=True)
+class FromFile:
+    """Content read from ``path`` when the entry is written."""
+
+    path: Path
+    size_hint: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FromBytes:
+    """Content held in memory."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Precompressed:
+    """An already-compressed member, copied without recompressing.
+
+    ``read`` returns exactly ``compressed_size`` bytes of raw stream for ``method``
+    (:data:`STORED` or :data:`DEFLATED`) that decompress to ``size`` bytes with CRC-32 ``crc32``.
+    """
+
+    method: int
+    crc32: int
+    compressed_size: int
+    size: int
+    read: Callable[[], bytes]
+
+    def __post_init__(self) -> None:
+        if self.method not in (STORED, DEFLATED):
+            raise ValueError(f"unsupported compression method {self.method}")
+        if self.method == STORED and self.compressed_size != self.size:
+            raise ValueError("a stored member has equal compressed and uncompressed sizes")
+
+
+Source = FromFile | FromBytes | Precompressed
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One archive member. Directory names end with ``/``; ``source`` is None for directories."""
+
+    name: str
+    source: Source | None = None
+    executable: bool = False
+
+    def __post_init__(self) -> None:
+        check_name(self.name, directory=self.source is None)
+
+    @property
+    def is_dir(self) -> bool:
+        return self.source is None
+
+    @property
+    def size_hint(self) -> int:
+        """Best guess of the bytes this entry occupies in memory while it is being written."""
+        match self.source:
+            case None:
+                return 0
+            case FromFile(size_hint=size):
+                return size
+            case FromBytes(data=data):
+                return len(data)
+            case Precompressed(compressed_size=size):
+                return size
+
+    @classmethod
+    def directory(cls, name: str) -> Entry:
+        return cls(name if name.endswith("/") else name + "/")
+
+    @classmethod
+    def file(cls, name: str, path: Path, *, executable: bool = False, size_hint: int = 0) -> Entry:
+        return cls(name, FromFile(path, size_hint), executable)
+
+    @classmethod
+    def data(cls, name: str, data: bytes, *, executable: bool = False) -> Entry:
+        return cls(name, FromBytes(data), executable)
+
+
+def check_name(name: str, *, directory: bool) -> None:
+    """Refuse archive names that are absolute, escape the root, or are not valid UTF-8."""
+    stem = name[:-1] if directory and name.endswith("/") else name
+    if directory and not name.endswith("/"):
+        raise DetzipError("a directory's archive name must end with '/'", name)
+    if not stem:
+        raise DetzipError("an archive name is empty", name)
+    if stem.startswith("/") or (len(stem) > 1 and stem[1] == ":"):
+        raise DetzipError("archive names must be relative; remove the leading '/'", name)
+    parts = stem.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise DetzipError("archive names may not contain empty, '.' or '..' parts", name)
+    if "\0" in stem:
+        raise DetzipError("archive names may not contain NUL", name)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DetzipError(
+            "the name is not valid UTF-8; rename the file with a UTF-8 name", ascii(name)
+        ) from None
+
+
+def parents(name: str) -> list[str]:
+    """The directory names that contain ``name``, outermost first: 'a/b/c' → ['a/', 'a/b/']."""
+    parts = name.rstrip("/").split("/")[:-1]
+    return ["/".join(parts[: i + 1]) + "/" for i in range(len(parts))]

@@ -1,0 +1,63 @@
+"""Function zips: a source tree, filtered, written canonically."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from detzip import compressors
+from detzip.artifact import Artifact
+from detzip.options import ZipOptions
+from detzip.tree import TreeSpec, collect
+from detzip.zipwriter import write_zip
+
+
+def build_function(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    exclude: Sequence[str] = (),
+    include: Sequence[str] = (),
+    default_excludes: bool = True,
+    ignore_file: bool = True,
+    prefix: str = "",
+    allow_outside_links: bool = False,
+    mtime: str | int | float | datetime | None = None,
+    compressor: str = "deflate",
+    level: int | None = None,
+) -> Artifact:
+    """Zip the code under ``source`` into ``output``; the bytes depend only on what is packed.
+
+    ``exclude``/``include`` are gitignore-style patterns relative to ``source``; a
+    ``.detzipignore`` file there is read too. ``mtime=None`` uses ``SOURCE_DATE_EPOCH`` if set,
+    else 1980-01-01. See :class:`detzip.tree.TreeSpec` for the other options.
+    """
+    options = ZipOptions.create(mtime=mtime, compressor=compressor, level=level)
+    out = Path(output)
+    spec = TreeSpec(
+        exclude=tuple(exclude),
+        include=tuple(include),
+        default_excludes=default_excludes,
+        ignore_file=ignore_file,
+        prefix=prefix,
+        allow_outside_links=allow_outside_links,
+        skip_files=_identity(out),
+    )
+    entries = collect(source, spec)
+    written = write_zip(entries, out, options)
+    described = {
+        **options.describe(),
+        "compressor_identity": compressors.identity(options.compressor),
+        **spec.describe(Path(source)),
+    }
+    return Artifact.from_written(written, described)
+
+
+def _identity(path: Path) -> frozenset[tuple[int, int]]:
+    try:
+        info = path.stat()
+    except OSError:
+        return frozenset()
+    return frozenset({(info.st_dev, info.st_ino)})

@@ -1,0 +1,145 @@
+"""Invariants, by hypothesis: the bytes depend on names, contents and exec bits only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from detzip import build_function
+
+NAME_CHARS = st.characters(
+    codec="utf-8", categories=("Lu", "Ll", "Lo", "Nd"), exclude_characters="\0/"
+) | st.sampled_from("._- +=@")
+NAMES = st.text(NAME_CHARS, min_size=1, max_size=10).filter(
+    lambda n: n not in (".", "..") and len(n.encode()) < 100
+)
+PATHS = st.lists(NAMES, min_size=1, max_size=4).map(tuple)
+
+
+@st.composite
+def trees(draw: st.DrawFn) -> dict[str, Any]:
+    """{path: (content, executable)} for files and {path: None} for empty dirs, no conflicts."""
+    files: dict[tuple[str, ...], tuple[bytes, bool]] = {}
+    for path in draw(st.lists(PATHS, max_size=12, unique=True)):
+        # a path can't be both a file and a folder
+        if any(path[: len(other)] == other or other[: len(path)] == path for other in files):
+            continue
+        files[path] = (
+            draw(st.binary(max_size=300) | st.text(max_size=300).map(str.encode)),
+            draw(st.booleans()),
+        )
+    dirs = [
+        path
+        for path in draw(st.lists(PATHS, max_size=3, unique=True))
+        if not any(other[: len(path)] == path or path[: len(other)] == other for other in files)
+    ]
+    tree: dict[str, Any] = {"/".join(p): v for p, v in files.items()}
+    for path in dirs:
+        if not any(other != path and other[: len(path)] == path for other in dirs):
+            tree["/".join(path) + "/"] = None
+    return tree
+
+
+@contextmanager
+def environment(tz: str, umask: int) -> Iterator[None]:
+    old_tz = os.environ.get("TZ")
+    old_mask = os.umask(umask)
+    os.environ["TZ"] = tz
+    time.tzset()
+    try:
+        yield
+    finally:
+        os.umask(old_mask)
+        if old_tz is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old_tz
+        time.tzset()
+
+
+def materialize(
+    root: Path, tree: dict[str, Any], *, reverse: bool, modes: st.DataObject, mtimes: bool
+) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    items = sorted(tree.items(), reverse=reverse)
+    for name, value in items:
+        path = root / name
+        if value is None:
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        content, executable = value
+        path.write_bytes(content)
+        choices = (
+            (0o755, 0o700, 0o744, 0o711, 0o775)
+            if executable
+            else (0o644, 0o600, 0o640, 0o664, 0o400)
+        )
+        path.chmod(modes.draw(st.sampled_from(choices)))
+        if mtimes:
+            stamp = modes.draw(st.integers(0, 4_000_000_000))
+            os.utime(path, (stamp, stamp))
+
+
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@SETTINGS
+@given(
+    tree=trees(),
+    data=st.data(),
+    tz=st.sampled_from(["UTC", "America/Los_Angeles", "Asia/Kolkata", "Pacific/Kiritimati"]),
+)
+def test_bytes_do_not_depend_on_the_filesystem(
+    tmp_path_factory: Any, tree: dict[str, Any], data: st.DataObject, tz: str
+) -> None:
+    base = tmp_path_factory.mktemp("prop")
+    first, second = base / "a" / "src", base / "elsewhere" / "deeper" / "src"
+    materialize(first, tree, reverse=False, modes=data, mtimes=False)
+    with environment("UTC", 0o022):
+        one = build_function(first, base / "one.zip", default_excludes=False)
+    with environment(tz, data.draw(st.sampled_from([0o077, 0o002, 0o027]))):
+        materialize(second, tree, reverse=True, modes=data, mtimes=True)
+        two = build_function(second, base / "two.zip", default_excludes=False)
+    assert one.sha256 == two.sha256
+    assert (base / "one.zip").read_bytes() == (base / "two.zip").read_bytes()
+    shutil.rmtree(base)
+
+
+@SETTINGS
+@given(tree=trees(), data=st.data())
+def test_extraction_gives_back_names_contents_and_exec_bits(
+    tmp_path_factory: Any, tree: dict[str, Any], data: st.DataObject
+) -> None:
+    base = tmp_path_factory.mktemp("rt")
+    materialize(base / "src", tree, reverse=False, modes=data, mtimes=False)
+    artifact = build_function(base / "src", base / "out.zip", default_excludes=False)
+    with zipfile.ZipFile(artifact.path) as archive:
+        assert archive.testzip() is None
+        infos = {info.filename: info for info in archive.infolist()}
+        for name, value in tree.items():
+            assert name in infos, name
+            if value is None:
+                assert infos[name].is_dir()
+                continue
+            content, executable = value
+            assert archive.read(name) == content
+            assert (infos[name].external_attr >> 16) == (0o100755 if executable else 0o100644)
+        expected_dirs = {
+            "/".join(name.rstrip("/").split("/")[:i]) + "/"
+            for name in tree
+            for i in range(1, name.rstrip("/").count("/") + 1)
+        }
+        assert set(infos) == set(tree) | expected_dirs
+    shutil.rmtree(base)

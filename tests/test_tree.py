@@ -1,0 +1,215 @@
+"""Source trees → entries: patterns, default excludes, symlinks and the inputs that are refused."""
+
+from __future__ import annotations
+
+import os
+import socket
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from detzip import build_function
+from detzip.errors import DetzipError
+from detzip.tree import TreeSpec, collect
+from detzip.zipwriter import canonical_order, write_zip
+
+from .conftest import make_tree
+
+
+def names(root: Path, **spec: object) -> list[str]:
+    """The archive names a build of ``root`` holds (parents added as the writer adds them)."""
+    return [e.name for e in canonical_order(collect(root, TreeSpec(**spec)))]  # type: ignore[arg-type]
+
+
+def zip_names(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as archive:
+        return archive.namelist()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_tree(
+        tmp_path / "src",
+        {
+            "app.py": "print('hi')\n",
+            "pkg/__init__.py": "",
+            "pkg/mod.py": "x = 1\n",
+            "pkg/__pycache__/mod.cpython-312.pyc": b"\0",
+            "pkg/stale.pyc": b"\0",
+            ".git/HEAD": "ref: refs/heads/main\n",
+            ".venv/pyvenv.cfg": "home = /usr\n",
+            "env2/pyvenv.cfg": "home = /usr\n",
+            "env2/lib/site.py": "",
+            ".mypy_cache/x.json": "{}",
+            ".terraform/providers/p": "",
+            ".DS_Store": b"\0",
+            "tests/test_app.py": "",
+            "docs/readme.md": "# x\n",
+            "empty/": "",
+        },
+    )
+
+
+def test_default_excludes(project: Path) -> None:
+    assert names(project) == [
+        "app.py",
+        "docs/",
+        "docs/readme.md",
+        "empty/",
+        "pkg/",
+        "pkg/__init__.py",
+        "pkg/mod.py",
+        "tests/",
+        "tests/test_app.py",
+    ]
+
+
+def test_default_excludes_can_be_switched_off(project: Path) -> None:
+    found = names(project, default_excludes=False)
+    assert "pkg/__pycache__/mod.cpython-312.pyc" in found
+    assert ".git/HEAD" in found and ".venv/pyvenv.cfg" in found and "env2/lib/site.py" in found
+
+
+def test_patterns_ignore_file_and_negation(project: Path) -> None:
+    (project / ".detzipignore").write_text("# comment\ntests/\n*.md\n")
+    # docs/ only held excluded files: it is left out too; empty/ is empty on disk and kept
+    assert names(project) == ["app.py", "empty/", "pkg/", "pkg/__init__.py", "pkg/mod.py"]
+    assert "tests/test_app.py" in names(project, ignore_file=False)
+    # the caller's patterns come last and win; '!' re-includes
+    assert "docs/readme.md" in names(project, exclude=["!docs/readme.md"])
+    assert "pkg/stale.pyc" in names(project, exclude=["!pkg/stale.pyc"])
+    assert "app.py" not in names(project, exclude=["/app.py"])
+
+
+def test_include_patterns_select_files(project: Path) -> None:
+    assert names(project, include=["*.py"], exclude=["tests/"]) == [
+        "app.py",
+        "pkg/",
+        "pkg/__init__.py",
+        "pkg/mod.py",
+    ]
+    assert names(project, include=["pkg/"]) == ["pkg/", "pkg/__init__.py", "pkg/mod.py"]
+
+
+def test_prefix(project: Path, tmp_path: Path) -> None:
+    artifact = build_function(project, tmp_path / "p.zip", prefix="/lib/code/", include=["app.py"])
+    assert zip_names(artifact.path) == ["lib/", "lib/code/", "lib/code/app.py"]
+    with pytest.raises(DetzipError, match="--prefix"):
+        build_function(project, tmp_path / "p.zip", prefix="a/../b")
+
+
+def test_output_inside_source_is_never_packed(project: Path) -> None:
+    out = project / "dist" / "function.zip"
+    first = build_function(project, out)
+    second = build_function(project, out)
+    assert first.sha256 == second.sha256
+    assert not any(name.startswith("dist/function") for name in zip_names(out))
+    # a temporary file left by a killed run is not packed either
+    (project / "dist" / ".function.zip.abc.detzip-tmp").write_bytes(b"partial")
+    assert build_function(project, out).sha256 == first.sha256
+
+
+def test_symlinks_inside_are_followed(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "src", {"real/data.txt": "data", "script.sh": "#!/bin/sh\n"})
+    (root / "script.sh").chmod(0o755)
+    (root / "link.txt").symlink_to("real/data.txt")
+    (root / "linkdir").symlink_to("real")
+    (root / "run").symlink_to("script.sh")
+    artifact = build_function(root, tmp_path / "s.zip")
+    with zipfile.ZipFile(artifact.path) as archive:
+        assert archive.read("link.txt") == b"data"
+        assert archive.read("linkdir/data.txt") == b"data"
+        assert archive.getinfo("run").external_attr >> 16 == 0o100755
+
+
+def test_symlink_outside_needs_opt_in(tmp_path: Path) -> None:
+    outside = make_tree(tmp_path / "shared", {"common.py": "X = 1\n"})
+    root = make_tree(tmp_path / "src", {"app.py": ""})
+    (root / "common.py").symlink_to(outside / "common.py")
+    with pytest.raises(
+        DetzipError, match=r"outside the source folder.*--allow-outside-links"
+    ) as err:
+        build_function(root, tmp_path / "o.zip")
+    assert str(root / "common.py") in str(err.value)
+    assert not (tmp_path / "o.zip").exists()
+    artifact = build_function(root, tmp_path / "o.zip", allow_outside_links=True)
+    with zipfile.ZipFile(artifact.path) as archive:
+        assert archive.read("common.py") == b"X = 1\n"
+    # an excluded outside link is simply left out
+    assert "common.py" not in zip_names(
+        build_function(root, tmp_path / "e.zip", exclude=["common.py"]).path
+    )
+
+
+def test_broken_symlink_is_an_error(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "src", {"app.py": ""})
+    (root / "gone.py").symlink_to("nowhere.py")
+    with pytest.raises(DetzipError, match="broken symlink"):
+        collect(root)
+
+
+def test_symlink_loop_is_an_error(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "src", {"a/app.py": ""})
+    (root / "a" / "back").symlink_to("..")
+    with pytest.raises(DetzipError, match="symlink loop"):
+        collect(root)
+    (root / "self").symlink_to("self")
+    with pytest.raises(DetzipError):
+        collect(root, TreeSpec(exclude=["a/back"]))
+
+
+def test_fifo_and_socket_are_errors_unless_excluded(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "src", {"app.py": ""})
+    os.mkfifo(root / "pipe")
+    with pytest.raises(DetzipError, match="FIFO"):
+        collect(root)
+    assert "pipe" not in names(root, exclude=["pipe"])
+    os.unlink(root / "pipe")
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(root / "s.sock"))
+        with pytest.raises(DetzipError, match="socket"):
+            collect(root)
+    finally:
+        sock.close()
+
+
+def test_non_utf8_name_is_an_error(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "src", {"app.py": ""})
+    with open(os.fsencode(root) + b"/caf\xe9.py", "wb"):
+        pass
+    with pytest.raises(DetzipError, match="not valid UTF-8") as err:
+        collect(root)
+    assert "caf\\xe9.py" in str(err.value)
+
+
+def test_file_that_cannot_be_read_is_an_error(tmp_path: Path) -> None:
+    """A file gone between listing and writing (root reads any mode: this is the portable case)."""
+    root = make_tree(tmp_path / "src", {"a.py": "x", "gone.py": "y"})
+    entries = collect(root)
+    (root / "gone.py").unlink()
+    with pytest.raises(DetzipError, match=r"gone\.py: cannot read") as err:
+        write_zip(entries, tmp_path / "u.zip")
+    assert "exclude it" in str(err.value)
+    assert not (tmp_path / "u.zip").exists()
+
+
+def test_missing_source(tmp_path: Path) -> None:
+    with pytest.raises(DetzipError, match="does not exist"):
+        collect(tmp_path / "nope")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DetzipError, match="not a directory"):
+        collect(tmp_path / "file")
+
+
+def test_result_describes_the_build(project: Path, tmp_path: Path) -> None:
+    (project / ".detzipignore").write_text("docs/\n")
+    artifact = build_function(project, tmp_path / "r.zip", exclude=["tests/"], mtime="2020-02-02")
+    data = artifact.to_dict()
+    assert data["options"]["ignore_file"] == ["docs/"]
+    assert data["options"]["exclude"] == ["tests/"]
+    assert data["options"]["mtime"] == "2020-02-02T00:00:00Z"
+    assert data["options"]["compressor"] == "deflate" and data["options"]["level"] == 6
+    assert data["entries"] == len(zip_names(artifact.path))
+    assert data["size"] == artifact.path.stat().st_size
