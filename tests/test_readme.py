@@ -32,7 +32,7 @@ def test_detzip_commands(repo_copy: Path) -> None:
         line.split("&& ", 1)[-1]
         for block in blocks("console")
         for line in block.splitlines()
-        if "detzip " in line and "pip install" in line or line.startswith("detzip ")
+        if ("detzip " in line and "pip install" in line) or line.startswith("detzip ")
     ]
     assert len(commands) >= 4
     for command in commands:
