@@ -262,16 +262,13 @@ class _ArchiveWriter:
         else:
             mode = (MODE_EXEC if entry.executable else MODE_FILE) << 16
 
+        # version needed, flags, method, time, date, CRC-32: the same in both headers
+        common = (version, flags, member.method, self.time, self.date, member.crc32)
         local_extra = struct.pack("<HHQQ", 1, 16, member.size, csize) if big_sizes else b""
         self.sink.write(
             _LOCAL.pack(
                 0x04034B50,
-                version,
-                flags,
-                member.method,
-                self.time,
-                self.date,
-                member.crc32,
+                *common,
                 0xFFFFFFFF if big_sizes else csize,
                 0xFFFFFFFF if big_sizes else member.size,
                 len(name),
@@ -292,12 +289,7 @@ class _ArchiveWriter:
             _CENTRAL.pack(
                 0x02014B50,
                 (MADE_BY_UNIX << 8) | version,
-                version,
-                flags,
-                member.method,
-                self.time,
-                self.date,
-                member.crc32,
+                *common,
                 _clamp(csize),
                 _clamp(member.size),
                 len(name),
