@@ -77,14 +77,11 @@ def test_precompressed_members_read_by_all(tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "src.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("m.py", "value = 42\n" * 100)
     from detzip.entries import Precompressed
-    from detzip.zipdiff import raw_member
+    from detzip.zipreader import raw_bytes
 
-    with (
-        zipfile.ZipFile(tmp_path / "src.zip") as archive,
-        open(tmp_path / "src.zip", "rb") as handle,
-    ):
+    with zipfile.ZipFile(tmp_path / "src.zip") as archive:
         info = archive.getinfo("m.py")
-        raw = raw_member(handle, info)[1]
+    raw = raw_bytes((tmp_path / "src.zip").read_bytes(), info, "src.zip")
     member = Precompressed(
         info.compress_type, info.CRC, info.compress_size, info.file_size, lambda: raw
     )

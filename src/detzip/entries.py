@@ -27,9 +27,10 @@ class FromFile:
 
 @dataclass(frozen=True, slots=True)
 class FromBytes:
-    """Content held in memory."""
+    """Content held in memory; ``origin`` says where it came from (for error messages)."""
 
     data: bytes
+    origin: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class Precompressed:
     compressed_size: int
     size: int
     read: Callable[[], bytes]
+    origin: str = ""
 
     def __post_init__(self) -> None:
         if self.method not in (STORED, DEFLATED):

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import mmap
 import os
-import struct
 import zipfile
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from detzip.errors import DetzipError
+from detzip.zipreader import local_header, raw_bytes
 
-_LOCAL = struct.Struct("<IHHHHHIIIHH")
 _SHOW_PER_ASPECT = 10
 
 
@@ -44,17 +45,6 @@ def open_zip(path: str | os.PathLike[str]) -> zipfile.ZipFile:
         raise DetzipError(f"cannot read ({exc.strerror}); check the path", path) from None
 
 
-def raw_member(handle: BinaryIO, info: zipfile.ZipInfo) -> tuple[bytes, bytes]:
-    """(local header fields after the signature, raw compressed bytes) of a member."""
-    handle.seek(info.header_offset)
-    header = handle.read(_LOCAL.size)
-    if len(header) != _LOCAL.size or _LOCAL.unpack(header)[0] != 0x04034B50:
-        raise DetzipError(f"the local header of {info.filename!r} is damaged; rebuild it")
-    name_len, extra_len = _LOCAL.unpack(header)[-2:]
-    rest = handle.read(name_len + extra_len)
-    return header + rest, handle.read(info.compress_size)
-
-
 def _mode(info: zipfile.ZipInfo) -> str:
     return oct(info.external_attr >> 16)[2:] if info.create_system == 3 else "(not Unix)"
 
@@ -77,40 +67,52 @@ _HEADER_FIELDS = (
 
 def diff_zips(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> list[Difference]:
     """Every difference between the zips at ``a`` and ``b``; empty when the bytes are equal."""
-    with open_zip(a) as za, open_zip(b) as zb, open(a, "rb") as ha, open(b, "rb") as hb:
+    with open_zip(a) as za, open_zip(b) as zb:
         if _same_bytes(Path(a), Path(b)):
             return []
-        found: list[Difference] = []
-        infos_a = {info.filename: info for info in za.infolist()}
-        infos_b = {info.filename: info for info in zb.infolist()}
-        found += [
-            Difference("only in A", n, "present", "absent") for n in infos_a if n not in infos_b
-        ]
-        found += [
-            Difference("only in B", n, "absent", "present") for n in infos_b if n not in infos_a
-        ]
-        common_a = [n for n in infos_a if n in infos_b]
-        common_b = [n for n in infos_b if n in infos_a]
-        if common_a != common_b:
-            where = next(
-                i for i, (x, y) in enumerate(zip(common_a, common_b, strict=True)) if x != y
+        with _mapped(a) as ha, _mapped(b) as hb:
+            return _differences(a, b, za, zb, ha, hb)
+
+
+@contextlib.contextmanager
+def _mapped(path: str | os.PathLike[str]) -> Iterator[mmap.mmap]:
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        yield m
+
+
+def _differences(
+    a: str | os.PathLike[str],
+    b: str | os.PathLike[str],
+    za: zipfile.ZipFile,
+    zb: zipfile.ZipFile,
+    ha: mmap.mmap,
+    hb: mmap.mmap,
+) -> list[Difference]:
+    found: list[Difference] = []
+    infos_a = {info.filename: info for info in za.infolist()}
+    infos_b = {info.filename: info for info in zb.infolist()}
+    found += [Difference("only in A", n, "present", "absent") for n in infos_a if n not in infos_b]
+    found += [Difference("only in B", n, "absent", "present") for n in infos_b if n not in infos_a]
+    common_a = [n for n in infos_a if n in infos_b]
+    common_b = [n for n in infos_b if n in infos_a]
+    if common_a != common_b:
+        where = next(i for i, (x, y) in enumerate(zip(common_a, common_b, strict=True)) if x != y)
+        found.append(
+            Difference(
+                "order", None, f"#{where}: {common_a[where]}", f"#{where}: {common_b[where]}"
             )
-            found.append(
-                Difference(
-                    "order", None, f"#{where}: {common_a[where]}", f"#{where}: {common_b[where]}"
-                )
-            )
-        for name in common_a:
-            found += _entry_differences(name, infos_a[name], infos_b[name], ha, hb)
-        if za.comment != zb.comment:
-            found.append(Difference("archive comment", None, repr(za.comment), repr(zb.comment)))
-        if not found:
-            found.append(_layout_difference(Path(a), Path(b)))
-        return found
+        )
+    for name in common_a:
+        found += _entry_differences(name, infos_a[name], infos_b[name], ha, hb)
+    if za.comment != zb.comment:
+        found.append(Difference("archive comment", None, repr(za.comment), repr(zb.comment)))
+    if not found:
+        found.append(_layout_difference(Path(a), Path(b)))
+    return found
 
 
 def _entry_differences(
-    name: str, ia: zipfile.ZipInfo, ib: zipfile.ZipInfo, ha: BinaryIO, hb: BinaryIO
+    name: str, ia: zipfile.ZipInfo, ib: zipfile.ZipInfo, ha: mmap.mmap, hb: mmap.mmap
 ) -> list[Difference]:
     found: list[Difference] = []
     same_content = ia.CRC == ib.CRC and ia.file_size == ib.file_size
@@ -144,8 +146,8 @@ def _entry_differences(
                 hex(ib.external_attr & 0xFFFF),
             )
         )
-    local_a, raw_a = raw_member(ha, ia)
-    local_b, raw_b = raw_member(hb, ib)
+    local_a, raw_a = local_header(ha, ia, "A"), raw_bytes(ha, ia, "A")
+    local_b, raw_b = local_header(hb, ib, "B"), raw_bytes(hb, ib, "B")
     if same_content and ia.compress_type == ib.compress_type and raw_a != raw_b:
         found.append(
             Difference(

@@ -117,6 +117,8 @@ def _origin(entry: Entry) -> str:
             return str(path)
         case None:
             return "a directory"
+        case FromBytes(origin=origin) | Precompressed(origin=origin) if origin:
+            return origin
         case _:
             return "generated content"
 
