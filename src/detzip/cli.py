@@ -47,6 +47,72 @@ def _add_zip_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_dependency_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    group = parser.add_argument_group("dependencies")
+    group.add_argument(
+        "-r",
+        "--requirements",
+        required=required,
+        metavar="FILE",
+        help="requirements.txt, poetry.lock, pylock.toml or uv.lock",
+    )
+    group.add_argument(
+        "--format",
+        choices=("requirements", "poetry", "pylock", "uv"),
+        help="lock format (default: from the file name)",
+    )
+    group.add_argument("--runtime", default="python3.12", help="Lambda runtime (python3.10-3.14)")
+    group.add_argument("--arch", default="x86_64", choices=("x86_64", "arm64"))
+    group.add_argument(
+        "--with",
+        dest="groups",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help="also install this dependency group (poetry, uv, pylock; repeatable)",
+    )
+    group.add_argument(
+        "--exclude-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="leave this distribution out (e.g. boto3, which the runtime provides)",
+    )
+    group.add_argument("--index-url", metavar="URL", help="package index (pip's --index-url)")
+    group.add_argument(
+        "--extra-index-url", action="append", default=[], metavar="URL", help="more indexes"
+    )
+    group.add_argument(
+        "--find-links", action="append", default=[], metavar="DIR", help="local wheel folders"
+    )
+    group.add_argument("--no-index", action="store_true", help="use only --find-links")
+    group.add_argument(
+        "--cache-dir", metavar="DIR", help="detzip's cache (default $DETZIP_CACHE_DIR or ~/.cache)"
+    )
+
+
+def _dependencies(
+    args: argparse.Namespace, *, exclude: Sequence[str] = (), defaults: bool = True
+) -> Any:
+    from detzip.layer import Dependencies
+
+    return Dependencies(
+        args.requirements,
+        runtime=args.runtime,
+        arch=args.arch,
+        format=args.format,
+        groups=tuple(args.groups),
+        exclude=tuple(exclude),
+        exclude_packages=tuple(args.exclude_package),
+        default_excludes=defaults,
+        index_url=args.index_url,
+        extra_index_urls=tuple(args.extra_index_url),
+        find_links=tuple(args.find_links),
+        no_index=args.no_index,
+        cache_dir=args.cache_dir,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="detzip",
@@ -90,8 +156,33 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="follow symlinks that point outside SRC (their targets are packed)",
     )
+    _add_dependency_options(function, required=False)
     _add_zip_options(function)
     function.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    layer = commands.add_parser(
+        "layer",
+        help="build a dependency layer from a lock or requirements file",
+        description="Install the locked packages for a Lambda runtime and architecture into a "
+        "layer zip (under python/), without Docker and without recompressing wheels.",
+    )
+    layer.add_argument("-o", "--output", required=True, metavar="OUT.zip")
+    layer.add_argument(
+        "--prefix", default="python", help="folder in the zip (default python; '' for the root)"
+    )
+    layer.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="gitignore-style pattern for paths inside the layer, e.g. '*/tests/' (repeatable)",
+    )
+    layer.add_argument(
+        "--no-default-excludes", action="store_true", help="keep __pycache__/ and *.pyc"
+    )
+    _add_dependency_options(layer, required=True)
+    _add_zip_options(layer)
+    layer.add_argument("--json", action="store_true", help="print the result as JSON")
 
     hash_ = commands.add_parser(
         "hash",
@@ -131,18 +222,37 @@ def _cmd_function(args: argparse.Namespace) -> int:
         mtime=args.mtime,
         compressor=args.compressor,
         level=args.level,
+        dependencies=_dependencies(args) if args.requirements else None,
     )
-    if args.json:
-        _print_json(artifact.to_dict())
-    else:
-        print(artifact.path)
-        print(f"  base64sha256  {artifact.base64sha256}")
-        print(f"  sha256        {artifact.sha256}")
-        print(
-            f"  size          {artifact.size:,} bytes zipped, "
-            f"{artifact.unzipped_size:,} unzipped, {artifact.entries} entries"
-        )
+    _print_artifact(artifact, args.json)
     return EXIT_OK
+
+
+def _cmd_layer(args: argparse.Namespace) -> int:
+    from detzip.layer import write_layer
+    from detzip.options import ZipOptions
+
+    artifact = write_layer(
+        _dependencies(args, exclude=args.exclude, defaults=not args.no_default_excludes),
+        args.output,
+        prefix=args.prefix,
+        options=ZipOptions.create(mtime=args.mtime, compressor=args.compressor, level=args.level),
+    )
+    _print_artifact(artifact, args.json)
+    return EXIT_OK
+
+
+def _print_artifact(artifact: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json(artifact.to_dict())
+        return
+    print(artifact.path)
+    print(f"  base64sha256  {artifact.base64sha256}")
+    print(f"  sha256        {artifact.sha256}")
+    print(
+        f"  size          {artifact.size:,} bytes zipped, "
+        f"{artifact.unzipped_size:,} unzipped, {artifact.entries} entries"
+    )
 
 
 def _cmd_hash(args: argparse.Namespace) -> int:
@@ -168,7 +278,12 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_DIFFERENT if differences else EXIT_OK
 
 
-_COMMANDS = {"function": _cmd_function, "hash": _cmd_hash, "diff": _cmd_diff}
+_COMMANDS = {
+    "function": _cmd_function,
+    "layer": _cmd_layer,
+    "hash": _cmd_hash,
+    "diff": _cmd_diff,
+}
 
 
 def _terminate(signum: int, frame: object) -> None:

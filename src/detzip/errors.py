@@ -16,7 +16,9 @@ class DetzipError(Exception):
 
     def __init__(self, message: str, path: str | os.PathLike[str] | None = None) -> None:
         self.path = None if path is None else os.fspath(path)
-        super().__init__(f"{self.path}: {message}" if self.path is not None else message)
+        text = f"{self.path}: {message}" if self.path is not None else message
+        # one line, always: fold what a library's message spreads over several
+        super().__init__(" ".join(part.strip() for part in text.splitlines() if part.strip()))
 
 
 class CompressorMismatchError(DetzipError):

@@ -6,9 +6,11 @@ import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from detzip import compressors
 from detzip.artifact import Artifact
+from detzip.layer import Dependencies, dependency_entries, describe
 from detzip.options import ZipOptions
 from detzip.tree import TreeSpec, collect
 from detzip.zipwriter import write_zip
@@ -27,12 +29,16 @@ def build_function(
     mtime: str | int | float | datetime | None = None,
     compressor: str = "deflate",
     level: int | None = None,
+    dependencies: Dependencies | None = None,
 ) -> Artifact:
     """Zip the code under ``source`` into ``output``; the bytes depend only on what is packed.
 
     ``exclude``/``include`` are gitignore-style patterns relative to ``source``; a
     ``.detzipignore`` file there is read too. ``mtime=None`` uses ``SOURCE_DATE_EPOCH`` if set,
     else 1980-01-01. See :class:`detzip.tree.TreeSpec` for the other options.
+
+    With ``dependencies`` (see :class:`detzip.layer.Dependencies`), the wheels it resolves
+    are installed at the root of the same zip, beside the code.
     """
     options = ZipOptions.create(mtime=mtime, compressor=compressor, level=level)
     out = Path(output)
@@ -46,11 +52,17 @@ def build_function(
         skip_files=_identity(out),
     )
     entries = collect(source, spec)
+    extra: dict[str, Any] = {}
+    if dependencies is not None:
+        more, wheels = dependency_entries(dependencies, "")
+        entries += more
+        extra = {"dependencies": describe(dependencies, wheels)}
     written = write_zip(entries, out, options)
     described = {
         **options.describe(),
         "compressor_identity": compressors.identity(options.compressor),
         **spec.describe(Path(source)),
+        **extra,
     }
     return Artifact.from_written(written, described)
 

@@ -36,7 +36,8 @@ def load(path: Path, target: Target) -> tuple[list[Pin], list[str]]:
         try:
             requirement = Requirement(text)
         except (InvalidRequirement, InvalidMarker) as exc:
-            raise DetzipError(f"not a valid requirement ({exc}); fix the line", where) from None
+            reason = str(exc).splitlines()[0]
+            raise DetzipError(f"not a valid requirement ({reason}); fix the line", where) from None
         if requirement.marker and not requirement.marker.evaluate(target.marker_environment()):
             continue
         if requirement.url:
@@ -59,6 +60,8 @@ def load(path: Path, target: Target) -> tuple[list[Pin], list[str]]:
             )
             continue
         specs = list(requirement.specifier)
+        if any(not spec.version for spec in specs):
+            raise DetzipError(f"{requirement.name}: a version specifier has no version", where)
         if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
             pins.append(Pin(requirement.name, specs[0].version, hashes=hashes))
         else:

@@ -1,0 +1,206 @@
+"""Wheels and lock files made by the tests themselves, so the layer suite runs offline."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _record_hash(data: bytes) -> str:
+    digest = hashlib.sha256(data).digest()
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+@dataclass
+class Wheel:
+    name: str
+    version: str
+    tag: str = "py3-none-any"
+    files: Mapping[str, bytes | str] = field(default_factory=dict)
+    executable: Sequence[str] = ()
+    requires: Sequence[str] = ()
+    compression: int = zipfile.ZIP_DEFLATED
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name.replace('-', '_')}-{self.version}-{self.tag}.whl"
+
+    def build(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        dist = f"{self.name.replace('-', '_')}-{self.version}.dist-info"
+        members: dict[str, bytes] = {
+            name: (data.encode() if isinstance(data, str) else data)
+            for name, data in self.files.items()
+        }
+        requires = "".join(f"Requires-Dist: {r}\n" for r in self.requires)
+        members[f"{dist}/METADATA"] = (
+            f"Metadata-Version: 2.1\nName: {self.name}\nVersion: {self.version}\n{requires}"
+        ).encode()
+        members[f"{dist}/WHEEL"] = (
+            f"Wheel-Version: 1.0\nGenerator: detzip-tests\nRoot-Is-Purelib: "
+            f"{'true' if self.tag.endswith('any') else 'false'}\nTag: {self.tag}\n"
+        ).encode()
+        record = "".join(f"{n},{_record_hash(d)},{len(d)}\n" for n, d in members.items())
+        members[f"{dist}/RECORD"] = (record + f"{dist}/RECORD,,\n").encode()
+        path = folder / self.filename
+        with zipfile.ZipFile(path, "w", self.compression) as archive:
+            for name, data in members.items():
+                info = zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))
+                info.compress_type = self.compression
+                mode = 0o755 if name in self.executable else 0o644
+                info.external_attr = (0o100000 | mode) << 16
+                archive.writestr(info, data)
+        return path
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class Locked:
+    """A package as the lock writers below describe it."""
+
+    name: str
+    version: str
+    wheels: list[Path]
+    marker: str | None = None
+    group: str = "main"
+    deps: list[str] = field(default_factory=list)
+
+
+def requirements_txt(packages: Sequence[Locked], folder: Path, *, hashes: bool = True) -> str:
+    lines = [f"--find-links {folder}", "--no-index"]
+    for p in packages:
+        if p.group != "main":
+            continue
+        line = f"{p.name}=={p.version}"
+        if p.marker:
+            line += f" ; {p.marker}"
+        if hashes:
+            line += "".join(f" \\\n    --hash=sha256:{sha256_file(w)}" for w in p.wheels)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def poetry_lock(
+    packages: Sequence[Locked], *, lock_version: str = "2.1", source: str | None = None
+) -> str:
+    out = []
+    for p in packages:
+        files = ", ".join(
+            f'{{file = "{w.name}", hash = "sha256:{sha256_file(w)}"}}' for w in p.wheels
+        )
+        block = [
+            "[[package]]",
+            f'name = "{p.name}"',
+            f'version = "{p.version}"',
+            'description = ""',
+            "optional = false",
+            'python-versions = ">=3.8"',
+        ]
+        if lock_version == "2.1":
+            block.append(f'groups = ["{p.group}"]')
+        elif lock_version.startswith("1."):
+            block.append(f'category = "{p.group}"')
+        if p.marker and lock_version != "2.0":  # markers use double quotes: a literal string
+            block.append(f"markers = '{p.marker}'")
+        block.append(f"files = [{files}]")
+        if p.deps:
+            block.append("\n[package.dependencies]")
+            block += [f'{d} = "*"' for d in p.deps]
+        if source:
+            block += [
+                "\n[package.source]",
+                'type = "legacy"',
+                f'url = "{source}"',
+                'reference = "private"',
+            ]
+        out.append("\n".join(block))
+    out.append(
+        f'[metadata]\nlock-version = "{lock_version}"\npython-versions = ">=3.10"\ncontent-hash = "x"'
+    )
+    return "\n\n".join(out) + "\n"
+
+
+def pylock_toml(packages: Sequence[Locked]) -> str:
+    out = ['lock-version = "1.0"', 'created-by = "detzip-tests"', 'requires-python = ">=3.10"']
+    for p in packages:
+        if p.group != "main":
+            continue
+        block = ["", "[[packages]]", f'name = "{p.name}"', f'version = "{p.version}"']
+        if p.marker:
+            block.append(f"marker = '{p.marker}'")
+        for w in p.wheels:
+            block += [
+                "[[packages.wheels]]",
+                f'name = "{w.name}"',
+                f'url = "{w.resolve().as_uri()}"',
+                f'hashes = {{sha256 = "{sha256_file(w)}"}}',
+            ]
+        out += block
+    return "\n".join(out) + "\n"
+
+
+def uv_lock(packages: Sequence[Locked], project: str = "demo") -> str:
+    main = [
+        p for p in packages if p.group == "main" and not any(p.name in q.deps for q in packages)
+    ]
+    dev = [p for p in packages if p.group != "main"]
+
+    def dep(p: Locked) -> str:
+        marker = f", marker = '{p.marker}'" if p.marker else ""
+        return f'{{ name = "{p.name}"{marker} }}'
+
+    out = [
+        "version = 1",
+        'requires-python = ">=3.10"',
+        "",
+        "[[package]]",
+        f'name = "{project}"',
+        'version = "0.1.0"',
+        'source = { virtual = "." }',
+        f"dependencies = [{', '.join(dep(p) for p in main)}]",
+    ]
+    if dev:
+        out += ["", "[package.dev-dependencies]"]
+        groups = sorted({p.group for p in dev})
+        out += [f"{g} = [{', '.join(dep(p) for p in dev if p.group == g)}]" for g in groups]
+    for p in packages:
+        wheels = ", ".join(
+            f'{{ url = "{w.resolve().as_uri()}", hash = "sha256:{sha256_file(w)}", size = {w.stat().st_size} }}'
+            for w in p.wheels
+        )
+        out += [
+            "",
+            "[[package]]",
+            f'name = "{p.name}"',
+            f'version = "{p.version}"',
+            'source = { registry = "https://pypi.org/simple" }',
+        ]
+        if p.deps:
+            names = ", ".join(f'{{ name = "{d}" }}' for d in p.deps)
+            out.append(f"dependencies = [{names}]")
+        out.append(f"wheels = [{wheels}]")
+    return "\n".join(out) + "\n"
+
+
+def simple_index(folder: Path, wheels: Sequence[Path]) -> str:
+    """A PEP 503 index on disk for ``wheels``; returns its file:// URL."""
+    root = folder / "simple"
+    by_project: dict[str, list[Path]] = {}
+    for wheel in wheels:
+        by_project.setdefault(wheel.name.split("-")[0].replace("_", "-").lower(), []).append(wheel)
+    for project, files in by_project.items():
+        page = root / project
+        page.mkdir(parents=True, exist_ok=True)
+        links = "".join(
+            f'<a href="{w.resolve().as_uri()}#sha256={sha256_file(w)}">{w.name}</a>\n'
+            for w in files
+        )
+        (page / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
+    return root.resolve().as_uri()
