@@ -20,9 +20,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_layer  # noqa: E402
 import bench_writer  # noqa: E402
 
-BENCHMARKS = {"writer": bench_writer.run}
+BENCHMARKS = {"writer": bench_writer.run, "layer": bench_layer.run}
 
 
 def format_table(result: dict[str, object]) -> str:

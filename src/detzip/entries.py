@@ -125,3 +125,15 @@ def parents(name: str) -> list[str]:
     """The directory names that contain ``name``, outermost first: 'a/b/c' → ['a/', 'a/b/']."""
     parts = name.rstrip("/").split("/")[:-1]
     return ["/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
+
+
+def normalize_prefix(prefix: str) -> str:
+    """'' or 'a/b/': the folder every archive name is placed under."""
+    cleaned = prefix.replace("\\", "/").strip("/")
+    if not cleaned:
+        return ""
+    if any(part in ("", ".", "..") for part in cleaned.split("/")):
+        raise DetzipError(
+            f"--prefix {prefix!r} must be a relative folder without '.' or '..' parts"
+        )
+    return cleaned + "/"

@@ -19,10 +19,9 @@ from packaging.utils import canonicalize_name
 
 from detzip import compressors, locks
 from detzip.artifact import Artifact
-from detzip.entries import Entry
+from detzip.entries import Entry, normalize_prefix
 from detzip.options import ZipOptions
 from detzip.targets import DEFAULT_ARCH, DEFAULT_RUNTIME, Target
-from detzip.tree import normalize_prefix
 from detzip.wheels import DEFAULT_LAYER_EXCLUDES, choose, compile_excludes, wheel_entries
 from detzip.wheelstore import StoredWheel, WheelStore
 from detzip.zipwriter import write_zip

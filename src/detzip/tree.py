@@ -22,7 +22,7 @@ from pathlib import Path
 import pathspec
 
 from detzip.atomic import TEMP_SUFFIX
-from detzip.entries import Entry
+from detzip.entries import Entry, normalize_prefix
 from detzip.errors import DetzipError
 
 IGNORE_FILE = ".detzipignore"
@@ -77,18 +77,6 @@ class TreeSpec:
             "prefix": normalize_prefix(self.prefix),
             "allow_outside_links": self.allow_outside_links,
         }
-
-
-def normalize_prefix(prefix: str) -> str:
-    """'' or 'a/b/': the folder every archive name is placed under."""
-    cleaned = prefix.replace("\\", "/").strip("/")
-    if not cleaned:
-        return ""
-    if any(part in ("", ".", "..") for part in cleaned.split("/")):
-        raise DetzipError(
-            f"--prefix {prefix!r} must be a relative folder without '.' or '..' parts"
-        )
-    return cleaned + "/"
 
 
 def _read_ignore_file(root: Path) -> list[str]:

@@ -18,8 +18,8 @@ import mmap
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pathspec
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from detzip.entries import DEFLATED, STORED, Entry, FromBytes, Precompressed
@@ -28,6 +28,9 @@ from detzip.locks.model import Pin
 from detzip.targets import Target
 from detzip.wheelstore import StoredWheel, Wanted
 from detzip.zipreader import data_offset
+
+if TYPE_CHECKING:
+    import pathspec
 
 INSTALLER = b"detzip\n"
 #: Dropped from layers unless switched off: Lambda cannot use bytecode compiled elsewhere.
@@ -210,5 +213,7 @@ def _hash(data: bytes) -> str:
 
 
 def compile_excludes(patterns: Sequence[str], defaults: bool) -> pathspec.GitIgnoreSpec:
+    import pathspec  # imported here: it is the slowest import on a layer build's path
+
     lines = [*(DEFAULT_LAYER_EXCLUDES if defaults else ()), *patterns]
     return pathspec.GitIgnoreSpec.from_lines(lines)

@@ -1,0 +1,117 @@
+"""Against pip, with real packages from PyPI: the same files with the same bytes as
+``pip install --target --no-compile`` for the target (except pip's own bookkeeping)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from detzip.layer import build_layer
+from detzip.targets import Target
+
+pytestmark = pytest.mark.network
+
+# binary wheels on both architectures, abi3 (charset-normalizer: mypyc), and pure ones
+REQUIREMENTS = """\
+pyyaml==6.0.2
+markupsafe==3.0.2
+msgpack==1.1.0
+charset-normalizer==3.4.0
+idna==3.10
+six==1.16.0
+"""
+PIP_ONLY = {"INSTALLER", "REQUESTED", "RECORD", "direct_url.json"}
+
+
+def _files_of_pip(root: Path) -> dict[str, tuple[bytes, bool]]:
+    found = {}
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).as_posix()
+        if path.is_dir() or rel.startswith("bin/"):
+            continue
+        if ".dist-info/" in rel and rel.rsplit("/", 1)[-1] in PIP_ONLY:
+            continue
+        found[rel] = (path.read_bytes(), bool(path.stat().st_mode & 0o111))
+    return found
+
+
+def _files_of_layer(layer: Path) -> dict[str, tuple[bytes, bool]]:
+    found = {}
+    with zipfile.ZipFile(layer) as archive:
+        for info in archive.infolist():
+            rel = info.filename.removeprefix("python/")
+            if info.is_dir() or (".dist-info/" in rel and rel.rsplit("/", 1)[-1] in PIP_ONLY):
+                continue
+            found[rel] = (archive.read(info), bool((info.external_attr >> 16) & 0o111))
+    return found
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_same_files_and_bytes_as_pip_install_target(tmp_path: Path, arch: str) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(REQUIREMENTS)
+    target = Target("python3.12", arch)
+    pip_dir = tmp_path / "pip"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-compile",
+            "--target",
+            str(pip_dir),
+            *target.pip_arguments(),
+            "-r",
+            str(requirements),
+        ],
+        check=True,
+        stdout=sys.stderr,
+    )
+    layer = build_layer(
+        requirements,
+        tmp_path / "layer.zip",
+        runtime="python3.12",
+        arch=arch,
+        cache_dir=tmp_path / "cache",
+    )
+    ours, theirs = _files_of_layer(layer.path), _files_of_pip(pip_dir)
+    assert sorted(ours) == sorted(theirs)
+    different = [name for name in ours if ours[name][0] != theirs[name][0]]
+    assert different == []
+    assert [n for n in ours if ours[n][1] != theirs[n][1]] == []
+    machine = "aarch64" if arch == "arm64" else "x86_64"
+    assert any(name.endswith(f"{machine}-linux-gnu.so") for name in ours)
+
+
+def test_binary_layer_imports_on_this_machine(tmp_path: Path) -> None:
+    """Import check: a layer for this interpreter and platform, in a fresh isolated Python."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("the layer is built for x86_64")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(REQUIREMENTS)
+    runtime = f"python3.{sys.version_info.minor}"
+    layer = build_layer(requirements, tmp_path / "l.zip", runtime=runtime, cache_dir=tmp_path / "c")
+    out = tmp_path / "x"
+    with zipfile.ZipFile(layer.path) as archive:
+        archive.extractall(out)
+    code = (
+        f"import sys; sys.path.insert(0, {str(out / 'python')!r}); "
+        "import yaml, markupsafe, msgpack, charset_normalizer, idna, six; "
+        "import importlib.metadata as m; "
+        "assert yaml.__with_libyaml__; "
+        "assert msgpack.unpackb(msgpack.packb([1, 2])) == [1, 2]; "
+        "print(m.version('pyyaml'), m.version('msgpack'), yaml.__file__)"
+    )
+    result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    version, msgpack_version, location = result.stdout.split()
+    assert (version, msgpack_version) == ("6.0.2", "1.1.0")
+    assert location.startswith(str(out))
