@@ -2,9 +2,10 @@
 
 The public API::
 
-    from detzip import build_function
+    from detzip import build_function, build_layer
     artifact = build_function("src/", "build/function.zip")
     artifact.base64sha256   # == Terraform's filebase64sha256("build/function.zip")
+    layer = build_layer("poetry.lock", "build/layer.zip", runtime="python3.12", arch="arm64")
 
 Lower level: :class:`Entry` and :func:`write_zip` write any set of entries canonically;
 :func:`diff_zips` explains why two zips differ.
@@ -18,14 +19,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Artifact",
+    "Dependencies",
     "DetzipError",
     "Difference",
     "Entry",
+    "Target",
     "TreeSpec",
     "WrittenZip",
     "ZipOptions",
     "__version__",
     "build_function",
+    "build_layer",
     "collect",
     "diff_zips",
     "write_zip",
@@ -36,7 +40,9 @@ if TYPE_CHECKING:
     from detzip.entries import Entry
     from detzip.errors import DetzipError
     from detzip.function import build_function
+    from detzip.layer import Dependencies, build_layer
     from detzip.options import ZipOptions
+    from detzip.targets import Target
     from detzip.tree import TreeSpec, collect
     from detzip.zipdiff import Difference, diff_zips
     from detzip.zipwriter import WrittenZip, write_zip
@@ -44,6 +50,9 @@ if TYPE_CHECKING:
 # Imported on first use, so that `import detzip` (and the CLI's start-up) stays cheap.
 _LAZY = {
     "Artifact": "detzip.artifact",
+    "Dependencies": "detzip.layer",
+    "Target": "detzip.targets",
+    "build_layer": "detzip.layer",
     "DetzipError": "detzip.errors",
     "Difference": "detzip.zipdiff",
     "Entry": "detzip.entries",
