@@ -115,3 +115,50 @@ def test_binary_layer_imports_on_this_machine(tmp_path: Path) -> None:
     version, msgpack_version, location = result.stdout.split()
     assert (version, msgpack_version) == ("6.0.2", "1.1.0")
     assert location.startswith(str(out))
+
+
+def test_unpinned_requirements_are_resolved_for_the_target(tmp_path: Path) -> None:
+    """pip resolves for the *target*: arm64 gets aarch64 wheels although this is x86_64."""
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("requests>=2.32,<2.33\n")
+    layer = build_layer(requirements, tmp_path / "l.zip", arch="arm64", cache_dir=tmp_path / "c")
+    wheels = {p["name"]: p["wheel"] for p in layer.options["packages"]}
+    assert {"requests", "urllib3", "idna", "certifi", "charset-normalizer"} <= set(wheels)
+    assert "aarch64" in wheels["charset-normalizer"]
+    again = build_layer(requirements, tmp_path / "l2.zip", arch="arm64", cache_dir=tmp_path / "c")
+    assert again.sha256 == layer.sha256
+
+
+def test_pure_python_sdist_is_built_into_a_wheel(tmp_path: Path) -> None:
+    """A package with only an sdist (pure Python) is built with pip; the build backend comes
+    from PyPI, so this is a network test."""
+    import hashlib
+    import io
+    import tarfile
+
+    files = {
+        "puresd-1.0/pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\n'
+        'build-backend = "setuptools.build_meta"\n[project]\nname = "puresd"\nversion = "1.0"\n',
+        "puresd-1.0/puresd/__init__.py": "ANSWER = 42\n",
+        "puresd-1.0/PKG-INFO": "Metadata-Version: 2.1\nName: puresd\nVersion: 1.0\n",
+    }
+    sdist = tmp_path / "puresd-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(
+        'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "puresd"\nversion = "1.0"\n'
+        f'[packages.sdist]\nname = "{sdist.name}"\nurl = "{sdist.as_uri()}"\n'
+        f'hashes = {{sha256 = "{digest}"}}\n'
+    )
+    layer = build_layer(lock, tmp_path / "l.zip", cache_dir=tmp_path / "c")
+    with zipfile.ZipFile(layer.path) as archive:
+        assert archive.read("python/puresd/__init__.py") == b"ANSWER = 42\n"
+        assert archive.read("python/puresd-1.0.dist-info/INSTALLER") == b"detzip\n"
+    again = build_layer(lock, tmp_path / "l2.zip", cache_dir=tmp_path / "c")
+    assert again.sha256 == layer.sha256  # the built wheel is remembered

@@ -151,7 +151,15 @@ class WheelStore:
             args += [*options, *(["--index-url", index] if index else [])]
             if build:
                 pip.run(
-                    ["wheel", *args, "-w", str(folder / "out"), "--no-binary", ":all:"],
+                    # only these packages from source (not their build backends)
+                    [
+                        "wheel",
+                        *args,
+                        "-w",
+                        str(folder / "out"),
+                        "--no-binary",
+                        ",".join(sorted(w.pin.name for w in batch)),
+                    ],
                     what=f"building {names} from source",
                 )
             else:
