@@ -69,3 +69,17 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
     assert lines[0].startswith("detzip: error: ")
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+def run_in_layer(layer: Path, scratch: Path, code: str) -> subprocess.CompletedProcess[str]:
+    """Extract ``layer`` and run ``code`` in a fresh isolated interpreter (``-I``) whose only
+    extra path is the extracted ``python/`` — the import check."""
+    import zipfile
+
+    out = scratch / "extracted"
+    with zipfile.ZipFile(layer) as archive:
+        archive.extractall(out)
+    prelude = f"import sys; sys.path.insert(0, {str(out / 'python')!r}); "
+    return subprocess.run(
+        [sys.executable, "-I", "-c", prelude + code], capture_output=True, text=True
+    )

@@ -7,7 +7,6 @@ import csv
 import hashlib
 import io
 import json
-import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from detzip import build_function
 from detzip.errors import DetzipError
 from detzip.layer import Dependencies, build_layer
 
-from .conftest import assert_one_line_error, make_tree, run_cli
+from .conftest import assert_one_line_error, make_tree, run_cli, run_in_layer
 from .wheelfactory import (
     Locked,
     Wheel,
@@ -402,17 +401,13 @@ def test_import_check(repo: Repo, tmp_path: Path, cache: Path) -> None:
     artifact = build_layer(
         repo.write("pylock", tmp_path), tmp_path / "l.zip", runtime=runtime, cache_dir=cache
     )
-    out = tmp_path / "x"
-    with zipfile.ZipFile(artifact.path) as archive:
-        archive.extractall(out)
-    code = (
-        f"import sys; sys.path.insert(0, {str(out / 'python')!r}); "
+    result = run_in_layer(
+        artifact.path,
+        tmp_path,
         "import alpha, gamma, native, importlib.metadata as m; "
-        "print(alpha.VERSION, m.version('alpha'), m.version('native'), native.TAG)"
+        "print(alpha.VERSION, m.version('alpha'), m.version('native'), native.TAG)",
     )
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
-    )
+    assert result.returncode == 0, result.stderr
     assert result.stdout.split()[:3] == ["1.0.0", "1.0.0", "2.0"]
 
 

@@ -14,6 +14,8 @@ import pytest
 from detzip.layer import build_layer
 from detzip.targets import Target
 
+from .conftest import run_in_layer
+
 pytestmark = pytest.mark.network
 
 # binary wheels on both architectures, abi3 (charset-normalizer: mypyc), and pure ones
@@ -99,22 +101,18 @@ def test_binary_layer_imports_on_this_machine(tmp_path: Path) -> None:
     requirements.write_text(REQUIREMENTS)
     runtime = f"python3.{sys.version_info.minor}"
     layer = build_layer(requirements, tmp_path / "l.zip", runtime=runtime, cache_dir=tmp_path / "c")
-    out = tmp_path / "x"
-    with zipfile.ZipFile(layer.path) as archive:
-        archive.extractall(out)
     code = (
-        f"import sys; sys.path.insert(0, {str(out / 'python')!r}); "
         "import yaml, markupsafe, msgpack, charset_normalizer, idna, six; "
         "import importlib.metadata as m; "
         "assert yaml.__with_libyaml__; "
         "assert msgpack.unpackb(msgpack.packb([1, 2])) == [1, 2]; "
         "print(m.version('pyyaml'), m.version('msgpack'), yaml.__file__)"
     )
-    result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
+    result = run_in_layer(layer.path, tmp_path, code)
     assert result.returncode == 0, result.stderr
     version, msgpack_version, location = result.stdout.split()
     assert (version, msgpack_version) == ("6.0.2", "1.1.0")
-    assert location.startswith(str(out))
+    assert location.startswith(str(tmp_path / "extracted"))
 
 
 def test_unpinned_requirements_are_resolved_for_the_target(tmp_path: Path) -> None:
