@@ -6,14 +6,16 @@ import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detzip import compressors
 from detzip.artifact import Artifact
-from detzip.layer import Dependencies, dependency_entries, describe
 from detzip.options import ZipOptions
 from detzip.tree import TreeSpec, collect
 from detzip.zipwriter import write_zip
+
+if TYPE_CHECKING:
+    from detzip.layer import Dependencies
 
 
 def build_function(
@@ -54,6 +56,8 @@ def build_function(
     entries = collect(source, spec)
     extra: dict[str, Any] = {}
     if dependencies is not None:
+        from detzip.layer import dependency_entries, describe  # packaging, pip: only when needed
+
         more, wheels = dependency_entries(dependencies, "")
         entries += more
         extra = {"dependencies": describe(dependencies, wheels)}

@@ -24,9 +24,16 @@ def run(args: Sequence[str], *, what: str) -> None:
     """``python -m pip ARGS``; a failure is a one-line error that says what was being done."""
     argv = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
     log.debug("running %s", " ".join(argv))
+    try:  # stream pip's progress to our stderr when it is a real file
+        sys.stderr.flush()
+        out: int = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # e.g. a notebook's or a test's stream
+        out = subprocess.PIPE
     result = subprocess.run(
-        argv, stdout=sys.stderr, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+        argv, stdout=out, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
     )
+    if result.stdout:
+        sys.stderr.write(result.stdout)
     if result.returncode != 0:
         sys.stderr.write(result.stderr)
         last = next(
