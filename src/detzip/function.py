@@ -52,7 +52,7 @@ def build_function(
         prefix=prefix,
         allow_outside_links=allow_outside_links,
         skip_files=_identity(out),
-    )
+    ).resolved(Path(source))
     entries = collect(source, spec)
     extra: dict[str, Any] = {}
     if dependencies is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pathspec
@@ -66,6 +66,15 @@ class TreeSpec:
     allow_outside_links: bool = False
     skip_files: frozenset[tuple[int, int]] = field(default_factory=frozenset)
     """(st_dev, st_ino) of files never to pack, e.g. the output zip itself."""
+    ignore_patterns: tuple[str, ...] | None = None
+    """The ignore file's patterns, once read (None: not read yet; see :meth:`resolved`)."""
+
+    def resolved(self, root: Path) -> TreeSpec:
+        """This spec with the ignore file read: collecting and describing then agree."""
+        if self.ignore_patterns is not None:
+            return self
+        patterns = tuple(_read_ignore_file(root)) if self.ignore_file else ()
+        return replace(self, ignore_patterns=patterns)
 
     def describe(self, root: Path) -> dict[str, object]:
         """The options as plain data, with the ignore file's patterns actually used."""
@@ -73,7 +82,7 @@ class TreeSpec:
             "exclude": list(self.exclude),
             "include": list(self.include),
             "default_excludes": self.default_excludes,
-            "ignore_file": _read_ignore_file(root) if self.ignore_file else [],
+            "ignore_file": list(self.resolved(root).ignore_patterns or ()),
             "prefix": normalize_prefix(self.prefix),
             "allow_outside_links": self.allow_outside_links,
         }
@@ -83,7 +92,7 @@ def _read_ignore_file(root: Path) -> list[str]:
     path = root / IGNORE_FILE
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no file, or no source folder: collect says
         return []
     except (OSError, UnicodeDecodeError) as exc:
         raise DetzipError(f"cannot read the ignore file ({exc}); fix or remove it", path) from None
@@ -106,9 +115,9 @@ def collect(root: str | os.PathLike[str], spec: TreeSpec | None = None) -> list[
         what = "does not exist" if not top.exists() else "is not a directory"
         raise DetzipError(f"the source {what}; give the folder that holds your code", top)
     real_root = Path(os.path.realpath(top))
+    spec = spec.resolved(top)
     excludes: list[str] = list(DEFAULT_EXCLUDES) if spec.default_excludes else []
-    if spec.ignore_file:
-        excludes += _read_ignore_file(top)
+    excludes += spec.ignore_patterns or ()
     excludes += spec.exclude
     walker = _Walker(
         real_root=real_root,

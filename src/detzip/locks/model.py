@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
+
+from detzip.errors import DetzipError
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +54,24 @@ def sha256_of(value: str | None) -> str | None:
     if not digest:
         algorithm, _, digest = value.partition("=")
     return digest.lower() if algorithm.lower() == "sha256" and digest else None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A lock file's TOML; unreadable or invalid is a one-line error naming it."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise DetzipError(f"cannot read ({exc.strerror}); check the path", path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise DetzipError(f"not valid TOML ({exc}); regenerate the lock", path) from None
+
+
+def marker_holds(marker: object, env: Mapping[str, Any], path: Path) -> bool:
+    """Whether a lock's marker (absent: always) holds in ``env``; invalid is an error."""
+    if not marker:
+        return True
+    try:
+        return Marker(str(marker)).evaluate(dict(env))
+    except InvalidMarker as exc:
+        raise DetzipError(f"invalid marker {marker!r} ({exc})", path) from None

@@ -10,21 +10,19 @@ fetched from their URL; ``url`` sources that point at a wheel work; ``file``, ``
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
 
 from detzip.errors import DetzipError
-from detzip.locks.model import LockedFile, Pin, sha256_of
+from detzip.locks.model import LockedFile, Pin, marker_holds, read_toml, sha256_of
 from detzip.targets import Target
 
 
 def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
-    data = _toml(path)
+    data = read_toml(path)
     selected = {"main", *groups}
     packages: list[dict[str, Any]] = data.get("package", [])
     metadata: dict[str, Any] = data.get("metadata", {})
@@ -39,7 +37,7 @@ def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
         chosen = [
             p
             for p in packages
-            if p.get("category", "main") in wanted and _marker_ok(p.get("markers"), env, path)
+            if p.get("category", "main") in wanted and marker_holds(p.get("markers"), env, path)
         ]
     else:
         chosen = _closure(path, by_name, selected, env)
@@ -70,25 +68,6 @@ def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
     return pins
 
 
-def _toml(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except OSError as exc:
-        raise DetzipError(f"cannot read ({exc.strerror}); check the path", path) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise DetzipError(f"not valid TOML ({exc}); regenerate the lock", path) from None
-
-
-def _marker_ok(marker: object, env: Mapping[str, str], path: Path) -> bool:
-    if not marker:
-        return True
-    try:
-        return Marker(str(marker)).evaluate(dict(env))
-    except InvalidMarker as exc:
-        raise DetzipError(f"invalid marker {marker!r} ({exc})", path) from None
-
-
 def _in_groups(
     package: dict[str, Any], selected: set[str], env: Mapping[str, str], path: Path
 ) -> bool:
@@ -96,7 +75,7 @@ def _in_groups(
     markers = package.get("markers")
     for group in groups & selected:
         marker = markers.get(group) if isinstance(markers, dict) else markers
-        if _marker_ok(marker, env, path):
+        if marker_holds(marker, env, path):
             return True
     return False
 
@@ -112,7 +91,7 @@ def _closure(
             "pyproject.toml beside it, which is missing; put the lock next to its pyproject.toml",
             path,
         )
-    project = _toml(pyproject)
+    project = read_toml(pyproject)
     roots: list[tuple[str, object]] = []
     poetry = project.get("tool", {}).get("poetry", {})
     for group in selected:
@@ -136,7 +115,7 @@ def _closure(
         name, spec = pending.pop()
         key = canonicalize_name(name)
         for variant in spec if isinstance(spec, list) else [spec]:
-            if isinstance(variant, dict) and not _marker_ok(variant.get("markers"), env, path):
+            if isinstance(variant, dict) and not marker_holds(variant.get("markers"), env, path):
                 continue
             if isinstance(variant, dict) and variant.get("optional") and key not in chosen:
                 continue

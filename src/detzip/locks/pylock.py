@@ -6,16 +6,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from packaging.markers import InvalidMarker, Marker
-
 from detzip.errors import DetzipError
-from detzip.locks.model import LockedFile, Pin, sha256_of
-from detzip.locks.poetry import _toml
+from detzip.locks.model import LockedFile, Pin, marker_holds, read_toml, sha256_of
 from detzip.targets import Target
 
 
 def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
-    data = _toml(path)
+    data = read_toml(path)
     version = str(data.get("lock-version", ""))
     if not version.startswith("1."):
         raise DetzipError(
@@ -27,13 +24,8 @@ def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
     pins = []
     for package in data.get("packages", []):
         name = package["name"]
-        marker = package.get("marker")
-        if marker:
-            try:
-                if not Marker(marker).evaluate(env):
-                    continue
-            except InvalidMarker as exc:
-                raise DetzipError(f"invalid marker {marker!r} ({exc})", path) from None
+        if not marker_holds(package.get("marker"), env, path):
+            continue
         if "version" not in package or not ("wheels" in package or "sdist" in package):
             kind = next((k for k in ("vcs", "directory", "archive") if k in package), "unknown")
             raise DetzipError(

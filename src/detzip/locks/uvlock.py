@@ -12,19 +12,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
 
 from detzip.errors import DetzipError
-from detzip.locks.model import LockedFile, Pin, sha256_of
-from detzip.locks.poetry import _toml
+from detzip.locks.model import LockedFile, Pin, marker_holds, read_toml, sha256_of
 from detzip.targets import Target
 
 _LOCAL = ("editable", "virtual", "directory")
 
 
 def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
-    data = _toml(path)
+    data = read_toml(path)
     packages: list[dict[str, Any]] = data.get("package", [])
     env = target.marker_environment()
     by_name: dict[str, list[dict[str, Any]]] = {}
@@ -33,15 +31,6 @@ def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
     members = [p for p in packages if any(k in p.get("source", {}) for k in _LOCAL)]
     if not members:
         raise DetzipError("no workspace member found in the lock; run 'uv lock' again", path)
-
-    def marker_ok(dep: dict[str, Any]) -> bool:
-        marker = dep.get("marker")
-        if not marker:
-            return True
-        try:
-            return Marker(marker).evaluate(dict(env))
-        except InvalidMarker as exc:
-            raise DetzipError(f"invalid marker {marker!r} ({exc})", path) from None
 
     pending: list[dict[str, Any]] = []
     for member in members:
@@ -56,7 +45,7 @@ def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
     extras_done: set[tuple[str, str]] = set()
     while pending:
         dep = pending.pop()
-        if not marker_ok(dep):
+        if not marker_holds(dep.get("marker"), env, path):
             continue
         key: str = canonicalize_name(dep["name"])
         candidates = by_name.get(key)
