@@ -6,12 +6,22 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Nothing goes to ~/.cache, and builds build: the artifact cache is off unless a test
+    turns it on (tests comparing two builds must compare builds, not a build and a hit)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DETZIP_CACHE_DIR", str(tmp_path_factory.mktemp("detzip-cache")))
+        patch.setenv("DETZIP_CACHE", "off")
+        yield
 
 
 def make_tree(

@@ -9,9 +9,7 @@ import io
 import json
 import sys
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,98 +20,18 @@ from detzip.layer import Dependencies, build_layer
 from .conftest import assert_one_line_error, make_tree, run_cli, run_in_layer
 from .wheelfactory import (
     Locked,
+    Repo,
     Wheel,
-    poetry_lock,
+    demo_repo,
     pylock_toml,
-    requirements_txt,
     sha256_file,
     simple_index,
-    uv_lock,
 )
-
-NATIVE_TAGS = [
-    "cp312-cp312-manylinux_2_28_x86_64",
-    "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64",
-    "cp311-cp311-manylinux_2_28_x86_64",
-    "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
-    "cp312-cp312-manylinux_2_17_aarch64.manylinux2014_aarch64",
-]
-
-
-@dataclass
-class Repo:
-    folder: Path
-    packages: list[Locked]
-
-    def write(self, kind: str, where: Path, **kw: object) -> Path:
-        where.mkdir(parents=True, exist_ok=True)
-        if kind == "requirements":
-            path = where / "requirements.txt"
-            path.write_text(requirements_txt(self.packages, self.folder, **kw))  # type: ignore[arg-type]
-        elif kind == "poetry":
-            path = where / "poetry.lock"
-            path.write_text(poetry_lock(self.packages, **kw))  # type: ignore[arg-type]
-        elif kind == "pylock":
-            path = where / "pylock.toml"
-            path.write_text(pylock_toml(self.packages))
-        else:
-            path = where / "uv.lock"
-            path.write_text(uv_lock(self.packages))
-        return path
-
-    @property
-    def find_links(self) -> dict[str, Any]:
-        return {"find_links": [str(self.folder)], "no_index": True}
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    folder = tmp_path_factory.mktemp("wheels")
-    alpha = Wheel(
-        "alpha",
-        "1.0.0",
-        files={
-            "alpha/__init__.py": "VERSION = '1.0.0'\n",
-            "alpha/data.json": '{"a": 1}\n' * 50,
-            "alpha/__pycache__/__init__.cpython-312.pyc": b"\0" * 16,
-            "alpha/tests/test_alpha.py": "def test(): pass\n",
-            "alpha-1.0.0.data/scripts/alpha-cli": "#!python\nprint('cli')\n",
-            "alpha-1.0.0.data/data/share/alpha/readme.txt": "shared data\n",
-        },
-        executable=["alpha-1.0.0.data/scripts/alpha-cli"],
-    ).build(folder)
-    natives = [
-        Wheel(
-            "native",
-            "2.0",
-            tag,
-            files={
-                "native/__init__.py": "from native._ext import TAG\n",
-                "native/_ext.py": f"TAG = {tag!r}\n",
-                "native-2.0.data/platlib/native_lib.so": f"ELF for {tag}".encode() * 40,
-            },
-            executable=["native-2.0.data/platlib/native_lib.so"],
-        ).build(folder)
-        for tag in NATIVE_TAGS
-    ]
-    gamma = [
-        Wheel("gamma", "3.1", tag, files={"gamma.py": f"ARCH = {tag!r}\n"}).build(folder)
-        for tag in ("cp38-abi3-manylinux2014_x86_64", "cp38-abi3-manylinux2014_aarch64")
-    ]
-    beta = Wheel(
-        "beta", "0.5", files={"beta.py": "OLD = True\n"}, compression=zipfile.ZIP_STORED
-    ).build(folder)
-    devtool = Wheel("devtool", "9.9", files={"devtool.py": ""}).build(folder)
-    return Repo(
-        folder,
-        [
-            Locked("alpha", "1.0.0", [alpha], deps=["gamma"]),
-            Locked("beta", "0.5", [beta], marker='python_version < "3.12"'),
-            Locked("devtool", "9.9", [devtool], group="dev"),
-            Locked("gamma", "3.1", gamma),
-            Locked("native", "2.0", natives),
-        ],
-    )
+    return demo_repo(tmp_path_factory.mktemp("wheels"))
 
 
 @pytest.fixture

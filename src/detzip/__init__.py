@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Artifact",
+    "Cache",
     "Dependencies",
     "DetzipError",
     "Difference",
@@ -37,10 +38,12 @@ __all__ = [
 
 if TYPE_CHECKING:
     from detzip.artifact import Artifact
+    from detzip.cache import Cache
+    from detzip.dependencies import Dependencies
     from detzip.entries import Entry
     from detzip.errors import DetzipError
     from detzip.function import build_function
-    from detzip.layer import Dependencies, build_layer
+    from detzip.layer import build_layer
     from detzip.options import ZipOptions
     from detzip.targets import Target
     from detzip.tree import TreeSpec, collect
@@ -50,7 +53,8 @@ if TYPE_CHECKING:
 # Imported on first use, so that `import detzip` (and the CLI's start-up) stays cheap.
 _LAZY = {
     "Artifact": "detzip.artifact",
-    "Dependencies": "detzip.layer",
+    "Cache": "detzip.cache",
+    "Dependencies": "detzip.dependencies",
     "Target": "detzip.targets",
     "build_layer": "detzip.layer",
     "DetzipError": "detzip.errors",

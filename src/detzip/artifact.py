@@ -1,17 +1,23 @@
-"""The result every build returns: the zip, its digests and the options that made it."""
+"""The result every build returns: the zip, its digests, the options that made it, its cache key."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from detzip.zipwriter import WrittenZip
+if TYPE_CHECKING:
+    from detzip.zipwriter import WrittenZip
 
 
 @dataclass(frozen=True, slots=True)
 class Artifact:
-    """A built zip. ``base64sha256`` equals Terraform's ``filebase64sha256(path)``."""
+    """A built zip. ``base64sha256`` equals Terraform's ``filebase64sha256(path)``.
+
+    ``key`` is the cache key (sha256 of everything that determines the bytes). ``cache_hit``
+    says the zip was served from a cache rather than built; ``cache_source`` is ``"local"`` or
+    the remote cache's URL; ``cache_entry`` is the zip's path in the local cache.
+    """
 
     path: Path
     sha256: str
@@ -20,9 +26,20 @@ class Artifact:
     unzipped_size: int
     entries: int
     options: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None
+    cache_hit: bool = False
+    cache_source: str | None = None
+    cache_entry: Path | None = None
 
     @classmethod
-    def from_written(cls, written: WrittenZip, options: dict[str, Any]) -> Artifact:
+    def from_written(
+        cls,
+        written: WrittenZip,
+        options: dict[str, Any],
+        *,
+        key: str | None = None,
+        cache_entry: Path | None = None,
+    ) -> Artifact:
         return cls(
             path=written.path,
             sha256=written.sha256,
@@ -31,6 +48,8 @@ class Artifact:
             unzipped_size=written.unzipped_size,
             entries=written.entries,
             options=options,
+            key=key,
+            cache_entry=cache_entry,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -42,4 +61,8 @@ class Artifact:
             "unzipped_size": self.unzipped_size,
             "entries": self.entries,
             "options": self.options,
+            "key": self.key,
+            "cache_hit": self.cache_hit,
+            "cache_source": self.cache_source,
+            "cache_entry": None if self.cache_entry is None else str(self.cache_entry),
         }

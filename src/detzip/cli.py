@@ -86,15 +86,50 @@ def _add_dependency_options(parser: argparse.ArgumentParser, *, required: bool) 
         "--find-links", action="append", default=[], metavar="DIR", help="local wheel folders"
     )
     group.add_argument("--no-index", action="store_true", help="use only --find-links")
-    group.add_argument(
-        "--cache-dir", metavar="DIR", help="detzip's cache (default $DETZIP_CACHE_DIR or ~/.cache)"
+
+
+def _add_cache_dir(parser: argparse._ActionsContainer) -> None:
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="local cache of artifacts and wheels (default $DETZIP_CACHE_DIR, else "
+        "~/.cache/detzip)",
     )
+
+
+def _add_cache_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("cache")
+    _add_cache_dir(group)
+    group.add_argument(
+        "--cache",
+        metavar="URL",
+        help="shared cache, s3://BUCKET/PREFIX (default $DETZIP_CACHE; needs detzip[s3])",
+    )
+    group.add_argument(
+        "--no-cache", action="store_true", help="always build; neither read nor write the cache"
+    )
+    group.add_argument(
+        "--require-cache",
+        action="store_true",
+        help="fail if the shared cache cannot be reached (default: warn and build locally)",
+    )
+    group.add_argument(
+        "--name", help="the artifact's name in caches (default: the output file name)"
+    )
+
+
+def _cache(args: argparse.Namespace) -> Any:
+    from detzip.cache import Cache
+
+    if args.no_cache:
+        return Cache.disabled(args.cache_dir)
+    return Cache.create(args.cache_dir, args.cache, require=args.require_cache)
 
 
 def _dependencies(
     args: argparse.Namespace, *, exclude: Sequence[str] = (), defaults: bool = True
 ) -> Any:
-    from detzip.layer import Dependencies
+    from detzip.dependencies import Dependencies
 
     return Dependencies(
         args.requirements,
@@ -158,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_dependency_options(function, required=False)
     _add_zip_options(function)
+    _add_cache_options(function)
     function.add_argument("--json", action="store_true", help="print the result as JSON")
 
     layer = commands.add_parser(
@@ -182,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_dependency_options(layer, required=True)
     _add_zip_options(layer)
+    _add_cache_options(layer)
     layer.add_argument("--json", action="store_true", help="print the result as JSON")
 
     hash_ = commands.add_parser(
@@ -200,6 +237,28 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("a", metavar="A.zip")
     diff.add_argument("b", metavar="B.zip")
     diff.add_argument("--json", action="store_true", help="print the differences as JSON")
+
+    cache = commands.add_parser(
+        "cache",
+        help="show or prune the local cache",
+        description="The local cache holds built artifacts and wheels.",
+    )
+    actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
+    info = actions.add_parser("info", help="where the cache is and what it holds")
+    _add_cache_dir(info)
+    info.add_argument("--json", action="store_true", help="print as JSON")
+    prune = actions.add_parser(
+        "prune",
+        help="remove old or least recently used artifacts and wheels",
+        description="Remove artifacts and wheels not used for --older-than, then the least "
+        "recently used until the cache fits --max-size. Leftover temporary files are always "
+        "removed.",
+    )
+    _add_cache_dir(prune)
+    prune.add_argument("--max-size", metavar="SIZE", help="keep at most this much, e.g. 2G")
+    prune.add_argument("--older-than", metavar="AGE", help="remove what is unused for, e.g. 30d")
+    prune.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    prune.add_argument("--json", action="store_true", help="print as JSON")
     return parser
 
 
@@ -223,6 +282,8 @@ def _cmd_function(args: argparse.Namespace) -> int:
         compressor=args.compressor,
         level=args.level,
         dependencies=_dependencies(args) if args.requirements else None,
+        cache=_cache(args),
+        name=args.name,
     )
     _print_artifact(artifact, args.json)
     return EXIT_OK
@@ -237,6 +298,8 @@ def _cmd_layer(args: argparse.Namespace) -> int:
         args.output,
         prefix=args.prefix,
         options=ZipOptions.create(mtime=args.mtime, compressor=args.compressor, level=args.level),
+        cache=_cache(args),
+        name=args.name,
     )
     _print_artifact(artifact, args.json)
     return EXIT_OK
@@ -253,6 +316,57 @@ def _print_artifact(artifact: Any, as_json: bool) -> None:
         f"  size          {artifact.size:,} bytes zipped, "
         f"{artifact.unzipped_size:,} unzipped, {artifact.entries} entries"
     )
+    if artifact.cache_hit:
+        how = f"cache hit ({artifact.cache_source})"
+    elif artifact.cache_entry is not None:
+        how = "built, cached"
+    else:
+        how = "built"
+    print(f"  key           {artifact.key}  {how}")
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from detzip import cacheadmin
+    from detzip.cache import default_cache_dir
+
+    root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    if args.action == "info":
+        found = cacheadmin.info(root)
+        if args.json:
+            _print_json(found.to_dict())
+        else:
+            print(f"cache dir   {root}")
+            print(f"artifacts   {found.artifacts} ({_size(found.artifact_bytes)})")
+            print(f"wheels      {found.wheels} ({_size(found.wheel_bytes)})")
+            print(f"memos       {found.memos}")
+        return EXIT_OK
+    pruned = cacheadmin.prune(
+        root,
+        max_size=None if args.max_size is None else cacheadmin.parse_size(args.max_size),
+        older_than=None if args.older_than is None else cacheadmin.parse_age(args.older_than),
+        dry_run=args.dry_run,
+    )
+    if args.json:
+        _print_json({**pruned.to_dict(), "dry_run": args.dry_run})
+    else:
+        data = pruned.to_dict()
+        verb = "would remove" if args.dry_run else "removed"
+        print(
+            f"{verb} {data['removed_artifacts']} artifacts and {data['removed_wheels']} wheels "
+            f"({_size(pruned.freed)}); {_size(pruned.kept_bytes)} kept"
+        )
+    return EXIT_OK
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{count:,} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError
 
 
 def _cmd_hash(args: argparse.Namespace) -> int:
@@ -283,6 +397,7 @@ _COMMANDS = {
     "layer": _cmd_layer,
     "hash": _cmd_hash,
     "diff": _cmd_diff,
+    "cache": _cmd_cache,
 }
 
 
@@ -290,11 +405,29 @@ def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def _log_to_stderr() -> None:
+    """detzip's warnings as ``detzip: warning: …`` lines on stderr (stdout carries results)."""
+    import logging
+
+    class _Stderr(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            sys.stderr.write(f"detzip: {record.levelname.lower()}: {record.getMessage()}\n")
+
+    logger = logging.getLogger("detzip")
+    if not any(handler.name == "detzip-cli" for handler in logger.handlers):
+        handler = _Stderr()
+        handler.set_name("detzip-cli")
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
     args = build_parser().parse_args(argv)
     # On SIGTERM unwind normally, so that temporary outputs are removed.
     signal.signal(signal.SIGTERM, _terminate)
+    _log_to_stderr()
     from detzip.errors import DetzipError
 
     try:

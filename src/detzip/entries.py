@@ -7,7 +7,8 @@ from a wheel) and is written as is.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,42 @@ class Entry:
     @classmethod
     def data(cls, name: str, data: bytes, *, executable: bool = False) -> Entry:
         return cls(name, FromBytes(data), executable)
+
+
+def fingerprint(entries: Iterable[Entry]) -> dict[str, object]:
+    """A digest of every entry's name, exec bit and content (files are read and hashed).
+
+    Entries with equal fingerprints written with equal options give equal zips.
+    """
+    digest = hashlib.sha256()
+    count = 0
+    for entry in sorted(entries, key=lambda e: e.name):
+        digest.update(entry.name.encode("utf-8", "surrogateescape"))
+        digest.update(b"\0x\0" if entry.executable else b"\0-\0")
+        digest.update(_content_digest(entry.source))
+        digest.update(b"\n")
+        count += 1
+    return {"entries": count, "sha256": digest.hexdigest()}
+
+
+def _content_digest(source: Source | None) -> bytes:
+    match source:
+        case None:
+            return b"directory"
+        case FromFile(path=path):
+            try:
+                with open(path, "rb") as handle:
+                    return hashlib.file_digest(handle, "sha256").hexdigest().encode()
+            except OSError as exc:
+                raise DetzipError(
+                    f"cannot read ({exc.strerror}); fix its permissions or exclude it", path
+                ) from None
+        case FromBytes(data=data):
+            return hashlib.sha256(data).hexdigest().encode()
+        case Precompressed():
+            raw = hashlib.sha256(source.read()).hexdigest()
+            return f"{source.method}:{source.crc32}:{source.size}:{raw}".encode()
+    raise TypeError(source)
 
 
 def check_name(name: str, *, directory: bool) -> None:

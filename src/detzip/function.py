@@ -1,4 +1,9 @@
-"""Function zips: a source tree, filtered, written canonically."""
+"""Function zips: a source tree, filtered, written canonically, through the cache.
+
+Reads top to bottom: collect the tree's entries, key the build on their names, contents and exec
+bits, the patterns and the zip options (and the resolved dependency set, if any), then serve it
+from a cache or write it and store it.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from detzip import compressors
+from detzip import cache as caching
 from detzip.artifact import Artifact
+from detzip.cache import Cache
+from detzip.entries import fingerprint
 from detzip.options import ZipOptions
 from detzip.tree import TreeSpec, collect
-from detzip.zipwriter import write_zip
 
 if TYPE_CHECKING:
-    from detzip.layer import Dependencies
+    from detzip.dependencies import Dependencies
+    from detzip.zipwriter import WrittenZip
 
 
 def build_function(
@@ -32,6 +39,8 @@ def build_function(
     compressor: str = "deflate",
     level: int | None = None,
     dependencies: Dependencies | None = None,
+    cache: Cache | bool = True,
+    name: str | None = None,
 ) -> Artifact:
     """Zip the code under ``source`` into ``output``; the bytes depend only on what is packed.
 
@@ -41,6 +50,10 @@ def build_function(
 
     With ``dependencies`` (see :class:`detzip.layer.Dependencies`), the wheels it resolves
     are installed at the root of the same zip, beside the code.
+
+    ``cache``: True uses the local cache (and ``$DETZIP_CACHE`` if set); False always builds; or
+    pass a :class:`detzip.cache.Cache`. ``name`` names the artifact in caches (default: the
+    output's file name without ``.zip``).
     """
     options = ZipOptions.create(mtime=mtime, compressor=compressor, level=level)
     out = Path(output)
@@ -54,21 +67,31 @@ def build_function(
         skip_files=_identity(out),
     ).resolved(Path(source))
     entries = collect(source, spec)
-    extra: dict[str, Any] = {}
-    if dependencies is not None:
-        from detzip.layer import dependency_entries, describe  # packaging, pip: only when needed
-
-        more, wheels = dependency_entries(dependencies, "")
-        entries += more
-        extra = {"dependencies": describe(dependencies, wheels)}
-    written = write_zip(entries, out, options)
-    described = {
+    store = caching.choose(cache, dependencies.cache_dir if dependencies else None)
+    description: dict[str, Any] = {
         **options.describe(),
-        "compressor_identity": compressors.identity(options.compressor),
         **spec.describe(Path(source)),
-        **extra,
+        "content": fingerprint(entries),
     }
-    return Artifact.from_written(written, described)
+    resolution = None
+    if dependencies is not None:
+        from detzip.dependencies import resolve
+
+        resolution = resolve(dependencies, store)
+        description["dependencies"] = resolution.description
+    key = caching.cache_key("function", description)
+
+    def build() -> WrittenZip:
+        from detzip.zipwriter import write_zip
+
+        more = []
+        if dependencies is not None and resolution is not None:
+            from detzip.wheelset import install_entries  # packaging, pip: only when needed
+
+            more = install_entries(dependencies, resolution.wheels(), "")
+        return write_zip([*entries, *more], out, options)
+
+    return store.through(name or caching.artifact_name(out), key, description, out, build)
 
 
 def _identity(path: Path) -> frozenset[tuple[int, int]]:

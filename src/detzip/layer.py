@@ -1,104 +1,29 @@
-"""Dependency layers: a lock file → the wheels for a target → a canonical zip.
+"""Dependency layers: a lock file → the wheels for a target → a canonical zip, through the cache.
 
-Reads top to bottom: load the lock for the target, drop excluded packages, choose one wheel per
-package, make sure each is in the wheel store (fetching only what is missing), turn every wheel
-into entries (raw members, no recompression), and write them under ``python/``.
+Reads top to bottom: resolve the lock for the target (remembered while no input changes), key the
+build on the resolved set and the zip options, and serve it from a cache, or choose, fetch and
+install the wheels (raw members, no recompression) under ``python/`` and store the result.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
-
-from detzip import compressors, locks
+from detzip import cache as caching
 from detzip.artifact import Artifact
-from detzip.entries import Entry, normalize_prefix
+from detzip.cache import Cache
+from detzip.dependencies import Dependencies, resolve
+from detzip.entries import normalize_prefix
 from detzip.options import ZipOptions
-from detzip.targets import DEFAULT_ARCH, DEFAULT_RUNTIME, Target
-from detzip.wheels import DEFAULT_LAYER_EXCLUDES, choose, compile_excludes, wheel_entries
-from detzip.wheelstore import StoredWheel, WheelStore
-from detzip.zipwriter import write_zip
+from detzip.targets import DEFAULT_ARCH, DEFAULT_RUNTIME
 
-log = logging.getLogger("detzip")
+if TYPE_CHECKING:
+    from detzip.zipwriter import WrittenZip
 
-
-@dataclass(frozen=True)
-class Dependencies:
-    """What to install from a lock or requirements file, for which target, and from where."""
-
-    requirements: str | os.PathLike[str]
-    runtime: str = DEFAULT_RUNTIME
-    arch: str = DEFAULT_ARCH
-    format: str | None = None
-    groups: Sequence[str] = ()
-    exclude: Sequence[str] = ()
-    exclude_packages: Sequence[str] = ()
-    default_excludes: bool = True
-    index_url: str | None = None
-    extra_index_urls: Sequence[str] = ()
-    find_links: Sequence[str] = ()
-    no_index: bool = False
-    cache_dir: str | os.PathLike[str] | None = None
-    pip_options: tuple[str, ...] = field(init=False, default=())
-
-    def __post_init__(self) -> None:
-        options: list[str] = []
-        if self.index_url:
-            options += ["--index-url", self.index_url]
-        for url in self.extra_index_urls:
-            options += ["--extra-index-url", url]
-        for link in self.find_links:
-            options += ["--find-links", str(link)]
-        if self.no_index:
-            options.append("--no-index")
-        object.__setattr__(self, "pip_options", tuple(options))
-
-    @property
-    def target(self) -> Target:
-        return Target(self.runtime, self.arch)
-
-
-def resolve(deps: Dependencies) -> list[StoredWheel]:
-    """The wheels ``deps`` install, one per package, present in the local wheel store."""
-    target = deps.target
-    locked = locks.load(deps.requirements, target, format=deps.format, groups=deps.groups)
-    dropped = {canonicalize_name(name) for name in deps.exclude_packages}
-    pins = [pin for pin in locked.pins if pin.name not in dropped]
-    for name in sorted(dropped - {pin.name for pin in locked.pins}):
-        log.warning("--exclude-package %s: not in %s for this target", name, deps.requirements)
-    store = WheelStore(Path(deps.cache_dir) if deps.cache_dir else None)
-    options = [*locked.pip_options, *deps.pip_options]
-    return store.ensure([choose(pin, target) for pin in pins], target, options)
-
-
-def dependency_entries(deps: Dependencies, prefix: str) -> tuple[list[Entry], list[StoredWheel]]:
-    wheels = resolve(deps)
-    exclude = compile_excludes(deps.exclude, deps.default_excludes)
-    entries: list[Entry] = []
-    for wheel in wheels:
-        entries += wheel_entries(wheel, prefix, exclude)
-    return entries, wheels
-
-
-def describe(deps: Dependencies, wheels: Sequence[StoredWheel]) -> dict[str, Any]:
-    """The dependency options and the resolved set: what the layer's bytes depend on."""
-    return {
-        **deps.target.describe(),
-        "exclude": list(deps.exclude),
-        "exclude_packages": sorted(canonicalize_name(n) for n in deps.exclude_packages),
-        "default_excludes": list(DEFAULT_LAYER_EXCLUDES) if deps.default_excludes else [],
-        "packages": [
-            {"name": w.name, "version": w.version, "wheel": w.filename, "sha256": w.sha256}
-            for w in wheels
-        ],
-    }
+__all__ = ["Dependencies", "build_layer", "write_layer"]
 
 
 def build_layer(
@@ -121,6 +46,8 @@ def build_layer(
     mtime: str | int | float | datetime | None = None,
     compressor: str = "deflate",
     level: int | None = None,
+    cache: Cache | bool = True,
+    name: str | None = None,
 ) -> Artifact:
     """Build a Lambda layer zip from a requirements.txt, poetry.lock, pylock.toml or uv.lock.
 
@@ -130,6 +57,10 @@ def build_layer(
     ``*/tests/``); ``exclude_packages`` drops whole distributions (e.g. boto3, which the
     runtime provides). ``__pycache__/`` and ``*.pyc`` are dropped unless ``default_excludes``
     is false.
+
+    ``cache``: True uses the local cache under ``cache_dir`` (and ``$DETZIP_CACHE`` if set, e.g.
+    ``s3://bucket/prefix``); False always builds; or pass a :class:`detzip.cache.Cache`.
+    ``name`` names the artifact in caches (default: the output's file name without ``.zip``).
     """
     deps = Dependencies(
         requirements,
@@ -147,7 +78,7 @@ def build_layer(
         cache_dir,
     )
     options = ZipOptions.create(mtime=mtime, compressor=compressor, level=level)
-    return write_layer(deps, output, prefix=prefix, options=options)
+    return write_layer(deps, output, prefix=prefix, options=options, cache=cache, name=name)
 
 
 def write_layer(
@@ -156,16 +87,22 @@ def write_layer(
     *,
     prefix: str = "python",
     options: ZipOptions | None = None,
+    cache: Cache | bool = True,
+    name: str | None = None,
 ) -> Artifact:
     """:func:`build_layer` for callers that already hold :class:`Dependencies` and options."""
     options = options or ZipOptions.create()
+    store = caching.choose(cache, deps.cache_dir)
     root = normalize_prefix(prefix)
-    entries, wheels = dependency_entries(deps, root)
-    written = write_zip(entries, output, options)
-    described = {
-        **options.describe(),
-        "compressor_identity": compressors.identity(options.compressor),
-        "prefix": root,
-        **describe(deps, wheels),
-    }
-    return Artifact.from_written(written, described)
+    resolution = resolve(deps, store)
+    description = {**options.describe(), "prefix": root, **resolution.description}
+    key = caching.cache_key("layer", description)
+
+    def build() -> WrittenZip:
+        from detzip.wheelset import install_entries
+        from detzip.zipwriter import write_zip
+
+        entries = install_entries(deps, resolution.wheels(), root)
+        return write_zip(entries, output, options)
+
+    return store.through(name or caching.artifact_name(output), key, description, output, build)

@@ -61,9 +61,12 @@ class ZipOptions:
 
     def describe(self) -> dict[str, str | int]:
         """The options as plain data (reported in results, part of cache keys)."""
+        from detzip.compressors import identity
+
         return {
             "format": FORMAT_VERSION,
             "compressor": self.compressor,
+            "compressor_identity": identity(self.compressor),
             "level": self.level,
             "mtime": self.mtime.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }

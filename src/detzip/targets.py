@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-
-from packaging.tags import Tag, compatible_tags, cpython_tags
+from typing import TYPE_CHECKING
 
 from detzip.errors import DetzipError
+
+if TYPE_CHECKING:
+    from packaging.tags import Tag
 
 # runtime → (Python version, newest glibc minor the runtime's OS loads: AL2 2.26, AL2023 2.34)
 RUNTIMES: dict[str, tuple[tuple[int, int], int]] = {
@@ -81,6 +83,8 @@ class Target:
     @cached_property
     def tags(self) -> list[Tag]:
         """Every acceptable wheel tag, most preferred first."""
+        from packaging.tags import compatible_tags, cpython_tags
+
         platforms = self.platforms()
         return [
             *cpython_tags(self.python_version, [self.abi], platforms),

@@ -9,6 +9,7 @@ against the hashes the lock accepts before it enters the store. A wheel known on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,18 +23,10 @@ from pathlib import Path
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from detzip import pip
+from detzip.cache import default_cache_dir
 from detzip.errors import DetzipError
 from detzip.locks.model import Pin
 from detzip.targets import Target
-
-
-def default_cache_dir() -> Path:
-    """``$DETZIP_CACHE_DIR``, else ``$XDG_CACHE_HOME/detzip``, else ``~/.cache/detzip``."""
-    explicit = os.environ.get("DETZIP_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "detzip"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +61,11 @@ class WheelStore:
             names = [n for n in os.listdir(folder) if not n.startswith(".")]
         except FileNotFoundError:
             return None
-        return folder / names[0] if len(names) == 1 else None
+        if len(names) != 1:
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(folder)  # last use, for prune
+        return folder / names[0]
 
     def add(self, source: Path, sha256: str) -> Path:
         folder = self.root / sha256[:2] / sha256

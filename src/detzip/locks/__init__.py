@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from detzip.errors import DetzipError
-from detzip.locks.model import LockedFile, Pin
+from detzip.locks.model import LockedFile, Pin, recording_inputs
 from detzip.targets import Target
 
 FORMATS = ("requirements", "poetry", "pylock", "uv")
@@ -23,11 +23,18 @@ __all__ = ["FORMATS", "LockedFile", "LockedSet", "Pin", "detect_format", "load"]
 
 @dataclass(frozen=True, slots=True)
 class LockedSet:
-    """The pins a lock gives for a target, and pip options it carries (index URLs)."""
+    """The pins a lock gives for a target, and pip options it carries (index URLs).
+
+    ``inputs`` are the files that were read (the lock and what it includes or reads beside it);
+    ``floating`` is true when pip resolved unpinned requirements against the index, so the set
+    may change although no input did.
+    """
 
     pins: tuple[Pin, ...]
     pip_options: tuple[str, ...] = ()
     format: str = ""
+    inputs: tuple[Path, ...] = ()
+    floating: bool = False
 
 
 def detect_format(path: Path) -> str:
@@ -62,22 +69,24 @@ def load(
     if kind not in FORMATS:
         raise DetzipError(f"unknown --format {kind!r}; use one of {', '.join(FORMATS)}")
     options: list[str] = []
-    if kind == "requirements":
-        from detzip.locks import requirements
+    floating = False
+    with recording_inputs() as inputs:
+        if kind == "requirements":
+            from detzip.locks import requirements
 
-        pins, options = requirements.load(lock, target)
-    elif kind == "poetry":
-        from detzip.locks import poetry
+            pins, options, floating = requirements.load(lock, target)
+        elif kind == "poetry":
+            from detzip.locks import poetry
 
-        pins = poetry.load(lock, target, groups)
-    elif kind == "pylock":
-        from detzip.locks import pylock
+            pins = poetry.load(lock, target, groups)
+        elif kind == "pylock":
+            from detzip.locks import pylock
 
-        pins = pylock.load(lock, target, groups)
-    else:
-        from detzip.locks import uvlock
+            pins = pylock.load(lock, target, groups)
+        else:
+            from detzip.locks import uvlock
 
-        pins = uvlock.load(lock, target, groups)
+            pins = uvlock.load(lock, target, groups)
     seen: dict[str, Pin] = {}
     for pin in pins:
         if pin.name in seen and seen[pin.name].version != pin.version:
@@ -87,4 +96,10 @@ def load(
                 lock,
             )
         seen[pin.name] = pin
-    return LockedSet(tuple(seen[name] for name in sorted(seen)), tuple(options), kind)
+    return LockedSet(
+        tuple(seen[name] for name in sorted(seen)),
+        tuple(options),
+        kind,
+        tuple(dict.fromkeys(path.absolute() for path in inputs)),
+        floating,
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,8 +58,30 @@ def sha256_of(value: str | None) -> str | None:
     return digest.lower() if algorithm.lower() == "sha256" and digest else None
 
 
+_inputs: ContextVar[list[Path] | None] = ContextVar("detzip_lock_inputs", default=None)
+
+
+@contextlib.contextmanager
+def recording_inputs() -> Iterator[list[Path]]:
+    """Collect the paths of every file the lock readers read inside the block."""
+    inputs: list[Path] = []
+    token = _inputs.set(inputs)
+    try:
+        yield inputs
+    finally:
+        _inputs.reset(token)
+
+
+def note_input(path: Path) -> None:
+    """Record that ``path`` was read: a change to it may change the pinned set."""
+    inputs = _inputs.get()
+    if inputs is not None:
+        inputs.append(path)
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """A lock file's TOML; unreadable or invalid is a one-line error naming it."""
+    note_input(path)
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)

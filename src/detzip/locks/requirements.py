@@ -12,7 +12,7 @@ from packaging.utils import canonicalize_name
 
 from detzip import pip
 from detzip.errors import DetzipError
-from detzip.locks.model import LockedFile, Pin, sha256_of
+from detzip.locks.model import LockedFile, Pin, note_input, sha256_of
 from detzip.targets import Target
 
 # options pip accepts in a requirements file that only say where to look
@@ -20,8 +20,12 @@ _INDEX_OPTIONS = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links"
 _FLAGS = {"--no-index", "--prefer-binary", "--pre"}
 
 
-def load(path: Path, target: Target) -> tuple[list[Pin], list[str]]:
-    """(pins, pip index options from the file)."""
+def load(path: Path, target: Target) -> tuple[list[Pin], list[str], bool]:
+    """(pins, pip index options from the file, whether pip resolved unpinned lines).
+
+    An unpinned file is resolved against the index on every load, so its result can change
+    without the file changing.
+    """
     lines: list[tuple[Path, int, str]] = []
     _read(path, lines, set())
     pins: list[Pin] = []
@@ -67,8 +71,8 @@ def load(path: Path, target: Target) -> tuple[list[Pin], list[str]]:
         else:
             unpinned = True
     if unpinned:
-        return _resolve_with_pip(path, target, options), options
-    return pins, options
+        return _resolve_with_pip(path, target, options), options, True
+    return pins, options, False
 
 
 def _read(path: Path, out: list[tuple[Path, int, str]], seen: set[Path]) -> None:
@@ -76,6 +80,7 @@ def _read(path: Path, out: list[tuple[Path, int, str]], seen: set[Path]) -> None
     if real in seen:
         return
     seen.add(real)
+    note_input(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
