@@ -354,10 +354,15 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         data = pruned.to_dict()
         verb = "would remove" if args.dry_run else "removed"
         print(
-            f"{verb} {data['removed_artifacts']} artifacts and {data['removed_wheels']} wheels "
-            f"({_size(pruned.freed)}); {_size(pruned.kept_bytes)} kept"
+            f"{verb} {_count(data['removed_artifacts'], 'artifact')} and "
+            f"{_count(data['removed_wheels'], 'wheel')} ({_size(pruned.freed)}); "
+            f"{_size(pruned.kept_bytes)} kept"
         )
     return EXIT_OK
+
+
+def _count(number: object, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _size(count: int) -> str:

@@ -1,9 +1,10 @@
 """An S3 bucket as a shared artifact cache (boto3, from the optional extra ``detzip[s3]``).
 
 Objects under ``s3://BUCKET/PREFIX/``: ``<name>-<key[:16]>.zip`` carrying its sha256 and full key
-as object metadata, and ``<name>-<key[:16]>.json``, the same record the local cache keeps. The
-record is uploaded after the zip, so a record names a complete zip. A download is hashed on the
-way in; a zip whose sha256 is not the record's is rejected with a warning and never used.
+as object metadata, and ``keys/<key>.json``, the record the local cache keeps (which names the
+zip). Lookups go by key, so a zip built under one name is found under any other. The record is
+uploaded after the zip, so a record names a complete zip. A download is hashed on the way in; a
+zip whose sha256 is not the record's is rejected with a warning and never used.
 
 Credentials, region and endpoint come from boto3's usual configuration (environment, profiles,
 instance roles; ``AWS_ENDPOINT_URL_S3`` for S3-compatible servers). Timeouts are short and
@@ -39,9 +40,14 @@ class S3Cache:
         self.prefix = prefix.strip("/")
         self._client: Any = None
 
-    def _key(self, name: str, key: str, suffix: str) -> str:
-        base = f"{entry_name(name, key)}{suffix}"
-        return f"{self.prefix}/{base}" if self.prefix else base
+    def _object(self, relative: str) -> str:
+        return f"{self.prefix}/{relative}" if self.prefix else relative
+
+    def _zip(self, name: str, key: str) -> str:
+        return self._object(f"{entry_name(name, key)}.zip")
+
+    def _record(self, key: str) -> str:
+        return self._object(f"keys/{key}.json")
 
     def client(self) -> Any:
         if self._client is None:
@@ -61,8 +67,7 @@ class S3Cache:
         return self._client
 
     def fetch(self, name: str, key: str, into: Path) -> dict[str, Any] | None:
-        record_key = self._key(name, key, ".json")
-        zip_key = self._key(name, key, ".zip")
+        record_key = self._record(key)
         with _translated(self.url):
             record_body = self._get(record_key)
             if record_body is None:
@@ -72,9 +77,10 @@ class S3Cache:
             except ValueError:
                 log.warning("s3://%s/%s is not a valid record; ignored", self.bucket, record_key)
                 return None
-            if record.get("key") != key:
-                log.warning("s3://%s/%s is for another key; ignored", self.bucket, record_key)
+            if record.get("key") != key or not isinstance(record.get("name"), str):
+                log.warning("s3://%s/%s is not this key's record; ignored", self.bucket, record_key)
                 return None
+            zip_key = self._zip(record["name"], key)
             response = self._get_object(zip_key)
             if response is None:
                 return None
@@ -101,14 +107,14 @@ class S3Cache:
             with open(zip_path, "rb") as body:
                 client.put_object(
                     Bucket=self.bucket,
-                    Key=self._key(name, key, ".zip"),
+                    Key=self._zip(name, key),
                     Body=body,
                     ContentType="application/zip",
                     Metadata={"sha256": str(record["sha256"]), "key": key},
                 )
             client.put_object(
                 Bucket=self.bucket,
-                Key=self._key(name, key, ".json"),
+                Key=self._record(key),
                 Body=canonical_json(dict(record)),
                 ContentType="application/json",
             )
@@ -118,10 +124,11 @@ class S3Cache:
         return None if response is None else bytes(response["Body"].read())
 
     def _get_object(self, object_key: str) -> dict[str, Any] | None:
+        client = self.client()  # first: says how to install boto3 if it is missing
         from botocore.exceptions import ClientError
 
         try:
-            response: dict[str, Any] = self.client().get_object(Bucket=self.bucket, Key=object_key)
+            response: dict[str, Any] = client.get_object(Bucket=self.bucket, Key=object_key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
                 return None

@@ -1,0 +1,508 @@
+"""The artifact cache: keys, hits, verification, memoized resolutions, concurrency, pruning."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from detzip import Cache, build_function, build_layer
+from detzip.cache import cache_key
+
+from .conftest import SRC, assert_one_line_error, make_tree, run_cli
+from .wheelfactory import Locked, Repo, Wheel, demo_repo, poetry_lock, requirements_txt
+
+ON = {"DETZIP_CACHE": ""}  # the suite turns the cache off by default; these tests turn it on
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+    return demo_repo(tmp_path_factory.mktemp("wheels"))
+
+
+def tree(root: Path, **extra: str) -> Path:
+    return make_tree(
+        root,
+        {"app.py": "def handler(e, c):\n    return 1\n", "lib/util.py": "X = 1\n", **extra},
+    )
+
+
+def artifacts(root: Path) -> list[str]:
+    folder = root / "artifacts"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def leftovers(*folders: Path) -> list[Path]:
+    return [
+        p
+        for folder in folders
+        for p in folder.rglob("*")
+        if p.name.startswith(".incoming-") or p.name.endswith(".detzip-tmp")
+    ]
+
+
+# -- hits ---------------------------------------------------------------------------------------
+
+
+def test_second_build_is_a_hit_with_the_same_bytes(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src")
+    cache = Cache(tmp_path / "c")
+    first = build_function(src, tmp_path / "out" / "fn.zip", cache=cache)
+    assert not first.cache_hit and first.key
+    assert first.cache_entry == tmp_path / "c" / "artifacts" / f"fn-{first.key[:16]}.zip"
+    assert artifacts(tmp_path / "c") == [f"fn-{first.key[:16]}.json", f"fn-{first.key[:16]}.zip"]
+
+    again = build_function(src, tmp_path / "out" / "other.zip", cache=cache)
+    assert again.cache_hit and again.cache_source == "local"
+    assert (again.key, again.sha256, again.base64sha256) == (
+        first.key,
+        first.sha256,
+        first.base64sha256,
+    )
+    assert (again.size, again.unzipped_size, again.entries, again.options) == (
+        first.size,
+        first.unzipped_size,
+        first.entries,
+        first.options,
+    )
+    assert (tmp_path / "out" / "other.zip").read_bytes() == first.path.read_bytes()
+    # a hit under another name does not store a second copy
+    assert len(artifacts(tmp_path / "c")) == 2
+
+
+def test_a_hit_replaces_whatever_is_at_the_output(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src")
+    cache = Cache(tmp_path / "c")
+    first = build_function(src, tmp_path / "a.zip", cache=cache)
+    out = tmp_path / "b.zip"
+    out.write_bytes(b"stale")
+    hit = build_function(src, out, cache=cache)
+    assert hit.cache_hit and out.read_bytes() == first.path.read_bytes()
+    assert leftovers(tmp_path) == []
+
+
+def test_any_change_to_the_tree_is_a_miss(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src")
+    cache = Cache(tmp_path / "c")
+    keys = {build_function(src, tmp_path / "f.zip", cache=cache).key}
+    (src / "lib" / "util.py").write_text("X = 2\n")
+    keys.add(build_function(src, tmp_path / "f.zip", cache=cache).key)
+    (src / "app.py").chmod(0o755)
+    keys.add(build_function(src, tmp_path / "f.zip", cache=cache).key)
+    (src / "lib" / "util.py").rename(src / "lib" / "util2.py")
+    keys.add(build_function(src, tmp_path / "f.zip", cache=cache).key)
+    (src / "empty").mkdir()
+    last = build_function(src, tmp_path / "f.zip", cache=cache)
+    keys.add(last.key)
+    assert len(keys) == 5 and not last.cache_hit
+
+
+def test_no_cache_builds_and_stores_nothing(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src")
+    result = run_cli(
+        "function", str(src), "-o", str(tmp_path / "f.zip"), "--cache-dir", str(tmp_path / "c"),
+        "--no-cache", "--json", env=ON,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["cache_hit"] is False and data["cache_entry"] is None and data["key"]
+    assert artifacts(tmp_path / "c") == []
+    off = build_function(src, tmp_path / "g.zip", cache=False)
+    assert off.key == data["key"] and off.cache_entry is None
+
+
+def test_cli_reports_key_and_hit(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src")
+    args = ["function", str(src), "-o", str(tmp_path / "f.zip"), "--cache-dir", str(tmp_path / "c")]
+    built = run_cli(*args, env=ON)
+    hit = run_cli(*args, env=ON)
+    assert built.returncode == hit.returncode == 0
+    assert "built, cached" in built.stdout and "cache hit (local)" in hit.stdout
+    assert hit.stderr == ""
+    as_json = json.loads(run_cli(*args, "--json", env=ON).stdout)
+    assert as_json["cache_hit"] is True and as_json["key"] in hit.stdout
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+
+def test_keys_do_not_depend_on_where_the_tree_or_cache_is(tmp_path: Path) -> None:
+    one = build_function(tree(tmp_path / "a" / "src"), tmp_path / "a.zip", cache=False)
+    two = build_function(
+        tree(tmp_path / "b" / "deeper" / "code"), tmp_path / "x" / "b.zip", cache=False
+    )
+    assert one.key == two.key and one.sha256 == two.sha256
+    assert str(tmp_path) not in json.dumps(one.options)
+
+
+def test_keys_are_the_same_in_another_process_and_directory(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src")
+    local = build_function(src, tmp_path / "a.zip", cache=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_cli(
+        "function", "../src", "-o", "b.zip", "--json", cwd=elsewhere,
+        env={"TZ": "Asia/Kolkata", "LC_ALL": "C", "HOME": str(elsewhere)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["key"] == local.key
+
+
+OPTION_VARIANTS: dict[str, list[Any]] = {
+    "mtime": [None, 1_700_000_000, "2030-06-01"],
+    "compressor": [
+        ("deflate", None),
+        ("deflate", 1),
+        ("deflate", 12),
+        ("zlib", 9),
+        ("store", None),
+    ],
+    "prefix": ["", "pkg"],
+    "exclude": [(), ("*.txt",), ("lib/",)],
+    "content": ["v1", "v2"],
+    "executable": [False, True],
+    "extra": [False, True],
+}
+
+
+def _build_variant(root: Path, variant: dict[str, Any]) -> tuple[str, str]:
+    files = {"app.py": f"# {variant['content']}\n", "lib/a.py": "A = 1\n", "notes.txt": "n\n"}
+    if variant["extra"]:
+        files["lib/b.py"] = "B = 2\n"
+    src = make_tree(root / "src", files, {"app.py"} if variant["executable"] else set())
+    compressor, level = variant["compressor"]
+    artifact = build_function(
+        src,
+        root / "out.zip",
+        mtime=variant["mtime"],
+        compressor=compressor,
+        level=level,
+        prefix=variant["prefix"],
+        exclude=variant["exclude"],
+        cache=False,
+    )
+    return artifact.key or "", artifact.sha256
+
+
+variants = st.fixed_dictionaries({k: st.sampled_from(v) for k, v in OPTION_VARIANTS.items()})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(variants, variants)
+def test_different_bytes_always_mean_different_keys(a: dict[str, Any], b: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
+        key_a, sha_a = _build_variant(Path(one), a)
+        key_b, sha_b = _build_variant(Path(two), b)
+    if sha_a != sha_b:
+        assert key_a != key_b, (a, b)
+    if a == b:
+        assert key_a == key_b and sha_a == sha_b
+
+
+@pytest.mark.parametrize("option", sorted(OPTION_VARIANTS))
+def test_every_option_changes_the_key(tmp_path: Path, option: str) -> None:
+    base = {k: v[0] for k, v in OPTION_VARIANTS.items()}
+    keys = {
+        _build_variant(tmp_path / str(i), {**base, option: value})[0]
+        for i, value in enumerate(OPTION_VARIANTS[option])
+    }
+    assert len(keys) == len(OPTION_VARIANTS[option])
+
+
+def test_key_is_a_digest_of_the_description() -> None:
+    description = {"format": 1, "b": [1, 2], "a": {"y": 1, "x": 2}}
+    reordered = {"a": {"x": 2, "y": 1}, "b": [1, 2], "format": 1}
+    assert cache_key("layer", description) == cache_key("layer", reordered)
+    assert cache_key("layer", description) != cache_key("function", description)
+    assert cache_key("layer", description) != cache_key("layer", {**description, "b": [2, 1]})
+
+
+# -- layer keys: the resolved set, not the lock ---------------------------------------------------
+
+
+def test_layer_key_is_the_same_for_every_lock_format(repo: Repo, tmp_path: Path) -> None:
+    keys = set()
+    for kind in ("requirements", "poetry", "pylock", "uv"):
+        lock = repo.write(kind, tmp_path / kind)
+        extra = repo.find_links if kind == "poetry" else {}
+        artifact = build_layer(lock, tmp_path / f"{kind}.zip", cache=False, **extra)
+        keys.add((artifact.key, artifact.sha256))
+    assert len(keys) == 1
+
+
+def test_lock_edits_that_change_nothing_for_the_target_keep_the_key(
+    repo: Repo, tmp_path: Path
+) -> None:
+    cache = Cache(tmp_path / "c")
+    lock = repo.write("poetry", tmp_path / "p")
+    first = build_layer(
+        lock, tmp_path / "1.zip", cache=cache, cache_dir=tmp_path / "c", **repo.find_links
+    )
+    text = lock.read_text()
+    # another platform's wheel, the content-hash, a dev dependency, a package whose marker
+    # excludes python3.12
+    edited = text.replace(
+        'files = [{file = "gamma',
+        'files = [{file = "gamma-3.1-cp38-abi3-macosx_11_0_arm64.whl", hash = "sha256:'
+        + "0" * 64
+        + '"}, {file = "gamma',
+    ).replace('content-hash = "x"', 'content-hash = "y"')
+    assert edited != text
+    packages = [p for p in repo.packages if p.name != "beta"]
+    beta = next(p for p in repo.packages if p.name == "beta")
+    fake_beta = Locked("beta", "0.6", beta.wheels, marker=beta.marker)
+    other = poetry_lock([*packages, fake_beta, Locked("newdev", "1.0", beta.wheels, group="dev")])
+    for i, variant in enumerate([edited, other]):
+        lock.write_text(variant)
+        again = build_layer(
+            lock, tmp_path / f"{i}.zip", cache=cache, cache_dir=tmp_path / "c", **repo.find_links
+        )
+        assert again.key == first.key and again.cache_hit, i
+
+
+def test_lock_edits_that_change_the_set_change_the_key(repo: Repo, tmp_path: Path) -> None:
+    alpha2 = Wheel("alpha", "1.0.1", files={"alpha/__init__.py": "VERSION = '1.0.1'\n"}).build(
+        tmp_path / "more"
+    )
+    cache = Cache(tmp_path / "c")
+    lock = repo.write("pylock", tmp_path / "p")
+    first = build_layer(lock, tmp_path / "1.zip", cache=cache, cache_dir=tmp_path / "c")
+    packages = [
+        p if p.name != "alpha" else Locked("alpha", "1.0.1", [alpha2], deps=["gamma"])
+        for p in repo.packages
+    ]
+    from .wheelfactory import pylock_toml
+
+    lock.write_text(pylock_toml(packages))
+    second = build_layer(lock, tmp_path / "2.zip", cache=cache, cache_dir=tmp_path / "c")
+    assert second.key != first.key and not second.cache_hit
+    assert "python/alpha-1.0.1.dist-info/RECORD" in zipfile.ZipFile(second.path).namelist()
+    arm = build_layer(lock, tmp_path / "3.zip", arch="arm64", cache=cache, cache_dir=tmp_path / "c")
+    older = build_layer(lock, tmp_path / "4.zip", runtime="python3.11", cache=cache, cache_dir=tmp_path / "c")  # fmt: skip
+    assert len({first.key, second.key, arm.key, older.key}) == 4
+
+
+def test_an_included_requirements_file_is_an_input(repo: Repo, tmp_path: Path) -> None:
+    """The resolution memo is dropped when any file the lock reads changes."""
+    folder = tmp_path / "req"
+    folder.mkdir()
+    (folder / "base.txt").write_text(requirements_txt(repo.packages, repo.folder))
+    lock = folder / "requirements.txt"
+    lock.write_text("-r base.txt\n")
+    cache = Cache(tmp_path / "c")
+    first = build_layer(lock, tmp_path / "1.zip", cache=cache, cache_dir=tmp_path / "c")
+    assert build_layer(lock, tmp_path / "2.zip", cache=cache, cache_dir=tmp_path / "c").cache_hit
+    without_native = [p for p in repo.packages if p.name != "native"]
+    (folder / "base.txt").write_text(requirements_txt(without_native, repo.folder))
+    second = build_layer(lock, tmp_path / "3.zip", cache=cache, cache_dir=tmp_path / "c")
+    assert second.key != first.key and not second.cache_hit
+    assert not any("native" in n for n in zipfile.ZipFile(second.path).namelist())
+
+
+def test_a_hit_does_not_import_the_lock_readers(repo: Repo, tmp_path: Path) -> None:
+    lock = repo.write("uv", tmp_path / "u")
+    args = [
+        "layer",
+        "-r",
+        str(lock),
+        "-o",
+        str(tmp_path / "l.zip"),
+        "--cache-dir",
+        str(tmp_path / "c"),
+    ]
+    code = (
+        f"import sys; sys.path.insert(0, {str(SRC)!r}); from detzip.cli import main; "
+        f"code = main({args!r}); "
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] == 'packaging' "
+        "or m in ('detzip.locks', 'detzip.wheels', 'detzip.zipwriter', 'pathspec')))"
+    )
+    env = {**os.environ, **ON}
+    cold = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert cold.returncode == 0, cold.stderr
+    assert "packaging" in cold.stdout.splitlines()[-1]
+    warm = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert warm.stdout.splitlines()[-1] == "0 []", warm.stdout + warm.stderr
+
+
+# -- verification ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
+def test_a_damaged_entry_is_discarded_and_rebuilt(tmp_path: Path, damage: str) -> None:
+    src = tree(tmp_path / "src", **{"big.txt": "lambda " * 5000})
+    root = tmp_path / "c"
+    args = ["function", str(src), "-o", str(tmp_path / "f.zip"), "--cache-dir", str(root), "--json"]
+    first = json.loads(run_cli(*args, env=ON).stdout)
+    entry = Path(first["cache_entry"])
+    data = entry.read_bytes()
+    if damage == "truncate":
+        entry.write_bytes(data[: len(data) // 2])
+    elif damage == "flip":
+        entry.write_bytes(data[:100] + bytes([data[100] ^ 1]) + data[101:])
+    else:
+        entry.unlink()
+    (tmp_path / "f.zip").unlink()
+    result = run_cli(*args, env=ON)
+    assert result.returncode == 0, result.stderr
+    again = json.loads(result.stdout)
+    assert again["cache_hit"] is False and again["sha256"] == first["sha256"]
+    if damage != "delete":
+        assert result.stderr.startswith("detzip: warning: ") and "corrupt" in result.stderr
+        assert len(result.stderr.splitlines()) == 1
+    assert (tmp_path / "f.zip").read_bytes() == data and entry.read_bytes() == data
+    assert json.loads(run_cli(*args, env=ON).stdout)["cache_hit"] is True
+
+
+def test_an_unreadable_record_is_a_miss(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src")
+    cache = Cache(tmp_path / "c")
+    first = build_function(src, tmp_path / "f.zip", cache=cache)
+    assert first.cache_entry is not None
+    first.cache_entry.with_suffix(".json").write_text("{not json")
+    again = build_function(src, tmp_path / "g.zip", cache=cache)
+    assert not again.cache_hit and again.sha256 == first.sha256
+    assert build_function(src, tmp_path / "h.zip", cache=cache).cache_hit
+
+
+# -- concurrency ----------------------------------------------------------------------------------
+
+
+def detzip_process(*args: str) -> subprocess.Popen[str]:
+    """``detzip ARGS --json`` started in the background with the cache on."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "detzip", *args, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **ON, "PYTHONPATH": str(SRC)},
+    )
+
+
+@pytest.mark.slow
+def test_eight_processes_building_one_layer_at_once(repo: Repo, tmp_path: Path) -> None:
+    lock = repo.write("requirements", tmp_path / "r")  # hashes only: each process asks pip
+    root = tmp_path / "c"
+    outputs = [tmp_path / "shared.zip"] * 4 + [tmp_path / f"own{i}.zip" for i in range(4)]
+    procs = [
+        detzip_process(
+            "layer", "-r", str(lock), "-o", str(out), "--cache-dir", str(root), "--name", "layer"
+        )
+        for out in outputs
+    ]
+    results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+    assert all(code == 0 for code, _, _ in results), [err for _, _, err in results]
+    reports = [json.loads(out) for _, out, _ in results]
+    assert len({r["sha256"] for r in reports}) == 1
+    assert len({r["key"] for r in reports}) == 1
+    assert sum(1 for r in reports if not r["cache_hit"]) == 1  # one built, the others waited
+    assert [n for n in artifacts(root) if n.endswith(".zip")] == [
+        f"layer-{reports[0]['key'][:16]}.zip"
+    ]
+    for out in set(outputs):
+        with zipfile.ZipFile(out) as archive:
+            assert archive.testzip() is None
+        assert out.stat().st_size == reports[0]["size"]
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_concurrent_function_builds_of_one_tree(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src", **{f"m{i}.py": f"V = {i}\n" * 200 for i in range(50)})
+    out, root = tmp_path / "fn.zip", tmp_path / "c"
+    procs = [
+        detzip_process("function", str(src), "-o", str(out), "--cache-dir", str(root))
+        for _ in range(8)
+    ]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    assert all(code == 0 for code, _, _ in results), [err for _, _, err in results]
+    assert len({json.loads(out)["sha256"] for _, out, _ in results}) == 1
+    assert leftovers(tmp_path) == []
+
+
+# -- cache info and prune -------------------------------------------------------------------------
+
+
+def _age(entry: Path, days: float) -> None:
+    moment = time.time() - days * 86400
+    for path in (entry, entry.with_suffix(".json")):
+        os.utime(path, (moment, moment))
+
+
+def test_prune_by_age_and_size(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    cache = Cache(root)
+    built = []
+    for i, days in enumerate([40, 10, 0]):
+        src = tree(tmp_path / f"s{i}", **{"data.txt": os.urandom(3000).hex()})
+        artifact = build_function(src, tmp_path / f"f{i}.zip", cache=cache)
+        assert artifact.cache_entry is not None
+        _age(artifact.cache_entry, days)
+        built.append(artifact)
+    (root / "artifacts" / ".incoming-stale").write_bytes(b"x")
+    os.utime(root / "artifacts" / ".incoming-stale", (time.time() - 7200, time.time() - 7200))
+
+    info = json.loads(run_cli("cache", "info", "--cache-dir", str(root), "--json").stdout)
+    assert info["artifacts"] == 3 and info["artifact_bytes"] > 3 * 3000
+
+    dry = run_cli("cache", "prune", "--cache-dir", str(root), "--older-than", "30d", "--dry-run")
+    assert dry.returncode == 0 and "would remove 1 artifact and 0 wheels" in dry.stdout
+    assert len(artifacts(root)) == 6
+
+    pruned = run_cli("cache", "prune", "--cache-dir", str(root), "--older-than", "30d", "--json")
+    assert json.loads(pruned.stdout)["removed_artifacts"] == 1
+    assert len(artifacts(root)) == 4 and not (root / "artifacts" / ".incoming-stale").exists()
+    newest = built[2].cache_entry
+    assert newest is not None
+    keep = newest.stat().st_size + newest.with_suffix(".json").stat().st_size
+    run_cli("cache", "prune", "--cache-dir", str(root), "--max-size", str(keep))
+    assert artifacts(root) == sorted([newest.name, newest.with_suffix(".json").name])
+    # what was pruned is rebuilt; what is left still hits
+    assert not build_function(tmp_path / "s0", tmp_path / "g.zip", cache=cache).cache_hit
+    assert build_function(tmp_path / "s2", tmp_path / "h.zip", cache=cache).cache_hit
+
+
+def test_prune_removes_unused_wheels(repo: Repo, tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    build_layer(
+        repo.write("uv", tmp_path / "u"), tmp_path / "l.zip", cache=Cache(root), cache_dir=root
+    )
+    wheels = [p for p in (root / "wheels").glob("*/*") if p.is_dir()]
+    assert wheels
+    info = json.loads(run_cli("cache", "info", "--cache-dir", str(root), "--json").stdout)
+    assert info["wheels"] == len(wheels) and info["memos"] >= 1
+    result = run_cli("cache", "prune", "--cache-dir", str(root), "--max-size", "0")
+    assert result.returncode == 0, result.stderr
+    assert not any(p.is_dir() for p in (root / "wheels").glob("*/*"))
+    assert artifacts(root) == []
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--max-size", "lots"), ("--older-than", "3 fortnights")]
+)
+def test_prune_rejects_bad_limits(tmp_path: Path, flag: str, value: str) -> None:
+    result = run_cli("cache", "prune", "--cache-dir", str(tmp_path), flag, value)
+    assert_one_line_error(result, flag)
+
+
+def test_parse_size_and_age() -> None:
+    from detzip.cacheadmin import parse_age, parse_size
+
+    assert parse_size("1048576") == 1 << 20
+    assert parse_size("2G") == 2 << 30
+    assert parse_size("1.5MB") == int(1.5 * (1 << 20))
+    assert parse_size("500m") == 500 << 20
+    assert parse_age("30d") == 30 * 86400
+    assert parse_age("2w") == 14 * 86400
+    assert parse_age("90") == 90

@@ -1,0 +1,255 @@
+"""The S3 cache against a real S3 API: moto's server on loopback, started and stopped here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from detzip import Cache, build_function, build_layer
+from detzip.errors import DetzipError
+
+from .conftest import assert_one_line_error, make_tree, run_cli
+from .wheelfactory import Repo, demo_repo
+
+pytestmark = pytest.mark.e2e
+
+boto3 = pytest.importorskip("boto3")
+
+
+class MotoServer:
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            found = re.search(r"Running on (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                self.url = found.group(1)
+                break
+        else:
+            raise RuntimeError("moto server did not start")
+        stream = self.process.stdout
+        threading.Thread(target=lambda: stream.read(), daemon=True).start()  # drain its log
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL_S3": self.url,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "DETZIP_CACHE": "",
+        }
+
+    def client(self) -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
+        )
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MotoServer]:
+    running = MotoServer()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def bucket(
+    server: MotoServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> str:
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
+    server.client().create_bucket(Bucket=name)
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+    return name
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+    return demo_repo(tmp_path_factory.mktemp("wheels"))
+
+
+def objects(server: MotoServer, bucket: str) -> dict[str, Any]:
+    listing = server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {item["Key"]: item for item in listing}
+
+
+def source(root: Path, text: str = "1") -> Path:
+    return make_tree(root, {"app.py": f"def handler(e, c):\n    return {text}\n"})
+
+
+def test_a_miss_is_built_and_uploaded(server: MotoServer, bucket: str, tmp_path: Path) -> None:
+    url = f"s3://{bucket}/team/cache"
+    artifact = build_function(
+        source(tmp_path / "src"), tmp_path / "fn.zip", cache=Cache(tmp_path / "c", url)
+    )
+    assert not artifact.cache_hit and artifact.key
+    zipped = f"team/cache/fn-{artifact.key[:16]}.zip"
+    recorded = f"team/cache/keys/{artifact.key}.json"
+    assert set(objects(server, bucket)) == {zipped, recorded}
+    head = server.client().head_object(Bucket=bucket, Key=zipped)
+    assert head["Metadata"]["sha256"] == artifact.sha256
+    body = server.client().get_object(Bucket=bucket, Key=zipped)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == artifact.sha256
+    record = json.loads(server.client().get_object(Bucket=bucket, Key=recorded)["Body"].read())
+    assert record["key"] == artifact.key and record["sha256"] == artifact.sha256
+    assert record["name"] == "fn"
+
+
+def test_a_fresh_runner_hits_in_s3(server: MotoServer, bucket: str, tmp_path: Path) -> None:
+    url = f"s3://{bucket}"
+    src = source(tmp_path / "src")
+    built = build_function(src, tmp_path / "a.zip", cache=Cache(tmp_path / "runner1", url))
+    result = run_cli(
+        "function", str(src), "-o", str(tmp_path / "b.zip"), "--cache-dir", str(tmp_path / "runner2"),
+        "--cache", url, "--json", env=server.env(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    hit = json.loads(result.stdout)
+    assert hit["cache_hit"] is True and hit["cache_source"] == url
+    assert (tmp_path / "b.zip").read_bytes() == built.path.read_bytes()
+    # now also in runner2's local cache: the next hit does not ask S3
+    local = build_function(src, tmp_path / "c.zip", cache=Cache(tmp_path / "runner2", url))
+    assert local.cache_hit and local.cache_source == "local"
+
+
+def test_a_layer_hit_in_s3_downloads_no_wheels(
+    server: MotoServer, bucket: str, repo: Repo, tmp_path: Path
+) -> None:
+    url = f"s3://{bucket}/layers"
+    lock = repo.write("uv", tmp_path / "lock")
+    one, two = tmp_path / "runner1", tmp_path / "runner2"
+    built = build_layer(lock, tmp_path / "1.zip", cache_dir=one, cache=Cache(one, url))
+    hit = build_layer(lock, tmp_path / "2.zip", cache_dir=two, cache=Cache(two, url))
+    assert hit.cache_hit and hit.cache_source == url and hit.sha256 == built.sha256
+    assert not (two / "wheels").exists()  # the key came from the lock's hashes alone
+
+
+def test_env_configures_the_remote(server: MotoServer, bucket: str, tmp_path: Path) -> None:
+    src = source(tmp_path / "src")
+    env = {**server.env(), "DETZIP_CACHE": f"s3://{bucket}/from-env"}
+    first = run_cli(
+        "function",
+        str(src),
+        "-o",
+        str(tmp_path / "a.zip"),
+        "--cache-dir",
+        str(tmp_path / "c1"),
+        env=env,
+    )
+    assert first.returncode == 0, first.stderr
+    assert any(k.startswith("from-env/a-") for k in objects(server, bucket))
+
+
+def test_a_corrupted_object_is_rejected(server: MotoServer, bucket: str, tmp_path: Path) -> None:
+    url = f"s3://{bucket}"
+    src = source(tmp_path / "src")
+    built = build_function(src, tmp_path / "fn.zip", cache=Cache(tmp_path / "r1", url))
+    assert built.key
+    key = f"fn-{built.key[:16]}.zip"
+    good = built.path.read_bytes()
+    bad = good[:-30] + bytes(30)
+    server.client().put_object(Bucket=bucket, Key=key, Body=bad, Metadata={"sha256": built.sha256})
+    (tmp_path / "fn.zip").unlink()
+    result = run_cli(
+        "function", str(src), "-o", str(tmp_path / "fn.zip"), "--cache-dir", str(tmp_path / "r2"),
+        "--cache", url, "--json", env=server.env(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["cache_hit"] is False
+    assert "rejected" in result.stderr and result.stderr.startswith("detzip: warning:")
+    assert (tmp_path / "fn.zip").read_bytes() == good
+    assert not any(p.name.startswith(".incoming-") for p in (tmp_path / "r2").rglob("*"))
+    # the rebuild replaced the bad object
+    body = server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert body == good
+
+
+def test_a_missing_bucket_warns_and_builds(server: MotoServer, bucket: str, tmp_path: Path) -> None:
+    src = source(tmp_path / "src")
+    url = "s3://no-such-bucket-here/x"
+    result = run_cli(
+        "function", str(src), "-o", str(tmp_path / "fn.zip"), "--cache-dir", str(tmp_path / "c"),
+        "--cache", url, env=server.env(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "NoSuchBucket" in result.stderr and "building locally" in result.stderr
+    assert (tmp_path / "fn.zip").is_file()
+    refused = run_cli(
+        "function", str(src), "-o", str(tmp_path / "g.zip"), "--cache-dir", str(tmp_path / "d"),
+        "--cache", url, "--require-cache", env=server.env(),
+    )  # fmt: skip
+    assert_one_line_error(refused, "--require-cache", "NoSuchBucket")
+    assert not (tmp_path / "g.zip").exists()
+
+
+def test_server_stopped_mid_session_falls_back_to_local(tmp_path: Path) -> None:
+    own = MotoServer()
+    try:
+        own.client().create_bucket(Bucket="shortlived")
+        url = "s3://shortlived"
+        src = source(tmp_path / "src")
+        args = ["function", str(src), "-o", str(tmp_path / "fn.zip"), "--cache", url, "--json"]
+        first = run_cli(*args, "--cache-dir", str(tmp_path / "c1"), env=own.env())
+        assert first.returncode == 0 and first.stderr == "", first.stderr
+    finally:
+        own.stop()
+    (src / "app.py").write_text("changed = True\n")
+    second = run_cli(*args, "--cache-dir", str(tmp_path / "c2"), env=own.env())
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["cache_hit"] is False
+    warnings = second.stderr.strip().splitlines()
+    assert len(warnings) == 1 and warnings[0].startswith("detzip: warning: cache unavailable")
+    # the local cache still works without S3
+    third = run_cli(*args, "--cache-dir", str(tmp_path / "c2"), env=own.env())
+    assert json.loads(third.stdout)["cache_source"] == "local" and third.stderr == ""
+    refused = run_cli(
+        *args[:-1], "--cache-dir", str(tmp_path / "c3"), "--require-cache", env=own.env()
+    )
+    assert_one_line_error(refused, "--require-cache")
+
+
+def test_missing_boto3_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    with pytest.raises(DetzipError, match=r"detzip\[s3\]"):
+        build_function(
+            source(tmp_path / "src"), tmp_path / "f.zip", cache=Cache(tmp_path / "c", "s3://b")
+        )
+    assert not (tmp_path / "f.zip").exists()
+
+
+def test_bad_cache_urls_are_refused(tmp_path: Path) -> None:
+    result = run_cli(
+        "function",
+        str(source(tmp_path / "src")),
+        "-o",
+        str(tmp_path / "f.zip"),
+        "--cache",
+        "ftp://x",
+    )
+    assert_one_line_error(result, "s3://BUCKET")
+    result = run_cli(
+        "function", str(tmp_path / "src"), "-o", str(tmp_path / "f.zip"), "--cache", "s3://"
+    )
+    assert_one_line_error(result, "names no bucket")
