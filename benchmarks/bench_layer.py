@@ -1,5 +1,7 @@
 """Layer build: detzip (warm wheel store) vs pip --target + zip -X vs uv --target + zip -X.
 
+detzip runs with ``--no-cache``: this measures building, not serving a cached artifact.
+
 A realistic python3.12 x86_64 layer is resolved once (by detzip, through pip) and pinned with
 hashes; then every tool builds it from warm caches, each as its own process. detzip's outputs
 must be byte-identical across runs. Needs PyPI (for the first resolution and the warm-up).
@@ -35,7 +37,7 @@ def _run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = 
     return time.perf_counter() - start
 
 
-def _pin(work: Path, packages: list[str]) -> Path:
+def pin(work: Path, packages: list[str]) -> Path:
     """Resolve once for the target and write a pinned requirements.txt with hashes."""
     from detzip.layer import build_layer
 
@@ -45,7 +47,12 @@ def _pin(work: Path, packages: list[str]) -> Path:
     loose = work / "requirements.in"
     loose.write_text("\n".join(packages) + "\n")
     artifact = build_layer(
-        loose, work / "resolve.zip", runtime=RUNTIME, arch=ARCH, cache_dir=work / "detzip-cache"
+        loose,
+        work / "resolve.zip",
+        runtime=RUNTIME,
+        arch=ARCH,
+        cache_dir=work / "detzip-cache",
+        cache=False,
     )
     lines = [
         f"{p['name']}=={p['version']} --hash=sha256:{p['sha256']}"
@@ -60,7 +67,7 @@ def run(work: Path, quick: bool) -> dict[str, object]:
     mode = "quick" if quick else "full"
     work = work / mode
     work.mkdir(exist_ok=True)
-    requirements = _pin(work, PACKAGES[mode])
+    requirements = pin(work, PACKAGES[mode])
     count = len(requirements.read_text().splitlines())
     repeats = 2 if quick else 3
     from detzip.targets import Target
@@ -86,6 +93,7 @@ def run(work: Path, quick: bool) -> dict[str, object]:
                 ARCH,
                 "--cache-dir",
                 str(work / "detzip-cache"),
+                "--no-cache",  # every run installs and writes (bench_cache measures hits)
             ]
         )
 

@@ -122,6 +122,7 @@ def measure(tool: str, tree: Path, out: Path) -> Measurement:
             str(out),
             "--exclude",
             ".complete",
+            "--no-cache",  # every run writes (bench_cache measures hits)
         ]
         seconds, rss = run_measured(argv)
     elif tool == "zip -X -r -6":

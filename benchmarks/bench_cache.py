@@ -1,0 +1,141 @@
+"""Cache hits against misses, as whole `detzip` processes, next to Python's own start-up.
+
+Layer: the pinned requirements of the layer benchmark (python3.12 x86_64). A cold miss starts
+from an empty cache (a fresh CI runner: pip downloads every wheel); a warm miss has the wheels
+but no artifact (a changed option, a pruned artifact); a hit has both.
+Function: the writer benchmark's standard-library tree; a hit still reads and hashes every file
+to compute its key. Every output, hit or miss, must have the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import bench_layer
+import bench_writer
+
+
+def _seconds(argv: list[str], env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        argv,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+    return time.perf_counter() - start
+
+
+def _best(runs: int, once: Callable[[], float]) -> float:
+    return min(once() for _ in range(runs))
+
+
+def run(work: Path, quick: bool) -> dict[str, object]:
+    mode = "quick" if quick else "full"
+    work = work / mode
+    work.mkdir(parents=True, exist_ok=True)
+    hits, misses = (5, 2) if quick else (9, 3)
+    env = {"DETZIP_CACHE": ""}  # no shared cache from the environment: local only
+    digests: set[str] = set()
+
+    def digest(path: Path) -> None:
+        digests.add(hashlib.sha256(path.read_bytes()).hexdigest())
+
+    startup = _best(hits, lambda: _seconds([sys.executable, "-c", "pass"]))
+    rows: list[dict[str, object]] = [
+        {"case": "python -c pass (start-up)", "seconds": round(startup, 3)}
+    ]
+
+    # layer
+    layer_work = work.parent.parent / "layer" / mode  # shares the layer benchmark's pins
+    layer_work.mkdir(parents=True, exist_ok=True)
+    requirements = bench_layer.pin(layer_work, bench_layer.PACKAGES[mode])
+    cache = work / "layer-cache"
+    out = work / "layer.zip"
+    layer = [sys.executable, "-m", "detzip", "layer", "-r", str(requirements), "-o", str(out)]
+    layer += ["--cache-dir", str(cache)]
+
+    def layer_miss() -> float:
+        for folder in ("artifacts", "memo"):
+            shutil.rmtree(cache / folder, ignore_errors=True)
+        out.unlink(missing_ok=True)
+        seconds = _seconds(layer, env)
+        digest(out)
+        return seconds
+
+    def layer_hit() -> float:
+        out.unlink(missing_ok=True)
+        seconds = _seconds(layer, env)
+        digest(out)
+        return seconds
+
+    def layer_cold() -> float:
+        shutil.rmtree(cache, ignore_errors=True)
+        return layer_miss()
+
+    cold = layer_cold()  # also the warm-up: fills the wheel store (downloads from PyPI)
+    miss = _best(misses, layer_miss)
+    hit = _best(hits, layer_hit)
+    rows.append({"case": "layer: miss, empty cache (downloads)", "seconds": round(cold, 3)})
+    rows += _pair("layer", miss, hit, startup)
+    rows[-1]["cold_speedup"] = round(cold / hit, 1)
+    layer_digests = set(digests)
+
+    # function
+    digests.clear()
+    tree = work.parent.parent / "writer" / f"tree-{20 if quick else 100}mb"
+    bench_writer.make_tree(tree, 20 if quick else 100)
+    cache = work / "function-cache"
+    out = work / "function.zip"
+    function = [sys.executable, "-m", "detzip", "function", str(tree), "-o", str(out)]
+    function += ["--exclude", ".complete", "--cache-dir", str(cache)]
+
+    def function_miss() -> float:
+        shutil.rmtree(cache, ignore_errors=True)
+        out.unlink(missing_ok=True)
+        seconds = _seconds(function, env)
+        digest(out)
+        return seconds
+
+    def function_hit() -> float:
+        out.unlink(missing_ok=True)
+        seconds = _seconds(function, env)
+        digest(out)
+        return seconds
+
+    miss = _best(misses, function_miss)
+    hit = _best(hits, function_hit)
+    size = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
+    rows += _pair(f"function ({size / 1e6:.0f} MB tree)", miss, hit, startup)
+    function_digests = set(digests)
+
+    count = len(requirements.read_text().splitlines())
+    return {
+        "benchmark": "cache",
+        "input": f"layer: {', '.join(bench_layer.PACKAGES[mode])} ({count} distributions); "
+        "function: the writer benchmark's tree",
+        "rows": rows,
+        "identical": len(layer_digests) == 1 and len(function_digests) == 1,
+        "targets": "a layer hit <= 150 ms and >= 20x faster than a cold miss; identical bytes",
+    }
+
+
+def _pair(what: str, miss: float, hit: float, startup: float) -> list[dict[str, object]]:
+    missed = f"{what}: miss, warm wheels" if what == "layer" else f"{what}: miss"
+    return [
+        {"case": missed, "seconds": round(miss, 3)},
+        {
+            "case": f"{what}: hit",
+            "seconds": round(hit, 3),
+            "hit_speedup": round(miss / hit, 1),
+            "over_startup_ms": round((hit - startup) * 1000),
+        },
+    ]
