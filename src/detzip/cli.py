@@ -326,6 +326,7 @@ def _print_artifact(artifact: Any, as_json: bool) -> None:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
     from detzip import cacheadmin
@@ -341,6 +342,8 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             print(f"artifacts   {found.artifacts} ({_size(found.artifact_bytes)})")
             print(f"wheels      {found.wheels} ({_size(found.wheel_bytes)})")
             print(f"memos       {found.memos}")
+            remote = os.environ.get("DETZIP_CACHE", "").strip()
+            print(f"shared      {remote or 'none'}" + (" (from $DETZIP_CACHE)" if remote else ""))
         return EXIT_OK
     pruned = cacheadmin.prune(
         root,
