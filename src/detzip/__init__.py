@@ -23,6 +23,7 @@ __all__ = [
     "Dependencies",
     "DetzipError",
     "Difference",
+    "LimitsReport",
     "Entry",
     "Target",
     "TreeSpec",
@@ -31,6 +32,7 @@ __all__ = [
     "__version__",
     "build_function",
     "build_layer",
+    "check_limits",
     "collect",
     "diff_zips",
     "write_zip",
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from detzip.errors import DetzipError
     from detzip.function import build_function
     from detzip.layer import build_layer
+    from detzip.limits import LimitsReport, check_limits
     from detzip.options import ZipOptions
     from detzip.targets import Target
     from detzip.tree import TreeSpec, collect
@@ -57,6 +60,8 @@ _LAZY = {
     "Dependencies": "detzip.dependencies",
     "Target": "detzip.targets",
     "build_layer": "detzip.layer",
+    "check_limits": "detzip.limits",
+    "LimitsReport": "detzip.limits",
     "DetzipError": "detzip.errors",
     "Difference": "detzip.zipdiff",
     "Entry": "detzip.entries",

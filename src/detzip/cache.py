@@ -16,6 +16,7 @@ This module keeps its imports light: a hit must cost little more than Python's s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from detzip.artifact import Artifact
-from detzip.atomic import atomic_output
+from detzip.atomic import TEMP_SUFFIX, atomic_output, prepare_output
 from detzip.errors import DetzipError
 
 if TYPE_CHECKING:
@@ -82,6 +83,10 @@ def artifact_name(output: str | os.PathLike[str]) -> str:
     """An artifact's default name: its output file name without ``.zip``."""
     path = Path(output)
     return path.stem if path.suffix == ".zip" else path.name
+
+
+Check = Callable[[Path, Mapping[str, Any]], None]
+"""Sees a zip (path, record) before it reaches the output; raises to refuse it."""
 
 
 class RemoteUnavailable(Exception):
@@ -176,26 +181,52 @@ class Cache:
         key: str,
         description: Mapping[str, Any],
         output: str | os.PathLike[str],
-        build: Callable[[], WrittenZip],
+        build: Callable[[Path], WrittenZip],
+        check: Check | None = None,
     ) -> Artifact:
         """The artifact for ``key`` at ``output``: served from a cache, else built and stored.
 
-        ``build`` writes the zip to ``output`` (atomically) and returns what it wrote.
+        ``build`` writes the zip to the path it is given (next to ``output``) and returns what
+        it wrote. ``check`` sees every zip (built or cached) with its record before it reaches
+        ``output``, and may refuse it by raising; ``output`` is then left as it was.
         """
         out = Path(output)
         if not self.enabled:
-            return Artifact.from_written(build(), dict(description), key=key)
-        found = self._serve_local(name, key, out)
+            written = self._build(out, build, check, name, key, description, None)
+            return Artifact.from_written(written, dict(description), key=key)
+        found = self._serve_local(name, key, out, check)
         if found is not None:
             return found
         with self._lock(key):
-            found = self._serve_local(name, key, out)  # another process may just have built it
+            found = self._serve_local(name, key, out, check)  # another process just built it?
+            if found is None:
+                found = self._serve_remote(name, key, out, check)
             if found is not None:
                 return found
-            found = self._serve_remote(name, key, out)
-            if found is not None:
-                return found
-            written = build()
+            stored: list[Path | None] = [None]
+
+            def keep(staged: Path, record: Mapping[str, Any]) -> None:
+                stored[0] = self._store(name, key, staged, record)
+                self._upload(name, key, stored[0] or staged, record)
+
+            written = self._build(out, build, check, name, key, description, keep)
+        return Artifact.from_written(written, dict(description), key=key, cache_entry=stored[0])
+
+    def _build(
+        self,
+        out: Path,
+        build: Callable[[Path], WrittenZip],
+        check: Check | None,
+        name: str,
+        key: str,
+        description: Mapping[str, Any],
+        keep: Callable[[Path, Mapping[str, Any]], None] | None,
+    ) -> WrittenZip:
+        """Build into a staging file beside ``out``, keep it, check it, then rename it."""
+        prepare_output(out)
+        staged = out.parent / f".{out.name}.{os.getpid()}.staged{TEMP_SUFFIX}"
+        try:
+            written = build(staged)
             record = {
                 "detzip-cache-entry": KEY_VERSION,
                 "key": key,
@@ -206,11 +237,19 @@ class Cache:
                 "entries": written.entries,
                 "options": dict(description),
             }
-            stored = self._store(name, key, written.path, record)
-            self._upload(name, key, stored or written.path, record)
-        return Artifact.from_written(written, dict(description), key=key, cache_entry=stored)
+            if keep is not None:
+                keep(staged, record)
+            if check is not None:
+                check(staged, record)
+            os.replace(staged, out)
+        finally:
+            with contextlib.suppress(OSError):
+                staged.unlink()
+        return dataclasses.replace(written, path=out)
 
-    def _serve_local(self, name: str, key: str, output: Path) -> Artifact | None:
+    def _serve_local(
+        self, name: str, key: str, output: Path, check: Check | None
+    ) -> Artifact | None:
         for record_path in self._records(name, key):
             try:
                 record = json.loads(record_path.read_text(encoding="utf-8"))
@@ -219,6 +258,8 @@ class Cache:
             if record.get("key") != key:
                 continue
             zip_path = record_path.with_suffix(".zip")
+            if check is not None:
+                check(zip_path, record)
             if not self._serve(zip_path, record, output):
                 log.warning(
                     "%s: cached artifact is corrupt (not the sha256 its record names); "
@@ -265,7 +306,9 @@ class Cache:
             return False
         return True
 
-    def _serve_remote(self, name: str, key: str, output: Path) -> Artifact | None:
+    def _serve_remote(
+        self, name: str, key: str, output: Path, check: Check | None
+    ) -> Artifact | None:
         if self.remote is None:
             return None
         self.artifacts.mkdir(parents=True, exist_ok=True)
@@ -284,6 +327,8 @@ class Cache:
         finally:
             with contextlib.suppress(OSError):
                 temp.unlink()
+        if check is not None:
+            check(stored, record)
         if not self._serve(stored, record, output):
             return None
         return _artifact(output, record, self.remote.url, stored)

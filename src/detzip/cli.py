@@ -1,6 +1,7 @@
 """Command line: argument parsing and printing only; the work is done by the public API.
 
-Exit codes: 0 success, 1 a negative verdict (``diff`` found differences), 2 bad input or usage
+Exit codes: 0 success, 1 a negative verdict (``diff`` found differences, ``check`` or a build
+found a zip over a Lambda limit), 2 bad input or usage
 (one line on stderr naming the file and the fix). Heavy modules are imported inside the commands
 so that start-up stays close to Python's own.
 """
@@ -19,6 +20,11 @@ from detzip import __version__
 EXIT_OK = 0
 EXIT_DIFFERENT = 1
 EXIT_BAD_INPUT = 2
+
+_UPLOAD_HELP = (
+    "how the zip reaches Lambda: direct fails a build over 52,428,800 bytes, s3 skips that "
+    "check (default: warn)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,6 +124,10 @@ def _add_cache_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_upload(parser: argparse._ActionsContainer, help: str) -> None:
+    parser.add_argument("--upload", choices=("direct", "s3"), help=help)
+
+
 def _cache(args: argparse.Namespace) -> Any:
     from detzip.cache import Cache
 
@@ -194,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dependency_options(function, required=False)
     _add_zip_options(function)
     _add_cache_options(function)
+    _add_upload(function, _UPLOAD_HELP)
     function.add_argument("--json", action="store_true", help="print the result as JSON")
 
     layer = commands.add_parser(
@@ -219,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dependency_options(layer, required=True)
     _add_zip_options(layer)
     _add_cache_options(layer)
+    _add_upload(layer, _UPLOAD_HELP)
     layer.add_argument("--json", action="store_true", help="print the result as JSON")
 
     hash_ = commands.add_parser(
@@ -237,6 +249,39 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("a", metavar="A.zip")
     diff.add_argument("b", metavar="B.zip")
     diff.add_argument("--json", action="store_true", help="print the differences as JSON")
+
+    check = commands.add_parser(
+        "check",
+        help="check zips against Lambda's size limits",
+        description="Check a function zip and its layers against Lambda's limits: each zip at "
+        "most 52,428,800 bytes for a direct upload, everything unzipped under 262,144,000 "
+        "bytes, at most 5 layers. Reads only the central directories. Exit 0 within the "
+        "limits, 1 over one.",
+    )
+    check.add_argument("function", nargs="?", metavar="FUNCTION.zip")
+    check.add_argument(
+        "--layer",
+        action="append",
+        default=[],
+        metavar="LAYER.zip",
+        help="a layer the function uses (repeatable)",
+    )
+    check.add_argument(
+        "--upload",
+        choices=("direct", "s3"),
+        default="direct",
+        help="s3: the zips go through S3, so the zipped-size limit does not apply",
+    )
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    commands.add_parser(
+        "terraform",
+        help="run as Terraform's external data source (JSON query on stdin)",
+        description="Read the external data source's query (a JSON object of strings) on "
+        "stdin, build or fetch the artifact it describes, and print path, base64sha256, "
+        "sha256, size, unzipped_size, key and cache (hit/miss) as a JSON object of strings. "
+        "Query keys: " + "; ".join(f"{k}: {v}" for k, v in _terraform_keys().items()),
+    )
 
     cache = commands.add_parser(
         "cache",
@@ -284,6 +329,7 @@ def _cmd_function(args: argparse.Namespace) -> int:
         dependencies=_dependencies(args) if args.requirements else None,
         cache=_cache(args),
         name=args.name,
+        upload=args.upload,
     )
     _print_artifact(artifact, args.json)
     return EXIT_OK
@@ -300,6 +346,7 @@ def _cmd_layer(args: argparse.Namespace) -> int:
         options=ZipOptions.create(mtime=args.mtime, compressor=args.compressor, level=args.level),
         cache=_cache(args),
         name=args.name,
+        upload=args.upload,
     )
     _print_artifact(artifact, args.json)
     return EXIT_OK
@@ -323,6 +370,31 @@ def _print_artifact(artifact: Any, as_json: bool) -> None:
     else:
         how = "built"
     print(f"  key           {artifact.key}  {how}")
+
+
+def _terraform_keys() -> dict[str, str]:
+    from detzip.terraform import KEYS
+
+    return KEYS
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from detzip.limits import check_limits
+
+    report = check_limits(args.function, args.layer, upload=args.upload)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.render())
+    return EXIT_OK if report.ok else EXIT_DIFFERENT
+
+
+def _cmd_terraform(args: argparse.Namespace) -> int:
+    from detzip import terraform
+
+    result = terraform.run(terraform.parse_query(sys.stdin.read()))
+    sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+    return EXIT_OK
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
@@ -406,6 +478,8 @@ _COMMANDS = {
     "hash": _cmd_hash,
     "diff": _cmd_diff,
     "cache": _cmd_cache,
+    "check": _cmd_check,
+    "terraform": _cmd_terraform,
 }
 
 

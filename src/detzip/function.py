@@ -17,6 +17,7 @@ from detzip import cache as caching
 from detzip.artifact import Artifact
 from detzip.cache import Cache
 from detzip.entries import fingerprint
+from detzip.limits import build_check
 from detzip.options import ZipOptions
 from detzip.tree import TreeSpec, collect
 
@@ -41,6 +42,7 @@ def build_function(
     dependencies: Dependencies | None = None,
     cache: Cache | bool = True,
     name: str | None = None,
+    upload: str | None = None,
 ) -> Artifact:
     """Zip the code under ``source`` into ``output``; the bytes depend only on what is packed.
 
@@ -54,9 +56,14 @@ def build_function(
     ``cache``: True uses the local cache (and ``$DETZIP_CACHE`` if set); False always builds; or
     pass a :class:`detzip.cache.Cache`. ``name`` names the artifact in caches (default: the
     output's file name without ``.zip``).
+
+    The zip must unzip to less than Lambda's 262,144,000 bytes (else
+    :class:`detzip.limits.LimitExceeded`). Over the 52,428,800-byte direct-upload size it warns;
+    ``upload="direct"`` makes that an error too, ``upload="s3"`` silences it.
     """
     options = ZipOptions.create(mtime=mtime, compressor=compressor, level=level)
     out = Path(output)
+    check = build_check(out, "function", upload)
     spec = TreeSpec(
         exclude=tuple(exclude),
         include=tuple(include),
@@ -81,7 +88,7 @@ def build_function(
         description["dependencies"] = resolution.description
     key = caching.cache_key("function", description)
 
-    def build() -> WrittenZip:
+    def build(path: Path) -> WrittenZip:
         from detzip.zipwriter import write_zip
 
         more = []
@@ -89,9 +96,10 @@ def build_function(
             from detzip.wheelset import install_entries  # packaging, pip: only when needed
 
             more = install_entries(dependencies, resolution.wheels(), "")
-        return write_zip([*entries, *more], out, options)
+        return write_zip([*entries, *more], path, options)
 
-    return store.through(name or caching.artifact_name(out), key, description, out, build)
+    name = name or caching.artifact_name(out)
+    return store.through(name, key, description, out, build, check)
 
 
 def _identity(path: Path) -> frozenset[tuple[int, int]]:

@@ -17,10 +17,13 @@ from detzip.artifact import Artifact
 from detzip.cache import Cache
 from detzip.dependencies import Dependencies, resolve
 from detzip.entries import normalize_prefix
+from detzip.limits import build_check
 from detzip.options import ZipOptions
 from detzip.targets import DEFAULT_ARCH, DEFAULT_RUNTIME
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from detzip.zipwriter import WrittenZip
 
 __all__ = ["Dependencies", "build_layer", "write_layer"]
@@ -48,6 +51,7 @@ def build_layer(
     level: int | None = None,
     cache: Cache | bool = True,
     name: str | None = None,
+    upload: str | None = None,
 ) -> Artifact:
     """Build a Lambda layer zip from a requirements.txt, poetry.lock, pylock.toml or uv.lock.
 
@@ -61,6 +65,10 @@ def build_layer(
     ``cache``: True uses the local cache under ``cache_dir`` (and ``$DETZIP_CACHE`` if set, e.g.
     ``s3://bucket/prefix``); False always builds; or pass a :class:`detzip.cache.Cache`.
     ``name`` names the artifact in caches (default: the output's file name without ``.zip``).
+
+    The layer must unzip to less than Lambda's 262,144,000 bytes (else
+    :class:`detzip.limits.LimitExceeded`). Over the 52,428,800-byte direct-upload size it warns;
+    ``upload="direct"`` makes that an error too, ``upload="s3"`` silences it.
     """
     deps = Dependencies(
         requirements,
@@ -78,7 +86,9 @@ def build_layer(
         cache_dir,
     )
     options = ZipOptions.create(mtime=mtime, compressor=compressor, level=level)
-    return write_layer(deps, output, prefix=prefix, options=options, cache=cache, name=name)
+    return write_layer(
+        deps, output, prefix=prefix, options=options, cache=cache, name=name, upload=upload
+    )
 
 
 def write_layer(
@@ -89,20 +99,23 @@ def write_layer(
     options: ZipOptions | None = None,
     cache: Cache | bool = True,
     name: str | None = None,
+    upload: str | None = None,
 ) -> Artifact:
     """:func:`build_layer` for callers that already hold :class:`Dependencies` and options."""
     options = options or ZipOptions.create()
+    check = build_check(output, "layer", upload)
     store = caching.choose(cache, deps.cache_dir)
     root = normalize_prefix(prefix)
     resolution = resolve(deps, store)
     description = {**options.describe(), "prefix": root, **resolution.description}
     key = caching.cache_key("layer", description)
 
-    def build() -> WrittenZip:
+    def build(path: Path) -> WrittenZip:
         from detzip.wheelset import install_entries
         from detzip.zipwriter import write_zip
 
         entries = install_entries(deps, resolution.wheels(), root)
-        return write_zip(entries, output, options)
+        return write_zip(entries, path, options)
 
-    return store.through(name or caching.artifact_name(output), key, description, output, build)
+    name = name or caching.artifact_name(output)
+    return store.through(name, key, description, output, build, check)

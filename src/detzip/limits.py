@@ -1,0 +1,309 @@
+"""Lambda's size quotas, checked from zips' central directories.
+
+A function's zip and each of its layers must be at most 52,428,800 bytes to upload directly (the
+API carries them base64-encoded, and that request must be smaller than 69,905,067 bytes); through
+S3 there is no zipped limit. The function and all its layers, unzipped, must be smaller than
+262,144,000 bytes, and a function takes at most 5 layers. Sizes come from the central directory
+alone — nothing is decompressed, so a zip bomb costs nothing to check.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from detzip.errors import DetzipError
+
+log = logging.getLogger("detzip")
+
+DIRECT_UPLOAD_LIMIT = 52_428_800
+"""Bytes of zip for CreateFunction/UpdateFunctionCode/PublishLayerVersion with ``ZipFile``."""
+BASE64_REQUEST_LIMIT = 69_905_067
+"""The request carrying the base64 zip must be smaller than this."""
+UNZIPPED_LIMIT = 262_144_000
+"""Function plus all its layers, unzipped, must be smaller than this."""
+MAX_LAYERS = 5
+UPLOADS = ("direct", "s3")
+TOP = 10
+
+_SITE_PACKAGES = "python/lib/"
+
+
+class LimitExceeded(DetzipError):
+    """An artifact is over one of Lambda's limits (exit 1: a verdict, not bad input)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ZipSizes:
+    """One zip's sizes, from its central directory, and its unzipped bytes by top-level name."""
+
+    path: Path
+    role: str  # "function" or "layer"
+    size: int
+    unzipped_size: int
+    entries: int
+    groups: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def base64_size(self) -> int:
+        return 4 * ((self.size + 2) // 3)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    value: int
+    limit: int
+    ok: bool
+    subject: str
+
+    @property
+    def headroom(self) -> int:
+        return self.limit - self.value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.name,
+            "subject": self.subject,
+            "value": self.value,
+            "limit": self.limit,
+            "headroom": self.headroom,
+            "ok": self.ok,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Contributor:
+    name: str
+    unzipped_size: int
+    zip: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "unzipped_size": self.unzipped_size, "zip": str(self.zip)}
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsReport:
+    zips: tuple[ZipSizes, ...]
+    upload: str
+    checks: tuple[Check, ...]
+    top: tuple[Contributor, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def unzipped_total(self) -> int:
+        return sum(z.unzipped_size for z in self.zips)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "upload": self.upload,
+            "zips": [
+                {
+                    "path": str(z.path),
+                    "role": z.role,
+                    "size": z.size,
+                    "base64_size": z.base64_size,
+                    "unzipped_size": z.unzipped_size,
+                    "entries": z.entries,
+                }
+                for z in self.zips
+            ],
+            "unzipped_total": self.unzipped_total,
+            "checks": [check.to_dict() for check in self.checks],
+            "top_contributors": [c.to_dict() for c in self.top],
+        }
+
+    def render(self) -> str:
+        lines = []
+        for z in self.zips:
+            lines.append(
+                f"{z.role:<9} {z.path}: {z.size:,} bytes zipped (base64 {z.base64_size:,}), "
+                f"{z.unzipped_size:,} unzipped, {z.entries:,} entries"
+            )
+        lines.append("")
+        for check in self.checks:
+            verdict = "ok" if check.ok else "OVER"
+            lines.append(
+                f"{verdict:<4}  {check.name} of {check.subject}: {check.value:,} of "
+                f"{check.limit:,} ({check.headroom:,} headroom)"
+            )
+        if self.upload == "s3":
+            lines.append("      (uploaded through S3: no zipped-size limit)")
+        if self.top:
+            lines += ["", "largest, unzipped:"]
+            width = max(len(f"{c.unzipped_size:,}") for c in self.top)
+            for c in self.top:
+                lines.append(f"  {c.unzipped_size:>{width},}  {c.name}  ({c.zip.name})")
+        return "\n".join(lines)
+
+
+def read_sizes(path: str | os.PathLike[str], role: str) -> ZipSizes:
+    """Sizes from the central directory; not a zip, or an inconsistent one, is an error."""
+    import struct
+    import zipfile
+
+    where = Path(path)
+    try:
+        length = where.stat().st_size
+        with zipfile.ZipFile(where) as archive:
+            infos = archive.infolist()
+            directory_start = archive.start_dir
+    except FileNotFoundError:
+        raise DetzipError("no such file; check the path", where) from None
+    except IsADirectoryError:
+        raise DetzipError("is a directory; give a zip file", where) from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, struct.error, ValueError) as exc:
+        raise DetzipError(f"not a valid zip file ({exc}); rebuild it", where) from None
+    except OSError as exc:
+        raise DetzipError(f"cannot read ({exc.strerror}); check the path", where) from None
+    groups: dict[str, int] = {}
+    stored = 0
+    # a zip laid out as a layer (everything under python/) is looked through whatever its role
+    layout = "layer" if all(i.filename.startswith("python/") for i in infos) else role
+    for info in infos:
+        if info.header_offset + 30 > directory_start or info.compress_size > length:
+            raise DetzipError(
+                f"inconsistent central directory (entry {info.filename!r} lies outside the "
+                "data); the file is damaged — rebuild it",
+                where,
+            )
+        stored += info.compress_size
+        if not info.is_dir():
+            group = contributor(info.filename, layout)
+            groups[group] = groups.get(group, 0) + info.file_size
+    if stored > length:
+        raise DetzipError(
+            "inconsistent central directory (entries hold more bytes than the file); the file "
+            "is damaged — rebuild it",
+            where,
+        )
+    return ZipSizes(where, role, length, sum(info.file_size for info in infos), len(infos), groups)
+
+
+def contributor(name: str, role: str) -> str:
+    """The top-level package or folder an archive name belongs to (a layer's ``python/`` and
+    ``python/lib/pythonX.Y/site-packages/`` are looked through)."""
+    if role == "layer":
+        if name.startswith(_SITE_PACKAGES):
+            parts = name.split("/")
+            if len(parts) > 4 and parts[3] == "site-packages":
+                name = "/".join(parts[4:])
+        elif name.startswith("python/"):
+            name = name[len("python/") :]
+    head, slash, _ = name.partition("/")
+    return head + slash
+
+
+def check_limits(
+    function: str | os.PathLike[str] | None,
+    layers: Sequence[str | os.PathLike[str]] = (),
+    *,
+    upload: str = "direct",
+) -> LimitsReport:
+    """Check a function zip and its layers against Lambda's quotas (see the module doc).
+
+    ``upload="s3"`` skips the zipped-size check (S3 uploads have none). ``function`` may be
+    None to check layers alone.
+    """
+    if upload not in UPLOADS:
+        raise DetzipError(f"unknown upload {upload!r}; use direct or s3")
+    zips = [read_sizes(layer, "layer") for layer in layers]
+    if function is not None:
+        zips.insert(0, read_sizes(function, "function"))
+    if not zips:
+        raise DetzipError("nothing to check; give a function zip or --layer")
+    checks: list[Check] = []
+    if upload == "direct":
+        for z in zips:
+            checks.append(
+                Check(
+                    "zipped size",
+                    z.size,
+                    DIRECT_UPLOAD_LIMIT,
+                    z.size <= DIRECT_UPLOAD_LIMIT,
+                    str(z.path),
+                )
+            )
+            checks.append(
+                Check(
+                    "base64 request",
+                    z.base64_size,
+                    BASE64_REQUEST_LIMIT,
+                    z.base64_size < BASE64_REQUEST_LIMIT,
+                    str(z.path),
+                )
+            )
+    total = sum(z.unzipped_size for z in zips)
+    subject = "function + layers" if function is not None and layers else zips[0].role
+    if function is None and len(zips) > 1:
+        subject = "layers"
+    checks.append(Check("unzipped size", total, UNZIPPED_LIMIT, total < UNZIPPED_LIMIT, subject))
+    checks.append(Check("layers", len(layers), MAX_LAYERS, len(layers) <= MAX_LAYERS, "function"))
+    return LimitsReport(tuple(zips), upload, tuple(checks), top_contributors(zips))
+
+
+def top_contributors(zips: Sequence[ZipSizes], count: int = TOP) -> tuple[Contributor, ...]:
+    everything = [Contributor(name, size, z.path) for z in zips for name, size in z.groups.items()]
+    everything.sort(key=lambda c: (-c.unzipped_size, c.name, str(c.zip)))
+    return tuple(everything[:count])
+
+
+def build_check(
+    output: str | os.PathLike[str], role: str, upload: str | None
+) -> Callable[[Path, Mapping[str, Any]], None]:
+    """The check a build of ``role`` passes to the cache: see :func:`check_build`."""
+    if upload is not None and upload not in UPLOADS:
+        raise DetzipError(f"unknown upload {upload!r}; use direct or s3")
+
+    def check(staged: Path, record: Mapping[str, Any]) -> None:
+        check_build(Path(output), staged, role, record["size"], record["unzipped_size"], upload)
+
+    return check
+
+
+def check_build(
+    output: Path, staged: Path, role: str, size: int, unzipped_size: int, upload: str | None
+) -> None:
+    """The check every build runs on its own zip (before it reaches ``output``).
+
+    Unzipped at or over the ceiling fails. Over the direct-upload size fails when ``upload``
+    is ``"direct"``, warns when it is None (not declared), and is fine for ``"s3"``.
+    """
+    if unzipped_size >= UNZIPPED_LIMIT:
+        largest = _largest(staged, role)
+        raise LimitExceeded(
+            f"unzips to {unzipped_size:,} bytes; Lambda needs the function and all its layers "
+            f"together under {UNZIPPED_LIMIT:,}. Largest: {largest}. Leave some out "
+            "(--exclude-package, --exclude) or split the layer",
+            output,
+        )
+    base64_size = 4 * ((size + 2) // 3)
+    if upload == "s3" or (size <= DIRECT_UPLOAD_LIMIT and base64_size < BASE64_REQUEST_LIMIT):
+        return
+    message = (
+        f"is {size:,} bytes zipped, over the {DIRECT_UPLOAD_LIMIT:,} Lambda accepts in a direct "
+        f"upload (largest: {_largest(staged, role)}); upload it through S3 (--upload s3) or "
+        "make it smaller"
+    )
+    if upload == "direct":
+        raise LimitExceeded(message, output)
+    log.warning("%s: %s", output, message)
+
+
+def _largest(path: Path, role: str, count: int = 3) -> str:
+    try:
+        sizes = read_sizes(path, role)
+    except DetzipError:
+        return "unknown"
+    ranked = sorted(sizes.groups.items(), key=lambda kv: (-kv[1], kv[0]))[:count]
+    return ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in ranked)

@@ -1,0 +1,221 @@
+"""Lambda's size limits: `detzip check`, `check_limits`, and the check every build runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from detzip import Cache, build_function
+from detzip import limits as limits_module
+from detzip.errors import DetzipError
+from detzip.limits import (
+    BASE64_REQUEST_LIMIT,
+    DIRECT_UPLOAD_LIMIT,
+    UNZIPPED_LIMIT,
+    LimitExceeded,
+    check_limits,
+    contributor,
+)
+
+from .conftest import assert_one_line_error, make_tree, run_cli
+
+
+def small_zip(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+def lying_zip(path: Path, entries: int, claimed: int) -> Path:
+    """A tiny zip whose central directory claims ``claimed`` bytes per entry (a zip bomb's
+    numbers, without the bomb): checking it must cost nothing."""
+    small_zip(path, {f"python/pkg{i}/blob.bin": b"x" for i in range(entries)})
+    data = bytearray(path.read_bytes())
+    offset = data.find(b"PK\x01\x02")
+    while offset != -1:
+        struct.pack_into("<I", data, offset + 24, claimed)  # uncompressed size
+        offset = data.find(b"PK\x01\x02", offset + 46)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def big_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tree whose zip is over the direct-upload size (incompressible bytes, stored)."""
+    root = tmp_path_factory.mktemp("big")
+    make_tree(root, {"app.py": "def handler(e, c):\n    return 1\n"})
+    (root / "blob.bin").write_bytes(os.urandom(DIRECT_UPLOAD_LIMIT + 1000))
+    return root
+
+
+def test_within_limits(tmp_path: Path) -> None:
+    fn = small_zip(tmp_path / "fn.zip", {"app.py": b"x" * 100, "lib/util.py": b"y" * 50})
+    layer = small_zip(tmp_path / "layer.zip", {"python/requests/__init__.py": b"z" * 1000})
+    result = run_cli("check", str(fn), "--layer", str(layer), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True and report["unzipped_total"] == 1150
+    assert {c["check"] for c in report["checks"]} == {
+        "zipped size",
+        "base64 request",
+        "unzipped size",
+        "layers",
+    }
+    unzipped = next(c for c in report["checks"] if c["check"] == "unzipped size")
+    assert unzipped["headroom"] == UNZIPPED_LIMIT - 1150
+    top = [(c["name"], c["unzipped_size"]) for c in report["top_contributors"]]
+    assert top == [("requests/", 1000), ("app.py", 100), ("lib/", 50)]
+    text = run_cli("check", str(fn), "--layer", str(layer))
+    assert text.returncode == 0 and "requests/" in text.stdout and "OVER" not in text.stdout
+
+
+def test_a_zip_bomb_is_checked_from_its_central_directory(tmp_path: Path) -> None:
+    bomb = lying_zip(tmp_path / "bomb.zip", entries=70, claimed=4_000_000_000)
+    start = time.perf_counter()
+    report = check_limits(bomb)
+    assert time.perf_counter() - start < 5
+    assert not report.ok and report.unzipped_total == 70 * 4_000_000_000
+    result = run_cli("check", str(bomb))
+    assert result.returncode == 1 and "OVER  unzipped size" in result.stdout
+    assert "pkg0/" in result.stdout  # top contributors name what to prune
+
+
+def test_function_and_layers_add_up(tmp_path: Path) -> None:
+    fn = lying_zip(tmp_path / "fn.zip", entries=1, claimed=100_000_000)
+    layers = [lying_zip(tmp_path / f"l{i}.zip", entries=1, claimed=81_000_000) for i in range(3)]
+    assert check_limits(fn, layers[:2]).ok  # 262,000,000: just under
+    report = check_limits(fn, layers)
+    assert report.unzipped_total == 343_000_000
+    over = [(c.name, c.subject) for c in report.checks if not c.ok]
+    assert over == [("unzipped size", "function + layers")]
+
+
+def test_unzipped_limit_is_strict(tmp_path: Path) -> None:
+    exact = lying_zip(tmp_path / "exact.zip", entries=1, claimed=UNZIPPED_LIMIT)
+    below = lying_zip(tmp_path / "below.zip", entries=1, claimed=UNZIPPED_LIMIT - 1)
+    assert not check_limits(exact).ok  # "must be smaller than 262144000 bytes"
+    assert check_limits(below).ok
+
+
+def test_more_than_five_layers(tmp_path: Path) -> None:
+    fn = small_zip(tmp_path / "fn.zip", {"app.py": b"1"})
+    layers = [small_zip(tmp_path / f"l{i}.zip", {f"python/p{i}.py": b"1"}) for i in range(6)]
+    args = ["check", str(fn)] + [a for layer in layers for a in ("--layer", str(layer))]
+    result = run_cli(*args, "--json")
+    assert result.returncode == 1
+    failed = [c for c in json.loads(result.stdout)["checks"] if not c["ok"]]
+    assert [(c["check"], c["value"], c["limit"]) for c in failed] == [("layers", 6, 5)]
+    assert run_cli(*args[:-2]).returncode == 0
+
+
+def test_direct_upload_size_and_s3(big_tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "big.zip"
+    built = build_function(big_tree, out, compressor="store", cache=False)
+    assert built.size > DIRECT_UPLOAD_LIMIT
+    report = check_limits(out)
+    failed = {c.name for c in report.checks if not c.ok}
+    assert failed == {"zipped size", "base64 request"}
+    base64 = next(c for c in report.checks if c.name == "base64 request")
+    assert base64.value == 4 * -(-built.size // 3) and base64.limit == BASE64_REQUEST_LIMIT
+    assert check_limits(out, upload="s3").ok
+    assert run_cli("check", str(out)).returncode == 1
+    s3 = run_cli("check", str(out), "--upload", "s3")
+    assert s3.returncode == 0 and "through S3" in s3.stdout
+
+
+def test_the_base64_ceiling_bites_just_below_the_raw_one() -> None:
+    assert 4 * -(-DIRECT_UPLOAD_LIMIT // 3) >= BASE64_REQUEST_LIMIT
+    assert 4 * -(-(DIRECT_UPLOAD_LIMIT - 2) // 3) < BASE64_REQUEST_LIMIT
+
+
+@pytest.mark.parametrize("damage", ["not a zip", "truncated", "offset outside", "missing"])
+def test_bad_zips_are_one_line_errors(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "x.zip"
+    if damage == "not a zip":
+        path.write_text("hello")
+    elif damage == "truncated":
+        small_zip(path, {"a.py": b"1" * 1000})
+        path.write_bytes(path.read_bytes()[:-30])
+    elif damage == "offset outside":
+        small_zip(path, {"a.py": b"1" * 1000})
+        data = bytearray(path.read_bytes())
+        central = data.find(b"PK\x01\x02")
+        struct.pack_into("<I", data, central + 42, central + 10)  # local header offset
+        path.write_bytes(bytes(data))
+    result = run_cli("check", str(path))
+    assert_one_line_error(result, str(path))
+    with pytest.raises(DetzipError):
+        check_limits(path)
+
+
+def test_contributors_look_through_layer_folders() -> None:
+    assert contributor("python/boto3/session.py", "layer") == "boto3/"
+    assert contributor("python/lib/python3.12/site-packages/numpy/core.so", "layer") == "numpy/"
+    assert contributor("python/six.py", "layer") == "six.py"
+    assert contributor("bin/tool", "layer") == "bin/"
+    assert contributor("python/boto3/session.py", "function") == "python/"
+    assert contributor("handler.py", "function") == "handler.py"
+
+
+# -- builds check themselves ----------------------------------------------------------------------
+
+
+def test_a_build_over_the_direct_size_warns(big_tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "big.zip"
+    args = ["function", str(big_tree), "-o", str(out), "--compressor", "store", "--no-cache"]
+    warned = run_cli(*args)
+    assert warned.returncode == 0 and out.is_file()
+    lines = warned.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("detzip: warning: ")
+    assert "--upload s3" in lines[0] and "blob.bin" in lines[0]
+    quiet = run_cli(*args, "--upload", "s3")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_a_direct_upload_build_over_the_size_fails(big_tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "big.zip"
+    out.write_bytes(b"previous")
+    result = run_cli(
+        "function", str(big_tree), "-o", str(out), "--compressor", "store", "--no-cache",
+        "--upload", "direct",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith(f"detzip: error: {out}: ")
+    assert "52,428,800" in result.stderr and "blob.bin" in result.stderr
+    assert out.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["big.zip"]
+
+
+def test_a_build_over_the_unzipped_limit_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = make_tree(
+        tmp_path / "src",
+        {"app.py": "x = 1\n", "vendor/huge.bin": b"\0" * 30_000, "vendor/more.bin": b"\0" * 5000},
+    )
+    cache = Cache(tmp_path / "c")
+    fits = build_function(src, tmp_path / "ok.zip", cache=cache)
+    monkeypatch.setattr(limits_module, "UNZIPPED_LIMIT", 20_000)
+    out = tmp_path / "fn.zip"
+    out.write_bytes(b"previous")
+    for attempt in ("miss", "hit"):
+        with pytest.raises(LimitExceeded) as caught:
+            build_function(src, out, cache=cache if attempt == "hit" else False)
+        message = str(caught.value)
+        assert message.startswith(f"{out}: unzips to {fits.unzipped_size:,} bytes")
+        assert "vendor/ 0.0 MB" in message and "\n" not in message
+        assert out.read_bytes() == b"previous"
+    assert not any(p.name.endswith(".detzip-tmp") for p in tmp_path.iterdir())
+
+
+def test_bad_upload_value(tmp_path: Path) -> None:
+    with pytest.raises(DetzipError, match="unknown upload"):
+        build_function(make_tree(tmp_path / "s", {"a.py": "1"}), tmp_path / "a.zip", upload="ftp")

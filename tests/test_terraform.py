@@ -1,0 +1,234 @@
+"""`detzip terraform` under a harness that behaves like hashicorp/external 2.x.
+
+The provider sends one JSON object of strings on stdin, parses the program's *whole* stdout as
+one JSON object whose values are all strings, and on a non-zero exit shows stderr as the error.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .conftest import SRC, make_tree
+from .wheelfactory import Repo, demo_repo
+
+RESULT_KEYS = {"path", "base64sha256", "sha256", "size", "unzipped_size", "key", "cache"}
+
+
+@dataclass
+class Outcome:
+    result: dict[str, str] | None
+    error: str | None
+    returncode: int
+    stdout: str
+
+
+def external(query: dict[str, str] | str, cwd: Path, env: dict[str, str] | None = None) -> Outcome:
+    """Run the program as the provider does and apply the provider's own checks."""
+    stdin = query if isinstance(query, str) else json.dumps(query)
+    proc = subprocess.run(
+        [sys.executable, "-m", "detzip", "terraform"],
+        input=stdin,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC), "DETZIP_CACHE": "", **(env or {})},
+        timeout=300,
+    )
+    if proc.returncode != 0:
+        return Outcome(None, proc.stderr, proc.returncode, proc.stdout)
+    parsed = json.loads(proc.stdout)  # the whole stdout: one object, nothing else
+    assert isinstance(parsed, dict)
+    assert all(isinstance(v, str) for v in parsed.values()), parsed
+    return Outcome(parsed, None, 0, proc.stdout)
+
+
+def b64_of(path: Path) -> str:
+    return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+    return demo_repo(tmp_path_factory.mktemp("wheels"))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    make_tree(
+        tmp_path / "fn",
+        {"app.py": "def handler(e, c):\n    return 1\n", "tests/test_app.py": "", "NOTES.md": ""},
+    )
+    return tmp_path
+
+
+def test_function_then_a_hit(project: Path) -> None:
+    query = {"kind": "function", "source": "fn", "output": "build/fn.zip", "cache_dir": "c"}
+    first = external(query, project)
+    assert first.result is not None, first.error
+    assert set(first.result) == RESULT_KEYS
+    assert first.result["cache"] == "miss" and first.result["path"] == "build/fn.zip"
+    zip_path = project / "build" / "fn.zip"  # relative paths: against the working directory
+    assert first.result["base64sha256"] == b64_of(zip_path)
+    assert first.result["sha256"] == hashlib.sha256(zip_path.read_bytes()).hexdigest()
+    assert first.result["size"] == str(zip_path.stat().st_size)
+    second = external(query, project)
+    assert second.result is not None and second.result["cache"] == "hit"
+    assert {k: v for k, v in second.result.items() if k != "cache"} == {
+        k: v for k, v in first.result.items() if k != "cache"
+    }
+
+
+def test_patterns_are_newline_separated(project: Path) -> None:
+    query = {
+        "kind": "function",
+        "source": "fn",
+        "output": "out.zip",
+        "exclude": "tests/\n*.md\n",
+        "prefix": "pkg",
+        "mtime": "2024-01-01",
+        "compressor": "zlib",
+        "cache": "off",
+    }
+    outcome = external(query, project)
+    assert outcome.result is not None, outcome.error
+    with zipfile.ZipFile(project / "out.zip") as archive:
+        assert archive.namelist() == ["pkg/", "pkg/app.py"]
+        assert archive.infolist()[1].date_time[:3] == (2024, 1, 1)
+    assert outcome.result["cache"] == "miss"
+
+
+def test_layer_with_pip_output_kept_off_stdout(repo: Repo, tmp_path: Path) -> None:
+    """requirements.txt with hashes: pip download runs, and stdout is still one JSON object."""
+    lock = repo.write("requirements", tmp_path / "deps")
+    query = {
+        "kind": "layer",
+        "requirements": str(lock),
+        "output": "layer.zip",
+        "runtime": "python3.12",
+        "arch": "arm64",
+        "exclude_packages": "beta\ndevtool",
+        "cache_dir": str(tmp_path / "c"),
+    }
+    outcome = external(query, tmp_path)
+    assert outcome.result is not None, outcome.error
+    with zipfile.ZipFile(tmp_path / "layer.zip") as archive:
+        names = archive.namelist()
+        assert b"aarch64" in archive.read("python/native/_ext.py")
+    assert "python/alpha/__init__.py" in names and names[0] == "python/"
+    assert not any(n.startswith(("python/beta", "python/devtool")) for n in names)
+    assert outcome.result["base64sha256"] == b64_of(tmp_path / "layer.zip")
+
+
+def test_function_with_bundled_dependencies(repo: Repo, project: Path) -> None:
+    lock = repo.write("uv", project / "deps")
+    query = {"kind": "function", "source": "fn", "output": "b.zip", "requirements": str(lock)}
+    outcome = external(query, project, {"DETZIP_CACHE_DIR": str(project / "c")})
+    assert outcome.result is not None, outcome.error
+    with zipfile.ZipFile(project / "b.zip") as archive:
+        assert {"app.py", "alpha/__init__.py", "gamma.py"} <= set(archive.namelist())
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        (
+            {"kind": "function", "source": "fn", "output": "o.zip", "sources": "x"},
+            "unknown query key sources",
+        ),
+        ({"source": "fn", "output": "o.zip"}, "needs 'kind'"),
+        ({"kind": "function", "source": "fn"}, "needs 'output'"),
+        ({"kind": "function", "output": "o.zip"}, "needs 'source'"),
+        ({"kind": "layer", "output": "o.zip"}, "needs 'requirements'"),
+        ({"kind": "lambda", "output": "o.zip"}, "kind must be function or layer"),
+        ({"kind": "function", "source": "missing", "output": "o.zip"}, "missing"),
+        (
+            {"kind": "layer", "requirements": "r.txt", "output": "o.zip", "include": "x"},
+            "kind=function only",
+        ),
+        (
+            {"kind": "function", "source": "fn", "output": "o.zip", "require_cache": "maybe"},
+            "true",
+        ),
+        ({"kind": "function", "source": "fn", "output": "o.zip", "level": "high"}, "whole number"),
+        (
+            {"kind": "function", "source": "fn", "output": "o.zip", "upload": "ftp"},
+            "unknown upload",
+        ),
+        (
+            {"kind": "function", "source": "fn", "output": "o.zip", "runtime": "python3.12"},
+            "need requirements",
+        ),
+        ({"kind": "layer", "requirements": "nope.txt", "output": "o.zip"}, "nope.txt"),
+        ('{"kind": "function", "level": 9}', "not a string"),
+        ("[1, 2]", "one JSON object"),
+        ("kind=function", "not JSON"),
+    ],
+)
+def test_failures_are_one_line_on_stderr(
+    project: Path, query: dict[str, str] | str, needle: str
+) -> None:
+    outcome = external(query, project)
+    assert outcome.returncode != 0 and outcome.result is None
+    assert outcome.stdout == ""
+    assert outcome.error is not None
+    lines = outcome.error.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("detzip: error: "), outcome.error
+    assert needle in lines[0]
+    assert not (project / "o.zip").exists()
+
+
+def test_an_empty_query_names_what_is_needed(project: Path) -> None:
+    outcome = external("", project)
+    assert outcome.returncode == 2 and outcome.error is not None and "kind" in outcome.error
+
+
+def test_over_the_direct_upload_size_fails_by_default(tmp_path: Path) -> None:
+    """Terraform's filename uploads directly: over 50 MiB is an error at plan time."""
+    make_tree(tmp_path / "fn", {"app.py": "x = 1\n"})
+    (tmp_path / "fn" / "blob.bin").write_bytes(os.urandom(52_428_800 + 10))
+    query = {"kind": "function", "source": "fn", "output": "o.zip", "compressor": "store"}
+    outcome = external({**query, "cache": "off"}, tmp_path)
+    assert outcome.returncode == 1 and outcome.error is not None
+    assert "--upload s3" in outcome.error and outcome.stdout == ""
+    assert not (tmp_path / "o.zip").exists()
+    fine = external({**query, "cache": "off", "upload": "s3"}, tmp_path)
+    assert fine.result is not None, fine.error
+
+
+EXAMPLE = SRC.parent / "examples" / "terraform"
+
+
+def test_the_example_configuration_is_valid_terraform_syntax() -> None:
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform is not on PATH")
+    result = subprocess.run(
+        ["terraform", "fmt", "-check", "-diff", str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CHECKPOINT_DISABLE": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_example_queries_use_known_keys_and_existing_paths() -> None:
+    from detzip.terraform import KEYS
+
+    text = (EXAMPLE / "build.tf").read_text()
+    queries = re.findall(r"query = \{(.*?)\n  \}", text, flags=re.S)
+    assert len(queries) == 2
+    for query in queries:
+        keys = re.findall(r"^\s*(\w+)\s*=", query, flags=re.M)
+        assert keys and set(keys) <= set(KEYS), keys
+    for relative in re.findall(r'"\$\{path\.module\}/(\.\./[^"]+)"', text):
+        assert (EXAMPLE / relative).exists(), relative
