@@ -402,7 +402,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from detzip import cacheadmin
-    from detzip.cache import default_cache_dir
+    from detzip.cache import OFF, default_cache_dir
 
     root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     if args.action == "info":
@@ -415,7 +415,11 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             print(f"wheels      {found.wheels} ({_size(found.wheel_bytes)})")
             print(f"memos       {found.memos}")
             remote = os.environ.get("DETZIP_CACHE", "").strip()
-            print(f"shared      {remote or 'none'}" + (" (from $DETZIP_CACHE)" if remote else ""))
+            if remote.lower() in OFF:
+                shown = "off (DETZIP_CACHE: artifacts are not cached)"
+            else:
+                shown = f"{remote} (from $DETZIP_CACHE)" if remote else "none"
+            print(f"shared      {shown}")
         return EXIT_OK
     pruned = cacheadmin.prune(
         root,
