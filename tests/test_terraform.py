@@ -206,14 +206,14 @@ def test_over_the_direct_upload_size_fails_by_default(tmp_path: Path) -> None:
     assert fine.result is not None, fine.error
 
 
-EXAMPLE = SRC.parent / "examples" / "terraform"
+SERVICE = SRC.parent / "examples" / "service"
 
 
 def test_the_example_configuration_is_valid_terraform_syntax() -> None:
     if shutil.which("terraform") is None:
         pytest.skip("terraform is not on PATH")
     result = subprocess.run(
-        ["terraform", "fmt", "-check", "-diff", str(EXAMPLE)],
+        ["terraform", "fmt", "-check", "-diff", str(SERVICE / "terraform")],
         capture_output=True,
         text=True,
         env={**os.environ, "CHECKPOINT_DISABLE": "1"},
@@ -221,14 +221,16 @@ def test_the_example_configuration_is_valid_terraform_syntax() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_example_queries_use_known_keys_and_existing_paths() -> None:
-    from detzip.terraform import KEYS
+def test_the_example_queries_name_declared_artifacts() -> None:
+    from detzip import project
+    from detzip.terraform import PROJECT
 
-    text = (EXAMPLE / "build.tf").read_text()
-    queries = re.findall(r"query = \{(.*?)\n  \}", text, flags=re.S)
-    assert len(queries) == 2
+    text = (SERVICE / "terraform" / "build.tf").read_text()
+    queries = re.findall(r"query\s*=\s*\{(.*)\}$", text, flags=re.M)
+    assert len(queries) == 3
+    declared = project.load(SERVICE)
     for query in queries:
-        keys = re.findall(r"^\s*(\w+)\s*=", query, flags=re.M)
-        assert keys and set(keys) <= set(KEYS), keys
-    for relative in re.findall(r'"\$\{path\.module\}/(\.\./[^"]+)"', text):
-        assert (EXAMPLE / relative).exists(), relative
+        pairs = dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', query))
+        assert set(pairs) <= set(PROJECT), pairs
+        assert pairs["config"] == "${path.module}/.."
+        assert pairs["artifact"] in declared.artifacts

@@ -1,10 +1,10 @@
 """End to end with the real terraform binary and aws provider, against moto on loopback.
 
-The example's resources (examples/terraform/lambda.tf) are applied with zips detzip built; the
-build step itself (build.tf's ``data "external"``) needs the hashicorp/external provider, which
-is not in the offline mirror, so here the zips are built first and handed over by path (the
-external protocol is tested in test_terraform.py). The layer comes from the example's
-requirements.txt, so this needs PyPI.
+The example service's resources (examples/service/terraform/lambda.tf) are applied with the zips
+``detzip build`` made; the build step itself (build.tf's ``data "external"``) needs the
+hashicorp/external provider, which is not in the offline mirror, so here the zips are built
+first and handed over by path (the external protocol is tested in test_terraform.py). The layer
+comes from the service's poetry.lock, so this needs PyPI.
 """
 
 from __future__ import annotations
@@ -76,18 +76,16 @@ provider "aws" {
 
 PREBUILT = """
 locals {{
-  layer_zip     = "{layer}"
-  layer_hash    = filebase64sha256(local.layer_zip)
-  function_zip  = "{function}"
-  function_hash = filebase64sha256(local.function_zip)
+  zips = {{
+    for name in ["deps", "api", "worker"] : name => {{
+      path         = "{folder}/${{name}}.zip"
+      base64sha256 = filebase64sha256("{folder}/${{name}}.zip")
+    }}
+  }}
 }}
 
-output "layer_hash" {{
-  value = local.layer_hash
-}}
-
-output "function_hash" {{
-  value = local.function_hash
+output "hashes" {{
+  value = {{ for name, zip in local.zips : name => zip.base64sha256 }}
 }}
 """
 
@@ -124,9 +122,12 @@ class Terraform:
         return result
 
 
-def detzip(*args: str, umask: int = 0o022, cache: Path) -> dict[str, Any]:
+def detzip_build(service: Path, cache: Path, zips: Path, umask: int = 0o022) -> dict[str, Any]:
+    """``detzip build`` in ``service``; the zips are then copied to ``zips`` (as CI would hand
+    them to the deploy job). Returns each artifact's summary by name."""
     result = subprocess.run(
-        [sys.executable, "-m", "detzip", *args, "--json", "--cache-dir", str(cache)],
+        [sys.executable, "-m", "detzip", "build", "--json", "--cache-dir", str(cache)],
+        cwd=service,
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(SRC), "DETZIP_CACHE": ""},
@@ -134,8 +135,11 @@ def detzip(*args: str, umask: int = 0o022, cache: Path) -> dict[str, Any]:
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
+    summary = json.loads(result.stdout)
+    zips.mkdir(exist_ok=True)
+    for item in summary["artifacts"]:
+        shutil.copyfile(item["path"], zips / f"{item['name']}.zip")
+    return {item["name"]: item for item in summary["artifacts"]}
 
 
 def fresh_sources(source: Path, where: Path) -> Path:
@@ -157,20 +161,16 @@ def test_apply_then_unchanged_rebuild_plans_nothing(tmp_path: Path) -> None:
     if mirror is None:
         pytest.skip("no terraform provider mirror with hashicorp/aws (set DETZIP_TF_MIRROR)")
 
-    build = tmp_path / "build"
-    function_zip, layer_zip = build / "hello.zip", build / "layer.zip"
-    requirements = EXAMPLES / "layer" / "requirements.txt"
-    source = fresh_sources(EXAMPLES / "hello", tmp_path / "src-a" / "hello")
-    fn = detzip("function", str(source), "-o", str(function_zip), cache=tmp_path / "cache-a")
-    layer = detzip(
-        "layer", "-r", str(requirements), "-o", str(layer_zip), cache=tmp_path / "cache-a"
-    )
+    zips = tmp_path / "zips"
+    service = fresh_sources(EXAMPLES / "service", tmp_path / "a" / "service")
+    first = detzip_build(service, tmp_path / "cache-a", zips)
+    assert sorted(first) == ["api", "deps", "worker"]
 
     stack = tmp_path / "stack"
     stack.mkdir()
-    shutil.copy(EXAMPLES / "terraform" / "lambda.tf", stack / "lambda.tf")
+    shutil.copy(EXAMPLES / "service" / "terraform" / "lambda.tf", stack / "lambda.tf")
     (stack / "providers.tf").write_text(PROVIDERS)
-    (stack / "prebuilt.tf").write_text(PREBUILT.format(layer=layer_zip, function=function_zip))
+    (stack / "prebuilt.tf").write_text(PREBUILT.format(folder=zips))
 
     server = MotoServer()
     try:
@@ -179,37 +179,32 @@ def test_apply_then_unchanged_rebuild_plans_nothing(tmp_path: Path) -> None:
         tf("apply", "-auto-approve", "-no-color")
 
         lam = server.client("lambda")
-        config = lam.get_function(FunctionName="detzip-hello")["Configuration"]
-        assert config["CodeSha256"] == fn["base64sha256"]
-        assert config["CodeSize"] == fn["size"]
-        version = lam.list_layer_versions(LayerName="detzip-hello-deps")["LayerVersions"][0]
-        content = lam.get_layer_version(
-            LayerName="detzip-hello-deps", VersionNumber=version["Version"]
-        )["Content"]
-        assert content["CodeSha256"] == layer["base64sha256"]
-        outputs = json.loads(tf("output", "-json").stdout)
-        assert outputs["function_hash"]["value"] == fn["base64sha256"]
-        assert outputs["layer_hash"]["value"] == layer["base64sha256"]
+        for name in ("api", "worker"):
+            config = lam.get_function(FunctionName=f"orders-{name}")["Configuration"]
+            assert config["CodeSha256"] == first[name]["base64sha256"], name
+            assert config["CodeSize"] == first[name]["size"]
+        version = lam.list_layer_versions(LayerName="orders-deps")["LayerVersions"][0]
+        content = lam.get_layer_version(LayerName="orders-deps", VersionNumber=version["Version"])
+        assert content["Content"]["CodeSha256"] == first["deps"]["base64sha256"]
+        hashes = json.loads(tf("output", "-json").stdout)["hashes"]["value"]
+        assert hashes == {name: item["base64sha256"] for name, item in first.items()}
 
         # a fresh checkout elsewhere, other mtimes and umask, an empty cache: no changes
-        again = fresh_sources(EXAMPLES / "hello", tmp_path / "src-b" / "hello")
-        cache_b = tmp_path / "cache-b"
-        rebuilt = detzip(
-            "function", str(again), "-o", str(function_zip), umask=0o077, cache=cache_b
-        )
-        relayer = detzip(
-            "layer", "-r", str(requirements), "-o", str(layer_zip), umask=0o077, cache=cache_b
-        )
-        assert not rebuilt["cache_hit"] and not relayer["cache_hit"]
-        assert (rebuilt["sha256"], relayer["sha256"]) == (fn["sha256"], layer["sha256"])
+        again = fresh_sources(EXAMPLES / "service", tmp_path / "b" / "service")
+        second = detzip_build(again, tmp_path / "cache-b", zips, umask=0o077)
+        assert not any(item["cache_hit"] for item in second.values())
+        assert {n: i["sha256"] for n, i in second.items()} == {
+            n: i["sha256"] for n, i in first.items()
+        }
         plan = tf("plan", "-detailed-exitcode", "-no-color", check=False)
         assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
 
-        # one byte of code changes: only the function is updated, the layer stays
-        app = again / "app.py"
-        app.write_text(app.read_text().replace('"world"', '"World"'))
-        changed = detzip("function", str(again), "-o", str(function_zip), cache=cache_b)
-        assert changed["sha256"] != fn["sha256"]
+        # one byte of one function changes: only that function is updated
+        app = again / "functions" / "api" / "app.py"
+        app.write_text(app.read_text().replace("timeout=5", "timeout=6"))
+        third = detzip_build(again, tmp_path / "cache-b", zips)
+        assert third["api"]["sha256"] != first["api"]["sha256"]
+        assert third["deps"]["cache_hit"] and third["worker"]["cache_hit"]
         plan = tf("plan", "-detailed-exitcode", "-no-color", "-out=changed.tfplan", check=False)
         assert plan.returncode == 2, plan.stdout[-3000:] + plan.stderr[-3000:]
         shown = json.loads(tf("show", "-json", "changed.tfplan").stdout)
@@ -218,6 +213,6 @@ def test_apply_then_unchanged_rebuild_plans_nothing(tmp_path: Path) -> None:
             for c in shown["resource_changes"]
             if c["change"]["actions"] != ["no-op"]
         }
-        assert changes == {"aws_lambda_function.hello": ["update"]}, changes
+        assert changes == {"aws_lambda_function.api": ["update"]}, changes
     finally:
         server.stop()

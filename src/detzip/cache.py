@@ -203,6 +203,7 @@ class Cache:
                 found = self._serve_remote(name, key, out, check)
             if found is not None:
                 return found
+            log.info("%s: building (key %s)", name, key[:16])
             stored: list[Path | None] = [None]
 
             def keep(staged: Path, record: Mapping[str, Any]) -> None:
@@ -270,6 +271,7 @@ class Cache:
                 continue
             with contextlib.suppress(OSError):
                 os.utime(record_path)  # last use, for prune
+            log.info("%s: cache hit (%s)", name, zip_path)
             return _artifact(output, record, "local", zip_path)
         return None
 
@@ -331,6 +333,7 @@ class Cache:
             check(stored, record)
         if not self._serve(stored, record, output):
             return None
+        log.info("%s: cache hit (%s)", name, self.remote.url)
         return _artifact(output, record, self.remote.url, stored)
 
     def _store(self, name: str, key: str, built: Path, record: Mapping[str, Any]) -> Path | None:

@@ -164,10 +164,28 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deterministic AWS Lambda zips: same inputs, same bytes.",
     )
     parser.add_argument("--version", action="version", version=f"detzip {__version__}")
+    # -v/-q are accepted before or after the command
+    common = _Parser(add_help=False)
+    for where, default in ((parser, 0), (common, argparse.SUPPRESS)):
+        where.add_argument(
+            "-v",
+            "--verbose",
+            action="count",
+            default=default,
+            help="say more on stderr (-vv: debug, including pip's command lines)",
+        )
+        where.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            default=False if default == 0 else argparse.SUPPRESS,
+            help="only errors on stderr: no warnings, no progress",
+        )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     function = commands.add_parser(
         "function",
+        parents=[common],
         help="zip a source tree into a function zip",
         description="Zip the code under SRC into a canonical zip.",
     )
@@ -209,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     layer = commands.add_parser(
         "layer",
+        parents=[common],
         help="build a dependency layer from a lock or requirements file",
         description="Install the locked packages for a Lambda runtime and architecture into a "
         "layer zip (under python/), without Docker and without recompressing wheels.",
@@ -235,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     hash_ = commands.add_parser(
         "hash",
+        parents=[common],
         help="print a file's base64 SHA-256 (Terraform's filebase64sha256)",
         description="Print base64sha256 of each FILE, as Terraform's filebase64sha256 does.",
     )
@@ -243,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     diff = commands.add_parser(
         "diff",
+        parents=[common],
         help="explain why two zips differ",
         description="Compare two zips entry by entry. Exit 0 if identical, 1 if not.",
     )
@@ -250,8 +271,32 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("b", metavar="B.zip")
     diff.add_argument("--json", action="store_true", help="print the differences as JSON")
 
+    build = commands.add_parser(
+        "build",
+        parents=[common],
+        help="build every artifact the project declares ([tool.detzip])",
+        description="Build the layers and functions declared in [tool.detzip] of pyproject.toml "
+        "(or in detzip.toml), found here or in a parent folder, into the output dir, through "
+        "the cache; then print a summary. Each function is checked with its layers against "
+        "Lambda's limits (exit 1 if over).",
+    )
+    build.add_argument(
+        "names", nargs="*", metavar="NAME", help="build only these (and the layers they use)"
+    )
+    build.add_argument(
+        "--config", metavar="PATH", help="detzip.toml, pyproject.toml, or the folder holding it"
+    )
+    _add_cache_dir(build)
+    build.add_argument("--cache", metavar="URL", help="shared cache (overrides the config's)")
+    build.add_argument("--no-cache", action="store_true", help="always build")
+    build.add_argument(
+        "--require-cache", action="store_true", help="fail if the shared cache is unreachable"
+    )
+    build.add_argument("--json", action="store_true", help="print the summary as JSON")
+
     check = commands.add_parser(
         "check",
+        parents=[common],
         help="check zips against Lambda's size limits",
         description="Check a function zip and its layers against Lambda's limits: each zip at "
         "most 52,428,800 bytes for a direct upload, everything unzipped under 262,144,000 "
@@ -276,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "terraform",
+        parents=[common],
         help="run as Terraform's external data source (JSON query on stdin)",
         description="Read the external data source's query (a JSON object of strings) on "
         "stdin, build or fetch the artifact it describes, and print path, base64sha256, "
@@ -285,15 +331,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = commands.add_parser(
         "cache",
+        parents=[common],
         help="show or prune the local cache",
         description="The local cache holds built artifacts and wheels.",
     )
     actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
-    info = actions.add_parser("info", help="where the cache is and what it holds")
+    info = actions.add_parser("info", parents=[common], help="where the cache is and what it holds")
     _add_cache_dir(info)
     info.add_argument("--json", action="store_true", help="print as JSON")
     prune = actions.add_parser(
         "prune",
+        parents=[common],
         help="remove old or least recently used artifacts and wheels",
         description="Remove artifacts and wheels not used for --older-than, then the least "
         "recently used until the cache fits --max-size. Leftover temporary files are always "
@@ -376,6 +424,73 @@ def _terraform_keys() -> dict[str, str]:
     from detzip.terraform import KEYS
 
     return KEYS
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from detzip import project
+    from detzip.cache import OFF, Cache
+
+    loaded = project.load(args.config)
+    remote = args.cache if args.cache is not None else loaded.cache
+    if args.no_cache or (remote is not None and remote.lower() in OFF):
+        cache = Cache.disabled(args.cache_dir)
+    else:
+        cache = Cache.create(args.cache_dir, remote, require=args.require_cache)
+    from detzip import progress
+
+    results = project.build(
+        loaded,
+        args.names,
+        cache=cache,
+        on_start=lambda spec: progress.status(f"{spec.kind} {spec.name}…"),
+    )
+    progress.clear()
+    if args.json:
+        _print_json(
+            {
+                "config": str(loaded.config),
+                "output_dir": str(loaded.output_dir),
+                "ok": all(r.limits_ok for r in results),
+                "artifacts": [r.to_dict() for r in results],
+            }
+        )
+    else:
+        print(_summary(results))
+    for result in results:
+        for problem in result.problems:
+            sys.stderr.write(f"detzip: error: {problem}\n")
+    return EXIT_OK if all(r.limits_ok for r in results) else EXIT_DIFFERENT
+
+
+def _summary(results: Sequence[Any]) -> str:
+    header: tuple[str, ...] = ("name", "kind", "zipped", "unzipped", "sha256", "cache")
+    header += ("headroom: unzipped", "upload")
+    rows: list[tuple[str, ...]] = [header]
+    for result in results:
+        data = result.to_dict()
+        upload = data["upload_headroom"]
+        rows.append(
+            (
+                data["name"],
+                data["kind"],
+                f"{data['size']:,}",
+                f"{data['unzipped_size']:,}",
+                data["sha256"][:12],
+                "hit" if data["cache_hit"] else "miss",
+                f"{data['unzipped_headroom']:,}" + (" (with layers)" if data["layers"] else ""),
+                "s3" if upload is None else f"{upload:,}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    numeric = {2, 3, 6, 7}
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if i in numeric and row is not header else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -483,6 +598,7 @@ _COMMANDS = {
     "diff": _cmd_diff,
     "cache": _cmd_cache,
     "check": _cmd_check,
+    "build": _cmd_build,
     "terraform": _cmd_terraform,
 }
 
@@ -491,12 +607,15 @@ def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _log_to_stderr() -> None:
+def _log_to_stderr(verbose: int = 0, quiet: bool = False) -> None:
     """detzip's warnings as ``detzip: warning: …`` lines on stderr (stdout carries results)."""
     import logging
 
     class _Stderr(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
+            from detzip import progress
+
+            progress.clear()
             sys.stderr.write(f"detzip: {record.levelname.lower()}: {record.getMessage()}\n")
 
     logger = logging.getLogger("detzip")
@@ -504,8 +623,11 @@ def _log_to_stderr() -> None:
         handler = _Stderr()
         handler.set_name("detzip-cli")
         logger.addHandler(handler)
-        logger.setLevel(logging.WARNING)
         logger.propagate = False
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    else:
+        logger.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -513,7 +635,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # On SIGTERM unwind normally, so that temporary outputs are removed.
     signal.signal(signal.SIGTERM, _terminate)
-    _log_to_stderr()
+    _log_to_stderr(args.verbose, args.quiet)
+    from detzip import progress
+
+    interactive = sys.stderr.isatty() and not args.quiet and args.command != "terraform"
+    progress.configure(interactive and not getattr(args, "json", False))
     from detzip.errors import DetzipError
 
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detzip import cache as caching
+from detzip import progress
 from detzip.artifact import Artifact
 from detzip.cache import Cache
 from detzip.entries import fingerprint
@@ -96,7 +97,8 @@ def build_function(
             from detzip.wheelset import install_entries  # packaging, pip: only when needed
 
             more = install_entries(dependencies, resolution.wheels(), "")
-        return write_zip([*entries, *more], path, options)
+        report = progress.bytes_done(f"zipping {name}")
+        return write_zip([*entries, *more], path, options, progress=report)
 
     name = name or caching.artifact_name(out)
     return store.through(name, key, description, out, build, check)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from detzip import cache as caching
+from detzip import progress
 from detzip.artifact import Artifact
 from detzip.cache import Cache
 from detzip.dependencies import Dependencies, resolve
@@ -115,7 +116,7 @@ def write_layer(
         from detzip.zipwriter import write_zip
 
         entries = install_entries(deps, resolution.wheels(), root)
-        return write_zip(entries, path, options)
+        return write_zip(entries, path, options, progress=progress.bytes_done(f"zipping {name}"))
 
     name = name or caching.artifact_name(output)
     return store.through(name, key, description, output, build, check)

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detzip.errors import DetzipError
+
+if TYPE_CHECKING:
+    from detzip.artifact import Artifact
+    from detzip.cache import Cache
 
 COMMON = {
     "kind": "function or layer (required)",
@@ -48,6 +52,13 @@ FUNCTION_ONLY = {
     "allow_outside_links": "true: follow symlinks out of the source",
 }
 KEYS = {**COMMON, **FUNCTION_ONLY}
+PROJECT = {
+    "artifact": "an artifact declared in [tool.detzip] (instead of the keys above)",
+    "config": "detzip.toml, pyproject.toml or its folder (default: found from here)",
+    "cache": COMMON["cache"],
+    "cache_dir": COMMON["cache_dir"],
+    "require_cache": COMMON["require_cache"],
+}
 DEPENDENCY_KEYS = {
     "runtime",
     "arch",
@@ -83,6 +94,8 @@ def parse_query(text: str) -> dict[str, str]:
 
 def run(query: Mapping[str, str]) -> dict[str, str]:
     """Build (or fetch from the cache) the artifact the query describes; the result as strings."""
+    if "artifact" in query or "config" in query:
+        return _result(_declared(query))
     unknown = sorted(set(query) - set(KEYS))
     if unknown:
         raise DetzipError(
@@ -91,16 +104,7 @@ def run(query: Mapping[str, str]) -> dict[str, str]:
         )
     kind = _required(query, "kind")
     output = _required(query, "output")
-    from detzip.cache import Cache
-
-    if _text(query, "cache") in ("off", "none"):
-        cache = Cache.disabled(_text(query, "cache_dir"))
-    else:
-        cache = Cache.create(
-            _text(query, "cache_dir"),
-            _text(query, "cache"),
-            require=_flag(query, "require_cache", False),
-        )
+    cache = _cache(query)
     common: dict[str, Any] = {
         "prefix": query.get("prefix"),
         "mtime": _text(query, "mtime"),
@@ -150,6 +154,37 @@ def run(query: Mapping[str, str]) -> dict[str, str]:
         )
     else:
         raise DetzipError(f"kind must be function or layer, not {kind!r}")
+    return _result(artifact)
+
+
+def _declared(query: Mapping[str, str]) -> Artifact:
+    """``{"config": …, "artifact": name}``: an artifact as the project declares it."""
+    unknown = sorted(set(query) - set(PROJECT))
+    if unknown:
+        raise DetzipError(
+            f"with 'artifact', the query takes only {', '.join(sorted(PROJECT))}; the project "
+            f"declares the rest (remove {', '.join(unknown)})"
+        )
+    from detzip import project
+
+    declared = project.load(_text(query, "config"))
+    if "cache" not in query and declared.cache is not None:
+        query = {**query, "cache": declared.cache}
+    return project.build_artifact(declared, _required(query, "artifact"), cache=_cache(query))
+
+
+def _cache(query: Mapping[str, str]) -> Cache:
+    from detzip.cache import OFF, Cache
+
+    url = _text(query, "cache")
+    if url is not None and url.lower() in OFF:
+        return Cache.disabled(_text(query, "cache_dir"))
+    return Cache.create(
+        _text(query, "cache_dir"), url, require=_flag(query, "require_cache", False)
+    )
+
+
+def _result(artifact: Artifact) -> dict[str, str]:
     return {
         "path": str(artifact.path),
         "base64sha256": artifact.base64sha256,
@@ -181,7 +216,7 @@ def _dependency_options(query: Mapping[str, str]) -> dict[str, Any]:
 def _required(query: Mapping[str, str], key: str) -> str:
     value = query.get(key, "").strip()
     if not value:
-        raise DetzipError(f"the query needs {key!r} ({KEYS[key]})")
+        raise DetzipError(f"the query needs {key!r} ({({**KEYS, **PROJECT})[key]})")
     return value
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -22,11 +23,13 @@ from pathlib import Path
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from detzip import pip
+from detzip import pip, progress
 from detzip.cache import default_cache_dir
 from detzip.errors import DetzipError
 from detzip.locks.model import Pin
 from detzip.targets import Target
+
+log = logging.getLogger("detzip")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +143,15 @@ class WheelStore:
         build: bool,
     ) -> list[StoredWheel]:
         names = ", ".join(f"{w.pin.name}=={w.pin.version}" for w in batch)
+        log.info("fetching %s for %s %s", names, target.runtime, target.arch)
         with tempfile.TemporaryDirectory(prefix="detzip-fetch-") as scratch:
             folder = Path(scratch)
             requirements = folder / "requirements.txt"
             requirements.write_text("".join(_requirement_line(w, hashed) for w in batch))
-            args = ["--no-deps", "--quiet", "-r", str(requirements)]
+            # on a terminal pip shows its own download progress; elsewhere it stays quiet
+            quiet = [] if progress.enabled() else ["--quiet"]
+            progress.clear()
+            args = ["--no-deps", *quiet, "-r", str(requirements)]
             args += [*options, *(["--index-url", index] if index else [])]
             if build:
                 pip.run(

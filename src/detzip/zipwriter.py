@@ -20,7 +20,7 @@ import os
 import struct
 import zlib
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,17 +129,27 @@ def write_zip(
     options: ZipOptions | None = None,
     *,
     workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> WrittenZip:
-    """Write ``entries`` as a canonical zip at ``output`` (atomically) and describe the result."""
+    """Write ``entries`` as a canonical zip at ``output`` (atomically) and describe the result.
+
+    ``progress``, if given, is called with (bytes of input done, bytes in all) as entries are
+    written.
+    """
     options = options or ZipOptions()
     ordered = canonical_order(entries)
     compress = compressors.get(options.compressor, options.level)
     path = Path(output)
+    total = sum(entry.size_hint for entry in ordered) if progress else 0
+    done = 0
     with atomic_output(path) as handle:
         sink = _Sink(handle)
         writer = _ArchiveWriter(sink, options)
         for entry, member in _members(ordered, compress, workers or _cpu_count()):
             writer.add(entry, member)
+            if progress is not None:
+                done += entry.size_hint
+                progress(done, total)
         writer.finish()
     return WrittenZip(path, sink.sha256.hexdigest(), sink.offset, writer.unzipped, len(ordered))
 
