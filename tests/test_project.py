@@ -1,0 +1,287 @@
+"""`detzip build`: projects declared in [tool.detzip] or detzip.toml; progress and verbosity."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from detzip import project
+from detzip.errors import DetzipError
+
+from .conftest import SRC, assert_one_line_error, make_tree, run_cli
+from .wheelfactory import Repo, demo_repo
+
+ON = {"DETZIP_CACHE": ""}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+    return demo_repo(tmp_path_factory.mktemp("wheels"))
+
+
+def service(root: Path, repo: Repo, config: str | None = None, *, standalone: bool = False) -> Path:
+    """A small service: two functions sharing a layer from a uv.lock built from local wheels."""
+    make_tree(
+        root,
+        {
+            "functions/api/app.py": "import alpha\ndef handler(e, c):\n    return alpha.VERSION\n",
+            "functions/api/notes.md": "not packed\n",
+            "functions/worker/app.py": "def handler(e, c):\n    return 2\n",
+        },
+    )
+    repo.write("uv", root)
+    body = (
+        config
+        if config is not None
+        else f"""
+output_dir = "dist"
+find_links = ["{repo.folder}"]
+no_index = true
+
+[layers.deps]
+requirements = "uv.lock"
+exclude_packages = ["native"]
+
+[functions.api]
+source = "functions/api"
+exclude = ["*.md"]
+layers = ["deps"]
+
+[functions.worker]
+source = "functions/worker"
+layers = ["deps"]
+"""
+    )
+    if standalone:
+        (root / "detzip.toml").write_text(body)
+    else:
+        text = body.replace("\n[", "\n[tool.detzip.").replace(
+            "\noutput_dir", "[tool.detzip]\noutput_dir", 1
+        )
+        (root / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "1"\n\n' + text)
+    return root
+
+
+def build_json(root: Path, *args: str) -> tuple[int, Any, str]:
+    result = run_cli(
+        "build", "--json", "--cache-dir", str(root / ".cache"), *args, cwd=root, env=ON
+    )
+    data = json.loads(result.stdout) if result.stdout else {}
+    return result.returncode, data, result.stderr
+
+
+@pytest.mark.parametrize("standalone", [False, True], ids=["pyproject", "detzip.toml"])
+def test_build_everything_then_hit(repo: Repo, tmp_path: Path, standalone: bool) -> None:
+    root = service(tmp_path / "svc", repo, standalone=standalone)
+    code, data, err = build_json(root)
+    assert code == 0, err
+    artifacts = {a["name"]: a for a in data["artifacts"]}
+    assert list(artifacts) == ["deps", "api", "worker"]  # layers first
+    assert data["ok"] is True
+    for name, item in artifacts.items():
+        assert Path(item["path"]) == root / "dist" / f"{name}.zip"
+        assert item["cache_hit"] is False
+    with zipfile.ZipFile(root / "dist" / "api.zip") as archive:
+        assert archive.namelist() == ["app.py"]
+    with zipfile.ZipFile(root / "dist" / "deps.zip") as archive:
+        names = archive.namelist()
+    assert "python/alpha/__init__.py" in names and not any("native" in n for n in names)
+    api = artifacts["api"]
+    assert api["unzipped_total"] == api["unzipped_size"] + artifacts["deps"]["unzipped_size"]
+    assert api["unzipped_headroom"] == 262_144_000 - api["unzipped_total"]
+    assert api["upload_headroom"] == 52_428_800 - api["size"]
+
+    code, again, _ = build_json(root)
+    assert code == 0
+    assert all(a["cache_hit"] for a in again["artifacts"])
+
+
+def test_summary_table(repo: Repo, tmp_path: Path) -> None:
+    root = service(tmp_path / "svc", repo)
+    result = run_cli("build", "--cache-dir", str(root / ".cache"), cwd=root / "functions", env=ON)
+    assert result.returncode == 0, result.stderr  # found from a subfolder
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:6] == ["name", "kind", "zipped", "unzipped", "sha256", "cache"]
+    assert [line.split()[0] for line in lines[1:]] == ["deps", "api", "worker"]
+    assert all("miss" in line for line in lines[1:])
+    assert "(with layers)" in lines[2]
+
+
+def test_build_named_artifacts_and_their_layers(repo: Repo, tmp_path: Path) -> None:
+    root = service(tmp_path / "svc", repo)
+    code, data, _ = build_json(root, "worker")
+    assert code == 0
+    assert [a["name"] for a in data["artifacts"]] == ["deps", "worker"]
+    assert not (root / "dist" / "api.zip").exists()
+    result = run_cli("build", "nope", "--cache-dir", str(root / ".cache"), cwd=root)
+    assert_one_line_error(result, "no artifact named nope", "api, deps, worker")
+
+
+def test_config_option_and_project_cache_off(repo: Repo, tmp_path: Path) -> None:
+    root = service(tmp_path / "svc", repo)
+    text = (root / "pyproject.toml").read_text()
+    (root / "pyproject.toml").write_text(
+        text.replace('output_dir = "dist"', 'output_dir = "dist"\ncache = "off"')
+    )
+    for _ in range(2):
+        result = run_cli("build", "--json", "--config", str(root), cwd=tmp_path, env=ON)
+        assert result.returncode == 0, result.stderr
+        assert not any(a["cache_hit"] for a in json.loads(result.stdout)["artifacts"])
+
+
+def test_over_the_limit_with_layers_fails(
+    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detzip import limits
+
+    root = service(tmp_path / "svc", repo)
+    loaded = project.load(root)
+    deps = project.build(loaded, ["deps"])[0].artifact
+    monkeypatch.setattr(limits, "UNZIPPED_LIMIT", deps.unzipped_size + 40)
+    results = {r.spec.name: r for r in project.build(loaded)}
+    assert results["deps"].limits_ok
+    assert not results["api"].limits_ok
+    (problem,) = results["api"].problems
+    assert "api and its layers unzip to" in problem and "deps.zip" in problem
+    assert "detzip check" in problem
+
+
+@pytest.mark.parametrize(
+    ("config", "needles"),
+    [
+        ('[functions.api]\nsorce = "x"\n', ["[functions.api] unknown key 'sorce'", "source"]),
+        ('[functions.api]\nexclude = "*.md"\n', ["exclude must be a list of strings"]),
+        ("[functions.api]\nlayers = []\n", ["[functions.api] needs 'source'"]),
+        ('[layers.deps]\nformat = "poetry"\n', ["needs 'requirements'"]),
+        ('[functions.api]\nsource = "a"\nlayers = ["deps"]\n', ["'deps' is not a declared layer"]),
+        (
+            '[layers.deps]\nrequirements = "uv.lock"\narch = "arm64"\n'
+            '[functions.api]\nsource = "a"\nlayers = ["deps"]\n',
+            ["arch is the default but its layer 'deps' is built for arm64"],
+        ),
+        (
+            '[layers.x]\nrequirements = "uv.lock"\n[functions.x]\nsource = "a"\n',
+            ["the name 'x' is also a layer"],
+        ),
+        ('level = true\n[functions.a]\nsource = "a"\n', ["level must be a whole number"]),
+        ("output_dir = \n", ["not valid TOML"]),
+        ("", ["declares no layers or functions"]),
+    ],
+)
+def test_bad_configs_name_the_file_and_key(
+    repo: Repo, tmp_path: Path, config: str, needles: list[str]
+) -> None:
+    root = service(tmp_path / "svc", repo, config=config, standalone=True)
+    result = run_cli("build", cwd=root)
+    assert_one_line_error(result, str(root / "detzip.toml"), *needles)
+    with pytest.raises(DetzipError):
+        project.load(root)
+
+
+def test_no_config_found(tmp_path: Path) -> None:
+    result = run_cli("build", cwd=tmp_path)
+    assert_one_line_error(result, "no detzip.toml", "--config")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    assert_one_line_error(run_cli("build", cwd=tmp_path), "[tool.detzip]")
+    assert_one_line_error(
+        run_cli("build", "--config", str(tmp_path / "pyproject.toml")), "has no [tool.detzip]"
+    )
+
+
+def test_a_build_error_names_the_artifact(repo: Repo, tmp_path: Path) -> None:
+    root = service(tmp_path / "svc", repo)
+    (root / "uv.lock").write_text("not = [valid")
+    result = run_cli("build", "--cache-dir", str(root / ".cache"), cwd=root)
+    assert_one_line_error(result, "[deps]", "uv.lock", "not valid TOML")
+
+
+def test_terraform_queries_a_declared_artifact(repo: Repo, tmp_path: Path) -> None:
+    root = service(tmp_path / "svc", repo)
+    query = {"config": "svc", "artifact": "api", "cache_dir": str(tmp_path / "c")}
+    result = run_cli("terraform", cwd=tmp_path, input=json.dumps(query), env=ON)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["path"] == str(root / "dist" / "api.zip") and out["cache"] == "miss"
+    assert set(out) == {"path", "base64sha256", "sha256", "size", "unzipped_size", "key", "cache"}
+    assert not (root / "dist" / "deps.zip").exists()  # just the artifact asked for
+    again = json.loads(run_cli("terraform", cwd=tmp_path, input=json.dumps(query), env=ON).stdout)
+    assert again["cache"] == "hit" and again["sha256"] == out["sha256"]
+    bad = run_cli("terraform", cwd=tmp_path, input=json.dumps({**query, "source": "x"}))
+    assert_one_line_error(bad, "remove source")
+    missing = run_cli("terraform", cwd=tmp_path, input=json.dumps({**query, "artifact": "nope"}))
+    assert_one_line_error(missing, "no artifact named nope")
+
+
+# -- progress and verbosity -----------------------------------------------------------------------
+
+
+def run_on_tty(args: list[str], cwd: Path) -> tuple[int, str, str]:
+    """Run detzip with stderr on a pseudo-terminal; (exit code, stdout, what the terminal saw)."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "detzip", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env={**os.environ, "PYTHONPATH": str(SRC), **ON},
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.stdout is not None
+    stdout = proc.stdout.read().decode()
+    code = proc.wait(timeout=60)
+    os.close(leader)
+    return code, stdout, seen.decode(errors="replace")
+
+
+def test_progress_only_on_a_terminal(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {f"m{i}.txt": os.urandom(200_000).hex() for i in range(40)})
+    args = ["function", str(src), "-o", str(tmp_path / "f.zip"), "--no-cache"]
+    code, stdout, terminal = run_on_tty(args, tmp_path)
+    assert code == 0 and stdout.startswith(str(tmp_path / "f.zip"))
+    assert "zipping f" in terminal and "%" in terminal and "\x1b[K" in terminal
+    code, stdout, terminal = run_on_tty([*args, "--json"], tmp_path)
+    assert code == 0 and terminal == "" and json.loads(stdout)["entries"] == 40
+    code, _, terminal = run_on_tty([*args, "-q"], tmp_path)
+    assert code == 0 and terminal == ""
+    piped = run_cli(*args)
+    assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_verbose_and_quiet(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
+    args = ["function", str(src), "-o", str(tmp_path / "f.zip"), "--cache-dir", str(tmp_path / "c")]
+    built = run_cli(*args, "-v", env=ON)
+    assert built.returncode == 0 and "detzip: info: f: building" in built.stderr
+    hit = run_cli("-v", *args, env=ON)  # before the command too
+    assert "detzip: info: f: cache hit" in hit.stderr
+    assert run_cli(*args, env=ON).stderr == ""
+    # a warning (a corrupt cache entry) is shown, and -q hides it
+    for quiet in ([], ["-q"]):
+        (tmp_path / "f.zip").unlink()
+        for path in (tmp_path / "c" / "artifacts").glob("*.zip"):
+            path.write_bytes(b"corrupt")
+        result = run_cli(*args, *quiet, env=ON)
+        assert result.returncode == 0
+        assert ("detzip: warning:" in result.stderr) is not bool(quiet), result.stderr
+        assert quiet == [] or result.stderr == ""
