@@ -34,6 +34,18 @@ def _seconds(argv: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - start
 
 
+def _build(
+    argv: list[str], out: Path, env: dict[str, str], digests: set[str], *remove: Path
+) -> float:
+    """Remove ``remove`` (cache folders) and ``out``, time one build, note the output's sha256."""
+    for folder in remove:
+        shutil.rmtree(folder, ignore_errors=True)
+    out.unlink(missing_ok=True)
+    seconds = _seconds(argv, env)
+    digests.add(hashlib.sha256(out.read_bytes()).hexdigest())
+    return seconds
+
+
 def _best(runs: int, once: Callable[[], float]) -> float:
     return min(once() for _ in range(runs))
 
@@ -45,9 +57,6 @@ def run(work: Path, quick: bool) -> dict[str, object]:
     hits, misses = (5, 2) if quick else (9, 3)
     env = {"DETZIP_CACHE": ""}  # no shared cache from the environment: local only
     digests: set[str] = set()
-
-    def digest(path: Path) -> None:
-        digests.add(hashlib.sha256(path.read_bytes()).hexdigest())
 
     startup = _best(hits, lambda: _seconds([sys.executable, "-c", "pass"]))
     rows: list[dict[str, object]] = [
@@ -63,23 +72,17 @@ def run(work: Path, quick: bool) -> dict[str, object]:
     layer = [sys.executable, "-m", "detzip", "layer", "-r", str(requirements), "-o", str(out)]
     layer += ["--cache-dir", str(cache)]
 
+    def layer_run(*remove: Path) -> float:
+        return _build(layer, out, env, digests, *remove)
+
     def layer_miss() -> float:
-        for folder in ("artifacts", "memo"):
-            shutil.rmtree(cache / folder, ignore_errors=True)
-        out.unlink(missing_ok=True)
-        seconds = _seconds(layer, env)
-        digest(out)
-        return seconds
+        return layer_run(cache / "artifacts", cache / "memo")
 
     def layer_hit() -> float:
-        out.unlink(missing_ok=True)
-        seconds = _seconds(layer, env)
-        digest(out)
-        return seconds
+        return layer_run()
 
     def layer_cold() -> float:
-        shutil.rmtree(cache, ignore_errors=True)
-        return layer_miss()
+        return layer_run(cache)
 
     cold = layer_cold()  # also the warm-up: fills the wheel store (downloads from PyPI)
     miss = _best(misses, layer_miss)
@@ -99,17 +102,10 @@ def run(work: Path, quick: bool) -> dict[str, object]:
     function += ["--exclude", ".complete", "--cache-dir", str(cache)]
 
     def function_miss() -> float:
-        shutil.rmtree(cache, ignore_errors=True)
-        out.unlink(missing_ok=True)
-        seconds = _seconds(function, env)
-        digest(out)
-        return seconds
+        return _build(function, out, env, digests, cache)
 
     def function_hit() -> float:
-        out.unlink(missing_ok=True)
-        seconds = _seconds(function, env)
-        digest(out)
-        return seconds
+        return _build(function, out, env, digests)
 
     miss = _best(misses, function_miss)
     hit = _best(hits, function_hit)

@@ -117,3 +117,11 @@ def test_single_function_prints_the_hash(repo_copy: Path) -> None:
         check=True,
     ).stdout.strip()
     assert f"base64sha256  {digest}" in result.stdout
+
+
+def test_the_project_example_is_the_service_config() -> None:
+    import tomllib
+
+    (shown,) = blocks("toml")
+    service = tomllib.loads((ROOT / "examples" / "service" / "pyproject.toml").read_text())
+    assert tomllib.loads(shown)["tool"]["detzip"] == service["tool"]["detzip"]

@@ -103,7 +103,7 @@ def _add_cache_dir(parser: argparse._ActionsContainer) -> None:
     )
 
 
-def _add_cache_options(parser: argparse.ArgumentParser) -> None:
+def _add_cache_options(parser: argparse.ArgumentParser, *, name: bool = True) -> None:
     group = parser.add_argument_group("cache")
     _add_cache_dir(group)
     group.add_argument(
@@ -119,21 +119,24 @@ def _add_cache_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fail if the shared cache cannot be reached (default: warn and build locally)",
     )
-    group.add_argument(
-        "--name", help="the artifact's name in caches (default: the output file name)"
-    )
+    if name:
+        group.add_argument(
+            "--name", help="the artifact's name in caches (default: the output file name)"
+        )
 
 
 def _add_upload(parser: argparse._ActionsContainer, help: str) -> None:
     parser.add_argument("--upload", choices=("direct", "s3"), help=help)
 
 
-def _cache(args: argparse.Namespace) -> Any:
-    from detzip.cache import Cache
+def _cache(args: argparse.Namespace, configured: str | None = None) -> Any:
+    """The cache the flags ask for; ``--cache`` wins over a project's ``configured`` one."""
+    from detzip.cache import OFF, Cache
 
-    if args.no_cache:
+    remote = args.cache if args.cache is not None else configured
+    if args.no_cache or (remote is not None and remote.lower() in OFF):
         return Cache.disabled(args.cache_dir)
-    return Cache.create(args.cache_dir, args.cache, require=args.require_cache)
+    return Cache.create(args.cache_dir, remote, require=args.require_cache)
 
 
 def _dependencies(
@@ -286,12 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--config", metavar="PATH", help="detzip.toml, pyproject.toml, or the folder holding it"
     )
-    _add_cache_dir(build)
-    build.add_argument("--cache", metavar="URL", help="shared cache (overrides the config's)")
-    build.add_argument("--no-cache", action="store_true", help="always build")
-    build.add_argument(
-        "--require-cache", action="store_true", help="fail if the shared cache is unreachable"
-    )
+    _add_cache_options(build, name=False)
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     check = commands.add_parser(
@@ -427,16 +425,10 @@ def _terraform_keys() -> dict[str, str]:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from detzip import project
-    from detzip.cache import OFF, Cache
+    from detzip import progress, project
 
     loaded = project.load(args.config)
-    remote = args.cache if args.cache is not None else loaded.cache
-    if args.no_cache or (remote is not None and remote.lower() in OFF):
-        cache = Cache.disabled(args.cache_dir)
-    else:
-        cache = Cache.create(args.cache_dir, remote, require=args.require_cache)
-    from detzip import progress
+    cache = _cache(args, loaded.cache)
 
     results = project.build(
         loaded,

@@ -22,12 +22,12 @@ builds layers first, then functions, and checks every function with its layers.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from detzip import tomlfile
 from detzip.artifact import Artifact
 from detzip.errors import DetzipError
 
@@ -131,7 +131,7 @@ def find_config(start: str | os.PathLike[str] | None = None) -> Path:
         if (folder / "detzip.toml").is_file():
             return folder / "detzip.toml"
         candidate = folder / "pyproject.toml"
-        if candidate.is_file() and "detzip" in _read(candidate).get("tool", {}):
+        if candidate.is_file() and "detzip" in tomlfile.load(candidate).get("tool", {}):
             return candidate
     raise DetzipError(
         "no detzip.toml, or pyproject.toml with [tool.detzip], here or in a parent folder; "
@@ -143,7 +143,7 @@ def find_config(start: str | os.PathLike[str] | None = None) -> Path:
 def load(config: str | os.PathLike[str] | None = None) -> Project:
     """The project declared in ``config`` (a file or folder; default: found from here)."""
     path = find_config(config)
-    data = _read(path)
+    data = tomlfile.load(path)
     if path.name == "detzip.toml":
         table, where = data, ""
     else:
@@ -323,16 +323,6 @@ def _checked(spec: ArtifactSpec, artifact: Artifact, layers: Sequence[Artifact])
     if len(layers) > MAX_LAYERS:
         problems.append(f"{spec.name} uses {len(layers)} layers; Lambda allows {MAX_LAYERS}")
     return Built(spec, artifact, total, not problems, tuple(problems))
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except OSError as exc:
-        raise DetzipError(f"cannot read ({exc.strerror}); check the path", path) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise DetzipError(f"not valid TOML ({exc}); fix the file", path) from None
 
 
 def _check(

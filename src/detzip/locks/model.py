@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import tomllib
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
 
+from detzip import tomlfile
 from detzip.errors import DetzipError
 
 
@@ -82,13 +82,7 @@ def note_input(path: Path) -> None:
 def read_toml(path: Path) -> dict[str, Any]:
     """A lock file's TOML; unreadable or invalid is a one-line error naming it."""
     note_input(path)
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except OSError as exc:
-        raise DetzipError(f"cannot read ({exc.strerror}); check the path", path) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise DetzipError(f"not valid TOML ({exc}); regenerate the lock", path) from None
+    return tomlfile.load(path, "regenerate the lock")
 
 
 def marker_holds(marker: object, env: Mapping[str, Any], path: Path) -> bool:
