@@ -285,3 +285,19 @@ def test_verbose_and_quiet(tmp_path: Path) -> None:
         assert result.returncode == 0
         assert ("detzip: warning:" in result.stderr) is not bool(quiet), result.stderr
         assert quiet == [] or result.stderr == ""
+
+
+@pytest.mark.network
+def test_the_example_service_lock_and_requirements_give_one_layer(tmp_path: Path) -> None:
+    """examples/service: poetry.lock and requirements.txt hold the same pins → the same bytes."""
+    from detzip import build_layer
+
+    service = SRC.parent / "examples" / "service"
+    options: dict[str, Any] = {"runtime": "python3.12", "arch": "arm64", "cache": False}
+    options["cache_dir"] = tmp_path / "c"
+    poetry = build_layer(service / "poetry.lock", tmp_path / "p.zip", **options)
+    pinned = build_layer(service / "requirements.txt", tmp_path / "r.zip", **options)
+    assert poetry.sha256 == pinned.sha256 and poetry.key == pinned.key
+    names = {p["name"] for p in poetry.options["packages"]}
+    assert names == {"certifi", "charset-normalizer", "idna", "pyyaml", "requests", "urllib3"}
+    assert any("aarch64" in p["wheel"] for p in poetry.options["packages"])
