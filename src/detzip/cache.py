@@ -152,7 +152,6 @@ class Cache:
         remote: str | None = None,
         *,
         require: bool = False,
-        enabled: bool = True,
         environ: Mapping[str, str] | None = None,
     ) -> Cache:
         """A cache configured like the CLI's: ``remote`` defaults to ``$DETZIP_CACHE``.
@@ -163,7 +162,7 @@ class Cache:
         url = remote if remote is not None else env.get("DETZIP_CACHE", "").strip()
         if url.lower() in OFF:
             return cls(root, enabled=False)
-        return cls(root, url or None, require=require, enabled=enabled)
+        return cls(root, url or None, require=require)
 
     @classmethod
     def disabled(cls, root: str | os.PathLike[str] | None = None) -> Cache:
@@ -192,7 +191,7 @@ class Cache:
         """
         out = Path(output)
         if not self.enabled:
-            written = self._build(out, build, check, name, key, description, None)
+            written, _ = self._build(out, build, check, name, key, description, keep=False)
             return Artifact.from_written(written, dict(description), key=key)
         found = self._serve_local(name, key, out, check)
         if found is not None:
@@ -204,14 +203,8 @@ class Cache:
             if found is not None:
                 return found
             log.info("%s: building (key %s)", name, key[:16])
-            stored: list[Path | None] = [None]
-
-            def keep(staged: Path, record: Mapping[str, Any]) -> None:
-                stored[0] = self._store(name, key, staged, record)
-                self._upload(name, key, stored[0] or staged, record)
-
-            written = self._build(out, build, check, name, key, description, keep)
-        return Artifact.from_written(written, dict(description), key=key, cache_entry=stored[0])
+            written, stored = self._build(out, build, check, name, key, description, keep=True)
+        return Artifact.from_written(written, dict(description), key=key, cache_entry=stored)
 
     def _build(
         self,
@@ -221,11 +214,14 @@ class Cache:
         name: str,
         key: str,
         description: Mapping[str, Any],
-        keep: Callable[[Path, Mapping[str, Any]], None] | None,
-    ) -> WrittenZip:
-        """Build into a staging file beside ``out``, keep it, check it, then rename it."""
+        *,
+        keep: bool,
+    ) -> tuple[WrittenZip, Path | None]:
+        """Build into a staging file beside ``out``; store and upload it (``keep``), check it,
+        then rename it to ``out``. Returns what was written and the local cache entry."""
         prepare_output(out)
         staged = out.parent / f".{out.name}.{os.getpid()}.staged{TEMP_SUFFIX}"
+        stored = None
         try:
             written = build(staged)
             record = {
@@ -238,15 +234,16 @@ class Cache:
                 "entries": written.entries,
                 "options": dict(description),
             }
-            if keep is not None:
-                keep(staged, record)
+            if keep:
+                stored = self._store(name, key, staged, record)
+                self._upload(name, key, stored or staged, record)
             if check is not None:
                 check(staged, record)
             os.replace(staged, out)
         finally:
             with contextlib.suppress(OSError):
                 staged.unlink()
-        return dataclasses.replace(written, path=out)
+        return dataclasses.replace(written, path=out), stored
 
     def _serve_local(
         self, name: str, key: str, output: Path, check: Check | None

@@ -131,11 +131,11 @@ def _add_upload(parser: argparse._ActionsContainer, help: str) -> None:
 
 def _cache(args: argparse.Namespace, configured: str | None = None) -> Any:
     """The cache the flags ask for; ``--cache`` wins over a project's ``configured`` one."""
-    from detzip.cache import OFF, Cache
+    from detzip.cache import Cache
 
-    remote = args.cache if args.cache is not None else configured
-    if args.no_cache or (remote is not None and remote.lower() in OFF):
+    if args.no_cache:
         return Cache.disabled(args.cache_dir)
+    remote = args.cache if args.cache is not None else configured
     return Cache.create(args.cache_dir, remote, require=args.require_cache)
 
 

@@ -18,6 +18,7 @@ from detzip.targets import DEFAULT_ARCH, DEFAULT_RUNTIME, Target
 
 if TYPE_CHECKING:
     from detzip.cache import Cache
+    from detzip.wheelset import WheelSet
     from detzip.wheelstore import StoredWheel
 
 
@@ -80,18 +81,12 @@ class Dependencies:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Resolution:
-    """The resolved set's description, and the wheels (fetched into the store on first use)."""
+    """The resolved set's description, and how to get its wheels into the store (on a build)."""
 
     description: dict[str, Any]
-    fetch: Callable[[], list[StoredWheel]]
-    _wheels: list[StoredWheel] | None = None
-
-    def wheels(self) -> list[StoredWheel]:
-        if self._wheels is None:
-            self._wheels = self.fetch()
-        return self._wheels
+    wheels: Callable[[], list[StoredWheel]]
 
 
 def resolve(deps: Dependencies, cache: Cache) -> Resolution:
@@ -106,7 +101,7 @@ def resolve(deps: Dependencies, cache: Cache) -> Resolution:
     return Resolution(resolved.description, resolved.wheels)
 
 
-def _read(deps: Dependencies) -> Any:
+def _read(deps: Dependencies) -> WheelSet:
     from detzip.wheelset import resolve_wheels  # packaging and the lock readers: only now
 
     return resolve_wheels(deps)

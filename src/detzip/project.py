@@ -243,14 +243,10 @@ def build(
     ``$DETZIP_CACHE``, local by default). Each function is checked with its layers against
     Lambda's unzipped limit and layer count; see :attr:`Built.problems`.
     """
-    from detzip.cache import OFF, Cache
+    from detzip.cache import Cache
 
     if cache is None:
-        configured = project.cache
-        if configured is not None and configured.lower() in OFF:
-            cache = Cache.disabled()
-        else:
-            cache = Cache.create(remote=configured)
+        cache = Cache.create(remote=project.cache)
     done: dict[str, Artifact] = {}
     results = []
     for spec in project.select(names):

@@ -174,13 +174,12 @@ def _declared(query: Mapping[str, str]) -> Artifact:
 
 
 def _cache(query: Mapping[str, str]) -> Cache:
-    from detzip.cache import OFF, Cache
+    from detzip.cache import Cache
 
-    url = _text(query, "cache")
-    if url is not None and url.lower() in OFF:
-        return Cache.disabled(_text(query, "cache_dir"))
     return Cache.create(
-        _text(query, "cache_dir"), url, require=_flag(query, "require_cache", False)
+        _text(query, "cache_dir"),
+        _text(query, "cache"),
+        require=_flag(query, "require_cache", False),
     )
 
 
