@@ -33,6 +33,11 @@ TOP = 10
 _SITE_PACKAGES = "python/lib/"
 
 
+def base64_size(size: int) -> int:
+    """Bytes of the base64 form of ``size`` bytes (how the Lambda API carries a zip)."""
+    return 4 * ((size + 2) // 3)
+
+
 class LimitExceeded(DetzipError):
     """An artifact is over one of Lambda's limits (exit 1: a verdict, not bad input)."""
 
@@ -52,7 +57,7 @@ class ZipSizes:
 
     @property
     def base64_size(self) -> int:
-        return 4 * ((self.size + 2) // 3)
+        return base64_size(self.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +292,8 @@ def check_build(
             "(--exclude-package, --exclude) or split the layer",
             output,
         )
-    base64_size = 4 * ((size + 2) // 3)
-    if upload == "s3" or (size <= DIRECT_UPLOAD_LIMIT and base64_size < BASE64_REQUEST_LIMIT):
+    fits = size <= DIRECT_UPLOAD_LIMIT and base64_size(size) < BASE64_REQUEST_LIMIT
+    if upload == "s3" or fits:
         return
     message = (
         f"is {size:,} bytes zipped, over the {DIRECT_UPLOAD_LIMIT:,} Lambda accepts in a direct "
@@ -305,5 +310,5 @@ def _largest(path: Path, role: str, count: int = 3) -> str:
         sizes = read_sizes(path, role)
     except DetzipError:
         return "unknown"
-    ranked = sorted(sizes.groups.items(), key=lambda kv: (-kv[1], kv[0]))[:count]
-    return ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in ranked)
+    ranked = top_contributors([sizes], count)
+    return ", ".join(f"{c.name} {c.unzipped_size / 1e6:.1f} MB" for c in ranked)
