@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detzip import Cache, build_function, build_layer
-from detzip.cache import cache_key
+from detzip.cachekeys import cache_key
 
 from .conftest import SRC, assert_one_line_error, make_tree, run_cli
 from .wheelfactory import Locked, Repo, Wheel, demo_repo, poetry_lock, requirements_txt

@@ -16,6 +16,7 @@ import pytest
 from detzip import build_function
 from detzip.errors import DetzipError
 from detzip.layer import Dependencies, build_layer
+from detzip.optiontable import speller
 
 from .conftest import assert_one_line_error, make_tree, run_cli, run_in_layer
 from .wheelfactory import (
@@ -279,7 +280,8 @@ def test_no_wheel_for_the_target(repo: Repo, tmp_path: Path, cache: Path) -> Non
         build_layer(lock, tmp_path / "x.zip", runtime="python3.10", cache_dir=cache)
     message = str(err.value)
     assert "native 2.0 has no wheel for python3.10 x86_64" in message
-    assert "--exclude-package native" in message
+    assert "exclude_packages=['native']" in message  # the API's words; the CLI's below
+    assert "--exclude-package native" in err.value.render(speller("cli"))
     assert not (tmp_path / "x.zip").exists()
 
 

@@ -217,5 +217,5 @@ def test_a_build_over_the_unzipped_limit_fails(
 
 
 def test_bad_upload_value(tmp_path: Path) -> None:
-    with pytest.raises(DetzipError, match="unknown upload"):
+    with pytest.raises(DetzipError, match="upload must be one of direct, s3"):
         build_function(make_tree(tmp_path / "s", {"a.py": "1"}), tmp_path / "a.zip", upload="ftp")

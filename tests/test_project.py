@@ -145,9 +145,9 @@ def test_over_the_limit_with_layers_fails(
 
     root = service(tmp_path / "svc", repo)
     loaded = project.load(root)
-    deps = project.build(loaded, ["deps"])[0].artifact
+    deps = loaded.build(["deps"])[0].artifact
     monkeypatch.setattr(limits, "UNZIPPED_LIMIT", deps.unzipped_size + 40)
-    results = {r.spec.name: r for r in project.build(loaded)}
+    results = {r.declared.name: r for r in loaded.build()}
     assert results["deps"].limits_ok
     assert not results["api"].limits_ok
     (problem,) = results["api"].problems
@@ -160,8 +160,8 @@ def test_over_the_limit_with_layers_fails(
     [
         ('[functions.api]\nsorce = "x"\n', ["[functions.api] unknown key 'sorce'", "source"]),
         ('[functions.api]\nexclude = "*.md"\n', ["exclude must be a list of strings"]),
-        ("[functions.api]\nlayers = []\n", ["[functions.api] needs 'source'"]),
-        ('[layers.deps]\nformat = "poetry"\n', ["needs 'requirements'"]),
+        ("[functions.api]\nlayers = []\n", ["[functions.api] needs source"]),
+        ('[layers.deps]\nformat = "poetry"\n', ["[layers.deps] needs requirements"]),
         ('[functions.api]\nsource = "a"\nlayers = ["deps"]\n', ["'deps' is not a declared layer"]),
         (
             '[layers.deps]\nrequirements = "uv.lock"\narch = "arm64"\n'
@@ -212,7 +212,7 @@ def test_terraform_queries_a_declared_artifact(repo: Repo, tmp_path: Path) -> No
     out = json.loads(result.stdout)
     assert out["path"] == str(root / "dist" / "api.zip") and out["cache"] == "miss"
     assert set(out) == {"path", "base64sha256", "sha256", "size", "unzipped_size", "key", "cache"}
-    assert not (root / "dist" / "deps.zip").exists()  # just the artifact asked for
+    assert (root / "dist" / "deps.zip").exists()  # its layer too: they are checked together
     again = json.loads(run_cli("terraform", cwd=tmp_path, input=json.dumps(query), env=ON).stdout)
     assert again["cache"] == "hit" and again["sha256"] == out["sha256"]
     bad = run_cli("terraform", cwd=tmp_path, input=json.dumps({**query, "source": "x"}))

@@ -147,14 +147,14 @@ def test_function_with_bundled_dependencies(repo: Repo, project: Path) -> None:
             "unknown query key sources",
         ),
         ({"source": "fn", "output": "o.zip"}, "needs 'kind'"),
-        ({"kind": "function", "source": "fn"}, "needs 'output'"),
-        ({"kind": "function", "output": "o.zip"}, "needs 'source'"),
-        ({"kind": "layer", "output": "o.zip"}, "needs 'requirements'"),
+        ({"kind": "function", "source": "fn"}, "needs output"),
+        ({"kind": "function", "output": "o.zip"}, "needs source"),
+        ({"kind": "layer", "output": "o.zip"}, "needs requirements"),
         ({"kind": "lambda", "output": "o.zip"}, "kind must be function or layer"),
         ({"kind": "function", "source": "missing", "output": "o.zip"}, "missing"),
         (
             {"kind": "layer", "requirements": "r.txt", "output": "o.zip", "include": "x"},
-            "kind=function only",
+            "include applies to a function only",
         ),
         (
             {"kind": "function", "source": "fn", "output": "o.zip", "require_cache": "maybe"},
@@ -163,11 +163,11 @@ def test_function_with_bundled_dependencies(repo: Repo, project: Path) -> None:
         ({"kind": "function", "source": "fn", "output": "o.zip", "level": "high"}, "whole number"),
         (
             {"kind": "function", "source": "fn", "output": "o.zip", "upload": "ftp"},
-            "unknown upload",
+            "upload must be one of direct, s3",
         ),
         (
-            {"kind": "function", "source": "fn", "output": "o.zip", "runtime": "python3.12"},
-            "need requirements",
+            {"kind": "function", "source": "fn", "output": "o.zip", "with": "dev"},
+            "with applies to bundled dependencies; set requirements too",
         ),
         ({"kind": "layer", "requirements": "nope.txt", "output": "o.zip"}, "nope.txt"),
         ('{"kind": "function", "level": 9}', "not a string"),
@@ -200,7 +200,7 @@ def test_over_the_direct_upload_size_fails_by_default(tmp_path: Path) -> None:
     query = {"kind": "function", "source": "fn", "output": "o.zip", "compressor": "store"}
     outcome = external({**query, "cache": "off"}, tmp_path)
     assert outcome.returncode == 1 and outcome.error is not None
-    assert "--upload s3" in outcome.error and outcome.stdout == ""
+    assert '(upload = "s3")' in outcome.error and outcome.stdout == ""  # Terraform's words
     assert not (tmp_path / "o.zip").exists()
     fine = external({**query, "cache": "off", "upload": "s3"}, tmp_path)
     assert fine.result is not None, fine.error
@@ -223,7 +223,7 @@ def test_the_example_configuration_is_valid_terraform_syntax() -> None:
 
 def test_the_example_queries_name_declared_artifacts() -> None:
     from detzip import project
-    from detzip.terraform import PROJECT
+    from detzip.terraform import PROJECT_FORM
 
     text = (SERVICE / "terraform" / "build.tf").read_text()
     queries = re.findall(r"query\s*=\s*\{(.*)\}$", text, flags=re.M)
@@ -231,6 +231,6 @@ def test_the_example_queries_name_declared_artifacts() -> None:
     declared = project.load(SERVICE)
     for query in queries:
         pairs = dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', query))
-        assert set(pairs) <= set(PROJECT), pairs
+        assert set(pairs) <= set(PROJECT_FORM), pairs
         assert pairs["config"] == "${path.module}/.."
         assert pairs["artifact"] in declared.artifacts

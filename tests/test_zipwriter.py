@@ -228,7 +228,7 @@ def test_mtime_resolution() -> None:
     )
     with pytest.raises(DetzipError, match="SOURCE_DATE_EPOCH"):
         resolve_mtime(None, {"SOURCE_DATE_EPOCH": "yesterday"})
-    with pytest.raises(DetzipError, match="--mtime"):
+    with pytest.raises(DetzipError, match=r"mtime .last tuesday. is neither"):
         resolve_mtime("last tuesday")
 
 
@@ -256,7 +256,7 @@ def test_known_answer_check_refuses_a_different_build(
 ) -> None:
     compressors._verified.clear()
     monkeypatch.setitem(compressors.KNOWN_ANSWERS, 6, "0" * 64)
-    with pytest.raises(CompressorMismatchError, match=r"deflate==0\.9\.0.*--compressor zlib"):
+    with pytest.raises(CompressorMismatchError, match=r"deflate==0\.9\.0.*compressor='zlib'"):
         write_zip([Entry.data("a", b"a" * 100)], tmp_path / "k.zip")
     assert list(tmp_path.iterdir()) == []
     compressors._verified.clear()

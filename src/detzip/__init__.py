@@ -7,6 +7,14 @@ The public API::
     artifact.base64sha256   # == Terraform's filebase64sha256("build/function.zip")
     layer = build_layer("poetry.lock", "build/layer.zip", runtime="python3.12", arch="arm64")
 
+Every front door — the functions above, the CLI, Terraform and ``[tool.detzip]`` — turns its
+options into one :class:`ArtifactSpec` and calls :func:`build`::
+
+    spec = ArtifactSpec.create("layer", requirements="uv.lock", output="build/layer.zip")
+    artifact = build(spec)
+    project = load_project("examples/service")   # [tool.detzip] / detzip.toml
+    results = project.build()                    # layers first, each function with its layers
+
 Lower level: :class:`Entry` and :func:`write_zip` write any set of entries canonically;
 :func:`diff_zips` explains why two zips differ.
 """
@@ -19,28 +27,34 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Artifact",
+    "ArtifactSpec",
     "Cache",
+    "CacheSettings",
     "Dependencies",
     "DetzipError",
     "Difference",
     "Entry",
     "LimitsReport",
+    "Project",
     "Target",
     "TreeSpec",
     "WrittenZip",
     "ZipOptions",
     "__version__",
+    "build",
     "build_function",
     "build_layer",
     "check_limits",
     "collect",
     "diff_zips",
+    "load_project",
     "write_zip",
 ]
 
 if TYPE_CHECKING:
     from detzip.artifact import Artifact
-    from detzip.cache import Cache
+    from detzip.builder import build
+    from detzip.cache import Cache, CacheSettings
     from detzip.dependencies import Dependencies
     from detzip.entries import Entry
     from detzip.errors import DetzipError
@@ -48,6 +62,9 @@ if TYPE_CHECKING:
     from detzip.layer import build_layer
     from detzip.limits import LimitsReport, check_limits
     from detzip.options import ZipOptions
+    from detzip.project import Project
+    from detzip.project import load as load_project
+    from detzip.spec import ArtifactSpec
     from detzip.targets import Target
     from detzip.tree import TreeSpec, collect
     from detzip.zipdiff import Difference, diff_zips
@@ -56,7 +73,12 @@ if TYPE_CHECKING:
 # Imported on first use, so that `import detzip` (and the CLI's start-up) stays cheap.
 _LAZY = {
     "Artifact": "detzip.artifact",
+    "ArtifactSpec": "detzip.spec",
+    "build": "detzip.builder",
     "Cache": "detzip.cache",
+    "CacheSettings": "detzip.cache",
+    "Project": "detzip.project",
+    "load_project": "detzip.project:load",
     "Dependencies": "detzip.dependencies",
     "Target": "detzip.targets",
     "build_layer": "detzip.layer",
@@ -76,12 +98,13 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    where = _LAZY.get(name)
+    if where is None:
         raise AttributeError(f"module 'detzip' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    module, _, attribute = where.partition(":")
+    value = getattr(importlib.import_module(module), attribute or name)
     globals()[name] = value
     return value
 

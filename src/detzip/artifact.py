@@ -16,7 +16,9 @@ class Artifact:
 
     ``key`` is the cache key (sha256 of everything that determines the bytes). ``cache_hit``
     says the zip was served from a cache rather than built; ``cache_source`` is ``"local"`` or
-    the remote cache's URL; ``cache_entry`` is the zip's path in the local cache.
+    the remote cache's URL; ``cache_entry`` is the zip's path in the local cache. A function
+    built with its layers carries their ``unzipped_total`` and the ``problems`` that put them
+    over Lambda's limits together (none: ``ok``).
     """
 
     path: Path
@@ -30,6 +32,13 @@ class Artifact:
     cache_hit: bool = False
     cache_source: str | None = None
     cache_entry: Path | None = None
+    unzipped_total: int | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Within Lambda's limits, with the layers it was checked with (see ``problems``)."""
+        return not self.problems
 
     @classmethod
     def from_written(
@@ -65,4 +74,8 @@ class Artifact:
             "cache_hit": self.cache_hit,
             "cache_source": self.cache_source,
             "cache_entry": None if self.cache_entry is None else str(self.cache_entry),
+            "unzipped_total": self.unzipped_size
+            if self.unzipped_total is None
+            else self.unzipped_total,
+            "problems": list(self.problems),
         }

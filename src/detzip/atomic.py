@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from detzip.errors import DetzipError
+from detzip.errors import DetzipError, Setting
 
 TEMP_SUFFIX = ".detzip-tmp"
 
@@ -33,7 +33,9 @@ def prepare_output(path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DetzipError(
-            f"cannot create the output directory ({exc.strerror}); choose another -o", path
+            f"cannot create the output directory ({exc.strerror}); choose another {{0}}",
+            path,
+            settings=[Setting("output")],
         ) from None
     return path
 
@@ -46,7 +48,9 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     except OSError as exc:
         raise DetzipError(
-            f"cannot write in the output directory ({exc.strerror}); choose another -o", path
+            f"cannot write in the output directory ({exc.strerror}); choose another {{0}}",
+            path,
+            settings=[Setting("output")],
         ) from None
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as handle:

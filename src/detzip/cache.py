@@ -21,23 +21,22 @@ import hashlib
 import json
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from detzip.artifact import Artifact
 from detzip.atomic import TEMP_SUFFIX, atomic_output, prepare_output
-from detzip.errors import DetzipError
+from detzip.cachekeys import KEY_VERSION, canonical_json, entry_name
+from detzip.errors import DetzipError, Setting, literal
+from detzip.remote import Remote, RemoteUnavailable
 
 if TYPE_CHECKING:
     from detzip.zipwriter import WrittenZip
 
 log = logging.getLogger("detzip")
 
-#: Version of the key derivation; bump it if the description's shape changes meaning.
-KEY_VERSION = 1
 _CHUNK = 1 << 20
 #: values of ``$DETZIP_CACHE`` / ``--cache`` that turn the artifact cache off
 OFF = ("off", "none", "no", "false", "0")
@@ -52,63 +51,8 @@ def default_cache_dir() -> Path:
     return Path(base) / "detzip"
 
 
-def canonical_json(data: Any) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def cache_key(kind: str, description: Mapping[str, Any]) -> str:
-    """The sha256 (hex) of a build's kind and description: equal keys mean equal bytes."""
-    payload = {"detzip-cache-key": KEY_VERSION, "kind": kind, "description": dict(description)}
-    return hashlib.sha256(canonical_json(payload)).hexdigest()
-
-
-def entry_name(name: str, key: str) -> str:
-    """``<name>-<key[:16]>``: how an artifact is addressed in every cache."""
-    return f"{safe_name(name)}-{key[:16]}"
-
-
-def safe_name(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
-    return cleaned or "artifact"
-
-
-def choose(cache: Cache | bool, root: str | os.PathLike[str] | None = None) -> Cache:
-    """A :class:`Cache` from the API's ``cache`` argument: True → the configured one."""
-    if isinstance(cache, Cache):
-        return cache
-    return Cache.create(root) if cache else Cache.disabled(root)
-
-
-def artifact_name(output: str | os.PathLike[str]) -> str:
-    """An artifact's default name: its output file name without ``.zip``."""
-    path = Path(output)
-    return path.stem if path.suffix == ".zip" else path.name
-
-
 Check = Callable[[Path, Mapping[str, Any]], None]
 """Sees a zip (path, record) before it reaches the output; raises to refuse it."""
-
-
-class RemoteUnavailable(Exception):
-    """A remote cache could not be read or written (unreachable, access denied, …)."""
-
-
-class Remote(Protocol):
-    """A shared cache (e.g. S3) holding the same zips and records as the local one."""
-
-    url: str
-
-    def fetch(self, name: str, key: str, into: Path) -> dict[str, Any] | None:
-        """Download the entry into ``into`` and return its record; None if absent or rejected.
-
-        The downloaded bytes must already be checked against the record's sha256.
-        Raises :class:`RemoteUnavailable` when the remote cannot be asked.
-        """
-        ...
-
-    def upload(self, name: str, key: str, zip_path: Path, record: Mapping[str, Any]) -> None:
-        """Store an entry. Raises :class:`RemoteUnavailable` when that fails."""
-        ...
 
 
 def open_remote(url: str) -> Remote:
@@ -116,7 +60,46 @@ def open_remote(url: str) -> Remote:
         from detzip.s3cache import S3Cache
 
         return S3Cache(url)
-    raise DetzipError(f"unknown cache {url!r}; use s3://BUCKET/PREFIX (or no --cache)")
+    raise DetzipError(
+        f"unknown cache {url!r}; set {{0}} to s3://BUCKET/PREFIX or off, or leave it out",
+        settings=[Setting("cache")],
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CacheSettings:
+    """Which cache a build uses: the one rule every front door and the API share.
+
+    ``url`` is the shared cache (``s3://BUCKET/PREFIX``), or ``off`` to turn the artifact cache
+    off; None means ``$DETZIP_CACHE`` (itself unset: local only). ``dir`` is the local cache
+    folder (None: :func:`default_cache_dir`), which also holds the wheel store. ``require``
+    makes an unreachable shared cache an error; ``enabled=False`` neither reads nor writes
+    artifacts (``--no-cache``).
+    """
+
+    url: str | None = None
+    dir: Path | None = None
+    require: bool = False
+    enabled: bool = True
+
+    def remote(self, environ: Mapping[str, str] | None = None) -> tuple[str | None, str]:
+        """The shared cache's URL (None: none, or ``off``) and where that was said."""
+        if self.url is not None:
+            url, origin = self.url.strip(), "configured"
+        else:
+            env = os.environ if environ is None else environ
+            url, origin = env.get("DETZIP_CACHE", "").strip(), "$DETZIP_CACHE"
+        return (url or None), origin
+
+    def is_off(self, environ: Mapping[str, str] | None = None) -> bool:
+        url, _ = self.remote(environ)
+        return not self.enabled or (url is not None and url.lower() in OFF)
+
+    def open(self, environ: Mapping[str, str] | None = None) -> Cache:
+        """The :class:`Cache` these settings describe."""
+        if self.is_off(environ):
+            return Cache(self.dir, enabled=False)
+        return Cache(self.dir, self.remote(environ)[0], require=self.require)
 
 
 class _Mismatch(Exception):
@@ -158,11 +141,7 @@ class Cache:
 
         ``DETZIP_CACHE=off`` (or ``--cache off``) disables the artifact cache like ``--no-cache``.
         """
-        env = os.environ if environ is None else environ
-        url = remote if remote is not None else env.get("DETZIP_CACHE", "").strip()
-        if url.lower() in OFF:
-            return cls(root, enabled=False)
-        return cls(root, url or None, require=require)
+        return CacheSettings(remote, None if root is None else Path(root), require).open(environ)
 
     @classmethod
     def disabled(cls, root: str | os.PathLike[str] | None = None) -> Cache:
@@ -372,8 +351,9 @@ class Cache:
     def _remote_failed(self, exc: RemoteUnavailable, doing: str) -> None:
         if self.require:
             raise DetzipError(
-                f"the cache is unavailable for {doing} ({exc}); fix access to it or drop "
-                "--require-cache"
+                f"the cache is unavailable for {doing} ({literal(str(exc))}); "
+                "fix access to it or drop {0}",
+                settings=[Setting("require_cache", True)],
             ) from None
         log.warning("cache unavailable for %s (%s); building locally", doing, exc)
         self.remote = None  # do not wait on it again in this process

@@ -13,152 +13,89 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from detzip import __version__
+
+if TYPE_CHECKING:
+    from detzip.optiontable import Kind
 
 EXIT_OK = 0
 EXIT_DIFFERENT = 1
 EXIT_BAD_INPUT = 2
 
-_UPLOAD_HELP = (
-    "how the zip reaches Lambda: direct fails a build over 52,428,800 bytes, s3 skips that "
-    "check (default: warn)"
-)
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_BAD_INPUT, f"detzip: error: {message}\n")
+        """One line naming what is wrong and where to read more (no usage dump)."""
+        self.exit(EXIT_BAD_INPUT, f"detzip: error: {message}; see {self.prog} --help\n")
 
 
-def _add_zip_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("zip format")
-    group.add_argument(
-        "--mtime",
-        metavar="TIME",
-        help="timestamp of every entry: epoch seconds or ISO date "
-        "(default: $SOURCE_DATE_EPOCH, else 1980-01-01)",
-    )
-    group.add_argument(
-        "--compressor",
-        choices=("deflate", "zlib", "store"),
-        default="deflate",
-        help="deflate: pinned libdeflate, same bytes everywhere (default); zlib: this "
-        "machine's zlib, same bytes on this machine only; store: no compression",
-    )
-    group.add_argument(
-        "--level", type=int, help="compression level (deflate 1-12, zlib 1-9; default 6)"
-    )
+def _add_options(parser: argparse.ArgumentParser, kind: Kind | None, *, only: str = "") -> None:
+    """The option table's options for ``kind`` (every kind's with None), in their groups.
+
+    Defaults are not set here: an option not given is absent from the namespace, and
+    :meth:`ArtifactSpec.create` fills in the table's default (so ``--help`` shows it).
+    """
+    from detzip import optiontable as table
+
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for opt in table.OPTIONS:
+        if opt.cli is None or not opt.kinds or (kind is not None and kind not in opt.kinds):
+            continue
+        if only and opt.group != only:
+            continue
+        group = groups.get(opt.group)
+        if group is None:
+            group = groups[opt.group] = parser.add_argument_group(opt.group)
+        flags = [opt.short, opt.cli] if opt.short else [opt.cli]
+        options: dict[str, Any] = {"dest": opt.name, "default": argparse.SUPPRESS}
+        text = opt.help
+        if opt.type == "bool":
+            negated = opt.default is True
+            options["action"] = "store_false" if negated else "store_true"
+            text = f"do not: {text}" if negated else text
+        else:
+            if opt.type in ("list", "paths"):
+                options["action"] = "append"
+                text += " (repeatable)"
+            if opt.type == "int":
+                options["type"] = int
+            if opt.choices:
+                options["choices"] = opt.choices
+                options["metavar"] = opt.name.upper()
+                text += f"; one of {', '.join(opt.choices)}"
+            if opt.metavar:
+                options["metavar"] = opt.metavar
+            if kind is not None and kind in opt.required:
+                options["required"] = True
+            else:
+                text += f" (default: {opt.describe_default(kind, 'cli')})"
+        group.add_argument(*flags, help=text.replace("%", "%%"), **options)
 
 
-def _add_dependency_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    group = parser.add_argument_group("dependencies")
-    group.add_argument(
-        "-r",
-        "--requirements",
-        required=required,
-        metavar="FILE",
-        help="requirements.txt, poetry.lock, pylock.toml or uv.lock",
-    )
-    group.add_argument(
-        "--format",
-        choices=("requirements", "poetry", "pylock", "uv"),
-        help="lock format (default: from the file name)",
-    )
-    group.add_argument("--runtime", default="python3.12", help="Lambda runtime (python3.10-3.14)")
-    group.add_argument("--arch", default="x86_64", choices=("x86_64", "arm64"))
-    group.add_argument(
-        "--with",
-        dest="groups",
-        action="append",
-        default=[],
-        metavar="GROUP",
-        help="also install this dependency group (poetry, uv, pylock; repeatable)",
-    )
-    group.add_argument(
-        "--exclude-package",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="leave this distribution out (e.g. boto3, which the runtime provides)",
-    )
-    group.add_argument("--index-url", metavar="URL", help="package index (pip's --index-url)")
-    group.add_argument(
-        "--extra-index-url", action="append", default=[], metavar="URL", help="more indexes"
-    )
-    group.add_argument(
-        "--find-links", action="append", default=[], metavar="DIR", help="local wheel folders"
-    )
-    group.add_argument("--no-index", action="store_true", help="use only --find-links")
+def _spec(args: argparse.Namespace, kind: Kind) -> Any:
+    """The command line's :class:`ArtifactSpec`: what was given, by option name."""
+    from detzip import optiontable as table
+    from detzip.spec import ArtifactSpec
+
+    values = {o.name: getattr(args, o.name) for o in table.for_kind(kind) if hasattr(args, o.name)}
+    return ArtifactSpec.create(kind, values, "cli")
 
 
-def _add_cache_dir(parser: argparse._ActionsContainer) -> None:
-    parser.add_argument(
-        "--cache-dir",
-        metavar="DIR",
-        help="local cache of artifacts and wheels (default $DETZIP_CACHE_DIR, else "
-        "~/.cache/detzip)",
-    )
+def parse_spec(argv: Sequence[str]) -> Any:
+    """The :class:`ArtifactSpec` that ``detzip function …`` or ``detzip layer …`` describes."""
+    args = build_parser().parse_args(argv)
+    if args.command not in ("function", "layer"):
+        raise ValueError(f"{args.command} builds no single artifact")
+    return _spec(args, args.command)
 
 
-def _add_cache_options(parser: argparse.ArgumentParser, *, name: bool = True) -> None:
-    group = parser.add_argument_group("cache")
-    _add_cache_dir(group)
-    group.add_argument(
-        "--cache",
-        metavar="URL",
-        help="shared cache, s3://BUCKET/PREFIX (default $DETZIP_CACHE; needs detzip[s3])",
-    )
-    group.add_argument(
-        "--no-cache", action="store_true", help="always build; neither read nor write the cache"
-    )
-    group.add_argument(
-        "--require-cache",
-        action="store_true",
-        help="fail if the shared cache cannot be reached (default: warn and build locally)",
-    )
-    if name:
-        group.add_argument(
-            "--name", help="the artifact's name in caches (default: the output file name)"
-        )
+def _cache_given(args: argparse.Namespace) -> dict[str, Any]:
+    """The cache flags given, as :class:`CacheSettings` fields."""
+    from detzip.spec import CACHE_FIELDS, cache_fields
 
-
-def _add_upload(parser: argparse._ActionsContainer, help: str) -> None:
-    parser.add_argument("--upload", choices=("direct", "s3"), help=help)
-
-
-def _cache(args: argparse.Namespace, configured: str | None = None) -> Any:
-    """The cache the flags ask for; ``--cache`` wins over a project's ``configured`` one."""
-    from detzip.cache import Cache
-
-    if args.no_cache:
-        return Cache.disabled(args.cache_dir)
-    remote = args.cache if args.cache is not None else configured
-    return Cache.create(args.cache_dir, remote, require=args.require_cache)
-
-
-def _dependencies(
-    args: argparse.Namespace, *, exclude: Sequence[str] = (), defaults: bool = True
-) -> Any:
-    from detzip.dependencies import Dependencies
-
-    return Dependencies(
-        args.requirements,
-        runtime=args.runtime,
-        arch=args.arch,
-        format=args.format,
-        groups=tuple(args.groups),
-        exclude=tuple(exclude),
-        exclude_packages=tuple(args.exclude_package),
-        default_excludes=defaults,
-        index_url=args.index_url,
-        extra_index_urls=tuple(args.extra_index_url),
-        find_links=tuple(args.find_links),
-        no_index=args.no_index,
-        cache_dir=args.cache_dir,
-    )
+    return cache_fields({name: getattr(args, name) for name in CACHE_FIELDS if hasattr(args, name)})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,42 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         "function",
         parents=[common],
         help="zip a source tree into a function zip",
-        description="Zip the code under SRC into a canonical zip.",
+        description="Zip the code under SRC into a canonical zip (with -r, its dependencies "
+        "beside it). With --layer, the function is checked together with its layers against "
+        "Lambda's limits (exit 1 if over).",
     )
-    function.add_argument("source", metavar="SRC", help="folder holding the function code")
-    function.add_argument("-o", "--output", required=True, metavar="OUT.zip")
-    function.add_argument(
-        "--exclude",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="gitignore-style pattern to leave out (repeatable; '!PATTERN' re-includes)",
-    )
-    function.add_argument(
-        "--include",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="pack only files matching these patterns (repeatable)",
-    )
-    function.add_argument(
-        "--no-default-excludes",
-        action="store_true",
-        help="also pack VCS folders, __pycache__, *.pyc, virtualenvs, tool caches, .DS_Store",
-    )
-    function.add_argument(
-        "--no-ignore-file", action="store_true", help="do not read SRC/.detzipignore"
-    )
-    function.add_argument("--prefix", default="", help="folder to place everything under")
-    function.add_argument(
-        "--allow-outside-links",
-        action="store_true",
-        help="follow symlinks that point outside SRC (their targets are packed)",
-    )
-    _add_dependency_options(function, required=False)
-    _add_zip_options(function)
-    _add_cache_options(function)
-    _add_upload(function, _UPLOAD_HELP)
+    function.add_argument("source", metavar="SRC", help=_option_help("source", default=False))
+    _add_options(function, "function")
     function.add_argument("--json", action="store_true", help="print the result as JSON")
 
     layer = commands.add_parser(
@@ -235,24 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Install the locked packages for a Lambda runtime and architecture into a "
         "layer zip (under python/), without Docker and without recompressing wheels.",
     )
-    layer.add_argument("-o", "--output", required=True, metavar="OUT.zip")
-    layer.add_argument(
-        "--prefix", default="python", help="folder in the zip (default python; '' for the root)"
-    )
-    layer.add_argument(
-        "--exclude",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="gitignore-style pattern for paths inside the layer, e.g. '*/tests/' (repeatable)",
-    )
-    layer.add_argument(
-        "--no-default-excludes", action="store_true", help="keep __pycache__/ and *.pyc"
-    )
-    _add_dependency_options(layer, required=True)
-    _add_zip_options(layer)
-    _add_cache_options(layer)
-    _add_upload(layer, _UPLOAD_HELP)
+    _add_options(layer, "layer")
     layer.add_argument("--json", action="store_true", help="print the result as JSON")
 
     hash_ = commands.add_parser(
@@ -281,15 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build the layers and functions declared in [tool.detzip] of pyproject.toml "
         "(or in detzip.toml), found here or in a parent folder, into the output dir, through "
         "the cache; then print a summary. Each function is checked with its layers against "
-        "Lambda's limits (exit 1 if over).",
+        "Lambda's limits (exit 1 if over). The cache flags override the file's cache key.",
+        epilog=_project_keys(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument(
         "names", nargs="*", metavar="NAME", help="build only these (and the layers they use)"
     )
-    build.add_argument(
-        "--config", metavar="PATH", help="detzip.toml, pyproject.toml, or the folder holding it"
-    )
-    _add_cache_options(build, name=False)
+    build.add_argument("--config", metavar="PATH", help=_option_help("config"))
+    _add_options(build, None, only="cache")
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     check = commands.add_parser(
@@ -311,9 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--upload",
-        choices=("direct", "s3"),
+        choices=_choices("upload"),
         default="direct",
-        help="s3: the zips go through S3, so the zipped-size limit does not apply",
+        help="s3: the zips go through S3, so the zipped-size limit does not apply "
+        "(default: direct)",
     )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -321,10 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         "terraform",
         parents=[common],
         help="run as Terraform's external data source (JSON query on stdin)",
-        description="Read the external data source's query (a JSON object of strings) on "
-        "stdin, build or fetch the artifact it describes, and print path, base64sha256, "
-        "sha256, size, unzipped_size, key and cache (hit/miss) as a JSON object of strings. "
-        "Query keys: " + "; ".join(f"{k}: {v}" for k, v in _terraform_keys().items()),
+        description=_terraform_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
     cache = commands.add_parser(
@@ -335,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
     info = actions.add_parser("info", parents=[common], help="where the cache is and what it holds")
-    _add_cache_dir(info)
+    info.add_argument("--cache-dir", metavar="DIR", help=_option_help("cache_dir"))
     info.add_argument("--json", action="store_true", help="print as JSON")
     prune = actions.add_parser(
         "prune",
@@ -345,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         "recently used until the cache fits --max-size. Leftover temporary files are always "
         "removed.",
     )
-    _add_cache_dir(prune)
+    prune.add_argument("--cache-dir", metavar="DIR", help=_option_help("cache_dir"))
     prune.add_argument("--max-size", metavar="SIZE", help="keep at most this much, e.g. 2G")
     prune.add_argument("--older-than", metavar="AGE", help="remove what is unused for, e.g. 30d")
     prune.add_argument("--dry-run", action="store_true", help="only say what would be removed")
@@ -357,45 +246,15 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def _cmd_function(args: argparse.Namespace) -> int:
-    from detzip.function import build_function
+def _cmd_artifact(args: argparse.Namespace) -> int:
+    """``detzip function`` and ``detzip layer``: parse → spec → build → render."""
+    from detzip.builder import build
 
-    artifact = build_function(
-        args.source,
-        args.output,
-        exclude=args.exclude,
-        include=args.include,
-        default_excludes=not args.no_default_excludes,
-        ignore_file=not args.no_ignore_file,
-        prefix=args.prefix,
-        allow_outside_links=args.allow_outside_links,
-        mtime=args.mtime,
-        compressor=args.compressor,
-        level=args.level,
-        dependencies=_dependencies(args) if args.requirements else None,
-        cache=_cache(args),
-        name=args.name,
-        upload=args.upload,
-    )
+    artifact = build(_spec(args, args.command))
     _print_artifact(artifact, args.json)
-    return EXIT_OK
-
-
-def _cmd_layer(args: argparse.Namespace) -> int:
-    from detzip.layer import write_layer
-    from detzip.options import ZipOptions
-
-    artifact = write_layer(
-        _dependencies(args, exclude=args.exclude, defaults=not args.no_default_excludes),
-        args.output,
-        prefix=args.prefix,
-        options=ZipOptions.create(mtime=args.mtime, compressor=args.compressor, level=args.level),
-        cache=_cache(args),
-        name=args.name,
-        upload=args.upload,
-    )
-    _print_artifact(artifact, args.json)
-    return EXIT_OK
+    for problem in artifact.problems:
+        sys.stderr.write(f"detzip: error: {problem}\n")
+    return EXIT_OK if artifact.ok else EXIT_DIFFERENT
 
 
 def _print_artifact(artifact: Any, as_json: bool) -> None:
@@ -418,23 +277,60 @@ def _print_artifact(artifact: Any, as_json: bool) -> None:
     print(f"  key           {artifact.key}  {how}")
 
 
-def _terraform_keys() -> dict[str, str]:
-    from detzip.terraform import KEYS
+def _option_help(name: str, *, default: bool = True) -> str:
+    from detzip.optiontable import option
 
-    return KEYS
+    opt = option(name)
+    return f"{opt.help} (default: {opt.describe_default()})" if default else opt.help
+
+
+def _choices(name: str) -> tuple[str, ...] | None:
+    from detzip.optiontable import option
+
+    return option(name).choices
+
+
+def _terraform_help() -> str:
+    from detzip.terraform import PROJECT_FORM, RESULT, describe_keys
+
+    return (
+        "Read the external data source's query (a JSON object of strings) on stdin, build or "
+        "fetch the artifact it describes, and print "
+        + ", ".join(RESULT)
+        + " (hit/miss) as a JSON object of strings.\n\n"
+        "A query is either the artifact in full (kind and the keys below; lists are "
+        'newline-separated, booleans "true"/"false"), or an artifact [tool.detzip] '
+        "declares: " + ", ".join(PROJECT_FORM) + " only. upload defaults to direct in both "
+        "(Terraform uploads filename directly).\n\n" + describe_keys()
+    )
+
+
+def _project_keys() -> str:
+    from detzip.optiontable import toml_keys as keys
+
+    lines = ["keys of [tool.detzip] (or of detzip.toml's top level):"]
+    for section, title in (
+        ("top", "top level"),
+        ("layer", "layers.NAME"),
+        ("function", "functions.NAME"),
+    ):
+        names = list(keys(section)) + (["layers (names)"] if section == "function" else [])
+        lines.append(f"  {title}: " + ", ".join(names))
+    lines.append("see detzip layer --help and detzip function --help for what each means")
+    return "\n".join(lines)
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from detzip import progress, project
 
-    loaded = project.load(args.config)
-    cache = _cache(args, loaded.cache)
-
-    results = project.build(
-        loaded,
+    loaded = project.load(args.config, door="toml")
+    settings = dataclasses.replace(loaded.cache, **_cache_given(args))
+    results = loaded.build(
         args.names,
-        cache=cache,
-        on_start=lambda spec: progress.status(f"{spec.kind} {spec.name}…"),
+        cache=settings.open(),
+        on_start=lambda declared: progress.status(f"{declared.kind} {declared.name}…"),
     )
     progress.clear()
     if args.json:
@@ -505,11 +401,10 @@ def _cmd_terraform(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    import os
     from pathlib import Path
 
     from detzip import cacheadmin
-    from detzip.cache import OFF, default_cache_dir
+    from detzip.cache import CacheSettings, default_cache_dir
 
     root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     if args.action == "info":
@@ -521,11 +416,12 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             print(f"artifacts   {found.artifacts} ({_size(found.artifact_bytes)})")
             print(f"wheels      {found.wheels} ({_size(found.wheel_bytes)})")
             print(f"memos       {found.memos}")
-            remote = os.environ.get("DETZIP_CACHE", "").strip()
-            if remote.lower() in OFF:
-                shown = "off (DETZIP_CACHE: artifacts are not cached)"
+            settings = CacheSettings()
+            remote, origin = settings.remote()
+            if settings.is_off():
+                shown = f"off ({origin.lstrip('$')}: artifacts are not cached)"
             else:
-                shown = f"{remote} (from $DETZIP_CACHE)" if remote else "none"
+                shown = f"{remote} (from {origin})" if remote else "none"
             print(f"shared      {shown}")
         return EXIT_OK
     pruned = cacheadmin.prune(
@@ -584,8 +480,8 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {
-    "function": _cmd_function,
-    "layer": _cmd_layer,
+    "function": _cmd_artifact,
+    "layer": _cmd_artifact,
     "hash": _cmd_hash,
     "diff": _cmd_diff,
     "cache": _cmd_cache,
@@ -632,12 +528,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     interactive = sys.stderr.isatty() and not args.quiet and args.command != "terraform"
     progress.configure(interactive and not getattr(args, "json", False))
-    from detzip.errors import DetzipError
+    from detzip.errors import DetzipError, speaking
+    from detzip.optiontable import speller
 
     try:
-        return _COMMANDS[args.command](args)
+        with speaking(speller("terraform" if args.command == "terraform" else "cli")):
+            return _COMMANDS[args.command](args)
     except DetzipError as exc:
-        sys.stderr.write(f"detzip: error: {exc}\n")
+        spelling = speller("terraform" if args.command == "terraform" else "cli")
+        sys.stderr.write(f"detzip: error: {exc.render(spelling)}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("detzip: interrupted\n")

@@ -17,7 +17,7 @@ import threading
 import zlib
 from collections.abc import Callable
 
-from detzip.errors import CompressorMismatchError
+from detzip.errors import CompressorMismatchError, Setting
 
 DEFLATE_PIN = "0.9.0"
 """The exact ``deflate`` release whose output detzip's format is defined by (libdeflate 1.26)."""
@@ -101,7 +101,8 @@ def verify_deflate(level: int) -> None:
                 f"the installed deflate (version {found}) compresses differently from "
                 f"deflate=={DEFLATE_PIN} at level {level}; reinstall it with "
                 f"'pip install --force-reinstall deflate=={DEFLATE_PIN}' or use "
-                "--compressor zlib (reproducible on this machine only)"
+                "{0} (reproducible on this machine only)",
+                settings=[Setting("compressor", "zlib")],
             )
         _verified.add(level)
 

@@ -1,25 +1,19 @@
 """What a layer (or a function zip) installs: a lock file, a target, and where wheels come from.
 
-:func:`resolve` turns :class:`Dependencies` into a :class:`Resolution`: the description of the
-resolved set (target, patterns, and each chosen wheel's name, version, file and sha256), which is
-what the bytes depend on, and a way to get the wheels themselves. A lock that has not changed
-since the last resolution (nor any file it reads) is answered from the cache's memo without
-parsing it, so a cache hit does not import the lock readers.
+:func:`detzip.resolution.resolve` turns :class:`Dependencies` into the resolved set.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from detzip.targets import DEFAULT_ARCH, DEFAULT_RUNTIME, Target
 
 if TYPE_CHECKING:
-    from detzip.cache import Cache
-    from detzip.wheelset import WheelSet
-    from detzip.wheelstore import StoredWheel
+    pass
 
 
 @dataclass(frozen=True)
@@ -53,6 +47,34 @@ class Dependencies:
             options.append("--no-index")
         object.__setattr__(self, "pip_options", tuple(options))
 
+    def option_values(self) -> dict[str, Any]:
+        """These dependencies as option values of a function that bundles them.
+
+        A bundle's installed files get the layer defaults; ``exclude`` and
+        ``default_excludes`` here would be dropped, so they are refused.
+        """
+        from detzip.errors import DetzipError
+
+        if tuple(self.exclude) or not self.default_excludes:
+            raise DetzipError(
+                "Dependencies(exclude=…, default_excludes=False) applies to layers only; a "
+                "function's exclude patterns apply to its source (build a layer with "
+                "build_layer for filtered dependencies)"
+            )
+        return {
+            "requirements": self.requirements,
+            "runtime": self.runtime,
+            "arch": self.arch,
+            "format": self.format,
+            "groups": tuple(self.groups) or None,
+            "exclude_packages": tuple(self.exclude_packages) or None,
+            "index_url": self.index_url,
+            "extra_index_urls": tuple(self.extra_index_urls) or None,
+            "find_links": tuple(map(str, self.find_links)) or None,
+            "no_index": self.no_index or None,
+            "cache_dir": self.cache_dir,
+        }
+
     @property
     def target(self) -> Target:
         return Target(self.runtime, self.arch)
@@ -79,29 +101,3 @@ class Dependencies:
             "find_links": [where(str(link)) for link in self.find_links],
             "no_index": self.no_index,
         }
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """The resolved set's description, and how to get its wheels into the store (on a build)."""
-
-    description: dict[str, Any]
-    wheels: Callable[[], list[StoredWheel]]
-
-
-def resolve(deps: Dependencies, cache: Cache) -> Resolution:
-    """The resolved set for ``deps``: remembered if no input changed, else read from the lock."""
-    request = deps.request()
-    remembered = cache.recall("dependencies", request)
-    if isinstance(remembered, dict):
-        return Resolution(remembered, lambda: _read(deps).wheels())
-    resolved = _read(deps)
-    if not resolved.floating:
-        cache.remember("dependencies", request, resolved.inputs, resolved.description)
-    return Resolution(resolved.description, resolved.wheels)
-
-
-def _read(deps: Dependencies) -> WheelSet:
-    from detzip.wheelset import resolve_wheels  # packaging and the lock readers: only now
-
-    return resolve_wheels(deps)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from detzip.errors import DetzipError
+from detzip.errors import DetzipError, Setting, literal
 
 STORED = 0
 DEFLATED = 8
@@ -172,6 +172,7 @@ def normalize_prefix(prefix: str) -> str:
         return ""
     if any(part in ("", ".", "..") for part in cleaned.split("/")):
         raise DetzipError(
-            f"--prefix {prefix!r} must be a relative folder without '.' or '..' parts"
+            "{0} " + literal(repr(prefix)) + " must be a relative folder without '.' or '..' parts",
+            settings=[Setting("prefix")],
         )
     return cleaned + "/"

@@ -2,23 +2,116 @@
 
 Every error detzip raises for bad input is a :class:`DetzipError` whose message is one line that
 names the file and says what to do. The CLI prints it and exits with its ``exit_code``.
+
+A message that tells the user to set an option does not spell it: it carries a :class:`Setting`
+(the option's name in the option table and the value to give), and each front door renders it in
+its own words — ``--upload s3`` on the command line, ``upload = "s3"`` in ``[tool.detzip]`` and
+Terraform, ``upload='s3'`` in Python (what ``str(error)`` shows).
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from typing import NamedTuple
+
+
+class Setting(NamedTuple):
+    """An option a message refers to, by its name in the option table, and the value to give.
+
+    ``value`` None names the option alone (``--cache``, ``cache``).
+    """
+
+    option: str
+    value: object = None
+
+
+Spelling = Callable[[Setting], str]
+"""How a front door writes a :class:`Setting`."""
+
+
+def python_spelling(setting: Setting) -> str:
+    """The API's spelling: the keyword argument, ``upload='s3'`` (or just ``upload``)."""
+    if setting.value is None:
+        return setting.option
+    return f"{setting.option}={setting.value!r}"
+
+
+def literal(text: str) -> str:
+    """``text`` as it is, inside a message that has settings (its braces doubled)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+_SPEAKING: ContextVar[Spelling] = ContextVar("detzip_spelling", default=python_spelling)
+
+
+@contextlib.contextmanager
+def speaking(spell: Spelling) -> Iterator[None]:
+    """While the block runs, errors and warnings render their settings as ``spell`` does (a
+    front door says so once; ``str(error)`` and the ``detzip`` logger's warnings follow)."""
+    token = _SPEAKING.set(spell)
+    try:
+        yield
+    finally:
+        _SPEAKING.reset(token)
 
 
 class DetzipError(Exception):
-    """Bad input or usage: the message is one line that names the file and the fix."""
+    """Bad input or usage: the message is one line that names the file and the fix.
+
+    ``message`` may hold ``{}`` fields, one per entry of ``settings``: the options it tells the
+    user to set, rendered by :meth:`render` in a front door's spelling.
+    """
 
     exit_code = 2
 
-    def __init__(self, message: str, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        settings: Sequence[Setting] = (),
+    ) -> None:
         self.path = None if path is None else os.fspath(path)
-        text = f"{self.path}: {message}" if self.path is not None else message
+        self.template = message
+        self.settings = tuple(settings)
+        super().__init__(self.render(python_spelling))
+
+    def __str__(self) -> str:
+        return self.render(_SPEAKING.get())
+
+    def render(self, spell: Spelling) -> str:
+        """The message with every setting written as ``spell`` writes it; always one line."""
+        text = self.template
+        if self.settings:
+            text = text.format(*(spell(setting) for setting in self.settings))
+        if self.path is not None:
+            text = f"{self.path}: {text}"
         # one line, always: fold what a library's message spreads over several
-        super().__init__(" ".join(part.strip() for part in text.splitlines() if part.strip()))
+        return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+    def spelled(self, spell: Spelling) -> DetzipError:
+        """The same error with its settings written out in ``spell``'s words, for good: an
+        error about a file (``[tool.detzip]``) speaks that file's language at every door."""
+        if not self.settings:
+            return self
+        error = copy.copy(self)
+        text = self.template.format(*(spell(setting) for setting in self.settings))
+        error.template, error.settings = text, ()
+        return error
+
+    def prefixed(self, prefix: str) -> DetzipError:
+        """The same error (class, settings, exit code) with ``prefix`` before the path."""
+        head = prefix + (f"{self.path}: " if self.path is not None else "")
+        if self.settings:
+            head = literal(head)
+        error = copy.copy(self)
+        error.template, error.path = head + self.template, None
+        error.args = (error.render(python_spelling),)
+        return error
 
 
 class CompressorMismatchError(DetzipError):

@@ -1,8 +1,7 @@
-"""Dependency layers: a lock file → the wheels for a target → a canonical zip, through the cache.
+"""``build_layer``: the Python API's front door for dependency layers (a thin wrapper).
 
-Reads top to bottom: resolve the lock for the target (remembered while no input changes), key the
-build on the resolved set and the zip options, and serve it from a cache, or choose, fetch and
-install the wheels (raw members, no recompression) under ``python/`` and store the result.
+It turns its keyword arguments into an :class:`~detzip.spec.ArtifactSpec` and calls
+:func:`detzip.builder.build`, like every other front door.
 """
 
 from __future__ import annotations
@@ -12,43 +11,34 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from detzip import cache as caching
-from detzip import progress
-from detzip.artifact import Artifact
-from detzip.cache import Cache
-from detzip.dependencies import Dependencies, resolve
-from detzip.entries import normalize_prefix
-from detzip.limits import build_check
-from detzip.options import ZipOptions
-from detzip.targets import DEFAULT_ARCH, DEFAULT_RUNTIME
+from detzip.dependencies import Dependencies
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from detzip.artifact import Artifact
+    from detzip.cache import Cache
 
-    from detzip.zipwriter import WrittenZip
-
-__all__ = ["Dependencies", "build_layer", "write_layer"]
+__all__ = ["Dependencies", "build_layer"]
 
 
 def build_layer(
     requirements: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
-    runtime: str = DEFAULT_RUNTIME,
-    arch: str = DEFAULT_ARCH,
+    runtime: str | None = None,
+    arch: str | None = None,
     format: str | None = None,
-    groups: Sequence[str] = (),
-    prefix: str = "python",
-    exclude: Sequence[str] = (),
-    exclude_packages: Sequence[str] = (),
-    default_excludes: bool = True,
+    groups: Sequence[str] | None = None,
+    prefix: str | None = None,
+    exclude: Sequence[str] | None = None,
+    exclude_packages: Sequence[str] | None = None,
+    default_excludes: bool | None = None,
     index_url: str | None = None,
-    extra_index_urls: Sequence[str] = (),
-    find_links: Sequence[str] = (),
-    no_index: bool = False,
+    extra_index_urls: Sequence[str] | None = None,
+    find_links: Sequence[str] | None = None,
+    no_index: bool | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     mtime: str | int | float | datetime | None = None,
-    compressor: str = "deflate",
+    compressor: str | None = None,
     level: int | None = None,
     cache: Cache | bool = True,
     name: str | None = None,
@@ -61,7 +51,8 @@ def build_layer(
     put the packages at the root. ``exclude`` patterns apply to paths inside the layer (e.g.
     ``*/tests/``); ``exclude_packages`` drops whole distributions (e.g. boto3, which the
     runtime provides). ``__pycache__/`` and ``*.pyc`` are dropped unless ``default_excludes``
-    is false.
+    is false. An argument left at None takes the option table's default (``runtime``
+    python3.12, ``arch`` x86_64; see :mod:`detzip.optiontable`, or ``detzip layer --help``).
 
     ``cache``: True uses the local cache under ``cache_dir`` (and ``$DETZIP_CACHE`` if set, e.g.
     ``s3://bucket/prefix``); False always builds; or pass a :class:`detzip.cache.Cache`.
@@ -71,52 +62,31 @@ def build_layer(
     :class:`detzip.limits.LimitExceeded`). Over the 52,428,800-byte direct-upload size it warns;
     ``upload="direct"`` makes that an error too, ``upload="s3"`` silences it.
     """
-    deps = Dependencies(
-        requirements,
-        runtime,
-        arch,
-        format,
-        tuple(groups),
-        tuple(exclude),
-        tuple(exclude_packages),
-        default_excludes,
-        index_url,
-        tuple(extra_index_urls),
-        tuple(find_links),
-        no_index,
-        cache_dir,
+    from detzip.builder import build
+    from detzip.function import api_cache
+    from detzip.spec import ArtifactSpec
+
+    spec = ArtifactSpec.create(
+        "layer",
+        requirements=requirements,
+        output=output,
+        runtime=runtime,
+        arch=arch,
+        format=format,
+        groups=groups,
+        prefix=prefix,
+        exclude=exclude,
+        exclude_packages=exclude_packages,
+        default_excludes=default_excludes,
+        index_url=index_url,
+        extra_index_urls=extra_index_urls,
+        find_links=find_links,
+        no_index=no_index,
+        cache_dir=cache_dir,
+        mtime=mtime,
+        compressor=compressor,
+        level=level,
+        name=name,
+        upload=upload,
     )
-    options = ZipOptions.create(mtime=mtime, compressor=compressor, level=level)
-    return write_layer(
-        deps, output, prefix=prefix, options=options, cache=cache, name=name, upload=upload
-    )
-
-
-def write_layer(
-    deps: Dependencies,
-    output: str | os.PathLike[str],
-    *,
-    prefix: str = "python",
-    options: ZipOptions | None = None,
-    cache: Cache | bool = True,
-    name: str | None = None,
-    upload: str | None = None,
-) -> Artifact:
-    """:func:`build_layer` for callers that already hold :class:`Dependencies` and options."""
-    options = options or ZipOptions.create()
-    check = build_check(output, "layer", upload)
-    store = caching.choose(cache, deps.cache_dir)
-    root = normalize_prefix(prefix)
-    resolution = resolve(deps, store)
-    description = {**options.describe(), "prefix": root, **resolution.description}
-    key = caching.cache_key("layer", description)
-
-    def build(path: Path) -> WrittenZip:
-        from detzip.wheelset import install_entries
-        from detzip.zipwriter import write_zip
-
-        entries = install_entries(deps, resolution.wheels(), root)
-        return write_zip(entries, path, options, progress=progress.bytes_done(f"zipping {name}"))
-
-    name = name or caching.artifact_name(output)
-    return store.through(name, key, description, output, build, check)
+    return build(spec, api_cache(cache, spec))

@@ -14,9 +14,10 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from detzip.errors import DetzipError
+from detzip import optiontable as _table
+from detzip.errors import DetzipError, Setting, literal
 
 log = logging.getLogger("detzip")
 
@@ -27,7 +28,7 @@ BASE64_REQUEST_LIMIT = 69_905_067
 UNZIPPED_LIMIT = 262_144_000
 """Function plus all its layers, unzipped, must be smaller than this."""
 MAX_LAYERS = 5
-UPLOADS = ("direct", "s3")
+UPLOADS = _table.UPLOADS
 TOP = 10
 
 _SITE_PACKAGES = "python/lib/"
@@ -263,6 +264,35 @@ def top_contributors(zips: Sequence[ZipSizes], count: int = TOP) -> tuple[Contri
     return tuple(everything[:count])
 
 
+def check_with_layers(
+    name: str, function: HasSizes, layers: Sequence[str | os.PathLike[str]]
+) -> tuple[int, tuple[str, ...]]:
+    """A built function together with the layer zips it uses: the unzipped total and what is
+    over Lambda's limits (nothing when it fits). Reads only the layers' central directories."""
+    sizes = [read_sizes(layer, "layer") for layer in layers]
+    total = function.unzipped_size + sum(layer.unzipped_size for layer in sizes)
+    problems = []
+    if total >= UNZIPPED_LIMIT:
+        ranked = sorted(((layer.unzipped_size, layer.path.name) for layer in sizes), reverse=True)
+        largest = ", ".join(f"{layer} {size:,}" for size, layer in ranked)
+        problems.append(
+            f"{name} and its layers unzip to {total:,} bytes; Lambda needs them under "
+            f"{UNZIPPED_LIMIT:,} (function {function.unzipped_size:,}; layers: {largest}). "
+            f"See detzip check {function.path} "
+            + " ".join(f"--layer {layer.path}" for layer in sizes)
+        )
+    if len(sizes) > MAX_LAYERS:
+        problems.append(f"{name} uses {len(sizes)} layers; Lambda allows {MAX_LAYERS}")
+    return total, tuple(problems)
+
+
+class HasSizes(Protocol):
+    @property
+    def path(self) -> Path: ...
+    @property
+    def unzipped_size(self) -> int: ...
+
+
 def build_check(
     output: str | os.PathLike[str], role: str, upload: str | None
 ) -> Callable[[Path, Mapping[str, Any]], None]:
@@ -288,21 +318,24 @@ def check_build(
         largest = _largest(staged, role)
         raise LimitExceeded(
             f"unzips to {unzipped_size:,} bytes; Lambda needs the function and all its layers "
-            f"together under {UNZIPPED_LIMIT:,}. Largest: {largest}. Leave some out "
-            "(--exclude-package, --exclude) or split the layer",
+            f"together under {UNZIPPED_LIMIT:,}. Largest: {literal(largest)}. Leave some out "
+            "({0}, {1}) or split the layer",
             output,
+            settings=[Setting("exclude_packages"), Setting("exclude")],
         )
     fits = size <= DIRECT_UPLOAD_LIMIT and base64_size(size) < BASE64_REQUEST_LIMIT
     if upload == "s3" or fits:
         return
-    message = (
+    error = LimitExceeded(
         f"is {size:,} bytes zipped, over the {DIRECT_UPLOAD_LIMIT:,} Lambda accepts in a direct "
-        f"upload (largest: {_largest(staged, role)}); upload it through S3 (--upload s3) or "
-        "make it smaller"
+        f"upload (largest: {literal(_largest(staged, role))}); upload it through S3 ({{0}}) or "
+        "make it smaller",
+        output,
+        settings=[Setting("upload", "s3")],
     )
     if upload == "direct":
-        raise LimitExceeded(message, output)
-    log.warning("%s: %s", output, message)
+        raise error
+    log.warning("%s", error)  # rendered when logged, in the words of the door speaking
 
 
 def _largest(path: Path, role: str, count: int = 3) -> str:

@@ -6,14 +6,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal, get_args
 
-from detzip.errors import DetzipError
+from detzip.errors import DetzipError, Setting, literal
 
 #: Version of detzip's output format. Bump it whenever the same inputs and options would give
 #: other bytes (header layout, naming rules, compressor pin) — cache keys include it.
 FORMAT_VERSION = 1
 
-COMPRESSORS = ("deflate", "zlib", "store")
+Compressor = Literal["deflate", "zlib", "store"]
+COMPRESSORS: tuple[str, ...] = get_args(Compressor)
 DEFAULT_LEVEL = {"deflate": 6, "zlib": 6, "store": 0}
 LEVEL_RANGE = {"deflate": (1, 12), "zlib": (1, 9), "store": (0, 0)}
 
@@ -103,8 +105,9 @@ def resolve_mtime(
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise DetzipError(
-            f"--mtime {value!r} is neither epoch seconds nor an ISO date; "
-            "use e.g. 1700000000 or 2024-01-31T12:00:00Z"
+            f"{{0}} {literal(repr(value))} is neither epoch seconds nor an ISO date; "
+            "use e.g. 1700000000 or 2024-01-31T12:00:00Z",
+            settings=[Setting("mtime")],
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

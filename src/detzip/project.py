@@ -15,93 +15,61 @@
     source = "functions/api"
     layers = ["deps"]             # checked together against Lambda's unzipped limit
 
-Each artifact is written to ``<output_dir>/<name>.zip`` through the cache. :func:`build`
-builds layers first, then functions, and checks every function with its layers.
+The keys are the option table's (:mod:`detzip.optiontable`), checked by it. Each artifact
+becomes an :class:`~detzip.spec.ArtifactSpec` writing ``<output_dir>/<name>.zip``;
+:meth:`Project.build` builds layers first, then functions, each checked with its layers.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from detzip import optiontable as table
 from detzip import tomlfile
-from detzip.artifact import Artifact
-from detzip.errors import DetzipError
+from detzip.cache import CacheSettings
+from detzip.errors import DetzipError, Setting, speaking
+from detzip.optiontable import Door, Kind
+from detzip.spec import ArtifactSpec
+
+if TYPE_CHECKING:
+    from detzip.artifact import Artifact
+    from detzip.cache import Cache
 
 CONFIG_FILES = ("detzip.toml", "pyproject.toml")
-
-# key → (type, meaning); the type is str, bool, int or list (of strings)
-DEFAULTS: dict[str, tuple[type, str]] = {
-    "runtime": (str, "Lambda runtime, e.g. python3.12"),
-    "arch": (str, "x86_64 or arm64"),
-    "compressor": (str, "deflate, zlib or store"),
-    "level": (int, "compression level"),
-    "mtime": (str, "timestamp of every entry"),
-    "upload": (str, "direct or s3"),
-    "index_url": (str, "package index"),
-    "extra_index_urls": (list, "more package indexes"),
-    "find_links": (list, "local wheel folders"),
-    "no_index": (bool, "use only find_links"),
-}
-TOP: dict[str, tuple[type, str]] = {
-    "output_dir": (str, "where the zips go (default .build)"),
-    "cache": (str, "shared cache s3://BUCKET/PREFIX, or off"),
-    "layers": (dict, "the layers, by name"),
-    "functions": (dict, "the functions, by name"),
-    **DEFAULTS,
-}
-DEPENDENCIES: dict[str, tuple[type, str]] = {
-    "requirements": (str, "lock or requirements file"),
-    "format": (str, "lock format, when the file name does not say"),
-    "with": (list, "dependency groups to add"),
-    "exclude_packages": (list, "distributions to leave out"),
-}
-LAYER: dict[str, tuple[type, str]] = {
-    **DEPENDENCIES,
-    "exclude": (list, "patterns for paths inside the layer"),
-    "default_excludes": (bool, "false keeps __pycache__ and *.pyc"),
-    "prefix": (str, "folder in the zip (default python)"),
-    **DEFAULTS,
-}
-FUNCTION: dict[str, tuple[type, str]] = {
-    "source": (str, "the function's folder"),
-    "exclude": (list, "patterns to leave out"),
-    "include": (list, "patterns to pack only"),
-    "default_excludes": (bool, "false also packs VCS folders, caches, …"),
-    "ignore_file": (bool, "false does not read .detzipignore"),
-    "prefix": (str, "folder in the zip"),
-    "allow_outside_links": (bool, "follow symlinks out of the source"),
-    "layers": (list, "names of the layers this function uses"),
-    **DEPENDENCIES,
-    **DEFAULTS,
-}
+PLURALS: dict[Kind, str] = {"layer": "layers", "function": "functions"}
 
 
 @dataclass(frozen=True)
-class ArtifactSpec:
-    """One declared artifact: its kind, name and options (paths already resolved)."""
+class Declared:
+    """One artifact the project declares: its name, its spec, and the layers it uses."""
 
-    kind: str  # "function" or "layer"
     name: str
-    options: dict[str, Any]
+    spec: ArtifactSpec
     layers: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> Kind:
+        return self.spec.kind
 
 
 @dataclass(frozen=True)
 class Project:
+    """A loaded project file: its artifacts and where they are written."""
+
     config: Path
     root: Path
     output_dir: Path
-    artifacts: dict[str, ArtifactSpec]
-    cache: str | None = None
+    artifacts: dict[str, Declared]
+    cache: CacheSettings = field(default_factory=CacheSettings)
 
     def output(self, name: str) -> Path:
         return self.output_dir / f"{name}.zip"
 
-    def select(self, names: Sequence[str]) -> list[ArtifactSpec]:
+    def select(self, names: Sequence[str]) -> list[Declared]:
         """The named artifacts and the layers they use (all if none named), layers first."""
         unknown = [name for name in names if name not in self.artifacts]
         if unknown:
@@ -113,8 +81,74 @@ class Project:
         chosen = set(names or self.artifacts)
         for name in list(chosen):
             chosen.update(self.artifacts[name].layers)
-        specs = [self.artifacts[name] for name in sorted(chosen)]
-        return sorted(specs, key=lambda spec: spec.kind != "layer")
+        declared = [self.artifacts[name] for name in sorted(chosen)]
+        return sorted(declared, key=lambda item: item.kind != "layer")
+
+    def build(
+        self,
+        names: Sequence[str] = (),
+        *,
+        cache: Cache | None = None,
+        on_start: Callable[[Declared], None] | None = None,
+    ) -> list[Built]:
+        """Build the named artifacts (all by default) and the layers they use, through the cache.
+
+        ``cache`` defaults to the project's (its ``cache`` key, else ``$DETZIP_CACHE``, local
+        by default). Each function is checked with its layers against Lambda's unzipped limit
+        and layer count; see :attr:`Built.problems`. An error names the artifact and speaks
+        the project file's language (``upload = "s3"``).
+        """
+        from detzip.builder import build
+
+        store = cache if cache is not None else self.cache.open()
+        results = []
+        toml = table.speller("toml")
+        for declared in self.select(names):
+            if on_start is not None:
+                on_start(declared)
+            try:
+                with speaking(toml):  # its warnings too: the file is where to fix them
+                    artifact = build(declared.spec, store)
+            except DetzipError as exc:
+                raise exc.spelled(toml).prefixed(f"[{declared.name}] ") from None
+            results.append(Built(declared, artifact))
+        return results
+
+
+@dataclass(frozen=True)
+class Built:
+    """One artifact of a project build, with its check against Lambda's limits."""
+
+    declared: Declared
+    artifact: Artifact
+
+    @property
+    def limits_ok(self) -> bool:
+        return self.artifact.ok
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return self.artifact.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        from detzip.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
+
+        data = self.artifact.to_dict()
+        data.pop("options")
+        total = data.pop("unzipped_total")
+        data.pop("problems")
+        s3 = self.declared.spec.upload == "s3"
+        return {
+            "name": self.declared.name,
+            "kind": self.declared.kind,
+            **data,
+            "layers": list(self.declared.layers),
+            "unzipped_total": total,
+            "unzipped_headroom": UNZIPPED_LIMIT - total,
+            "upload_headroom": None if s3 else DIRECT_UPLOAD_LIMIT - self.artifact.size,
+            "ok": self.limits_ok,
+            "problems": list(self.problems),
+        }
 
 
 def find_config(start: str | os.PathLike[str] | None = None) -> Path:
@@ -135,223 +169,166 @@ def find_config(start: str | os.PathLike[str] | None = None) -> Path:
             return candidate
     raise DetzipError(
         "no detzip.toml, or pyproject.toml with [tool.detzip], here or in a parent folder; "
-        "create one (see the README) or pass --config",
+        "create one (see the README) or give {0}",
         origin,
+        settings=[Setting("config")],
     )
 
 
-def load(config: str | os.PathLike[str] | None = None) -> Project:
-    """The project declared in ``config`` (a file or folder; default: found from here)."""
+def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -> Project:
+    """The project declared in ``config`` (a file or folder; default: found from here).
+
+    ``door`` is the front door asking, whose documented defaults apply where the file says
+    nothing (Terraform's ``upload`` is ``direct``).
+    """
     path = find_config(config)
     data = tomlfile.load(path)
     if path.name == "detzip.toml":
-        table, where = data, ""
+        top, where = data, ""
     else:
         if "detzip" not in data.get("tool", {}):
             raise DetzipError("has no [tool.detzip] table; add one (see the README)", path)
-        table, where = data["tool"]["detzip"], "tool.detzip"
-    _check(table, TOP, where, path)
+        top, where = data["tool"]["detzip"], "tool.detzip"
+    reader = _Reader(path, where)
+    reader.check(top, "top", where)
     root = path.parent
-    defaults = {key: table[key] for key in DEFAULTS if key in table}
-    artifacts: dict[str, ArtifactSpec] = {}
-    for kind, schema, plural in (("layer", LAYER, "layers"), ("function", FUNCTION, "functions")):
-        for name, spec in table.get(plural, {}).items():
+    output_dir = root / top.get("output_dir", ".build")
+    defaults = reader.values(
+        {k: v for k, v in top.items() if k not in table.PROJECT_KEYS}, root, where
+    )
+    defaults.pop("cache", None)
+    for opt in table.OPTIONS:
+        for who, value in opt.door_defaults:
+            if who == door and opt.name not in defaults:
+                defaults[opt.name] = value
+    tables: dict[str, tuple[Kind, str, dict[str, Any]]] = {}
+    for kind in table.KINDS:
+        plural = PLURALS[kind]
+        section = top.get(plural, {})
+        for name, options in section.items():
             here = _join(where, plural, name)
-            if not isinstance(spec, dict):
+            if not isinstance(options, dict):
                 raise DetzipError(f"[{here}] must be a table of options", path)
-            _check(spec, schema, here, path)
-            if name in artifacts:
+            if name in tables:
                 raise DetzipError(
                     f"[{here}]: the name {name!r} is also a layer; names must be unique "
                     "(each is written to <output_dir>/<name>.zip)",
                     path,
                 )
-            required = "requirements" if kind == "layer" else "source"
-            if required not in spec:
-                raise DetzipError(f"[{here}] needs {required!r} ({schema[required][1]})", path)
-            options = {**defaults, **spec}
-            for key in ("requirements", "source"):
-                if key in options:
-                    options[key] = str(root / options[key])
-            links = options.get("find_links", [])
-            options["find_links"] = [link if "://" in link else str(root / link) for link in links]
-            layers = tuple(options.pop("layers", ()))
-            artifacts[name] = ArtifactSpec(kind, name, options, layers)
-    for spec in artifacts.values():
-        for layer in spec.layers:
-            target = artifacts.get(layer)
-            here = _join(where, "functions", spec.name)
-            if target is None or target.kind != "layer":
+            reader.check(options, kind, here)
+            tables[name] = (kind, here, options)
+    if not tables:
+        raise DetzipError(f"[{where or 'top level'}] declares no layers or functions", path)
+    artifacts: dict[str, Declared] = {}
+    for name, (kind, here, options) in tables.items():
+        layer_names = tuple(options.get("layers", ()))
+        for layer in layer_names:
+            if tables.get(layer, ("function",))[0] != "layer":
                 raise DetzipError(
                     f"[{here}] layers: {layer!r} is not a declared layer; add "
                     f"[{_join(where, 'layers', layer)}] or fix the name",
                     path,
                 )
-            for key in ("runtime", "arch"):
-                mine, theirs = spec.options.get(key), target.options.get(key)
-                if mine != theirs:
-                    raise DetzipError(
-                        f"[{here}] {key} is {mine or 'the default'} but its layer {layer!r} "
-                        f"is built for {theirs or 'the default'}; make them the same",
-                        path,
-                    )
-    if len(artifacts) == 0:
-        raise DetzipError(f"[{where or 'top level'}] declares no layers or functions", path)
-    cache = table.get("cache")
-    return Project(path, root, root / table.get("output_dir", ".build"), artifacts, cache)
-
-
-@dataclass(frozen=True)
-class Built:
-    """One artifact of a project build, and for a function the check with its layers."""
-
-    spec: ArtifactSpec
-    artifact: Artifact
-    unzipped_total: int
-    limits_ok: bool = True
-    problems: tuple[str, ...] = field(default_factory=tuple)
-
-    def to_dict(self) -> dict[str, Any]:
-        from detzip.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
-
-        data = self.artifact.to_dict()
-        data.pop("options")
-        s3 = self.spec.options.get("upload") == "s3"
-        return {
-            "name": self.spec.name,
-            "kind": self.spec.kind,
-            **data,
-            "layers": list(self.spec.layers),
-            "unzipped_total": self.unzipped_total,
-            "unzipped_headroom": UNZIPPED_LIMIT - self.unzipped_total,
-            "upload_headroom": None if s3 else DIRECT_UPLOAD_LIMIT - self.artifact.size,
-            "ok": self.limits_ok,
-            "problems": list(self.problems),
-        }
-
-
-def build(
-    project: Project,
-    names: Sequence[str] = (),
-    *,
-    cache: Any = None,
-    on_start: Callable[[ArtifactSpec], None] | None = None,
-) -> list[Built]:
-    """Build the named artifacts (all by default) and the layers they use, through the cache.
-
-    ``cache`` is a :class:`detzip.cache.Cache` or None for the project's (``cache`` key, else
-    ``$DETZIP_CACHE``, local by default). Each function is checked with its layers against
-    Lambda's unzipped limit and layer count; see :attr:`Built.problems`.
-    """
-    from detzip.cache import Cache
-
-    if cache is None:
-        cache = Cache.create(remote=project.cache)
-    done: dict[str, Artifact] = {}
-    results = []
-    for spec in project.select(names):
-        if on_start is not None:
-            on_start(spec)
+        values = reader.values({k: v for k, v in options.items() if k != "layers"}, root, here)
+        values.update(name=name, output=str(output_dir / f"{name}.zip"))
+        if layer_names:
+            values["layers"] = [str(output_dir / f"{layer}.zip") for layer in layer_names]
+        inherited = {k: v for k, v in defaults.items() if kind in table.BY_NAME[k].kinds}
+        if kind == "function" and "requirements" not in values:
+            inherited = {
+                k: v for k, v in inherited.items() if not table.BY_NAME[k].needs_requirements
+            }
         try:
-            artifact = _build_one(project, spec, cache)
+            spec = ArtifactSpec.create(kind, values, "toml", defaults=inherited)
         except DetzipError as exc:
-            raise type(exc)(f"[{spec.name}] {exc}") from None
-        done[spec.name] = artifact
-        results.append(_checked(spec, artifact, [done[layer] for layer in spec.layers]))
-    return results
+            raise DetzipError(f"[{here}] " + exc.render(table.speller("toml")), path) from None
+        spec = replace(spec, cache=CacheSettings())  # the project's cache serves every build
+        artifacts[name] = Declared(name, spec, layer_names)
+    for declared in artifacts.values():
+        _same_target(declared, artifacts, tables, top, where, path)
+    url = top.get("cache")
+    return Project(path, root, output_dir, artifacts, CacheSettings(url=url))
 
 
-def build_artifact(project: Project, name: str, *, cache: Any) -> Artifact:
-    """One declared artifact (no layers, no combined check): what Terraform asks for."""
-    spec = project.select([name])
-    return _build_one(project, next(s for s in spec if s.name == name), cache)
-
-
-def _build_one(project: Project, spec: ArtifactSpec, cache: Any) -> Artifact:
-    options = dict(spec.options)
-    common: dict[str, Any] = {
-        "mtime": options.pop("mtime", None),
-        "compressor": options.pop("compressor", "deflate"),
-        "level": options.pop("level", None),
-        "upload": options.pop("upload", None),
-        "cache": cache,
-        "name": spec.name,
-    }
-    deps: dict[str, Any] = {
-        "format": options.pop("format", None),
-        "groups": tuple(options.pop("with", ())),
-        "exclude_packages": tuple(options.pop("exclude_packages", ())),
-        "index_url": options.pop("index_url", None),
-        "extra_index_urls": tuple(options.pop("extra_index_urls", ())),
-        "find_links": tuple(options.pop("find_links", ())),
-        "no_index": options.pop("no_index", False),
-        **{key: options.pop(key) for key in ("runtime", "arch") if key in options},
-    }
-    output = project.output(spec.name)
-    if spec.kind == "layer":
-        from detzip.layer import build_layer
-
-        return build_layer(options.pop("requirements"), output, **deps, **options, **common)
-    from detzip.dependencies import Dependencies
-    from detzip.function import build_function
-
-    requirements = options.pop("requirements", None)
-    dependencies = Dependencies(requirements, **deps) if requirements else None
-    return build_function(
-        options.pop("source"), output, dependencies=dependencies, **options, **common
-    )
-
-
-def _checked(spec: ArtifactSpec, artifact: Artifact, layers: Sequence[Artifact]) -> Built:
-    from detzip.limits import MAX_LAYERS, UNZIPPED_LIMIT
-
-    total = artifact.unzipped_size + sum(layer.unzipped_size for layer in layers)
-    problems = []
-    if total >= UNZIPPED_LIMIT:
-        sizes = sorted(((layer.unzipped_size, layer.path.name) for layer in layers), reverse=True)
-        largest = ", ".join(f"{name} {size:,}" for size, name in sizes)
-        problems.append(
-            f"{spec.name} and its layers unzip to {total:,} bytes; Lambda needs them under "
-            f"{UNZIPPED_LIMIT:,} (function {artifact.unzipped_size:,}; layers: {largest}). "
-            f"See detzip check {artifact.path} "
-            + " ".join(f"--layer {layer.path}" for layer in layers)
-        )
-    if len(layers) > MAX_LAYERS:
-        problems.append(f"{spec.name} uses {len(layers)} layers; Lambda allows {MAX_LAYERS}")
-    return Built(spec, artifact, total, not problems, tuple(problems))
-
-
-def _check(
-    table: Mapping[str, Any], schema: Mapping[str, tuple[type, str]], where: str, path: Path
+def _same_target(
+    declared: Declared,
+    artifacts: Mapping[str, Declared],
+    tables: Mapping[str, tuple[Kind, str, dict[str, Any]]],
+    top: Mapping[str, Any],
+    where: str,
+    path: Path,
 ) -> None:
-    for key, value in table.items():
-        if key not in schema:
-            raise DetzipError(
-                f"[{where or 'top level'}] unknown key {key!r}; use one of "
-                f"{', '.join(sorted(schema))}",
-                path,
-            )
-        kind, meaning = schema[key]
-        good = (
-            isinstance(value, list) and all(isinstance(item, str) for item in value)
-            if kind is list
-            else isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        )
-        if not good:
-            wanted = _TYPE_NAMES[kind]
-            raise DetzipError(
-                f"[{where or 'top level'}] {key} must be {wanted} ({meaning}), not {value!r}",
-                path,
-            )
+    """A function and its layers must be built for one runtime and architecture."""
+
+    def said(name: str, key: str) -> str:
+        value = tables[name][2].get(key, top.get(key))
+        return "the default" if value is None else str(value)
+
+    for layer in declared.layers:
+        for key in ("runtime", "arch"):
+            if getattr(declared.spec, key) != getattr(artifacts[layer].spec, key):
+                raise DetzipError(
+                    f"[{_join(where, 'functions', declared.name)}] {key} is "
+                    f"{said(declared.name, key)} but its layer {layer!r} is built for "
+                    f"{said(layer, key)}; make them the same",
+                    path,
+                )
 
 
-_TYPE_NAMES: dict[type, str] = {
-    list: "a list of strings",
-    str: "a string",
-    bool: "true or false",
-    int: "a whole number",
-    dict: "a table",
-}
+class _Reader:
+    """Checks a project file's tables against the option table; turns them into values."""
+
+    def __init__(self, path: Path, where: str) -> None:
+        self.path = path
+        self.where = where
+
+    def check(self, options: Mapping[str, Any], section: str, here: str) -> None:
+        allowed = table.toml_keys(section)
+        if section == "function":
+            allowed["layers"] = None
+        for key, value in options.items():
+            if key not in allowed:
+                raise DetzipError(
+                    f"[{here or 'top level'}] unknown key {key!r}; use one of "
+                    f"{', '.join(sorted(allowed))}",
+                    self.path,
+                )
+            opt = allowed[key]
+            if opt is None:
+                kind = "table" if key in ("layers", "functions") and section == "top" else "str"
+                if key == "layers" and section == "function":
+                    kind = "list"
+                good = {
+                    "table": isinstance(value, dict),
+                    "str": isinstance(value, str),
+                    "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
+                }[kind]
+                if not good:
+                    wanted = {"table": "a table", "str": "a string", "list": "a list of strings"}
+                    raise DetzipError(
+                        f"[{here or 'top level'}] {key} must be {wanted[kind]}, not {value!r}",
+                        self.path,
+                    )
+                continue
+            try:
+                table.coerce(opt, value, "toml")
+            except DetzipError as exc:
+                raise DetzipError(
+                    f"[{here or 'top level'}] " + exc.render(table.speller("toml")), self.path
+                ) from None
+
+    def values(self, options: Mapping[str, Any], root: Path, here: str) -> dict[str, Any]:
+        """Option values by name, with paths resolved against the file's folder."""
+        by_key = {opt.toml: opt for opt in table.OPTIONS if opt.toml is not None}
+        values: dict[str, Any] = {}
+        for key, value in options.items():
+            opt = by_key[key]
+            if opt.type == "path":
+                value = str(root / value)
+            elif opt.name == "find_links":
+                value = [link if "://" in link else str(root / link) for link in value]
+            values[opt.name] = value
+        return values
 
 
 def _join(*parts: str) -> str:

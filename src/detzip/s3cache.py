@@ -21,8 +21,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from detzip.cache import RemoteUnavailable, canonical_json, entry_name
+from detzip.cachekeys import canonical_json, entry_name
 from detzip.errors import DetzipError
+from detzip.remote import RemoteUnavailable
 
 log = logging.getLogger("detzip")
 

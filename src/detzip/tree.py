@@ -23,7 +23,7 @@ import pathspec
 
 from detzip.atomic import TEMP_SUFFIX
 from detzip.entries import Entry, normalize_prefix
-from detzip.errors import DetzipError
+from detzip.errors import DetzipError, Setting, literal
 
 IGNORE_FILE = ".detzipignore"
 
@@ -174,9 +174,11 @@ class _Walker:
                 if self.exclude.match_file(rel) or self.exclude.match_file(rel + "/"):
                     return
                 raise DetzipError(
-                    f"symlink points outside the source folder (to {target}); exclude it, copy "
-                    "the target in, or allow it with --allow-outside-links",
+                    "symlink points outside the source folder (to "
+                    + literal(str(target))
+                    + "); exclude it, copy the target in, or allow it with {0}",
                     path,
+                    settings=[Setting("allow_outside_links", True)],
                 )
         try:
             info = path.stat()

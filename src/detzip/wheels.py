@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from detzip.entries import DEFLATED, STORED, Entry, FromBytes, Precompressed
-from detzip.errors import DetzipError
+from detzip.errors import DetzipError, Setting
 from detzip.locks.model import Pin
 from detzip.targets import Target
 from detzip.wheelstore import StoredWheel, Wanted
@@ -66,8 +66,8 @@ def choose(pin: Pin, target: Target) -> Wanted:
     raise DetzipError(
         f"{pin.name} {pin.version} has no wheel for {target.runtime} {target.arch} "
         f"(manylinux up to glibc 2.{target.glibc[1]}) among {', '.join(wheels) or 'no wheels'}; "
-        "pin a version that publishes such a wheel, or exclude it with "
-        f"--exclude-package {pin.name}"
+        "pin a version that publishes such a wheel, or leave it out with {0}",
+        settings=[Setting("exclude_packages", [pin.name])],
     )
 
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from detzip import locks
 from detzip.dependencies import Dependencies
 from detzip.entries import Entry
+from detzip.locks.loading import load as load_lock
 from detzip.targets import Target
 from detzip.wheels import DEFAULT_LAYER_EXCLUDES, choose, compile_excludes, wheel_entries
 from detzip.wheelstore import StoredWheel, Wanted, WheelStore
@@ -47,11 +47,11 @@ class WheelSet:
 
 def resolve_wheels(deps: Dependencies) -> WheelSet:
     target = deps.target
-    locked = locks.load(deps.requirements, target, format=deps.format, groups=deps.groups)
+    locked = load_lock(deps.requirements, target, format=deps.format, groups=deps.groups)
     dropped = {canonicalize_name(name) for name in deps.exclude_packages}
     pins = [pin for pin in locked.pins if pin.name not in dropped]
     for name in sorted(dropped - {pin.name for pin in locked.pins}):
-        log.warning("--exclude-package %s: not in %s for this target", name, deps.requirements)
+        log.warning("exclude_packages: %s is not in %s for this target", name, deps.requirements)
     store = WheelStore(Path(deps.cache_dir) if deps.cache_dir else None)
     options = [*locked.pip_options, *deps.pip_options]
     wanted = [choose(pin, target) for pin in pins]

@@ -25,7 +25,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from detzip import pip, progress
 from detzip.cache import default_cache_dir
-from detzip.errors import DetzipError
+from detzip.errors import DetzipError, Setting
 from detzip.locks.model import Pin
 from detzip.targets import Target
 
@@ -197,7 +197,8 @@ class WheelStore:
             raise DetzipError(
                 f"{path.name} does not run on {target.runtime} {target.arch}: it was built for "
                 f"{', '.join(sorted(map(str, tags)))}. {pin.name} needs a wheel for this target; "
-                "choose a version that has one, or another --runtime/--arch"
+                "choose a version that has one, or another {0} or {1}",
+                settings=[Setting("runtime"), Setting("arch")],
             )
         stored = StoredWheel(
             pin.name, pin.version, path.name, digest, self.add(path, digest), want.build

@@ -1,0 +1,130 @@
+"""``build(spec, cache)``: the one path every front door takes from a spec to an artifact.
+
+Reads top to bottom: the zip options; the inputs — a function's source tree (and the
+dependencies it bundles), or a layer's resolved dependency set — described as plainly as what
+determines the bytes; the key over that description; then the cache serves it or the entries are
+written and stored. Every zip, built or served, is checked against Lambda's limits before it
+reaches the output path, and a function is then checked together with the layers it uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from detzip import progress
+from detzip.cachekeys import cache_key
+from detzip.limits import build_check, check_with_layers
+
+if TYPE_CHECKING:
+    from detzip.artifact import Artifact
+    from detzip.cache import Cache
+    from detzip.dependencies import Dependencies
+    from detzip.options import ZipOptions
+    from detzip.spec import ArtifactSpec
+    from detzip.zipwriter import WrittenZip
+
+Make = Callable[[Path], "WrittenZip"]
+
+
+def build(spec: ArtifactSpec, cache: Cache | None = None) -> Artifact:
+    """Build the artifact ``spec`` describes, or serve it from the cache; returns the result.
+
+    ``cache`` defaults to the one ``spec.cache`` describes (pass one :class:`Cache` to share it
+    across builds). Raises :class:`~detzip.errors.DetzipError` for bad input and
+    :class:`~detzip.limits.LimitExceeded` for a zip over a limit of its own (the output path is
+    then left as it was). A function over a limit together with ``spec.layers`` is written and
+    returned with :attr:`~detzip.artifact.Artifact.problems` saying why.
+    """
+    store = cache if cache is not None else spec.cache.open()
+    options = spec.zip_options()
+    check = build_check(spec.output, spec.kind, spec.upload)
+    dependencies = spec.dependencies(store.root)
+    if spec.kind == "layer":
+        assert dependencies is not None  # a layer's spec always names its requirements
+        description, make = _layer(spec, dependencies, options, store)
+    else:
+        description, make = _function(spec, dependencies, options, store)
+    key = cache_key(spec.kind, description)
+    artifact = store.through(spec.artifact_name, key, description, spec.output, make, check)
+    if spec.layers:
+        total, problems = check_with_layers(spec.artifact_name, artifact, spec.layers)
+        artifact = dataclasses.replace(artifact, unzipped_total=total, problems=problems)
+    return artifact
+
+
+def _function(
+    spec: ArtifactSpec, dependencies: Dependencies | None, options: ZipOptions, store: Cache
+) -> tuple[dict[str, Any], Make]:
+    """A source tree (and the packages it bundles): its description and how to write it."""
+    from detzip.entries import fingerprint
+    from detzip.tree import TreeSpec, collect
+
+    assert spec.source is not None  # a function's spec always names its source
+    tree = TreeSpec(
+        exclude=spec.exclude,
+        include=spec.include,
+        default_excludes=spec.default_excludes,
+        ignore_file=spec.ignore_file,
+        prefix=spec.prefix,
+        allow_outside_links=spec.allow_outside_links,
+        skip_files=_identity(spec.output),
+    ).resolved(spec.source)
+    entries = collect(spec.source, tree)
+    description: dict[str, Any] = {
+        **options.describe(),
+        **tree.describe(spec.source),
+        "content": fingerprint(entries),
+    }
+    resolution = None
+    if dependencies is not None:
+        from detzip.resolution import resolve
+
+        resolution = resolve(dependencies, store)
+        description["dependencies"] = resolution.description
+
+    def make(path: Path) -> WrittenZip:
+        from detzip.zipwriter import write_zip
+
+        more = []
+        if dependencies is not None and resolution is not None:
+            from detzip.wheelset import install_entries  # packaging, pip: only when needed
+
+            more = install_entries(dependencies, resolution.wheels(), "")
+        report = progress.bytes_done(f"zipping {spec.artifact_name}")
+        return write_zip([*entries, *more], path, options, progress=report)
+
+    return description, make
+
+
+def _layer(
+    spec: ArtifactSpec, dependencies: Dependencies, options: ZipOptions, store: Cache
+) -> tuple[dict[str, Any], Make]:
+    """A lock's packages for a target under the prefix: the description and how to write it."""
+    from detzip.entries import normalize_prefix
+    from detzip.resolution import resolve
+
+    root = normalize_prefix(spec.prefix)
+    resolution = resolve(dependencies, store)
+    description = {**options.describe(), "prefix": root, **resolution.description}
+
+    def make(path: Path) -> WrittenZip:
+        from detzip.wheelset import install_entries
+        from detzip.zipwriter import write_zip
+
+        entries = install_entries(dependencies, resolution.wheels(), root)
+        report = progress.bytes_done(f"zipping {spec.artifact_name}")
+        return write_zip(entries, path, options, progress=report)
+
+    return description, make
+
+
+def _identity(path: Path) -> frozenset[tuple[int, int]]:
+    """The output's (device, inode), so that a tree holding it never packs it."""
+    try:
+        info = path.stat()
+    except OSError:
+        return frozenset()
+    return frozenset({(info.st_dev, info.st_ino)})

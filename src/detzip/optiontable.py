@@ -1,0 +1,618 @@
+"""Every option of an artifact, declared once: name, type, default, choices, help, the kinds it
+applies to, and how each front door spells it.
+
+The command line's arguments (:mod:`detzip.cli`), the Terraform query keys
+(:mod:`detzip.terraform`) and the ``[tool.detzip]`` schema (:mod:`detzip.project`) are made from
+:data:`OPTIONS`, and every value they read is checked here (:func:`coerce`), so the three cannot
+disagree. An option's ``name`` is its keyword argument in the Python API and its field in
+:class:`detzip.spec.ArtifactSpec`.
+
+This module imports nothing heavy: the CLI builds its parser from it on every start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from detzip import targets as _targets
+from detzip.errors import DetzipError, Setting
+from detzip.options import Compressor
+
+Kind = Literal["function", "layer"]
+Upload = Literal["direct", "s3"]
+LockFormat = Literal["requirements", "poetry", "pylock", "uv"]
+Door = Literal["cli", "terraform", "toml", "python"]
+Type = Literal["str", "path", "int", "bool", "list", "paths"]
+"""``path``/``paths`` are strings that name files (resolved against the working directory, or
+the project file's folder in ``[tool.detzip]``); ``list`` and ``paths`` are lists of strings."""
+
+KINDS: tuple[Kind, ...] = get_args(Kind)
+BOTH: frozenset[Kind] = frozenset(KINDS)
+FUNCTION: frozenset[Kind] = frozenset({"function"})
+LAYER: frozenset[Kind] = frozenset({"layer"})
+NONE: frozenset[Kind] = frozenset()
+
+# the closed sets their own modules define (all light to import)
+RUNTIMES: tuple[str, ...] = tuple(_targets.RUNTIMES)
+ARCHS: tuple[str, ...] = tuple(_targets.ARCHITECTURES)
+COMPRESSORS: tuple[str, ...] = get_args(Compressor)
+UPLOADS: tuple[str, ...] = get_args(Upload)
+FORMATS: tuple[str, ...] = get_args(LockFormat)  # the lock readers' (a test holds them equal)
+
+GROUPS = ("source", "dependencies", "zip format", "cache", "output")
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One option. ``cli`` is its flag (None: not on the command line, or positional there);
+    ``terraform`` and ``toml`` its keys (None: not accepted there). ``default`` may depend on the
+    kind (a mapping kind → default), and a front door may document its own (``door_defaults``).
+    ``project_default``: may stand at the top of ``[tool.detzip]`` as every artifact's default.
+    """
+
+    name: str
+    type: Type
+    help: str
+    kinds: frozenset[Kind]
+    group: str
+    default: Any = None
+    choices: tuple[str, ...] | None = None
+    cli: str | None = None
+    short: str | None = None
+    metavar: str | None = None
+    terraform: str | None = None
+    toml: str | None = None
+    required: frozenset[Kind] = NONE
+    project_default: bool = False
+    door_defaults: tuple[tuple[Door, Any], ...] = ()
+    needs_requirements: bool = False
+
+    def default_for(self, kind: Kind, door: Door = "python") -> Any:
+        for where, value in self.door_defaults:
+            if where == door:
+                return value
+        if isinstance(self.default, Mapping):
+            return self.default[kind]
+        return self.default
+
+    def key(self, door: Door) -> str | None:
+        """The option's spelling at ``door`` (a flag, a key, a keyword), None if not there."""
+        return {"cli": self.cli, "terraform": self.terraform, "toml": self.toml}.get(
+            door, self.name
+        )
+
+    def describe_default(self, kind: Kind | None = None, door: Door = "python") -> str:
+        """The default as help texts show it."""
+        if kind is None and isinstance(self.default, Mapping):
+            return ", ".join(
+                f"{_shown(self.default_for(k, door))} for a {k}" for k in KINDS if k in self.kinds
+            )
+        return _shown(self.default_for(kind or "function", door))
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if value == "":
+        return "'' (the root)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return ", ".join(value) or "none"
+    return str(value)
+
+
+_DEPS = "dependencies"
+OPTIONS: tuple[Option, ...] = (
+    # -- what to pack -----------------------------------------------------------------------
+    Option(
+        "source",
+        "path",
+        "the folder holding the function's code",
+        FUNCTION,
+        "source",
+        terraform="source",
+        toml="source",
+        metavar="SRC",
+        required=FUNCTION,
+    ),
+    Option(
+        "exclude",
+        "list",
+        "gitignore-style patterns to leave out; for a layer they match paths inside it, "
+        "e.g. '*/tests/' ('!PATTERN' re-includes)",
+        BOTH,
+        "source",
+        default=(),
+        cli="--exclude",
+        metavar="PATTERN",
+        terraform="exclude",
+        toml="exclude",
+    ),
+    Option(
+        "include",
+        "list",
+        "pack only files matching these patterns",
+        FUNCTION,
+        "source",
+        default=(),
+        cli="--include",
+        metavar="PATTERN",
+        terraform="include",
+        toml="include",
+    ),
+    Option(
+        "default_excludes",
+        "bool",
+        "leave out what is never wanted: for a function VCS folders, __pycache__, *.pyc, "
+        "virtualenvs, tool caches, .DS_Store; for a layer __pycache__/ and *.pyc",
+        BOTH,
+        "source",
+        default=True,
+        cli="--no-default-excludes",
+        terraform="default_excludes",
+        toml="default_excludes",
+    ),
+    Option(
+        "ignore_file",
+        "bool",
+        "read SRC/.detzipignore (gitignore syntax)",
+        FUNCTION,
+        "source",
+        default=True,
+        cli="--no-ignore-file",
+        terraform="ignore_file",
+        toml="ignore_file",
+    ),
+    Option(
+        "allow_outside_links",
+        "bool",
+        "follow symlinks that point outside SRC (their targets are packed)",
+        FUNCTION,
+        "source",
+        default=False,
+        cli="--allow-outside-links",
+        terraform="allow_outside_links",
+        toml="allow_outside_links",
+    ),
+    Option(
+        "prefix",
+        "str",
+        "folder in the zip to place everything under ('' for the root)",
+        BOTH,
+        "source",
+        default={"function": "", "layer": "python"},
+        cli="--prefix",
+        metavar="DIR",
+        terraform="prefix",
+        toml="prefix",
+    ),
+    # -- dependencies -----------------------------------------------------------------------
+    Option(
+        "requirements",
+        "path",
+        "requirements.txt, poetry.lock, pylock.toml or uv.lock (a function bundles them "
+        "beside its code)",
+        BOTH,
+        _DEPS,
+        cli="--requirements",
+        short="-r",
+        metavar="FILE",
+        terraform="requirements",
+        toml="requirements",
+        required=LAYER,
+    ),
+    Option(
+        "format",
+        "str",
+        "the lock's format when its file name does not say",
+        BOTH,
+        _DEPS,
+        choices=FORMATS,
+        cli="--format",
+        terraform="format",
+        toml="format",
+        needs_requirements=True,
+    ),
+    Option(
+        "runtime",
+        "str",
+        "the Lambda runtime the zip runs on",
+        BOTH,
+        _DEPS,
+        default=_targets.DEFAULT_RUNTIME,
+        choices=RUNTIMES,
+        cli="--runtime",
+        terraform="runtime",
+        toml="runtime",
+        project_default=True,
+    ),
+    Option(
+        "arch",
+        "str",
+        "the Lambda architecture",
+        BOTH,
+        _DEPS,
+        default=_targets.DEFAULT_ARCH,
+        choices=ARCHS,
+        cli="--arch",
+        terraform="arch",
+        toml="arch",
+        project_default=True,
+    ),
+    Option(
+        "groups",
+        "list",
+        "also install these dependency groups (poetry, uv, pylock; only main by default)",
+        BOTH,
+        _DEPS,
+        default=(),
+        cli="--with",
+        metavar="GROUP",
+        terraform="with",
+        toml="with",
+        needs_requirements=True,
+    ),
+    Option(
+        "exclude_packages",
+        "list",
+        "leave these distributions out (e.g. boto3, which the runtime provides)",
+        BOTH,
+        _DEPS,
+        default=(),
+        cli="--exclude-package",
+        metavar="NAME",
+        terraform="exclude_packages",
+        toml="exclude_packages",
+        needs_requirements=True,
+    ),
+    Option(
+        "index_url",
+        "str",
+        "the package index (pip's --index-url)",
+        BOTH,
+        _DEPS,
+        cli="--index-url",
+        metavar="URL",
+        terraform="index_url",
+        toml="index_url",
+        project_default=True,
+        needs_requirements=True,
+    ),
+    Option(
+        "extra_index_urls",
+        "list",
+        "more package indexes",
+        BOTH,
+        _DEPS,
+        default=(),
+        cli="--extra-index-url",
+        metavar="URL",
+        terraform="extra_index_urls",
+        toml="extra_index_urls",
+        project_default=True,
+        needs_requirements=True,
+    ),
+    Option(
+        "find_links",
+        "list",
+        "local wheel folders (or URLs) to look in",
+        BOTH,
+        _DEPS,
+        default=(),
+        cli="--find-links",
+        metavar="DIR",
+        terraform="find_links",
+        toml="find_links",
+        project_default=True,
+        needs_requirements=True,
+    ),
+    Option(
+        "no_index",
+        "bool",
+        "use only find_links, no package index",
+        BOTH,
+        _DEPS,
+        default=False,
+        cli="--no-index",
+        terraform="no_index",
+        toml="no_index",
+        project_default=True,
+        needs_requirements=True,
+    ),
+    # -- zip format ---------------------------------------------------------------------------
+    Option(
+        "mtime",
+        "str",
+        "timestamp of every entry: epoch seconds or an ISO date (none: $SOURCE_DATE_EPOCH if "
+        "set, else 1980-01-01)",
+        BOTH,
+        "zip format",
+        cli="--mtime",
+        metavar="TIME",
+        terraform="mtime",
+        toml="mtime",
+        project_default=True,
+    ),
+    Option(
+        "compressor",
+        "str",
+        "deflate: pinned libdeflate, same bytes everywhere; zlib: this machine's zlib, same "
+        "bytes on this machine only; store: no compression",
+        BOTH,
+        "zip format",
+        default="deflate",
+        choices=COMPRESSORS,
+        cli="--compressor",
+        terraform="compressor",
+        toml="compressor",
+        project_default=True,
+    ),
+    Option(
+        "level",
+        "int",
+        "compression level: deflate 1-12, zlib 1-9 (none: 6)",
+        BOTH,
+        "zip format",
+        cli="--level",
+        metavar="N",
+        terraform="level",
+        toml="level",
+        project_default=True,
+    ),
+    # -- cache --------------------------------------------------------------------------------
+    Option(
+        "cache",
+        "str",
+        "shared cache s3://BUCKET/PREFIX (needs detzip[s3]), or off (none: $DETZIP_CACHE)",
+        BOTH,
+        "cache",
+        cli="--cache",
+        metavar="URL",
+        terraform="cache",
+        toml="cache",
+    ),
+    Option(
+        "cache_dir",
+        "path",
+        "local cache of artifacts and wheels (none: $DETZIP_CACHE_DIR, else "
+        "$XDG_CACHE_HOME/detzip, else ~/.cache/detzip)",
+        BOTH,
+        "cache",
+        cli="--cache-dir",
+        metavar="DIR",
+        terraform="cache_dir",
+    ),
+    Option(
+        "no_cache",
+        "bool",
+        "always build: neither read nor write the artifact cache (cache = off elsewhere)",
+        BOTH,
+        "cache",
+        default=False,
+        cli="--no-cache",
+    ),
+    Option(
+        "require_cache",
+        "bool",
+        "fail if the shared cache cannot be reached (default: warn and build locally)",
+        BOTH,
+        "cache",
+        default=False,
+        cli="--require-cache",
+        terraform="require_cache",
+    ),
+    Option(
+        "name",
+        "str",
+        "the artifact's name in caches (none: the output file name without .zip)",
+        BOTH,
+        "cache",
+        cli="--name",
+        terraform="name",
+    ),
+    # -- output -------------------------------------------------------------------------------
+    Option(
+        "output",
+        "path",
+        "the zip to write",
+        BOTH,
+        "output",
+        cli="--output",
+        short="-o",
+        metavar="OUT.zip",
+        terraform="output",
+        required=BOTH,
+    ),
+    Option(
+        "upload",
+        "str",
+        "how the zip reaches Lambda: direct fails a zip over 52,428,800 bytes, s3 skips that "
+        "check (none: warn)",
+        BOTH,
+        "output",
+        choices=UPLOADS,
+        cli="--upload",
+        terraform="upload",
+        toml="upload",
+        project_default=True,
+        door_defaults=(("terraform", "direct"),),
+    ),
+    Option(
+        "layers",
+        "paths",
+        "the layers this function uses, checked with it against Lambda's limits "
+        "(unzipped total, at most 5); in [tool.detzip] their names",
+        FUNCTION,
+        "output",
+        default=(),
+        cli="--layer",
+        metavar="LAYER.zip",
+        terraform="layers",
+        toml="layers",
+    ),
+    # -- where a project is (not an artifact's option) ----------------------------------------
+    Option(
+        "config",
+        "path",
+        "detzip.toml, pyproject.toml or the folder holding it (none: found from here)",
+        NONE,
+        "project",
+        cli="--config",
+        metavar="PATH",
+        terraform="config",
+    ),
+)
+
+BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
+
+
+def option(name: str) -> Option:
+    return BY_NAME[name]
+
+
+def for_kind(kind: Kind) -> tuple[Option, ...]:
+    return tuple(o for o in OPTIONS if kind in o.kinds)
+
+
+#: keys only a project file has: where zips go, the sections, and a function's layers by name
+PROJECT_KEYS = {
+    "output_dir": ("str", "where the zips go, relative to the file (default .build)"),
+    "layers": ("table", "the layers, by name"),
+    "functions": ("table", "the functions, by name"),
+}
+_NOT_IN_TOML = {"output", "name", "cache"}  # the file decides them (cache: top level only)
+
+
+def toml_keys(where: str) -> dict[str, Option | None]:
+    """The keys a table of the project file takes (``top``, ``layer`` or ``function``), each
+    with its option (None for the project's own keys)."""
+    found: dict[str, Option | None] = {}
+    for opt in OPTIONS:
+        if opt.toml is None:
+            continue
+        if where == "top":
+            if opt.project_default or opt.name == "cache":
+                found[opt.toml] = opt
+        elif where in opt.kinds and opt.name not in _NOT_IN_TOML:
+            found[opt.toml] = opt
+    if where == "top":
+        found.update({"output_dir": None, "layers": None, "functions": None})
+    return dict(sorted(found.items()))
+
+
+# -- how a front door writes a setting -----------------------------------------------------------
+
+
+def spell(door: Door, setting: Setting) -> str:
+    """``setting`` in ``door``'s words: ``--upload s3``, ``upload = "s3"``, ``upload='s3'``."""
+    opt = BY_NAME.get(setting.option)
+    value = setting.value
+    if opt is None or door == "python":
+        return setting.option if value is None else f"{setting.option}={value!r}"
+    key = opt.key(door) or opt.name
+    if door == "cli":
+        if opt.cli is None:
+            return opt.name
+        if value is None or opt.type == "bool":
+            return opt.cli  # a flag says its value (--no-default-excludes)
+        item = value[0] if isinstance(value, list | tuple) and value else value
+        return f"{opt.cli} {item}"
+    if value is None:
+        return key
+    if door == "terraform":
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, list | tuple):
+            text = "\\n".join(map(str, value))
+        else:
+            text = str(value)
+        return f'{key} = "{text}"'
+    return f"{key} = {_toml_literal(value)}"
+
+
+def _toml_literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_literal(item) for item in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def speller(door: Door) -> Any:
+    """A :data:`detzip.errors.Spelling` for ``door``."""
+    return lambda setting: spell(door, setting)
+
+
+# -- reading values ------------------------------------------------------------------------------
+
+
+class OptionError(DetzipError):
+    """A value a front door read is not what the option takes."""
+
+
+_TYPE_NAMES = {
+    "str": "a string",
+    "path": "a path (a string)",
+    "int": "a whole number",
+    "bool": "true or false",
+    "list": "a list of strings",
+    "paths": "a list of paths (strings)",
+}
+
+
+def coerce(opt: Option, value: Any, door: Door) -> Any:
+    """``value`` as ``opt`` takes it (lists as tuples), or :class:`OptionError` saying why.
+
+    Terraform passes strings only: lists are newline-separated, booleans ``"true"``/``"false"``.
+    """
+    if door == "terraform":
+        value = _from_terraform_string(opt, value)
+    if opt.type in ("list", "paths"):
+        good = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+    elif opt.type == "bool":
+        good = isinstance(value, bool)
+    elif opt.type == "int":
+        good = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        good = isinstance(value, str)
+    if not good:
+        raise OptionError(
+            f"{{0}} must be {_TYPE_NAMES[opt.type]} ({opt.help.split(';')[0]}), not {value!r}",
+            settings=[Setting(opt.name)],
+        )
+    if opt.choices is not None and value not in opt.choices:
+        raise OptionError(
+            f"{{0}} must be one of {', '.join(opt.choices)}, not {value!r}",
+            settings=[Setting(opt.name)],
+        )
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _from_terraform_string(opt: Option, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if opt.type in ("list", "paths"):
+        return tuple(line.strip() for line in value.splitlines() if line.strip())
+    if opt.type == "bool":
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise OptionError(
+            f'{{0}} must be "true" or "false", not {value!r}', settings=[Setting(opt.name)]
+        )
+    if opt.type == "int":
+        try:
+            return int(text)
+        except ValueError:
+            raise OptionError(
+                f"{{0}} must be a whole number, not {value!r}", settings=[Setting(opt.name)]
+            ) from None
+    return text

@@ -1,0 +1,231 @@
+"""One artifact, fully described: :class:`ArtifactSpec`, what every front door parses into.
+
+The command line, a Terraform query, a ``[tool.detzip]`` table and the Python API all end in
+:meth:`ArtifactSpec.create`, which checks each value against the option table
+(:mod:`detzip.optiontable`), fills in the table's defaults, and refuses options that do not
+apply to the kind or that lack what they need. :func:`detzip.builder.build` takes it from there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from detzip import optiontable as table
+from detzip.cache import CacheSettings
+from detzip.errors import Setting
+from detzip.optiontable import Door, Kind, OptionError
+
+if TYPE_CHECKING:
+    from detzip.dependencies import Dependencies
+    from detzip.options import ZipOptions
+
+MTime = str | int | float | datetime | None
+"""A timestamp as the API takes it; the other front doors give strings."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactSpec:
+    """Everything that decides one artifact: what goes in, how it is written, where it goes.
+
+    Make one with :meth:`create` (which applies the option table's defaults and checks); the
+    fields are the options of :data:`detzip.optiontable.OPTIONS`, by name, with cache options
+    gathered in ``cache``. Paths are as given (relative ones against the working directory).
+    """
+
+    kind: Kind
+    output: Path
+    source: Path | None
+    requirements: Path | None
+    exclude: tuple[str, ...]
+    include: tuple[str, ...]
+    default_excludes: bool
+    ignore_file: bool
+    allow_outside_links: bool
+    prefix: str
+    format: str | None
+    runtime: str
+    arch: str
+    groups: tuple[str, ...]
+    exclude_packages: tuple[str, ...]
+    index_url: str | None
+    extra_index_urls: tuple[str, ...]
+    find_links: tuple[str, ...]
+    no_index: bool
+    mtime: MTime
+    compressor: str
+    level: int | None
+    upload: str | None
+    layers: tuple[Path, ...]
+    name: str | None
+    cache: CacheSettings
+
+    @classmethod
+    def create(
+        cls,
+        kind: str,
+        values: Mapping[str, Any] | None = None,
+        door: Door = "python",
+        *,
+        defaults: Mapping[str, Any] | None = None,
+        **more: Any,
+    ) -> ArtifactSpec:
+        """The spec for ``kind`` from option values by name (``values`` and keywords).
+
+        ``defaults`` are values a front door inherits (a project's top-level keys): they are
+        used where ``values`` say nothing, and only if the option applies to the artifact.
+        Raises :class:`~detzip.optiontable.OptionError` for an unknown option, one that does
+        not apply to the kind, a value of the wrong type or outside the choices, and a missing
+        required option; its settings render in ``door``'s spelling.
+        """
+        if kind not in table.KINDS:
+            raise OptionError(f"kind must be {' or '.join(table.KINDS)}, not {kind!r}", settings=[])
+        # None says nothing (the API's keyword defaults): the table's default applies
+        given = {k: v for k, v in {**(values or {}), **more}.items() if v is not None}
+        inherited = {k: v for k, v in (defaults or {}).items() if v is not None}
+        for name in [*given, *inherited]:
+            if name not in table.BY_NAME or not table.BY_NAME[name].kinds:
+                raise OptionError(
+                    f"unknown option {name!r}; use one of "
+                    f"{', '.join(o.name for o in table.for_kind(kind))}"
+                )
+        chosen: dict[str, Any] = {}
+        for opt in table.for_kind(kind):
+            if opt.name in given:
+                chosen[opt.name] = _coerce(opt, given[opt.name], door)
+            elif opt.name in inherited:
+                chosen[opt.name] = _coerce(opt, inherited[opt.name], door)
+        for name in given:
+            opt = table.BY_NAME[name]
+            if kind not in opt.kinds:
+                only = " and ".join(sorted(opt.kinds))
+                raise OptionError(
+                    f"{{0}} applies to a {only} only; remove it", settings=[Setting(name)]
+                )
+            if opt.needs_requirements and kind == "function" and "requirements" not in chosen:
+                raise OptionError(
+                    "{0} applies to bundled dependencies; set {1} too, or remove it",
+                    settings=[Setting(name), Setting("requirements")],
+                )
+        for opt in table.for_kind(kind):
+            if kind in opt.required and chosen.get(opt.name) in (None, ""):
+                raise OptionError(f"needs {{0}} ({opt.help})", settings=[Setting(opt.name)])
+            if opt.name not in chosen:
+                chosen[opt.name] = _default(opt, kind, door)
+        settings = CacheSettings(**cache_fields(chosen))
+        for name in CACHE_FIELDS:
+            chosen.pop(name)
+        for opt in table.OPTIONS:  # the other kind's options keep their defaults
+            if opt.kinds and kind not in opt.kinds:
+                chosen[opt.name] = opt.default
+        return cls(kind=kind, cache=settings, **chosen)
+
+    @property
+    def artifact_name(self) -> str:
+        """The name in caches: ``name``, else the output's file name without ``.zip``."""
+        if self.name:
+            return self.name
+        return self.output.stem if self.output.suffix == ".zip" else self.output.name
+
+    def values(self) -> dict[str, Any]:
+        """The spec as option values by name (what :meth:`create` takes back)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "cache"}
+        data.pop("kind")
+        data["cache"] = self.cache.url
+        data["cache_dir"] = self.cache.dir
+        data["require_cache"] = self.cache.require
+        data["no_cache"] = not self.cache.enabled
+        return data
+
+    def zip_options(self) -> ZipOptions:
+        from detzip.options import ZipOptions
+
+        return ZipOptions.create(mtime=self.mtime, compressor=self.compressor, level=self.level)
+
+    def dependencies(self, cache_dir: Path | None = None) -> Dependencies | None:
+        """What to install: a layer's packages, or the ones a function bundles (None: none).
+
+        A layer's ``exclude``/``default_excludes`` apply to its installed files; a function's
+        apply to its source tree, and its bundled packages get the layer defaults.
+        """
+        if self.requirements is None:
+            return None
+        from detzip.dependencies import Dependencies
+
+        layer = self.kind == "layer"
+        return Dependencies(
+            self.requirements,
+            runtime=self.runtime,
+            arch=self.arch,
+            format=self.format,
+            groups=self.groups,
+            exclude=self.exclude if layer else (),
+            exclude_packages=self.exclude_packages,
+            default_excludes=self.default_excludes if layer else True,
+            index_url=self.index_url,
+            extra_index_urls=self.extra_index_urls,
+            find_links=self.find_links,
+            no_index=self.no_index,
+            cache_dir=cache_dir,
+        )
+
+
+#: the cache options, and the :class:`~detzip.cache.CacheSettings` field each one sets
+CACHE_FIELDS = {
+    "cache": "url",
+    "cache_dir": "dir",
+    "require_cache": "require",
+    "no_cache": "enabled",
+}
+
+
+def cache_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The cache options among ``values`` as :class:`~detzip.cache.CacheSettings` fields."""
+    fields_ = {}
+    for name, field_name in CACHE_FIELDS.items():
+        if name in values:
+            value = values[name]
+            if name == "no_cache":
+                value = not value
+            elif name == "cache_dir" and value is not None:
+                value = Path(value)
+            fields_[field_name] = value
+    return fields_
+
+
+def _coerce(opt: table.Option, value: Any, door: Door) -> Any:
+    if door == "python":
+        if opt.name == "mtime" and isinstance(value, int | float | datetime):
+            return value  # the API also takes a datetime or epoch seconds
+        value = _from_python(opt, value)
+    value = table.coerce(opt, value, door)
+    if opt.type == "path":
+        return Path(value)
+    if opt.type == "paths":
+        return tuple(Path(item) for item in value)
+    return value
+
+
+def _from_python(opt: table.Option, value: Any) -> Any:
+    """The API's looser forms: any path-like, any sequence, a datetime or number for mtime."""
+    if value is None:
+        return None
+    if opt.type == "path" and isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if opt.type in ("list", "paths") and not isinstance(value, str | bytes):
+        try:
+            return tuple(os.fspath(v) if isinstance(v, os.PathLike) else v for v in value)
+        except TypeError:
+            return value
+    return value
+
+
+def _default(opt: table.Option, kind: Kind, door: Door) -> Any:
+    value = opt.default_for(kind, door)
+    if opt.type == "path" and value is not None:
+        return Path(value)
+    return tuple(value) if isinstance(value, list) else value
