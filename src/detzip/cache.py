@@ -143,10 +143,6 @@ class Cache:
         """
         return CacheSettings(remote, None if root is None else Path(root), require).open(environ)
 
-    @classmethod
-    def disabled(cls, root: str | os.PathLike[str] | None = None) -> Cache:
-        return cls(root, enabled=False)
-
     @property
     def artifacts(self) -> Path:
         return self.root / "artifacts"

@@ -41,8 +41,6 @@ COMPRESSORS: tuple[str, ...] = get_args(Compressor)
 UPLOADS: tuple[str, ...] = get_args(Upload)
 FORMATS: tuple[str, ...] = get_args(LockFormat)  # the lock readers' (a test holds them equal)
 
-GROUPS = ("source", "dependencies", "zip format", "cache", "output")
-
 
 @dataclass(frozen=True, slots=True)
 class Option:

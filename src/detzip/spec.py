@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,16 +130,6 @@ class ArtifactSpec:
         if self.name:
             return self.name
         return self.output.stem if self.output.suffix == ".zip" else self.output.name
-
-    def values(self) -> dict[str, Any]:
-        """The spec as option values by name (what :meth:`create` takes back)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "cache"}
-        data.pop("kind")
-        data["cache"] = self.cache.url
-        data["cache_dir"] = self.cache.dir
-        data["require_cache"] = self.cache.require
-        data["no_cache"] = not self.cache.enabled
-        return data
 
     def zip_options(self) -> ZipOptions:
         from detzip.options import ZipOptions
