@@ -39,7 +39,7 @@ def _run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = 
 
 def pin(work: Path, packages: list[str]) -> Path:
     """Resolve once for the target and write a pinned requirements.txt with hashes."""
-    from detzip.layer import build_layer
+    from detzip.api import build_layer
 
     pinned = work / "requirements.txt"
     if pinned.exists():
@@ -70,7 +70,7 @@ def run(work: Path, quick: bool) -> dict[str, object]:
     requirements = pin(work, PACKAGES[mode])
     count = len(requirements.read_text().splitlines())
     repeats = 2 if quick else 3
-    from detzip.targets import Target
+    from detzip.deps.targets import Target
 
     target_args = Target(RUNTIME, ARCH).pip_arguments()
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detzip import Cache, build_function, build_layer
-from detzip.cachekeys import cache_key
+from detzip.cache.keys import cache_key
 
 from .conftest import SRC, assert_one_line_error, make_tree, run_cli
 from .wheelfactory import Locked, Repo, Wheel, demo_repo, poetry_lock, requirements_txt
@@ -326,7 +326,7 @@ def test_a_hit_does_not_import_the_lock_readers(repo: Repo, tmp_path: Path) -> N
         f"import sys; sys.path.insert(0, {str(SRC)!r}); from detzip.cli import main; "
         f"code = main({args!r}); "
         "print(code, sorted(m for m in sys.modules if m.split('.')[0] == 'packaging' "
-        "or m in ('detzip.locks', 'detzip.wheels', 'detzip.zipwriter', 'pathspec')))"
+        "or m in ('detzip.deps.locks', 'detzip.inputs.wheel', 'detzip.zip.writer', 'pathspec')))"
     )
     env = {**os.environ, **ON}
     cold = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
@@ -497,7 +497,7 @@ def test_prune_rejects_bad_limits(tmp_path: Path, flag: str, value: str) -> None
 
 
 def test_parse_size_and_age() -> None:
-    from detzip.cacheadmin import parse_age, parse_size
+    from detzip.cache.admin import parse_age, parse_size
 
     assert parse_size("1048576") == 1 << 20
     assert parse_size("2G") == 2 << 30

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from detzip import build_function, diff_zips
-from detzip.entries import Entry
-from detzip.options import ZipOptions
-from detzip.zipwriter import write_zip
+from detzip.zip.entries import Entry
+from detzip.zip.options import ZipOptions
+from detzip.zip.writer import write_zip
 
 from .conftest import assert_one_line_error, make_tree, require_tool, run_cli
 
@@ -65,7 +65,7 @@ def test_time_and_compression(src: Path, tmp_path: Path) -> None:
     assert aspects(a, b) == {"time"}
     human = run_cli("diff", str(a), str(b))
     assert human.returncode == 1 and "SOURCE_DATE_EPOCH" in human.stdout
-    from detzip.compressors import known_answer_inputs
+    from detzip.zip.compressors import known_answer_inputs
 
     (src / "words.txt").write_bytes(known_answer_inputs()[2])
     a = build_function(src, tmp_path / "a.zip").path

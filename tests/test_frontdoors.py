@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detzip import cli, optiontable, project, terraform
-from detzip.cache import CacheSettings
+from detzip.cache.settings import CacheSettings
 from detzip.errors import DetzipError, Setting
 from detzip.optiontable import OPTIONS, Option
 from detzip.spec import ArtifactSpec
@@ -137,7 +137,7 @@ def test_every_option_is_spelled_at_each_door_it_belongs_to() -> None:
         if opt.name != "no_cache":  # elsewhere: cache = "off"
             assert opt.terraform, opt.name
         assert opt.help and not opt.help.endswith("."), opt.name
-    from detzip.locks import loading as locks
+    from detzip.deps.locks import loading as locks
 
     assert optiontable.FORMATS == locks.FORMATS
 

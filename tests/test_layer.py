@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from detzip import build_function
+from detzip import Dependencies, build_function, build_layer
 from detzip.errors import DetzipError
-from detzip.layer import Dependencies, build_layer
 from detzip.optiontable import speller
 
 from .conftest import assert_one_line_error, make_tree, run_cli, run_in_layer

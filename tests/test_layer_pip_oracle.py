@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from detzip.layer import build_layer
-from detzip.targets import Target
+from detzip.api import build_layer
+from detzip.deps.targets import Target
 
 from .conftest import run_in_layer
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from detzip import build_function, zipwriter
-from detzip.entries import Entry
-from detzip.options import ZipOptions
-from detzip.zipwriter import write_zip
+from detzip import build_function
+from detzip.zip import writer as zipwriter
+from detzip.zip.entries import Entry
+from detzip.zip.options import ZipOptions
+from detzip.zip.writer import write_zip
 
 from .conftest import make_tree, require_tool
 
@@ -76,8 +77,8 @@ def test_precompressed_members_read_by_all(tmp_path: Path) -> None:
     """A member copied from another zip (as the layer builder does) is valid for every reader."""
     with zipfile.ZipFile(tmp_path / "src.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("m.py", "value = 42\n" * 100)
-    from detzip.entries import Precompressed
-    from detzip.zipreader import raw_bytes
+    from detzip.zip.entries import Precompressed
+    from detzip.zip.reader import raw_bytes
 
     with zipfile.ZipFile(tmp_path / "src.zip") as archive:
         info = archive.getinfo("m.py")

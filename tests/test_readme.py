@@ -125,3 +125,27 @@ def test_the_project_example_is_the_service_config() -> None:
     (shown,) = blocks("toml")
     service = tomllib.loads((ROOT / "examples" / "service" / "pyproject.toml").read_text())
     assert tomllib.loads(shown)["tool"]["detzip"] == service["tool"]["detzip"]
+
+
+def test_the_layout_block_names_every_module_that_exists() -> None:
+    """The README's file list and the package cannot drift apart."""
+    [block] = [b for b in blocks("text") if b.startswith("src/detzip/")]
+    package = SRC / "detzip"
+    named = set(re.findall(r"\b([a-z_]+\.py)\b", block))
+    folders = set(re.findall(r"^  ([a-z]+)/", block, flags=re.M))
+    assert folders == {p.name for p in package.iterdir() if p.is_dir() and p.name[0] != "_"}
+    top = {p.name for p in package.glob("*.py") if not p.name.startswith("__")}
+    public = {name for name in top if not name.startswith("_")}
+    assert public <= named, public - named
+    assert named <= top, named - top
+    lines = block.splitlines()
+    for folder in folders:  # every module of a stage is named in its line and continuations
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"  {folder}/"))
+        described = [lines[start]]
+        for line in lines[start + 1 :]:
+            if not line.startswith("     "):
+                break
+            described.append(line)
+        words = set(re.findall(r"[a-z0-9_]+", "\n".join(described)))
+        modules = {p.stem for p in (package / folder).glob("*.py") if not p.name.startswith("_")}
+        assert modules <= words, (folder, modules - words)

@@ -1,4 +1,5 @@
-"""The package's shape: imports point one way (no cycles, counting imports inside functions)."""
+"""The package's shape: imports point one way, down the pipeline (no cycles, counting imports
+inside functions); every public module, class and function says what it is."""
 
 from __future__ import annotations
 
@@ -17,13 +18,19 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _runtime_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+def _runtime_imports(
+    tree: ast.Module, typing_too: bool = False
+) -> list[ast.Import | ast.ImportFrom]:
     """Every import that can run: at module level, in functions and classes; not the ones
-    under ``if TYPE_CHECKING:``, which only type checkers read."""
+    under ``if TYPE_CHECKING:``, which only type checkers read (unless ``typing_too``)."""
     found: list[ast.Import | ast.ImportFrom] = []
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if (
+            not typing_too
+            and isinstance(node, ast.If)
+            and "TYPE_CHECKING" in ast.unparse(node.test)
+        ):
             for branch in node.orelse:
                 visit(branch)
             return
@@ -36,14 +43,14 @@ def _runtime_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
     return found
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(typing_too: bool = False) -> dict[str, set[str]]:
     """Module → the detzip modules it imports (a submodule also imports its package)."""
     files = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {name: set() for name in files}
     for name, path in files.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         is_package = path.name == "__init__.py"
-        for node in _runtime_imports(tree):
+        for node in _runtime_imports(tree, typing_too):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -122,3 +129,105 @@ def test_the_top_package_imports_nothing_at_start() -> None:
         else:
             imported.update(alias.name for alias in node.names)
     assert all(not name.startswith("detzip") for name in imported), imported
+
+
+#: The pipeline, stage by stage: a module may import its own stage and the stages above it,
+#: never one below (type-only imports included). The private helpers come first: any stage
+#: may use them.
+STAGES = [
+    (
+        "detzip.errors",
+        "detzip._fs",
+        "detzip._digest",
+        "detzip._log",
+        "detzip._progress",
+        "detzip._toml",
+    ),
+    ("detzip.zip",),
+    ("detzip.inputs",),
+    ("detzip.deps",),
+    ("detzip.cache",),
+    ("detzip.optiontable", "detzip.spec", "detzip.artifact", "detzip.limits", "detzip.builder"),
+    ("detzip.api", "detzip.project", "detzip.terraform", "detzip.cli", "detzip.__main__"),
+]
+
+
+def _stage(module: str) -> int:
+    for rank, prefixes in enumerate(STAGES):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return rank
+    raise AssertionError(f"{module} belongs to no stage: add it to STAGES")
+
+
+def test_imports_point_down_the_pipeline() -> None:
+    graph = import_graph(typing_too=True)
+    upward = sorted(
+        f"{module} imports {target}"
+        for module, targets in graph.items()
+        if module != "detzip"
+        for target in targets
+        if target != "detzip" and _stage(target) > _stage(module)
+    )
+    assert upward == []
+
+
+def test_the_flat_folder_holds_only_the_stages_after_the_cache() -> None:
+    """The file list shows the pipeline: stages are folders, private helpers start with _."""
+    flat = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__"}
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("__")}
+    assert folders == {"zip", "inputs", "deps", "cache"}
+    public = {name for name in flat if not name.startswith("_")}
+    assert public == {"errors", "optiontable", "spec", "artifact", "limits", "builder"} | {
+        "api",
+        "project",
+        "terraform",
+        "cli",
+    }
+
+
+def _public_defs(tree: ast.Module) -> list[tuple[str, ast.AST]]:
+    found: list[tuple[str, ast.AST]] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_"):
+            found.append((node.name, node))
+            if isinstance(node, ast.ClassDef):
+                found += [
+                    (f"{node.name}.{sub.name}", sub)
+                    for sub in node.body
+                    if isinstance(sub, ast.FunctionDef) and not sub.name.startswith("_")
+                ]
+    return found
+
+
+def test_every_public_module_class_and_function_has_a_docstring() -> None:
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        where = path.relative_to(SRC)
+        if not ast.get_docstring(tree):
+            missing.append(f"{where}: module")
+        missing += [
+            f"{where}: {name}"
+            for name, node in _public_defs(tree)
+            if not ast.get_docstring(node)  # type: ignore[arg-type]
+        ]
+    assert missing == []
+
+
+def test_every_public_module_declares_its_api() -> None:
+    without = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).parts
+        if path.name in ("__init__.py", "__main__.py") or any(p.startswith("_") for p in parts):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = [
+            target.id
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        ]
+        if "__all__" not in names:
+            without.append(str(path.relative_to(SRC)))
+    assert without == []

@@ -11,8 +11,8 @@ import pytest
 
 from detzip import build_function
 from detzip.errors import DetzipError
-from detzip.tree import TreeSpec, collect
-from detzip.zipwriter import canonical_order, write_zip
+from detzip.inputs.tree import TreeSpec, collect
+from detzip.zip.writer import canonical_order, write_zip
 
 from .conftest import make_tree
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import deflate
 import pytest
 
-from detzip import compressors, zipwriter
-from detzip.entries import DEFLATED, STORED, Entry, Precompressed
 from detzip.errors import CompressorMismatchError, DetzipError
-from detzip.options import ZipOptions, resolve_mtime
-from detzip.zipwriter import write_zip
+from detzip.zip import compressors
+from detzip.zip import writer as zipwriter
+from detzip.zip.entries import DEFLATED, STORED, Entry, Precompressed
+from detzip.zip.options import ZipOptions, resolve_mtime
+from detzip.zip.writer import write_zip
 
 
 def golden_entries() -> list[Entry]:

@@ -52,48 +52,48 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from detzip.api import build_function, build_layer
     from detzip.artifact import Artifact
     from detzip.builder import build
-    from detzip.cache import Cache, CacheSettings
-    from detzip.dependencies import Dependencies
-    from detzip.entries import Entry
+    from detzip.cache.local import Cache
+    from detzip.cache.settings import CacheSettings
+    from detzip.deps.request import Dependencies
+    from detzip.deps.targets import Target
     from detzip.errors import DetzipError
-    from detzip.function import build_function
-    from detzip.layer import build_layer
+    from detzip.inputs.tree import TreeSpec, collect
     from detzip.limits import LimitsReport, check_limits
-    from detzip.options import ZipOptions
     from detzip.project import Project
     from detzip.project import load as load_project
     from detzip.spec import ArtifactSpec
-    from detzip.targets import Target
-    from detzip.tree import TreeSpec, collect
-    from detzip.zipdiff import Difference, diff_zips
-    from detzip.zipwriter import WrittenZip, write_zip
+    from detzip.zip.diff import Difference, diff_zips
+    from detzip.zip.entries import Entry
+    from detzip.zip.options import ZipOptions
+    from detzip.zip.writer import WrittenZip, write_zip
 
 # Imported on first use, so that `import detzip` (and the CLI's start-up) stays cheap.
 _LAZY = {
     "Artifact": "detzip.artifact",
     "ArtifactSpec": "detzip.spec",
     "build": "detzip.builder",
-    "Cache": "detzip.cache",
-    "CacheSettings": "detzip.cache",
+    "Cache": "detzip.cache.local",
+    "CacheSettings": "detzip.cache.settings",
     "Project": "detzip.project",
     "load_project": "detzip.project:load",
-    "Dependencies": "detzip.dependencies",
-    "Target": "detzip.targets",
-    "build_layer": "detzip.layer",
+    "Dependencies": "detzip.deps.request",
+    "Target": "detzip.deps.targets",
+    "build_layer": "detzip.api",
     "check_limits": "detzip.limits",
     "LimitsReport": "detzip.limits",
     "DetzipError": "detzip.errors",
-    "Difference": "detzip.zipdiff",
-    "Entry": "detzip.entries",
-    "TreeSpec": "detzip.tree",
-    "WrittenZip": "detzip.zipwriter",
-    "ZipOptions": "detzip.options",
-    "build_function": "detzip.function",
-    "collect": "detzip.tree",
-    "diff_zips": "detzip.zipdiff",
-    "write_zip": "detzip.zipwriter",
+    "Difference": "detzip.zip.diff",
+    "Entry": "detzip.zip.entries",
+    "TreeSpec": "detzip.inputs.tree",
+    "WrittenZip": "detzip.zip.writer",
+    "ZipOptions": "detzip.zip.options",
+    "build_function": "detzip.api",
+    "collect": "detzip.inputs.tree",
+    "diff_zips": "detzip.zip.diff",
+    "write_zip": "detzip.zip.writer",
 }
 
 

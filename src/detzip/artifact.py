@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from detzip.zipwriter import WrittenZip
+__all__ = ["Artifact"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,27 +41,34 @@ class Artifact:
         return not self.problems
 
     @classmethod
-    def from_written(
+    def from_record(
         cls,
-        written: WrittenZip,
-        options: dict[str, Any],
+        path: Path,
+        record: Mapping[str, Any],
         *,
-        key: str | None = None,
-        cache_entry: Path | None = None,
+        source: str | None = None,
+        entry: Path | None = None,
     ) -> Artifact:
+        """The artifact at ``path`` described by its cache ``record``; ``source`` names the cache
+        that served it (None: built now) and ``entry`` its copy in the local cache."""
+        from detzip._digest import b64
+
         return cls(
-            path=written.path,
-            sha256=written.sha256,
-            base64sha256=written.base64sha256,
-            size=written.size,
-            unzipped_size=written.unzipped_size,
-            entries=written.entries,
-            options=options,
-            key=key,
-            cache_entry=cache_entry,
+            path=path,
+            sha256=record["sha256"],
+            base64sha256=b64(record["sha256"]),
+            size=record["size"],
+            unzipped_size=record["unzipped_size"],
+            entries=record["entries"],
+            options=dict(record["options"]),
+            key=record["key"],
+            cache_hit=source is not None,
+            cache_source=source,
+            cache_entry=entry,
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready values (what ``--json`` prints)."""
         return {
             "path": str(self.path),
             "sha256": self.sha256,

@@ -14,17 +14,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from detzip import progress
-from detzip.cachekeys import cache_key
+from detzip import _progress as progress
+from detzip.artifact import Artifact
+from detzip.cache.keys import cache_key
 from detzip.limits import build_check, check_with_layers
 
 if TYPE_CHECKING:
-    from detzip.artifact import Artifact
-    from detzip.cache import Cache
-    from detzip.dependencies import Dependencies
-    from detzip.options import ZipOptions
+    from detzip.cache.local import Cache
+    from detzip.deps.request import Dependencies
     from detzip.spec import ArtifactSpec
-    from detzip.zipwriter import WrittenZip
+    from detzip.zip.options import ZipOptions
+    from detzip.zip.writer import WrittenZip
+
+__all__ = ["Make", "build"]
 
 Make = Callable[[Path], "WrittenZip"]
 
@@ -41,14 +43,17 @@ def build(spec: ArtifactSpec, cache: Cache | None = None) -> Artifact:
     store = cache if cache is not None else spec.cache.open()
     options = spec.zip_options()
     check = build_check(spec.output, spec.kind, spec.upload)
-    dependencies = spec.dependencies(store.root)
+    dependencies = spec.dependencies()
     if spec.kind == "layer":
         assert dependencies is not None  # a layer's spec always names its requirements
         description, make = _layer(spec, dependencies, options, store)
     else:
         description, make = _function(spec, dependencies, options, store)
     key = cache_key(spec.kind, description)
-    artifact = store.through(spec.artifact_name, key, description, spec.output, make, check)
+    outcome = store.through(spec.artifact_name, key, description, spec.output, make, check)
+    artifact = Artifact.from_record(
+        outcome.path, outcome.record, source=outcome.source, entry=outcome.entry
+    )
     if spec.layers:
         total, problems = check_with_layers(spec.artifact_name, artifact, spec.layers)
         artifact = dataclasses.replace(artifact, unzipped_total=total, problems=problems)
@@ -59,8 +64,8 @@ def _function(
     spec: ArtifactSpec, dependencies: Dependencies | None, options: ZipOptions, store: Cache
 ) -> tuple[dict[str, Any], Make]:
     """A source tree (and the packages it bundles): its description and how to write it."""
-    from detzip.entries import fingerprint
-    from detzip.tree import TreeSpec, collect
+    from detzip.inputs.tree import TreeSpec, collect
+    from detzip.zip.entries import fingerprint
 
     assert spec.source is not None  # a function's spec always names its source
     tree = TreeSpec(
@@ -80,19 +85,21 @@ def _function(
     }
     resolution = None
     if dependencies is not None:
-        from detzip.resolution import resolve
+        from detzip.deps.resolution import resolve
 
-        resolution = resolve(dependencies, store)
+        resolution = resolve(dependencies, store, store.layout.wheels, store.layout.resolved)
         description["dependencies"] = resolution.description
 
     def make(path: Path) -> WrittenZip:
-        from detzip.zipwriter import write_zip
+        from detzip.zip.writer import write_zip
 
         more = []
         if dependencies is not None and resolution is not None:
-            from detzip.wheelset import install_entries  # packaging, pip: only when needed
+            from detzip.inputs.wheel import install  # packaging, pathspec: only when needed
 
-            more = install_entries(dependencies, resolution.wheels(), "")
+            more = install(
+                resolution.wheels(), "", dependencies.exclude, dependencies.default_excludes
+            )
         report = progress.bytes_done(f"zipping {spec.artifact_name}")
         return write_zip([*entries, *more], path, options, progress=report)
 
@@ -103,18 +110,20 @@ def _layer(
     spec: ArtifactSpec, dependencies: Dependencies, options: ZipOptions, store: Cache
 ) -> tuple[dict[str, Any], Make]:
     """A lock's packages for a target under the prefix: the description and how to write it."""
-    from detzip.entries import normalize_prefix
-    from detzip.resolution import resolve
+    from detzip.deps.resolution import resolve
+    from detzip.zip.names import normalize_prefix
 
     root = normalize_prefix(spec.prefix)
-    resolution = resolve(dependencies, store)
+    resolution = resolve(dependencies, store, store.layout.wheels, store.layout.resolved)
     description = {**options.describe(), "prefix": root, **resolution.description}
 
     def make(path: Path) -> WrittenZip:
-        from detzip.wheelset import install_entries
-        from detzip.zipwriter import write_zip
+        from detzip.inputs.wheel import install
+        from detzip.zip.writer import write_zip
 
-        entries = install_entries(dependencies, resolution.wheels(), root)
+        entries = install(
+            resolution.wheels(), root, dependencies.exclude, dependencies.default_excludes
+        )
         report = progress.bytes_done(f"zipping {spec.artifact_name}")
         return write_zip(entries, path, options, progress=report)
 

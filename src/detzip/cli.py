@@ -20,6 +20,8 @@ from detzip import __version__
 if TYPE_CHECKING:
     from detzip.optiontable import Kind
 
+__all__ = ["EXIT_BAD_INPUT", "EXIT_DIFFERENT", "EXIT_OK", "build_parser", "main", "parse_spec"]
+
 EXIT_OK = 0
 EXIT_DIFFERENT = 1
 EXIT_BAD_INPUT = 2
@@ -98,7 +100,10 @@ def _cache_given(args: argparse.Namespace) -> dict[str, Any]:
     return cache_fields({name: getattr(args, name) for name in CACHE_FIELDS if hasattr(args, name)})
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``detzip`` parser: every command (``function``, ``layer``, ``hash``, ``diff``,
+    ``build``, ``check``, ``terraform``, ``cache``) with its options and help; given
+    ``command``, only that one's options are set up (the others are only listed)."""
     parser = _Parser(
         prog="detzip",
         description="Deterministic AWS Lambda zips: same inputs, same bytes.",
@@ -123,10 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
         )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    for name, (summary, setup) in _COMMAND_PARSERS.items():
+        if command is None or name == command:
+            setup(commands, common, summary)
+        else:  # listed in --help, parsed only when it is the command: start-up stays cheap
+            commands.add_parser(name, help=summary)
+    return parser
+
+
+def _function_parser(commands: Any, common: argparse.ArgumentParser, summary: str) -> None:
     function = commands.add_parser(
         "function",
         parents=[common],
-        help="zip a source tree into a function zip",
+        help=summary,
         description="Zip the code under SRC into a canonical zip (with -r, its dependencies "
         "beside it). With --layer, the function is checked together with its layers against "
         "Lambda's limits (exit 1 if over).",
@@ -135,39 +149,47 @@ def build_parser() -> argparse.ArgumentParser:
     _add_options(function, "function")
     function.add_argument("--json", action="store_true", help="print the result as JSON")
 
+
+def _layer_parser(commands: Any, common: argparse.ArgumentParser, summary: str) -> None:
     layer = commands.add_parser(
         "layer",
         parents=[common],
-        help="build a dependency layer from a lock or requirements file",
+        help=summary,
         description="Install the locked packages for a Lambda runtime and architecture into a "
         "layer zip (under python/), without Docker and without recompressing wheels.",
     )
     _add_options(layer, "layer")
     layer.add_argument("--json", action="store_true", help="print the result as JSON")
 
+
+def _hash_parser(commands: Any, common: argparse.ArgumentParser, summary: str) -> None:
     hash_ = commands.add_parser(
         "hash",
         parents=[common],
-        help="print a file's base64 SHA-256 (Terraform's filebase64sha256)",
+        help=summary,
         description="Print base64sha256 of each FILE, as Terraform's filebase64sha256 does.",
     )
     hash_.add_argument("files", nargs="+", metavar="FILE")
     hash_.add_argument("--hex", action="store_true", help="print hex SHA-256 instead")
 
+
+def _diff_parser(commands: Any, common: argparse.ArgumentParser, summary: str) -> None:
     diff = commands.add_parser(
         "diff",
         parents=[common],
-        help="explain why two zips differ",
+        help=summary,
         description="Compare two zips entry by entry. Exit 0 if identical, 1 if not.",
     )
     diff.add_argument("a", metavar="A.zip")
     diff.add_argument("b", metavar="B.zip")
     diff.add_argument("--json", action="store_true", help="print the differences as JSON")
 
+
+def _build_parser(commands: Any, common: argparse.ArgumentParser, summary: str) -> None:
     build = commands.add_parser(
         "build",
         parents=[common],
-        help="build every artifact the project declares ([tool.detzip])",
+        help=summary,
         description="Build the layers and functions declared in [tool.detzip] of pyproject.toml "
         "(or in detzip.toml), found here or in a parent folder, into the output dir, through "
         "the cache; then print a summary. Each function is checked with its layers against "
@@ -182,10 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_options(build, None, only="cache")
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
 
+
+def _check_parser(commands: Any, common: argparse.ArgumentParser, summary: str) -> None:
     check = commands.add_parser(
         "check",
         parents=[common],
-        help="check zips against Lambda's size limits",
+        help=summary,
         description="Check a function zip and its layers against Lambda's limits: each zip at "
         "most 52,428,800 bytes for a direct upload, everything unzipped under 262,144,000 "
         "bytes, at most 5 layers. Reads only the central directories. Exit 0 within the "
@@ -208,18 +232,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
+
+def _terraform_parser(commands: Any, common: argparse.ArgumentParser, summary: str) -> None:
     commands.add_parser(
         "terraform",
         parents=[common],
-        help="run as Terraform's external data source (JSON query on stdin)",
+        help=summary,
         description=_terraform_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
+
+def _cache_parser(commands: Any, common: argparse.ArgumentParser, summary: str) -> None:
     cache = commands.add_parser(
         "cache",
         parents=[common],
-        help="show or prune the local cache",
+        help=summary,
         description="The local cache holds built artifacts and wheels.",
     )
     actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -239,7 +267,52 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--older-than", metavar="AGE", help="remove what is unused for, e.g. 30d")
     prune.add_argument("--dry-run", action="store_true", help="only say what would be removed")
     prune.add_argument("--json", action="store_true", help="print as JSON")
-    return parser
+
+
+_COMMAND_PARSERS: dict[str, tuple[str, Any]] = {
+    "function": (
+        "zip a source tree into a function zip",
+        _function_parser,
+    ),
+    "layer": (
+        "build a dependency layer from a lock or requirements file",
+        _layer_parser,
+    ),
+    "hash": (
+        "print a file's base64 SHA-256 (Terraform's filebase64sha256)",
+        _hash_parser,
+    ),
+    "diff": (
+        "explain why two zips differ",
+        _diff_parser,
+    ),
+    "build": (
+        "build every artifact the project declares ([tool.detzip])",
+        _build_parser,
+    ),
+    "check": (
+        "check zips against Lambda's size limits",
+        _check_parser,
+    ),
+    "terraform": (
+        "run as Terraform's external data source (JSON query on stdin)",
+        _terraform_parser,
+    ),
+    "cache": (
+        "show or prune the local cache",
+        _cache_parser,
+    ),
+}
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (None: none yet, e.g. ``detzip --help``)."""
+    for arg in argv:
+        if arg in _COMMAND_PARSERS:
+            return arg
+        if not arg.startswith("-") or arg in ("-h", "--help", "--version"):
+            return None
+    return None
 
 
 def _print_json(data: Any) -> None:
@@ -323,7 +396,8 @@ def _project_keys() -> str:
 def _cmd_build(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from detzip import progress, project
+    from detzip import _progress as progress
+    from detzip import project
 
     loaded = project.load(args.config, door="toml")
     settings = dataclasses.replace(loaded.cache, **_cache_given(args))
@@ -403,8 +477,9 @@ def _cmd_terraform(args: argparse.Namespace) -> int:
 def _cmd_cache(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from detzip import cacheadmin
-    from detzip.cache import CacheSettings, default_cache_dir
+    from detzip.cache import admin as cacheadmin
+    from detzip.cache.layout import default_cache_dir
+    from detzip.cache.settings import CacheSettings
 
     root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     if args.action == "info":
@@ -457,7 +532,7 @@ def _size(count: int) -> str:
 
 
 def _cmd_hash(args: argparse.Namespace) -> int:
-    from detzip.hashing import b64, file_sha256
+    from detzip._digest import b64, file_sha256
 
     for name in args.files:
         digest = file_sha256(name)
@@ -467,7 +542,7 @@ def _cmd_hash(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from detzip.zipdiff import diff_zips, render
+    from detzip.zip.diff import diff_zips, render
 
     differences = diff_zips(args.a, args.b)
     if args.json:
@@ -496,35 +571,43 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def _log_to_stderr(verbose: int = 0, quiet: bool = False) -> None:
-    """detzip's warnings as ``detzip: warning: …`` lines on stderr (stdout carries results)."""
-    import logging
+    """detzip's warnings as ``detzip: warning: …`` lines on stderr (stdout carries results).
 
-    class _Stderr(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            from detzip import progress
+    ``logging`` itself is imported only when the first message at this level is emitted.
+    """
+    from detzip import _log
 
-            progress.clear()
-            sys.stderr.write(f"detzip: {record.levelname.lower()}: {record.getMessage()}\n")
+    level = _log.ERROR if quiet else {0: _log.WARNING, 1: _log.INFO}.get(verbose, _log.DEBUG)
 
-    logger = logging.getLogger("detzip")
-    if not any(handler.name == "detzip-cli" for handler in logger.handlers):
-        handler = _Stderr()
-        handler.set_name("detzip-cli")
-        logger.addHandler(handler)
-        logger.propagate = False
-    if quiet:
-        logger.setLevel(logging.ERROR)
-    else:
-        logger.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
+    def setup() -> None:
+        import logging
+
+        class _Stderr(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                from detzip import _progress as progress
+
+                progress.clear()
+                sys.stderr.write(f"detzip: {record.levelname.lower()}: {record.getMessage()}\n")
+
+        logger = logging.getLogger("detzip")
+        if not any(handler.name == "detzip-cli" for handler in logger.handlers):
+            handler = _Stderr()
+            handler.set_name("detzip-cli")
+            logger.addHandler(handler)
+            logger.propagate = False
+        logger.setLevel(level)
+
+    _log.configure(level, setup)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
-    args = build_parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command(given)).parse_args(given)
     # On SIGTERM unwind normally, so that temporary outputs are removed.
     signal.signal(signal.SIGTERM, _terminate)
     _log_to_stderr(args.verbose, args.quiet)
-    from detzip import progress
+    from detzip import _progress as progress
 
     interactive = sys.stderr.isatty() and not args.quiet and args.command != "terraform"
     progress.configure(interactive and not getattr(args, "json", False))

@@ -18,6 +18,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import NamedTuple
 
+__all__ = [
+    "CompressorMismatchError",
+    "DetzipError",
+    "Setting",
+    "Spelling",
+    "literal",
+    "python_spelling",
+    "speaking",
+]
+
 
 class Setting(NamedTuple):
     """An option a message refers to, by its name in the option table, and the value to give.

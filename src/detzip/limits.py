@@ -9,17 +9,38 @@ alone — nothing is decompressed, so a zip bomb costs nothing to check.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from detzip import _log as log
 from detzip import optiontable as _table
 from detzip.errors import DetzipError, Setting, literal
 
-log = logging.getLogger("detzip")
+__all__ = [
+    "BASE64_REQUEST_LIMIT",
+    "DIRECT_UPLOAD_LIMIT",
+    "MAX_LAYERS",
+    "TOP",
+    "UNZIPPED_LIMIT",
+    "Check",
+    "Contributor",
+    "HasSizes",
+    "LimitExceeded",
+    "LimitsReport",
+    "ZipSizes",
+    "base64_size",
+    "build_check",
+    "check_build",
+    "check_limits",
+    "check_with_layers",
+    "contributor",
+    "read_sizes",
+    "top_contributors",
+]
+
 
 DIRECT_UPLOAD_LIMIT = 52_428_800
 """Bytes of zip for CreateFunction/UpdateFunctionCode/PublishLayerVersion with ``ZipFile``."""
@@ -58,11 +79,15 @@ class ZipSizes:
 
     @property
     def base64_size(self) -> int:
+        """Bytes of the zip's base64 form, as the Lambda API carries it."""
         return base64_size(self.size)
 
 
 @dataclass(frozen=True, slots=True)
 class Check:
+    """One limit checked: ``name`` (e.g. ``zipped size``) of ``subject``, its ``value`` against
+    ``limit``, and whether it is ``ok``."""
+
     name: str
     value: int
     limit: int
@@ -71,9 +96,11 @@ class Check:
 
     @property
     def headroom(self) -> int:
+        """``limit - value``: what is left to spare (negative when over)."""
         return self.limit - self.value
 
     def to_dict(self) -> dict[str, Any]:
+        """The check as JSON-ready values, with its headroom."""
         return {
             "check": self.name,
             "subject": self.subject,
@@ -86,16 +113,22 @@ class Check:
 
 @dataclass(frozen=True, slots=True)
 class Contributor:
+    """A top-level package or folder (see :func:`contributor`) and its unzipped bytes in ``zip``."""
+
     name: str
     unzipped_size: int
     zip: Path
 
     def to_dict(self) -> dict[str, Any]:
+        """The contributor as JSON-ready values."""
         return {"name": self.name, "unzipped_size": self.unzipped_size, "zip": str(self.zip)}
 
 
 @dataclass(frozen=True, slots=True)
 class LimitsReport:
+    """What :func:`check_limits` found: each zip's sizes, every check against Lambda's limits
+    (for ``upload``, ``direct`` or ``s3``) and the largest contributors, unzipped."""
+
     zips: tuple[ZipSizes, ...]
     upload: str
     checks: tuple[Check, ...]
@@ -103,13 +136,16 @@ class LimitsReport:
 
     @property
     def ok(self) -> bool:
+        """Whether every check passed."""
         return all(check.ok for check in self.checks)
 
     @property
     def unzipped_total(self) -> int:
+        """All the zips' unzipped bytes together."""
         return sum(z.unzipped_size for z in self.zips)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready values (``detzip check --json``)."""
         return {
             "ok": self.ok,
             "upload": self.upload,
@@ -130,6 +166,8 @@ class LimitsReport:
         }
 
     def render(self) -> str:
+        """The report as text (``detzip check``): each zip's sizes, each check's verdict and
+        headroom, then the largest contributors."""
         lines = []
         for z in self.zips:
             lines.append(
@@ -259,6 +297,8 @@ def check_limits(
 
 
 def top_contributors(zips: Sequence[ZipSizes], count: int = TOP) -> tuple[Contributor, ...]:
+    """The ``count`` largest top-level packages or folders of ``zips`` by unzipped bytes
+    (default :data:`TOP`, 10), largest first."""
     everything = [Contributor(name, size, z.path) for z in zips for name, size in z.groups.items()]
     everything.sort(key=lambda c: (-c.unzipped_size, c.name, str(c.zip)))
     return tuple(everything[:count])
@@ -287,10 +327,17 @@ def check_with_layers(
 
 
 class HasSizes(Protocol):
+    """A built zip as :func:`check_with_layers` sees it: its path and unzipped size."""
+
     @property
-    def path(self) -> Path: ...
+    def path(self) -> Path:
+        """Where the zip is."""
+        ...
+
     @property
-    def unzipped_size(self) -> int: ...
+    def unzipped_size(self) -> int:
+        """Bytes of its entries, unzipped."""
+        ...
 
 
 def build_check(

@@ -16,9 +16,38 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from detzip import targets as _targets
+from detzip.deps import targets as _targets
 from detzip.errors import DetzipError, Setting
-from detzip.options import Compressor
+from detzip.zip.options import Compressor
+
+__all__ = [
+    "ARCHS",
+    "BOTH",
+    "BY_NAME",
+    "COMPRESSORS",
+    "FORMATS",
+    "FUNCTION",
+    "KINDS",
+    "LAYER",
+    "NONE",
+    "OPTIONS",
+    "PROJECT_KEYS",
+    "RUNTIMES",
+    "UPLOADS",
+    "Door",
+    "Kind",
+    "LockFormat",
+    "Option",
+    "OptionError",
+    "Type",
+    "Upload",
+    "coerce",
+    "for_kind",
+    "option",
+    "spell",
+    "speller",
+    "toml_keys",
+]
 
 Kind = Literal["function", "layer"]
 Upload = Literal["direct", "s3"]
@@ -68,6 +97,8 @@ class Option:
     needs_requirements: bool = False
 
     def default_for(self, kind: Kind, door: Door = "python") -> Any:
+        """The default for ``kind`` at ``door``: the door's own (``door_defaults``) if it has
+        one, else the kind's, else the one ``default``."""
         for where, value in self.door_defaults:
             if where == door:
                 return value
@@ -468,10 +499,12 @@ BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
 
 
 def option(name: str) -> Option:
+    """The option called ``name`` (a KeyError if there is none)."""
     return BY_NAME[name]
 
 
 def for_kind(kind: Kind) -> tuple[Option, ...]:
+    """The options ``kind`` takes, in the table's order."""
     return tuple(o for o in OPTIONS if kind in o.kinds)
 
 

@@ -28,16 +28,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from detzip import _toml
 from detzip import optiontable as table
-from detzip import tomlfile
-from detzip.cache import CacheSettings
+from detzip.cache.settings import CacheSettings
 from detzip.errors import DetzipError, Setting, speaking
 from detzip.optiontable import Door, Kind
 from detzip.spec import ArtifactSpec
 
 if TYPE_CHECKING:
     from detzip.artifact import Artifact
-    from detzip.cache import Cache
+    from detzip.cache.local import Cache
+
+__all__ = ["CONFIG_FILES", "PLURALS", "Built", "Declared", "Project", "find_config", "load"]
 
 CONFIG_FILES = ("detzip.toml", "pyproject.toml")
 PLURALS: dict[Kind, str] = {"layer": "layers", "function": "functions"}
@@ -53,6 +55,7 @@ class Declared:
 
     @property
     def kind(self) -> Kind:
+        """``function`` or ``layer``: its spec's kind."""
         return self.spec.kind
 
 
@@ -67,6 +70,7 @@ class Project:
     cache: CacheSettings = field(default_factory=CacheSettings)
 
     def output(self, name: str) -> Path:
+        """Where the artifact ``name`` is written: ``<output_dir>/<name>.zip``."""
         return self.output_dir / f"{name}.zip"
 
     def select(self, names: Sequence[str]) -> list[Declared]:
@@ -124,13 +128,17 @@ class Built:
 
     @property
     def limits_ok(self) -> bool:
+        """Whether it is within Lambda's limits (a function: with its layers)."""
         return self.artifact.ok
 
     @property
     def problems(self) -> tuple[str, ...]:
+        """What puts it over Lambda's limits, one message each (none when it fits)."""
         return self.artifact.problems
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready values (``detzip build --json``): name, kind, sizes, layers,
+        headroom under Lambda's limits (``upload_headroom`` None through S3) and problems."""
         from detzip.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
 
         data = self.artifact.to_dict()
@@ -165,7 +173,7 @@ def find_config(start: str | os.PathLike[str] | None = None) -> Path:
         if (folder / "detzip.toml").is_file():
             return folder / "detzip.toml"
         candidate = folder / "pyproject.toml"
-        if candidate.is_file() and "detzip" in tomlfile.load(candidate).get("tool", {}):
+        if candidate.is_file() and "detzip" in _toml.load(candidate).get("tool", {}):
             return candidate
     raise DetzipError(
         "no detzip.toml, or pyproject.toml with [tool.detzip], here or in a parent folder; "
@@ -182,7 +190,7 @@ def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -
     nothing (Terraform's ``upload`` is ``direct``).
     """
     path = find_config(config)
-    data = tomlfile.load(path)
+    data = _toml.load(path)
     if path.name == "detzip.toml":
         top, where = data, ""
     else:

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detzip import optiontable as table
-from detzip.cache import CacheSettings
+from detzip.cache.settings import CacheSettings
 from detzip.errors import Setting
 from detzip.optiontable import Door, Kind, OptionError
 
 if TYPE_CHECKING:
-    from detzip.dependencies import Dependencies
-    from detzip.options import ZipOptions
+    from detzip.deps.request import Dependencies
+    from detzip.zip.options import ZipOptions
+
+__all__ = ["CACHE_FIELDS", "ArtifactSpec", "MTime", "cache_fields"]
 
 MTime = str | int | float | datetime | None
 """A timestamp as the API takes it; the other front doors give strings."""
@@ -132,11 +134,13 @@ class ArtifactSpec:
         return self.output.stem if self.output.suffix == ".zip" else self.output.name
 
     def zip_options(self) -> ZipOptions:
-        from detzip.options import ZipOptions
+        """The zip format options (``mtime``, ``compressor``, ``level``), checked; no ``mtime``
+        means ``$SOURCE_DATE_EPOCH``, else 1980-01-01."""
+        from detzip.zip.options import ZipOptions
 
         return ZipOptions.create(mtime=self.mtime, compressor=self.compressor, level=self.level)
 
-    def dependencies(self, cache_dir: Path | None = None) -> Dependencies | None:
+    def dependencies(self) -> Dependencies | None:
         """What to install: a layer's packages, or the ones a function bundles (None: none).
 
         A layer's ``exclude``/``default_excludes`` apply to its installed files; a function's
@@ -144,7 +148,7 @@ class ArtifactSpec:
         """
         if self.requirements is None:
             return None
-        from detzip.dependencies import Dependencies
+        from detzip.deps.request import Dependencies
 
         layer = self.kind == "layer"
         return Dependencies(
@@ -160,11 +164,11 @@ class ArtifactSpec:
             extra_index_urls=self.extra_index_urls,
             find_links=self.find_links,
             no_index=self.no_index,
-            cache_dir=cache_dir,
+            cache_dir=self.cache.dir,
         )
 
 
-#: the cache options, and the :class:`~detzip.cache.CacheSettings` field each one sets
+#: the cache options, and the :class:`~detzip.cache.settings.CacheSettings` field each one sets
 CACHE_FIELDS = {
     "cache": "url",
     "cache_dir": "dir",
@@ -174,7 +178,8 @@ CACHE_FIELDS = {
 
 
 def cache_fields(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The cache options among ``values`` as :class:`~detzip.cache.CacheSettings` fields."""
+    """The cache options among ``values`` as
+    :class:`~detzip.cache.settings.CacheSettings` fields."""
     fields_ = {}
     for name, field_name in CACHE_FIELDS.items():
         if name in values:

@@ -30,6 +30,17 @@ if TYPE_CHECKING:
     from detzip.artifact import Artifact
     from detzip.spec import ArtifactSpec
 
+__all__ = [
+    "KIND_HELP",
+    "PROJECT_FORM",
+    "RESULT",
+    "describe_keys",
+    "keys",
+    "parse_query",
+    "run",
+    "spec_from_query",
+]
+
 KIND_HELP = "function or layer (required)"
 #: the keys of the ``config``/``artifact`` form: the project, the name, and the cache
 PROJECT_FORM = ("artifact", "config", "cache", "cache_dir", "require_cache")
@@ -126,7 +137,7 @@ def _declared(query: Mapping[str, str]) -> Artifact:
 
 
 def _cache_fields(query: Mapping[str, str]) -> dict[str, Any]:
-    """The query's cache keys as :class:`~detzip.cache.CacheSettings` fields."""
+    """The query's cache keys as :class:`~detzip.cache.settings.CacheSettings` fields."""
     from detzip.spec import cache_fields
 
     values = {
@@ -161,6 +172,3 @@ def describe_keys() -> str:
         default = opt.describe_default(None, "terraform")
         lines.append(f"{key}: {opt.help}{kinds}{needed};{choices} default {default}")
     return "\n".join(lines)
-
-
-__all__ = ["PROJECT_FORM", "RESULT", "keys", "parse_query", "run", "spec_from_query"]

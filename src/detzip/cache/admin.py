@@ -1,0 +1,246 @@
+"""What the local cache holds, and pruning it by age and size.
+
+The cache dir holds built artifacts (``artifacts/``: a zip and its record), wheels
+(``wheels/<sha[:2]>/<sha256>/``), small memos (``memo/``, ``resolved/``) and per-key lock files
+(``locks/``). Every artifact and wheel carries its last use as a modification time (a cache hit
+touches it), so pruning removes the least recently used first. Files are removed record first,
+so a concurrent reader sees either a whole entry or none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from detzip._fs import INCOMING
+from detzip.cache.layout import Layout
+from detzip.errors import DetzipError
+
+__all__ = ["CacheInfo", "Item", "Pruned", "info", "parse_age", "parse_size", "prune"]
+
+_UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+_AGES = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_STALE_TEMP = 3600  # seconds after which an unfinished download or copy is garbage
+_STALE_LOCK = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """An artifact or a wheel: the files that go together, their size and last use."""
+
+    kind: str  # "artifact" or "wheel"
+    name: str
+    paths: tuple[Path, ...]
+    size: int
+    last_used: float
+
+
+@dataclass(frozen=True, slots=True)
+class CacheInfo:
+    """How many artifacts, wheels and memos a local cache holds, and their bytes."""
+
+    root: Path
+    artifacts: int
+    artifact_bytes: int
+    wheels: int
+    wheel_bytes: int
+    memos: int
+
+    def to_dict(self) -> dict[str, object]:
+        """The counts as JSON-ready values (``detzip cache info --json``)."""
+        return {
+            "root": str(self.root),
+            "artifacts": self.artifacts,
+            "artifact_bytes": self.artifact_bytes,
+            "wheels": self.wheels,
+            "wheel_bytes": self.wheel_bytes,
+            "memos": self.memos,
+            "total_bytes": self.artifact_bytes + self.wheel_bytes,
+        }
+
+
+@dataclass(slots=True)
+class Pruned:
+    """What a prune removed (or would remove, on a dry run) and what it kept."""
+
+    removed: list[Item] = field(default_factory=list)
+    kept_bytes: int = 0
+    temporaries: int = 0
+
+    @property
+    def freed(self) -> int:
+        """Bytes freed by removing the items."""
+        return sum(item.size for item in self.removed)
+
+    def to_dict(self) -> dict[str, object]:
+        """The result as JSON-ready values (``detzip cache prune --json``)."""
+        return {
+            "removed_artifacts": sum(1 for i in self.removed if i.kind == "artifact"),
+            "removed_wheels": sum(1 for i in self.removed if i.kind == "wheel"),
+            "freed_bytes": self.freed,
+            "kept_bytes": self.kept_bytes,
+            "removed_temporaries": self.temporaries,
+        }
+
+
+def info(root: Path) -> CacheInfo:
+    """What the local cache at ``root`` holds."""
+    layout = Layout(root)
+    items = list(_items(layout))
+    artifacts = [i for i in items if i.kind == "artifact"]
+    wheels = [i for i in items if i.kind == "wheel"]
+    memos = sum(1 for folder in (layout.memo, layout.resolved) for _ in _files(folder, ".json"))
+    return CacheInfo(
+        root,
+        len(artifacts),
+        sum(i.size for i in artifacts),
+        len(wheels),
+        sum(i.size for i in wheels),
+        memos,
+    )
+
+
+def prune(
+    root: Path,
+    *,
+    max_size: int | None = None,
+    older_than: float | None = None,
+    dry_run: bool = False,
+    now: float | None = None,
+) -> Pruned:
+    """Remove artifacts and wheels unused for ``older_than`` seconds, then the least recently
+    used until at most ``max_size`` bytes remain; always remove stale temporary files."""
+    now = time.time() if now is None else now
+    layout = Layout(root)
+    result = Pruned()
+    items = sorted(_items(layout), key=lambda item: item.last_used)
+    kept: list[Item] = []
+    for item in items:
+        if older_than is not None and now - item.last_used > older_than:
+            result.removed.append(item)
+        else:
+            kept.append(item)
+    if max_size is not None:
+        total = sum(item.size for item in kept)
+        while kept and total > max_size:
+            item = kept.pop(0)
+            total -= item.size
+            result.removed.append(item)
+    result.kept_bytes = sum(item.size for item in kept)
+    if older_than is not None:
+        for folder in (layout.memo, layout.resolved):
+            for path in _files(folder, ".json"):
+                if now - _mtime(path) > older_than and not dry_run:
+                    _unlink(path)
+    for path in _temporaries(layout, now):
+        result.temporaries += 1
+        if not dry_run:
+            _unlink(path)
+    if not dry_run:
+        for item in result.removed:
+            for path in item.paths:
+                _unlink(path)
+            if item.kind == "wheel":
+                with contextlib.suppress(OSError):
+                    item.paths[0].parent.rmdir()
+    return result
+
+
+def parse_size(text: str) -> int:
+    """'500M', '2G', '1.5GB', '1048576' → bytes (binary units)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*", text.upper())
+    if not match:
+        raise DetzipError(f"--max-size {text!r} is not a size; use e.g. 500M or 2G")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def parse_age(text: str) -> float:
+    """'30d', '12h', '90m', '2w', '3600' (seconds) → seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text.lower())
+    if not match:
+        raise DetzipError(f"--older-than {text!r} is not an age; use e.g. 30d, 12h or 2w")
+    return float(match.group(1)) * _AGES[match.group(2) or "s"]
+
+
+def _items(layout: Layout) -> Iterator[Item]:
+    artifacts = layout.artifacts
+    stems: dict[str, list[Path]] = {}
+    for path in _files(artifacts, ".zip", ".json"):
+        stems.setdefault(path.stem, []).append(path)
+    for stem, paths in sorted(stems.items()):
+        record = artifacts / f"{stem}.json"
+        ordered = tuple(sorted(paths, key=lambda p: p != record))  # the record goes first
+        yield Item(
+            "artifact",
+            stem,
+            ordered,
+            sum(_size(p) for p in paths),
+            _mtime(record) if record in paths else min(_mtime(p) for p in paths),
+        )
+    for shard in _dirs(layout.wheels):
+        for folder in _dirs(shard):
+            files = tuple(folder / n for n in sorted(os.listdir(folder)))
+            if files:
+                yield Item(
+                    "wheel", folder.name, files, sum(_size(p) for p in files), _mtime(folder)
+                )
+
+
+def _temporaries(layout: Layout, now: float) -> Iterator[Path]:
+    for folder in (layout.artifacts, layout.memo, layout.resolved):
+        for path in _files(folder, ""):
+            if path.name.startswith(INCOMING) and now - _mtime(path) > _STALE_TEMP:
+                yield path
+    for shard in _dirs(layout.wheels):
+        for folder in _dirs(shard):
+            for path in _files(folder, ""):
+                if path.name.startswith(INCOMING) and now - _mtime(path) > _STALE_TEMP:
+                    yield path
+    for path in _files(layout.locks, ".lock"):
+        if now - _mtime(path) > _STALE_LOCK:
+            yield path
+
+
+def _files(folder: Path, *suffixes: str) -> Iterator[Path]:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in sorted(names):
+        path = folder / name
+        if name.endswith(suffixes) and path.is_file():
+            yield path
+
+
+def _dirs(folder: Path) -> Iterator[Path]:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in sorted(names):
+        if (folder / name).is_dir():
+            yield folder / name
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()

@@ -1,0 +1,39 @@
+"""Cache keys: the sha256 of a canonical description of everything that determines a zip's bytes,
+and how an artifact is named under its key in every cache (local or remote)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["KEY_VERSION", "cache_key", "canonical_json", "entry_name", "safe_name"]
+
+#: Version of the key derivation; bump it if the description's shape changes meaning.
+KEY_VERSION = 1
+
+
+def canonical_json(data: Any) -> bytes:
+    """``data`` as compact UTF-8 JSON with sorted keys: equal data, equal bytes."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def cache_key(kind: str, description: Mapping[str, Any]) -> str:
+    """The sha256 (hex) of a build's kind and description: equal keys mean equal bytes."""
+    payload = {"detzip-cache-key": KEY_VERSION, "kind": kind, "description": dict(description)}
+    return hashlib.sha256(canonical_json(payload)).hexdigest()
+
+
+def entry_name(name: str, key: str) -> str:
+    """``<name>-<key[:16]>``: how an artifact is addressed in every cache."""
+    return f"{safe_name(name)}-{key[:16]}"
+
+
+def safe_name(name: str) -> str:
+    """``name`` made safe for file and object names: each run of characters outside
+    ``A-Za-z0-9._-`` becomes ``_``; leading and trailing dots and underscores are dropped
+    (``artifact`` if nothing is left)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    return cleaned or "artifact"

@@ -1,0 +1,384 @@
+"""The local artifact cache: built zips stored under the key of what determines their bytes.
+
+A key is the sha256 of a canonical description of a build (see :func:`cache_key`). Zips live
+under ``<cache dir>/artifacts/`` as ``<name>-<key[:16]>.zip`` beside a ``.json`` record (the full
+key, the zip's sha256 and sizes, the description). The record is written after its zip, so a
+record always names a complete zip, and every read checks the zip against the record's sha256: a
+truncated or corrupted entry is discarded with a warning and rebuilt, never served.
+
+Read-through: the local cache, then the remote one if configured (S3, see
+:mod:`detzip.cache.s3`), then a build; a build is stored locally and uploaded. Builds of one key
+hold a per-key lock, so processes building the same key at once wait for the first and then hit.
+
+This module keeps its imports light: a hit must cost little more than Python's start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from detzip import _log as log
+from detzip._fs import (
+    INCOMING,
+    TEMP_SUFFIX,
+    atomic_output,
+    copy_file,
+    prepare_output,
+    temporary,
+    write_file,
+)
+from detzip.cache.keys import KEY_VERSION, canonical_json, entry_name
+from detzip.cache.layout import Layout
+from detzip.cache.remote import Remote, RemoteUnavailable
+from detzip.errors import DetzipError, Setting, literal
+
+if TYPE_CHECKING:
+    from detzip.zip.writer import WrittenZip
+
+__all__ = ["Cache", "Check", "Outcome", "open_remote"]
+
+
+_CHUNK = 1 << 20
+
+
+class Outcome(NamedTuple):
+    """What :meth:`Cache.through` put at the output: the zip's ``record`` (key, sha256, sizes,
+    description), where it came from (``source``: None when built here, else ``"local"`` or the
+    remote cache's URL) and its ``entry`` in the local cache, if stored there."""
+
+    path: Path
+    record: Mapping[str, Any]
+    source: str | None = None
+    entry: Path | None = None
+
+
+Check = Callable[[Path, Mapping[str, Any]], None]
+"""Sees a zip (path, record) before it reaches the output; raises to refuse it."""
+
+
+def open_remote(url: str) -> Remote:
+    """The shared cache at ``url`` (``s3://BUCKET/PREFIX``)."""
+    if url.startswith("s3://"):
+        from detzip.cache.s3 import S3Cache
+
+        return S3Cache(url)
+    raise DetzipError(
+        f"unknown cache {url!r}; set {{0}} to s3://BUCKET/PREFIX or off, or leave it out",
+        settings=[Setting("cache")],
+    )
+
+
+class _Mismatch(Exception):
+    """A copied artifact did not have the sha256 its record promises."""
+
+
+class Cache:
+    """Where built artifacts are looked up and stored.
+
+    ``root`` is the local cache dir (default :func:`~detzip.cache.layout.default_cache_dir`),
+    laid out as :class:`~detzip.cache.layout.Layout` says; it also holds the wheel store.
+    ``remote`` is a shared cache URL (``s3://bucket/prefix``) or object; when it is unreachable
+    detzip warns and builds locally, unless ``require`` is true, which makes that an error.
+    ``enabled=False`` neither reads nor writes artifacts (keys are still computed).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        remote: str | Remote | None = None,
+        *,
+        require: bool = False,
+        enabled: bool = True,
+    ) -> None:
+        self.layout = Layout.at(root)
+        self.root = self.layout.root
+        self.remote = open_remote(remote) if isinstance(remote, str) else remote
+        self.require = require
+        self.enabled = enabled
+
+    @property
+    def artifacts(self) -> Path:
+        """The folder of built zips and their records."""
+        return self.layout.artifacts
+
+    # -- read-through ---------------------------------------------------------------------------
+
+    def through(
+        self,
+        name: str,
+        key: str,
+        description: Mapping[str, Any],
+        output: str | os.PathLike[str],
+        build: Callable[[Path], WrittenZip],
+        check: Check | None = None,
+    ) -> Outcome:
+        """The zip for ``key`` at ``output``: served from a cache, else built and stored.
+
+        ``build`` writes the zip to the path it is given (next to ``output``) and returns what
+        it wrote. ``check`` sees every zip (built or cached) with its record before it reaches
+        ``output``, and may refuse it by raising; ``output`` is then left as it was.
+        """
+        out = Path(output)
+        if not self.enabled:
+            record, _ = self._build(out, build, check, name, key, description, keep=False)
+            return Outcome(out, record)
+        found = self._serve_local(name, key, out, check)
+        if found is not None:
+            return found
+        with self._lock(key):
+            found = self._serve_local(name, key, out, check)  # another process just built it?
+            if found is None:
+                found = self._serve_remote(name, key, out, check)
+            if found is not None:
+                return found
+            log.info("%s: building (key %s)", name, key[:16])
+            record, stored = self._build(out, build, check, name, key, description, keep=True)
+        return Outcome(out, record, None, stored)
+
+    def _build(
+        self,
+        out: Path,
+        build: Callable[[Path], WrittenZip],
+        check: Check | None,
+        name: str,
+        key: str,
+        description: Mapping[str, Any],
+        *,
+        keep: bool,
+    ) -> tuple[dict[str, Any], Path | None]:
+        """Build into a staging file beside ``out``; store and upload it (``keep``), check it,
+        then rename it to ``out``. Returns its record and the local cache entry."""
+        prepare_output(out)
+        staged = out.parent / f".{out.name}.{os.getpid()}.staged{TEMP_SUFFIX}"
+        stored = None
+        try:
+            written = build(staged)
+            record = {
+                "detzip-cache-entry": KEY_VERSION,
+                "key": key,
+                "name": name,
+                "sha256": written.sha256,
+                "size": written.size,
+                "unzipped_size": written.unzipped_size,
+                "entries": written.entries,
+                "options": dict(description),
+            }
+            if keep:
+                stored = self._store(name, key, staged, record)
+                self._upload(name, key, stored or staged, record)
+            if check is not None:
+                check(staged, record)
+            os.replace(staged, out)
+        finally:
+            with contextlib.suppress(OSError):
+                staged.unlink()
+        return record, stored
+
+    def _serve_local(
+        self, name: str, key: str, output: Path, check: Check | None
+    ) -> Outcome | None:
+        for record_path in self._records(name, key):
+            try:
+                record = json.loads(record_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if record.get("key") != key:
+                continue
+            zip_path = record_path.with_suffix(".zip")
+            if check is not None:
+                check(zip_path, record)
+            if not self._serve(zip_path, record, output):
+                log.warning(
+                    "%s: cached artifact is corrupt (not the sha256 its record names); "
+                    "discarded, rebuilding",
+                    zip_path,
+                )
+                self._discard(record_path)
+                continue
+            with contextlib.suppress(OSError):
+                os.utime(record_path)  # last use, for prune
+            log.info("%s: cache hit (%s)", name, zip_path)
+            return Outcome(output, record, "local", zip_path)
+        return None
+
+    def _records(self, name: str, key: str) -> list[Path]:
+        """The record for ``name``, then any other name's record for the same key."""
+        exact = self.artifacts / f"{entry_name(name, key)}.json"
+        found = [exact] if exact.is_file() else []
+        suffix = f"-{key[:16]}.json"
+        try:
+            others = sorted(n for n in os.listdir(self.artifacts) if n.endswith(suffix))
+        except OSError:
+            others = []
+        return found + [self.artifacts / n for n in others if self.artifacts / n != exact]
+
+    def _serve(self, source: Path, record: Mapping[str, Any], output: Path) -> bool:
+        """Copy ``source`` to ``output``, checking its sha256 on the way; False if it differs.
+
+        An output that already holds exactly the recorded bytes is left alone.
+        """
+        if _holds(output, record):
+            return True
+        try:
+            with open(source, "rb") as src:
+                if os.fstat(src.fileno()).st_size != record["size"]:
+                    return False
+                digest = hashlib.sha256()
+                with atomic_output(output) as out:
+                    while chunk := src.read(_CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+                    if digest.hexdigest() != record["sha256"]:
+                        raise _Mismatch
+        except (_Mismatch, FileNotFoundError):
+            return False
+        return True
+
+    def _serve_remote(
+        self, name: str, key: str, output: Path, check: Check | None
+    ) -> Outcome | None:
+        if self.remote is None:
+            return None
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = temporary(self.artifacts, INCOMING)
+        os.close(fd)
+        temp = Path(temp_name)
+        try:
+            try:
+                record = self.remote.fetch(name, key, temp)
+            except RemoteUnavailable as exc:
+                self._remote_failed(exc, "reading")
+                return None
+            if record is None:
+                return None
+            stored = self._admit(name, key, temp, record)
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        if check is not None:
+            check(stored, record)
+        if not self._serve(stored, record, output):
+            return None
+        log.info("%s: cache hit (%s)", name, self.remote.url)
+        return Outcome(output, record, self.remote.url, stored)
+
+    def _store(self, name: str, key: str, built: Path, record: Mapping[str, Any]) -> Path | None:
+        """Copy a freshly built zip into the local cache; a failure only costs a warning."""
+        base = self.artifacts / entry_name(name, key)
+        try:
+            copy_file(built, base.with_suffix(".zip"))
+            write_file(base.with_suffix(".json"), canonical_json(dict(record)))
+            return base.with_suffix(".zip")
+        except OSError as exc:
+            log.warning("cannot store the artifact in %s (%s)", self.artifacts, exc.strerror)
+            return None
+
+    def _admit(self, name: str, key: str, zip_temp: Path, record: Mapping[str, Any]) -> Path:
+        """Move a complete zip into place, then write its record (the record commits it)."""
+        base = self.artifacts / entry_name(name, key)
+        final = base.with_suffix(".zip")
+        os.replace(zip_temp, final)
+        write_file(base.with_suffix(".json"), canonical_json(dict(record)))
+        return final
+
+    def _upload(self, name: str, key: str, path: Path, record: Mapping[str, Any]) -> None:
+        if self.remote is None:
+            return
+        try:
+            self.remote.upload(name, key, path, record)
+        except RemoteUnavailable as exc:
+            self._remote_failed(exc, "writing")
+
+    def _remote_failed(self, exc: RemoteUnavailable, doing: str) -> None:
+        if self.require:
+            raise DetzipError(
+                f"the cache is unavailable for {doing} ({literal(str(exc))}); "
+                "fix access to it or drop {0}",
+                settings=[Setting("require_cache", True)],
+            ) from None
+        log.warning("cache unavailable for %s (%s); building locally", doing, exc)
+        self.remote = None  # do not wait on it again in this process
+
+    def _discard(self, record_path: Path) -> None:
+        for path in (record_path, record_path.with_suffix(".zip")):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    @contextlib.contextmanager
+    def _lock(self, key: str) -> Iterator[None]:
+        """Hold an exclusive per-key lock (advisory; released by the kernel if we die)."""
+        try:
+            import fcntl
+        except ImportError:  # not on POSIX: builds of one key may race, each still atomic
+            yield
+            return
+        folder = self.layout.locks
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.layout.lock(key), os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            log.warning("cannot lock in %s (%s); building without a lock", folder, exc.strerror)
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- remembered inputs → results ------------------------------------------------------------
+
+    def recall(self, kind: str, request: Mapping[str, Any]) -> Any:
+        """What :meth:`remember` stored for ``request``, if none of its input files changed."""
+        if not self.enabled:
+            return None
+        try:
+            memo = json.loads(self._memo_path(kind, request).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if memo.get("request") != json.loads(canonical_json(dict(request))):
+            return None
+        for path, digest in memo.get("inputs", []):
+            try:
+                with open(path, "rb") as handle:
+                    if hashlib.file_digest(handle, "sha256").hexdigest() != digest:
+                        return None
+            except OSError:
+                return None
+        return memo.get("value")
+
+    def remember(
+        self, kind: str, request: Mapping[str, Any], inputs: Sequence[Path], value: Any
+    ) -> None:
+        """Remember ``value`` for ``request`` as long as the ``inputs`` files keep their bytes."""
+        if not self.enabled:
+            return
+        try:
+            hashed = []
+            for path in inputs:
+                with open(path, "rb") as handle:
+                    hashed.append([str(path), hashlib.file_digest(handle, "sha256").hexdigest()])
+            memo = {"request": dict(request), "inputs": hashed, "value": value}
+            write_file(self._memo_path(kind, request), canonical_json(memo))
+        except OSError as exc:
+            log.debug("cannot remember %s: %s", kind, exc)
+
+    def _memo_path(self, kind: str, request: Mapping[str, Any]) -> Path:
+        digest = hashlib.sha256(canonical_json(dict(request))).hexdigest()
+        return self.layout.memo_file(kind, digest)
+
+
+def _holds(path: Path, record: Mapping[str, Any]) -> bool:
+    try:
+        if path.stat().st_size != record["size"]:
+            return False
+        with open(path, "rb") as handle:
+            return bool(hashlib.file_digest(handle, "sha256").hexdigest() == record["sha256"])
+    except OSError:
+        return False

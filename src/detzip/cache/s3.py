@@ -1,0 +1,165 @@
+"""An S3 bucket as a shared artifact cache (boto3, from the optional extra ``detzip[s3]``).
+
+Objects under ``s3://BUCKET/PREFIX/``: ``<name>-<key[:16]>.zip`` carrying its sha256 and full key
+as object metadata, and ``keys/<key>.json``, the record the local cache keeps (which names the
+zip). Lookups go by key, so a zip built under one name is found under any other. The record is
+uploaded after the zip, so a record names a complete zip. A download is hashed on the way in; a
+zip whose sha256 is not the record's is rejected with a warning and never used.
+
+Credentials, region and endpoint come from boto3's usual configuration (environment, profiles,
+instance roles; ``AWS_ENDPOINT_URL_S3`` for S3-compatible servers). Timeouts are short and
+retries few: an unreachable cache should cost seconds, not minutes, before detzip builds locally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from detzip import _log as log
+from detzip.cache.keys import canonical_json, entry_name
+from detzip.cache.remote import RemoteUnavailable
+from detzip.errors import DetzipError
+
+__all__ = ["S3Cache"]
+
+
+_CHUNK = 1 << 20
+
+
+class S3Cache:
+    """The :class:`~detzip.cache.remote.Remote` at ``s3://BUCKET/PREFIX`` (the prefix may be
+    empty); boto3 is imported on first use."""
+
+    def __init__(self, url: str) -> None:
+        rest = url.removeprefix("s3://")
+        bucket, _, prefix = rest.partition("/")
+        if not bucket:
+            raise DetzipError(f"cache URL {url!r} names no bucket; use s3://BUCKET/PREFIX")
+        self.url = url.rstrip("/")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self._client: Any = None
+
+    def _object(self, relative: str) -> str:
+        return f"{self.prefix}/{relative}" if self.prefix else relative
+
+    def _zip(self, name: str, key: str) -> str:
+        return self._object(f"{entry_name(name, key)}.zip")
+
+    def _record(self, key: str) -> str:
+        return self._object(f"keys/{key}.json")
+
+    def client(self) -> Any:
+        """The boto3 S3 client, made on first use (short timeouts, two attempts); raises
+        :class:`~detzip.errors.DetzipError` if boto3 is not installed."""
+        if self._client is None:
+            try:
+                import boto3
+                from botocore.config import Config
+            except ImportError:
+                raise DetzipError(
+                    f"the S3 cache {self.url} needs boto3; install it with pip install 'detzip[s3]'"
+                ) from None
+            config = Config(
+                connect_timeout=3,
+                read_timeout=30,
+                retries={"max_attempts": 2, "mode": "standard"},
+            )
+            self._client = boto3.session.Session().client("s3", config=config)
+        return self._client
+
+    def fetch(self, name: str, key: str, into: Path) -> dict[str, Any] | None:
+        """Download the zip recorded under ``key`` into ``into`` and return its record; None if
+        absent, or if the record is invalid or the zip's sha256 is not the record's."""
+        record_key = self._record(key)
+        with _translated(self.url):
+            record_body = self._get(record_key)
+            if record_body is None:
+                return None
+            try:
+                record: dict[str, Any] = json.loads(record_body)
+            except ValueError:
+                log.warning("s3://%s/%s is not a valid record; ignored", self.bucket, record_key)
+                return None
+            if record.get("key") != key or not isinstance(record.get("name"), str):
+                log.warning("s3://%s/%s is not this key's record; ignored", self.bucket, record_key)
+                return None
+            zip_key = self._zip(record["name"], key)
+            response = self._get_object(zip_key)
+            if response is None:
+                return None
+            digest = hashlib.sha256()
+            with open(into, "wb") as out:
+                for chunk in response["Body"].iter_chunks(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+        claimed = {record.get("sha256"), response.get("Metadata", {}).get("sha256")}
+        if claimed != {digest.hexdigest()}:
+            log.warning(
+                "s3://%s/%s: its sha256 is %s, not the %s its record names; rejected, building",
+                self.bucket,
+                zip_key,
+                digest.hexdigest(),
+                record.get("sha256"),
+            )
+            return None
+        return record
+
+    def upload(self, name: str, key: str, zip_path: Path, record: Mapping[str, Any]) -> None:
+        """Put the zip (with its sha256 and key as metadata), then its record under ``keys/``."""
+        with _translated(self.url):
+            client = self.client()
+            with open(zip_path, "rb") as body:
+                client.put_object(
+                    Bucket=self.bucket,
+                    Key=self._zip(name, key),
+                    Body=body,
+                    ContentType="application/zip",
+                    Metadata={"sha256": str(record["sha256"]), "key": key},
+                )
+            client.put_object(
+                Bucket=self.bucket,
+                Key=self._record(key),
+                Body=canonical_json(dict(record)),
+                ContentType="application/json",
+            )
+
+    def _get(self, object_key: str) -> bytes | None:
+        response = self._get_object(object_key)
+        return None if response is None else bytes(response["Body"].read())
+
+    def _get_object(self, object_key: str) -> dict[str, Any] | None:
+        client = self.client()  # first: says how to install boto3 if it is missing
+        from botocore.exceptions import ClientError
+
+        try:
+            response: dict[str, Any] = client.get_object(Bucket=self.bucket, Key=object_key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+        return response
+
+
+@contextlib.contextmanager
+def _translated(url: str) -> Iterator[None]:
+    """Turn boto3's failures (network, credentials, access) into :class:`RemoteUnavailable`."""
+    try:
+        yield
+    except DetzipError:
+        raise
+    except Exception as exc:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            reason = f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+            raise RemoteUnavailable(f"{url}: {reason}") from None
+        if isinstance(exc, BotoCoreError):
+            raise RemoteUnavailable(f"{url}: {exc}") from None
+        raise

@@ -1,0 +1,120 @@
+"""Resolution's machinery: a lock for a target → one file per package, and its description.
+
+Reads top to bottom: load the lock for the target, drop excluded packages, choose one file per
+package, and describe the set. A wheel the lock names with its sha256 is described without
+fetching it (so a cache hit needs no download); a pin the lock leaves to pip (a requirements.txt
+with several hashes, or none) is fetched into the wheel store to learn which wheel it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+from detzip import _log as log
+from detzip.deps.locks.loading import load as load_lock
+from detzip.deps.locks.model import Pin
+from detzip.deps.request import Dependencies
+from detzip.deps.store import StoredWheel, Wanted, WheelStore
+from detzip.deps.targets import Target
+from detzip.errors import DetzipError, Setting
+from detzip.inputs.wheel import DEFAULT_LAYER_EXCLUDES
+
+
+@dataclass
+class Selection:
+    """The chosen files for a target; ``wheels()`` makes sure they are all in the store."""
+
+    description: dict[str, Any]
+    inputs: tuple[Path, ...]
+    floating: bool
+    wanted: list[Wanted]
+    target: Target
+    store: WheelStore
+    pip_options: list[str]
+    _wheels: list[StoredWheel] | None = field(default=None, repr=False)
+
+    def wheels(self) -> list[StoredWheel]:
+        """Every chosen wheel, in the store (fetched now if missing)."""
+        if self._wheels is None:
+            self._wheels = self.store.ensure(self.wanted, self.target, self.pip_options)
+        return self._wheels
+
+
+def select(deps: Dependencies, store: WheelStore) -> Selection:
+    """Read the lock for the target, drop excluded packages, choose a file per package, and
+    describe the set (fetching into ``store`` only the pins the lock leaves to pip)."""
+    target = deps.target
+    locked = load_lock(deps.requirements, target, format=deps.format, groups=deps.groups)
+    dropped = {canonicalize_name(name) for name in deps.exclude_packages}
+    pins = [pin for pin in locked.pins if pin.name not in dropped]
+    for name in sorted(dropped - {pin.name for pin in locked.pins}):
+        log.warning("exclude_packages: %s is not in %s for this target", name, deps.requirements)
+    options = [*locked.pip_options, *deps.pip_options]
+    wanted = [choose(pin, target) for pin in pins]
+    packages: dict[str, dict[str, str]] = {}
+    unknown: list[Wanted] = []
+    for want in wanted:
+        if want.filename and want.sha256 and not want.build:
+            packages[want.pin.name] = _package(
+                want.pin.name, want.pin.version, want.filename, want.sha256
+            )
+        else:
+            unknown.append(want)
+    for wheel in store.ensure(unknown, target, options):
+        packages[wheel.name] = _package(wheel.name, wheel.version, wheel.filename, wheel.sha256)
+    description = describe(deps, [packages[name] for name in sorted(packages)])
+    return Selection(description, locked.inputs, locked.floating, wanted, target, store, options)
+
+
+def choose(pin: Pin, target: Target) -> Wanted:
+    """The best file in the lock's list for the target; without a list, leave it to pip."""
+    if not pin.files:
+        return Wanted(pin)
+    best: tuple[tuple[int, int, str], Wanted] | None = None
+    sdist = None
+    for file in pin.files:
+        if not file.filename.endswith(".whl"):
+            if file.filename.endswith((".tar.gz", ".zip")):
+                sdist = file
+            continue
+        try:
+            _, _, build, tags = parse_wheel_filename(file.filename)
+        except InvalidWheelFilename:
+            continue
+        ranks = [target.tag_rank[tag] for tag in tags if tag in target.tag_rank]
+        if not ranks:
+            continue
+        key = (min(ranks), -(build[0] if build else 0), file.filename)
+        if best is None or key < best[0]:
+            best = (key, Wanted(pin, file.filename, file.url, file.sha256))
+    if best is not None:
+        return best[1]
+    if sdist is not None:
+        return Wanted(pin, sdist.filename, sdist.url, sdist.sha256, build=True)
+    wheels = sorted(f.filename for f in pin.files if f.filename.endswith(".whl"))
+    raise DetzipError(
+        f"{pin.name} {pin.version} has no wheel for {target.runtime} {target.arch} "
+        f"(manylinux up to glibc 2.{target.glibc[1]}) among {', '.join(wheels) or 'no wheels'}; "
+        "pin a version that publishes such a wheel, or leave it out with {0}",
+        settings=[Setting("exclude_packages", [pin.name])],
+    )
+
+
+def _package(name: str, version: str, filename: str, sha256: str) -> dict[str, str]:
+    return {"name": name, "version": version, "wheel": filename, "sha256": sha256}
+
+
+def describe(deps: Dependencies, packages: Sequence[dict[str, str]]) -> dict[str, Any]:
+    """The dependency options and the resolved set: what the installed files depend on."""
+    return {
+        **deps.target.describe(),
+        "exclude": list(deps.exclude),
+        "exclude_packages": sorted(canonicalize_name(n) for n in deps.exclude_packages),
+        "default_excludes": list(DEFAULT_LAYER_EXCLUDES) if deps.default_excludes else [],
+        "packages": list(packages),
+    }

@@ -1,0 +1,110 @@
+"""Lock and requirements files → the pinned set for a target.
+
+Formats: ``requirements.txt`` (any ``*.txt``), ``poetry.lock``, ``pylock.toml`` /
+``pylock.*.toml`` (PEP 751) and ``uv.lock``; detected from the file name, or named explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from detzip.deps.locks.model import LockedFile, Pin, recording_inputs
+from detzip.deps.targets import Target
+from detzip.errors import DetzipError, Setting
+
+__all__ = ["FORMATS", "LockedFile", "LockedSet", "Pin", "detect_format", "load"]
+
+FORMATS = ("requirements", "poetry", "pylock", "uv")
+
+
+@dataclass(frozen=True, slots=True)
+class LockedSet:
+    """The pins a lock gives for a target, and pip options it carries (index URLs).
+
+    ``inputs`` are the files that were read (the lock and what it includes or reads beside it);
+    ``floating`` is true when pip resolved unpinned requirements against the index, so the set
+    may change although no input did.
+    """
+
+    pins: tuple[Pin, ...]
+    pip_options: tuple[str, ...] = ()
+    format: str = ""
+    inputs: tuple[Path, ...] = ()
+    floating: bool = False
+
+
+def detect_format(path: Path) -> str:
+    """The lock format (one of :data:`FORMATS`) a file's name implies; an error if none."""
+    name = path.name
+    if name == "poetry.lock":
+        return "poetry"
+    if name == "uv.lock":
+        return "uv"
+    if re.fullmatch(r"pylock(\.[^.]+)?\.toml", name):
+        return "pylock"
+    if name.endswith((".txt", ".in")) or "requirements" in name:
+        return "requirements"
+    raise DetzipError(
+        "cannot tell the lock format from the name; name it requirements.txt, poetry.lock, "
+        "pylock.toml or uv.lock, or set {0}",
+        path,
+        settings=[Setting("format")],
+    )
+
+
+def load(
+    path: str | os.PathLike[str],
+    target: Target,
+    *,
+    format: str | None = None,
+    groups: Iterable[str] = (),
+) -> LockedSet:
+    """The pinned set ``path`` describes for ``target``."""
+    lock = Path(path)
+    if not lock.is_file():
+        raise DetzipError("no such lock or requirements file; check the path", lock)
+    kind = format or detect_format(lock)
+    if kind not in FORMATS:
+        raise DetzipError(
+            f"unknown lock format {kind!r}; set {{0}} to one of {', '.join(FORMATS)}",
+            settings=[Setting("format")],
+        )
+    options: list[str] = []
+    floating = False
+    with recording_inputs() as inputs:
+        if kind == "requirements":
+            from detzip.deps.locks import requirements
+
+            pins, options, floating = requirements.load(lock, target)
+        elif kind == "poetry":
+            from detzip.deps.locks import poetry
+
+            pins = poetry.load(lock, target, groups)
+        elif kind == "pylock":
+            from detzip.deps.locks import pylock
+
+            pins = pylock.load(lock, target, groups)
+        else:
+            from detzip.deps.locks import uvlock
+
+            pins = uvlock.load(lock, target, groups)
+    seen: dict[str, Pin] = {}
+    for pin in pins:
+        if pin.name in seen and seen[pin.name].version != pin.version:
+            raise DetzipError(
+                f"{pin.name} is pinned twice for this target ({seen[pin.name].version} and "
+                f"{pin.version}); fix the lock",
+                lock,
+            )
+        seen[pin.name] = pin
+    return LockedSet(
+        tuple(seen[name] for name in sorted(seen)),
+        tuple(options),
+        kind,
+        tuple(dict.fromkeys(path.absolute() for path in inputs)),
+        floating,
+    )

@@ -1,0 +1,56 @@
+"""pylock.toml / pylock.*.toml (PEP 751) → pins: every package whose marker holds for the target."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from detzip.deps.locks.model import LockedFile, Pin, marker_holds, read_toml, sha256_of
+from detzip.deps.targets import Target
+from detzip.errors import DetzipError
+
+__all__ = ["load"]
+
+
+def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
+    """The pins a PEP 751 lock gives for ``target``: every package whose marker holds, with
+    ``groups`` added to the lock's default groups."""
+    data = read_toml(path)
+    version = str(data.get("lock-version", ""))
+    if not version.startswith("1."):
+        raise DetzipError(
+            f"unsupported lock-version {version!r}; detzip reads PEP 751 lock-version 1.x", path
+        )
+    env: dict[str, Any] = dict(target.marker_environment())
+    env["extras"] = frozenset()
+    env["dependency_groups"] = frozenset([*data.get("default-groups", []), *groups])
+    pins = []
+    for package in data.get("packages", []):
+        name = package["name"]
+        if not marker_holds(package.get("marker"), env, path):
+            continue
+        if "version" not in package or not ("wheels" in package or "sdist" in package):
+            kind = next((k for k in ("vcs", "directory", "archive") if k in package), "unknown")
+            raise DetzipError(
+                f"package {name} comes from a {kind!r} source, which detzip cannot fetch for a "
+                "target; lock it from an index",
+                path,
+            )
+        files = []
+        for wheel in package.get("wheels", []):
+            url = wheel.get("url")
+            filename = wheel.get("name") or (url or "").split("#")[0].rsplit("/", 1)[-1]
+            files.append(LockedFile(filename, url, sha256_of(_hash(wheel))))
+        if "sdist" in package:
+            sdist = package["sdist"]
+            url = sdist.get("url")
+            filename = sdist.get("name") or (url or "").rsplit("/", 1)[-1]
+            files.append(LockedFile(filename, url, sha256_of(_hash(sdist))))
+        pins.append(Pin(name, package["version"], tuple(files), package.get("index")))
+    return pins
+
+
+def _hash(entry: dict[str, Any]) -> str | None:
+    digest = entry.get("hashes", {}).get("sha256")
+    return f"sha256:{digest}" if digest else None

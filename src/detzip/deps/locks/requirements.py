@@ -1,0 +1,140 @@
+"""requirements.txt: pinned lines are used as is; anything unpinned is resolved by pip."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+from packaging.markers import InvalidMarker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from detzip.deps import pip
+from detzip.deps.locks.model import LockedFile, Pin, note_input, sha256_of
+from detzip.deps.targets import Target
+from detzip.errors import DetzipError
+
+__all__ = ["load"]
+
+# options pip accepts in a requirements file that only say where to look
+_INDEX_OPTIONS = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--trusted-host"}
+_FLAGS = {"--no-index", "--prefer-binary", "--pre"}
+
+
+def load(path: Path, target: Target) -> tuple[list[Pin], list[str], bool]:
+    """(pins, pip index options from the file, whether pip resolved unpinned lines).
+
+    An unpinned file is resolved against the index on every load, so its result can change
+    without the file changing.
+    """
+    lines: list[tuple[Path, int, str]] = []
+    _read(path, lines, set())
+    pins: list[Pin] = []
+    options: list[str] = []
+    unpinned = False
+    for origin, number, line in lines:
+        where = f"{origin}:{number}"
+        if line.startswith("-"):
+            _option(line, where, options)
+            continue
+        text, hashes = _split_hashes(line, where)
+        try:
+            requirement = Requirement(text)
+        except (InvalidRequirement, InvalidMarker) as exc:
+            reason = str(exc).splitlines()[0]
+            raise DetzipError(f"not a valid requirement ({reason}); fix the line", where) from None
+        if requirement.marker and not requirement.marker.evaluate(target.marker_environment()):
+            continue
+        if requirement.url:
+            filename = requirement.url.rsplit("/", 1)[-1].split("#", 1)[0]
+            if not filename.endswith(".whl"):
+                raise DetzipError(
+                    f"{requirement.name}: only direct links to wheels are supported "
+                    f"({requirement.url}); pin a version from an index instead",
+                    where,
+                )
+            version = filename.split("-")[1]
+            pins.append(
+                Pin(
+                    requirement.name,
+                    version,
+                    (LockedFile(filename, requirement.url),),
+                    None,
+                    hashes,
+                )
+            )
+            continue
+        specs = list(requirement.specifier)
+        if any(not spec.version for spec in specs):
+            raise DetzipError(f"{requirement.name}: a version specifier has no version", where)
+        if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
+            pins.append(Pin(requirement.name, specs[0].version, hashes=hashes))
+        else:
+            unpinned = True
+    if unpinned:
+        return _resolve_with_pip(path, target, options), options, True
+    return pins, options, False
+
+
+def _read(path: Path, out: list[tuple[Path, int, str]], seen: set[Path]) -> None:
+    real = path.resolve()
+    if real in seen:
+        return
+    seen.add(real)
+    note_input(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DetzipError(f"cannot read ({exc.strerror}); check the path", path) from None
+    joined = re.sub(r"\\\r?\n", " ", text)
+    for number, raw in enumerate(joined.splitlines(), 1):
+        line = re.sub(r"(^|\s)#.*$", "", raw).strip()
+        if not line:
+            continue
+        for flag in ("-r", "--requirement", "-c", "--constraint"):
+            if line.startswith(flag + " ") or line.startswith(flag + "="):
+                name = line[len(flag) :].lstrip(" =")
+                if flag in ("-r", "--requirement"):
+                    _read(path.parent / name, out, seen)
+                break  # constraints never add packages
+        else:
+            out.append((path, number, line))
+
+
+def _option(line: str, where: str, options: list[str]) -> None:
+    parts = shlex.split(line.replace("=", " ", 1)) if line.startswith("--") else shlex.split(line)
+    flag = parts[0]
+    if flag in ("-e", "--editable"):
+        raise DetzipError("editable requirements cannot go into a layer; pin a version", where)
+    if flag in _INDEX_OPTIONS and len(parts) == 2:
+        options += parts
+    elif flag in _FLAGS:
+        options.append(flag)
+    else:
+        raise DetzipError(f"unsupported option {flag!r} in a requirements file; remove it", where)
+
+
+def _split_hashes(line: str, where: str) -> tuple[str, frozenset[str]]:
+    hashes = set()
+    pattern = re.compile(r"\s--hash[=\s]+(\S+)")
+    for match in pattern.finditer(" " + line):
+        digest = sha256_of(match.group(1))
+        if digest is None:
+            raise DetzipError(f"only sha256 hashes are supported ({match.group(1)})", where)
+        hashes.add(digest)
+    return pattern.sub("", " " + line).strip(), frozenset(hashes)
+
+
+def _resolve_with_pip(path: Path, target: Target, options: list[str]) -> list[Pin]:
+    pins = []
+    for item in pip.resolve(path, target.pip_arguments(), []):
+        info = item["download_info"]
+        url = info["url"]
+        digest = sha256_of(
+            "sha256:" + info.get("archive_info", {}).get("hashes", {}).get("sha256", "")
+        )
+        filename = url.rsplit("/", 1)[-1].split("#", 1)[0]
+        name = canonicalize_name(item["metadata"]["name"])
+        pins.append(Pin(name, item["metadata"]["version"], (LockedFile(filename, url, digest),)))
+    return pins

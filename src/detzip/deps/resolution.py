@@ -1,0 +1,64 @@
+"""Dependencies → the resolved set: its description and, on a build, its wheels.
+
+:func:`resolve` turns :class:`~detzip.deps.request.Dependencies` into a :class:`Resolution`: the
+description of the resolved set (target, patterns, and each chosen wheel's name, version, file and
+sha256), which is what the bytes depend on, and a way to get the wheels themselves. A lock that
+has not changed since the last resolution (nor any file it reads) is answered from the cache's
+memo without parsing it, so a cache hit does not import the lock readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from detzip.deps._select import Selection
+    from detzip.deps.request import Dependencies
+    from detzip.deps.store import StoredWheel
+
+__all__ = ["Memo", "Resolution", "resolve"]
+
+
+class Memo(Protocol):
+    """Remembers a value for a request while its input files keep their bytes (the local
+    cache is one: :meth:`~detzip.cache.local.Cache.recall`)."""
+
+    def recall(self, kind: str, request: Mapping[str, Any]) -> Any:
+        """The value remembered for ``request``, or None."""
+
+    def remember(
+        self, kind: str, request: Mapping[str, Any], inputs: Sequence[Path], value: Any
+    ) -> None:
+        """Remember ``value`` for ``request`` while the ``inputs`` keep their bytes."""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The resolved set's description, and how to get its wheels into the store (on a build)."""
+
+    description: dict[str, Any]
+    wheels: Callable[[], list[StoredWheel]]
+
+
+def resolve(deps: Dependencies, memo: Memo, wheels: Path, resolved: Path) -> Resolution:
+    """The resolved set for ``deps``: remembered in ``memo`` if no input changed, else read from
+    the lock; the wheels go to the store in folder ``wheels`` (pip's choices: ``resolved``)."""
+
+    def read() -> Selection:
+        # packaging, the lock readers and the wheel store: imported only now
+        from detzip.deps._select import select
+        from detzip.deps.store import WheelStore
+
+        return select(deps, WheelStore(wheels, resolved))
+
+    request = deps.request()
+    remembered = memo.recall("dependencies", request)
+    if isinstance(remembered, dict):
+        return Resolution(remembered, lambda: read().wheels())
+    selection = read()
+    if not selection.floating:
+        memo.remember("dependencies", request, selection.inputs, selection.description)
+    return Resolution(selection.description, selection.wheels)

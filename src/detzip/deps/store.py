@@ -1,0 +1,227 @@
+"""The wheel store: a local, content-addressed folder of wheels, filled by pip.
+
+Layout under its folder: ``<sha[:2]>/<sha256>/<filename>``. Only missing wheels are
+fetched, with one ``pip download --no-deps`` per index for the target; every file is checked
+against the hashes the lock accepts before it enters the store. A wheel known only by
+``name==version`` (a pinned requirements.txt without hashes) is remembered under
+``<resolved>/<key>.json`` once pip has chosen it, so a warm store needs no network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+from detzip import _log as log
+from detzip import _progress as progress
+from detzip._fs import copy_file, write_file
+from detzip.deps import pip
+from detzip.deps.locks.model import Pin
+from detzip.deps.targets import Target
+from detzip.errors import DetzipError, Setting
+
+__all__ = ["StoredWheel", "Wanted", "WheelStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """A file to have in the store: chosen from the lock's list, or left to pip."""
+
+    pin: Pin
+    filename: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+    build: bool = False  # an sdist to build into a wheel (pure Python only)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWheel:
+    """A wheel in the store: its project ``name`` and ``version``, file name, sha256 and path."""
+
+    name: str
+    version: str
+    filename: str
+    sha256: str
+    path: Path
+    built: bool = False  # built here from an sdist: its compressed bytes are not portable
+
+
+class WheelStore:
+    """Wheels under ``folder`` by sha256; ``resolved`` remembers which wheel pip chose for a pin
+    the lock leaves to it (the cache's :class:`~detzip.cache.layout.Layout` names both)."""
+
+    def __init__(self, folder: Path, resolved: Path) -> None:
+        self.root = folder
+        self.memo = resolved
+
+    def _folder(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    def get(self, sha256: str) -> Path | None:
+        """The stored wheel with this sha256, if there is one (and mark it used, for prune)."""
+        folder = self._folder(sha256)
+        try:
+            names = [n for n in os.listdir(folder) if not n.startswith(".")]
+        except FileNotFoundError:
+            return None
+        if len(names) != 1:
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(folder)  # last use, for prune
+        return folder / names[0]
+
+    def add(self, source: Path, sha256: str) -> Path:
+        """Copy ``source`` (whose bytes have this sha256) into the store; its stored path."""
+        final = self._folder(sha256) / source.name
+        if not final.exists():
+            copy_file(source, final)
+        return final
+
+    def _memo_key(self, pin: Pin, target: Target, options: Sequence[str]) -> Path:
+        text = json.dumps([pin.name, pin.version, pin.index, target.describe(), list(options)])
+        return self.memo / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
+
+    def remembered(self, pin: Pin, target: Target, options: Sequence[str]) -> StoredWheel | None:
+        """The wheel pip chose for ``pin`` on ``target`` before, if it is still stored."""
+        try:
+            data = json.loads(self._memo_key(pin, target, options).read_text())
+        except (OSError, ValueError):
+            return None
+        path = self.get(data["sha256"])
+        if path is None:
+            return None
+        return StoredWheel(pin.name, pin.version, path.name, data["sha256"], path, data["built"])
+
+    def remember(
+        self, pin: Pin, target: Target, options: Sequence[str], wheel: StoredWheel
+    ) -> None:
+        """Remember that pip chose ``wheel`` for ``pin`` on ``target``."""
+        data = json.dumps({"sha256": wheel.sha256, "built": wheel.built})
+        write_file(self._memo_key(pin, target, options), data.encode())
+
+    def ensure(
+        self, wanted: Iterable[Wanted], target: Target, options: Sequence[str]
+    ) -> list[StoredWheel]:
+        """Every wanted wheel, from the store or fetched (one pip call per index)."""
+        found: dict[str, StoredWheel] = {}
+        missing: list[Wanted] = []
+        for want in wanted:
+            hit = self._lookup(want, target, options)
+            if hit is not None:
+                found[want.pin.name] = hit
+            else:
+                missing.append(want)
+        groups: dict[tuple[str | None, bool, bool], list[Wanted]] = defaultdict(list)
+        for want in missing:
+            groups[(want.pin.index, bool(want.pin.accepted_hashes), want.build)].append(want)
+        for (index, hashed, build), batch in sorted(groups.items(), key=lambda kv: str(kv[0])):
+            for wheel in self._fetch(batch, target, options, index, hashed, build):
+                found[wheel.name] = wheel
+        return [found[name] for name in sorted(found)]
+
+    def _lookup(self, want: Wanted, target: Target, options: Sequence[str]) -> StoredWheel | None:
+        if want.sha256 and not want.build:
+            path = self.get(want.sha256)
+            if path is not None:
+                return StoredWheel(want.pin.name, want.pin.version, path.name, want.sha256, path)
+            return None
+        return self.remembered(want.pin, target, options)
+
+    def _fetch(
+        self,
+        batch: list[Wanted],
+        target: Target,
+        options: Sequence[str],
+        index: str | None,
+        hashed: bool,
+        build: bool,
+    ) -> list[StoredWheel]:
+        names = ", ".join(f"{w.pin.name}=={w.pin.version}" for w in batch)
+        log.info("fetching %s for %s %s", names, target.runtime, target.arch)
+        with tempfile.TemporaryDirectory(prefix="detzip-fetch-") as scratch:
+            folder = Path(scratch)
+            requirements = folder / "requirements.txt"
+            requirements.write_text("".join(_requirement_line(w, hashed) for w in batch))
+            # on a terminal pip shows its own download progress; elsewhere it stays quiet
+            quiet = [] if progress.enabled() else ["--quiet"]
+            progress.clear()
+            args = ["--no-deps", *quiet, "-r", str(requirements)]
+            args += [*options, *(["--index-url", index] if index else [])]
+            if build:
+                pip.run(
+                    # only these packages from source (not their build backends)
+                    [
+                        "wheel",
+                        *args,
+                        "-w",
+                        str(folder / "out"),
+                        "--no-binary",
+                        ",".join(sorted(w.pin.name for w in batch)),
+                    ],
+                    what=f"building {names} from source",
+                )
+            else:
+                pip.run(
+                    ["download", *args, "-d", str(folder / "out"), *target.pip_arguments()],
+                    what=f"downloading {names} for {target.runtime} {target.arch}",
+                )
+            return [self._admit(w, folder / "out", target, options) for w in batch]
+
+    def _admit(
+        self, want: Wanted, folder: Path, target: Target, options: Sequence[str]
+    ) -> StoredWheel:
+        pin = want.pin
+        candidates = [p for p in folder.iterdir() if _wheel_name(p.name) == pin.name]
+        if len(candidates) != 1:
+            raise DetzipError(
+                f"pip did not produce a wheel of {pin.name} {pin.version} "
+                f"(found {[p.name for p in candidates]}); check the lock and the index"
+            )
+        path = candidates[0]
+        with open(path, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        if not want.build and pin.accepted_hashes and digest not in pin.accepted_hashes:
+            raise DetzipError(
+                f"{path.name} has sha256 {digest}, which the lock does not list for {pin.name} "
+                f"{pin.version}; the index serves other bytes than were locked — re-lock or "
+                "check the index"
+            )
+        _, _, _, tags = parse_wheel_filename(path.name)
+        if not any(tag in target.tag_rank for tag in tags):
+            raise DetzipError(
+                f"{path.name} does not run on {target.runtime} {target.arch}: it was built for "
+                f"{', '.join(sorted(map(str, tags)))}. {pin.name} needs a wheel for this target; "
+                "choose a version that has one, or another {0} or {1}",
+                settings=[Setting("runtime"), Setting("arch")],
+            )
+        stored = StoredWheel(
+            pin.name, pin.version, path.name, digest, self.add(path, digest), want.build
+        )
+        if not want.sha256 or want.build:
+            self.remember(pin, target, options, stored)
+        return stored
+
+
+def _wheel_name(filename: str) -> str | None:
+    try:
+        return canonicalize_name(parse_wheel_filename(filename)[0])
+    except InvalidWheelFilename:
+        return None
+
+
+def _requirement_line(want: Wanted, hashed: bool) -> str:
+    pin = want.pin
+    hashes = {want.sha256} if want.sha256 else pin.accepted_hashes
+    line = f"{pin.name} @ {want.url}" if want.url else f"{pin.name}=={pin.version}"
+    if hashed and hashes:
+        line += "".join(f" --hash=sha256:{h}" for h in sorted(hashes))
+    return line + "\n"

@@ -1,0 +1,1 @@
+"""Inputs as entries: a source tree (``tree``) and wheels installed as pip would (``wheel``)."""

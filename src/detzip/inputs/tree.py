@@ -1,0 +1,236 @@
+"""A source tree → entries, filtered by gitignore-style patterns.
+
+What is packed: every regular file under the root that is not excluded, the directories that
+hold them, and directories that are empty on disk (not those emptied by the patterns).
+Symlinks are followed and packed as what they point to; a link that
+leads outside the root is refused unless allowed. Anything that cannot be packed faithfully (a
+broken link, a loop, a FIFO, socket or device, a name that is not UTF-8) is an error that names it.
+
+Patterns, in the order they apply (later ones win, ``!pattern`` re-includes):
+the default excludes, then ``.detzipignore`` in the root, then the caller's excludes.
+If include patterns are given, only files matching one of them are packed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pathspec
+
+from detzip._fs import TEMP_SUFFIX
+from detzip.errors import DetzipError, Setting, literal
+from detzip.zip.entries import Entry
+from detzip.zip.names import normalize_prefix
+
+__all__ = ["DEFAULT_EXCLUDES", "IGNORE_FILE", "TreeSpec", "collect"]
+
+IGNORE_FILE = ".detzipignore"
+
+DEFAULT_EXCLUDES: tuple[str, ...] = (
+    # version control
+    ".git/",
+    ".hg/",
+    ".svn/",
+    ".bzr/",
+    # bytecode (Lambda cannot use timestamp-based pycs from a fixed-mtime zip)
+    "__pycache__/",
+    "*.py[cod]",
+    # virtual environments (also any directory holding a pyvenv.cfg, see below)
+    ".venv/",
+    "venv/",
+    # tool caches and editor/OS droppings
+    ".tox/",
+    ".nox/",
+    ".mypy_cache/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    ".hypothesis/",
+    ".terraform/",
+    ".idea/",
+    ".vscode/",
+    ".DS_Store",
+    IGNORE_FILE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TreeSpec:
+    """What to take from a source tree and where to put it in the archive."""
+
+    exclude: Sequence[str] = ()
+    include: Sequence[str] = ()
+    default_excludes: bool = True
+    ignore_file: bool = True
+    prefix: str = ""
+    allow_outside_links: bool = False
+    skip_files: frozenset[tuple[int, int]] = field(default_factory=frozenset)
+    """(st_dev, st_ino) of files never to pack, e.g. the output zip itself."""
+    ignore_patterns: tuple[str, ...] | None = None
+    """The ignore file's patterns, once read (None: not read yet; see :meth:`resolved`)."""
+
+    def resolved(self, root: Path) -> TreeSpec:
+        """This spec with the ignore file read: collecting and describing then agree."""
+        if self.ignore_patterns is not None:
+            return self
+        patterns = tuple(_read_ignore_file(root)) if self.ignore_file else ()
+        return replace(self, ignore_patterns=patterns)
+
+    def describe(self, root: Path) -> dict[str, object]:
+        """The options as plain data, with the ignore file's patterns actually used."""
+        return {
+            "exclude": list(self.exclude),
+            "include": list(self.include),
+            "default_excludes": self.default_excludes,
+            "ignore_file": list(self.resolved(root).ignore_patterns or ()),
+            "prefix": normalize_prefix(self.prefix),
+            "allow_outside_links": self.allow_outside_links,
+        }
+
+
+def _read_ignore_file(root: Path) -> list[str]:
+    path = root / IGNORE_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):  # no file, or no source folder: collect says
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DetzipError(f"cannot read the ignore file ({exc}); fix or remove it", path) from None
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _compile(patterns: Iterable[str], origin: str) -> pathspec.GitIgnoreSpec:
+    lines = list(patterns)
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except (ValueError, TypeError) as exc:
+        raise DetzipError(f"invalid pattern ({exc}); fix it", origin) from None
+
+
+def collect(root: str | os.PathLike[str], spec: TreeSpec | None = None) -> list[Entry]:
+    """The entries for the tree at ``root``, in walk order (the writer sorts them)."""
+    spec = spec or TreeSpec()
+    top = Path(root)
+    if not top.is_dir():
+        what = "does not exist" if not top.exists() else "is not a directory"
+        raise DetzipError(f"the source {what}; give the folder that holds your code", top)
+    real_root = Path(os.path.realpath(top))
+    spec = spec.resolved(top)
+    excludes: list[str] = list(DEFAULT_EXCLUDES) if spec.default_excludes else []
+    excludes += spec.ignore_patterns or ()
+    excludes += spec.exclude
+    walker = _Walker(
+        real_root=real_root,
+        prefix=normalize_prefix(spec.prefix),
+        exclude=_compile(excludes, str(top / IGNORE_FILE) if spec.ignore_file else "--exclude"),
+        include=_compile(spec.include, "--include") if spec.include else None,
+        spec=spec,
+    )
+    walker.walk(top, "", (real_root,))
+    return walker.entries
+
+
+@dataclass
+class _Walker:
+    real_root: Path
+    prefix: str
+    exclude: pathspec.GitIgnoreSpec
+    include: pathspec.GitIgnoreSpec | None
+    spec: TreeSpec
+    entries: list[Entry] = field(default_factory=list)
+
+    def walk(self, directory: Path, rel: str, chain: tuple[Path, ...]) -> int:
+        """Visit the folder's children; returns how many it has on disk."""
+        try:
+            children = sorted(os.scandir(directory), key=lambda d: d.name)
+        except OSError as exc:
+            raise DetzipError(
+                f"cannot list the folder ({exc.strerror}); fix its permissions or exclude it",
+                directory,
+            ) from None
+        for child in children:
+            self.visit(Path(child.path), rel + child.name, child.is_symlink(), chain)
+        return len(children)
+
+    def visit(self, path: Path, rel: str, is_link: bool, chain: tuple[Path, ...]) -> None:
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DetzipError(
+                "the file name is not valid UTF-8; rename it (e.g. with convmv) or exclude it",
+                os.fsencode(path).decode("utf-8", "backslashreplace"),
+            ) from None
+        if rel.endswith(TEMP_SUFFIX):
+            return  # a temporary output of ours (perhaps left by a killed run)
+        if is_link:
+            target = Path(os.path.realpath(path))
+            if not target.exists():
+                if self.exclude.match_file(rel):
+                    return
+                raise DetzipError(
+                    f"broken symlink (points to {os.readlink(path)}); fix or exclude it", path
+                )
+            if not target.is_relative_to(self.real_root) and not self.spec.allow_outside_links:
+                if self.exclude.match_file(rel) or self.exclude.match_file(rel + "/"):
+                    return
+                raise DetzipError(
+                    "symlink points outside the source folder (to "
+                    + literal(str(target))
+                    + "); exclude it, copy the target in, or allow it with {0}",
+                    path,
+                    settings=[Setting("allow_outside_links", True)],
+                )
+        try:
+            info = path.stat()
+        except OSError as exc:
+            raise DetzipError(f"cannot read ({exc.strerror}); fix or exclude it", path) from None
+
+        if stat.S_ISDIR(info.st_mode):
+            if self.exclude.match_file(rel + "/") or _is_virtualenv(path, self.spec):
+                return
+            real = Path(os.path.realpath(path))
+            if real in chain:
+                raise DetzipError(
+                    f"symlink loop (leads back to {real}); exclude it or remove the link", path
+                )
+            # Folders with packed content get their entries as parents of that content; a
+            # folder of its own only when it is empty on disk (not merely emptied by patterns).
+            if self.walk(path, rel + "/", (*chain, real)) == 0 and (
+                self.include is None or self.include.match_file(rel + "/")
+            ):
+                self.entries.append(Entry.directory(self.prefix + rel + "/"))
+            return
+        if self.exclude.match_file(rel):
+            return
+        if self.include is not None and not self.include.match_file(rel):
+            return
+        if not stat.S_ISREG(info.st_mode):
+            kind = _special_kind(info.st_mode)
+            raise DetzipError(f"is a {kind}, which a zip cannot hold; exclude it", path)
+        if (info.st_dev, info.st_ino) in self.spec.skip_files:
+            return
+        self.entries.append(
+            Entry.file(
+                self.prefix + rel,
+                path,
+                executable=bool(info.st_mode & 0o111),
+                size_hint=info.st_size,
+            )
+        )
+
+
+def _is_virtualenv(path: Path, spec: TreeSpec) -> bool:
+    return spec.default_excludes and (path / "pyvenv.cfg").is_file()
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"

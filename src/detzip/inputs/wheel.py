@@ -1,0 +1,219 @@
+"""A wheel → the entries ``pip install --target`` would create, ready for the zip writer.
+
+A wheel's members are copied as their raw compressed streams (CRC and sizes from its central
+directory) under their installed names: nothing is extracted or recompressed, so the output does
+not depend on this machine's compressor. ``.data/purelib`` and ``.data/platlib`` go to the root
+and ``.data/data`` too (as ``pip install --target`` places them); scripts and headers are not
+installed (a launcher would embed this machine's interpreter path). The ``.dist-info`` directory
+is kept with ``INSTALLER`` = ``detzip`` and a ``RECORD`` that lists exactly what is in the zip.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import mmap
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from detzip.errors import DetzipError
+from detzip.zip.entries import DEFLATED, STORED, Entry, FromBytes, Precompressed
+from detzip.zip.reader import data_offset
+
+if TYPE_CHECKING:
+    import pathspec
+
+__all__ = [
+    "DEFAULT_LAYER_EXCLUDES",
+    "INSTALLER",
+    "Wheel",
+    "compile_excludes",
+    "install",
+    "wheel_entries",
+]
+
+INSTALLER = b"detzip\n"
+#: Dropped from layers unless switched off: Lambda cannot use bytecode compiled elsewhere.
+DEFAULT_LAYER_EXCLUDES = ("__pycache__/", "*.pyc")
+
+
+class Wheel(Protocol):
+    """A wheel file to install: its ``path`` (named as the wheel), and whether it was ``built``
+    here from an sdist (then its members are recompressed: its compressed bytes are not portable).
+    """
+
+    @property
+    def path(self) -> Path:
+        """The wheel file, named as the wheel."""
+        ...
+
+    @property
+    def built(self) -> bool:
+        """Whether it was built here from an sdist (its members are then recompressed)."""
+        ...
+
+
+def install(
+    wheels: Iterable[Wheel], prefix: str, exclude: Sequence[str] = (), defaults: bool = True
+) -> list[Entry]:
+    """Every wheel's files as pip would install them, under ``prefix``, less ``exclude``
+    (gitignore patterns on installed paths) and, with ``defaults``, the bytecode."""
+    spec = compile_excludes(exclude, defaults)
+    entries: list[Entry] = []
+    for wheel in wheels:
+        entries += wheel_entries(wheel, prefix, spec)
+    return entries
+
+
+@dataclass(frozen=True, slots=True)
+class _Installed:
+    path: str  # installed path, relative to the layer root
+    entry: Entry
+
+
+def wheel_entries(wheel: Wheel, prefix: str, exclude: pathspec.GitIgnoreSpec) -> list[Entry]:
+    """The entries ``pip install --target`` would create for ``wheel``, under ``prefix``."""
+    origin = f"wheel {wheel.path.name}"
+    with open(wheel.path, "rb") as handle:
+        buffer = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        archive = zipfile.ZipFile(wheel.path)
+    except zipfile.BadZipFile as exc:
+        raise DetzipError(
+            f"not a valid wheel ({exc}); delete it from the store", wheel.path
+        ) from None
+    with archive:
+        return _entries(wheel, archive, buffer, prefix, exclude, origin)
+
+
+def _entries(
+    wheel: Wheel,
+    archive: zipfile.ZipFile,
+    buffer: mmap.mmap,
+    prefix: str,
+    exclude: pathspec.GitIgnoreSpec,
+    origin: str,
+) -> list[Entry]:
+    dist_info, data_dir = _wheel_dirs(archive, wheel)
+    record = _record(archive, dist_info)
+
+    installed: list[_Installed] = []
+    for info in archive.infolist():
+        if info.is_dir():
+            continue
+        target = _install_path(info.filename, dist_info, data_dir, origin)
+        if target is None or target in (f"{dist_info}/RECORD", f"{dist_info}/INSTALLER"):
+            continue
+        if exclude.match_file(target):
+            continue
+        executable = bool((info.external_attr >> 16) & 0o111)
+        if info.compress_type in (STORED, DEFLATED) and not wheel.built:
+            start = data_offset(buffer, info, origin)
+            end = start + info.compress_size
+            source: Precompressed | FromBytes = Precompressed(
+                info.compress_type,
+                info.CRC,
+                info.compress_size,
+                info.file_size,
+                lambda s=start, e=end: buffer[s:e],  # type: ignore[misc]
+                origin,
+            )
+        else:  # another compression method, or a wheel built here: recompress canonically
+            source = FromBytes(archive.read(info), origin)
+        installed.append(_Installed(target, Entry(prefix + target, source, executable)))
+
+    rows = []
+    for item in installed:
+        known = record.get(item.path) or record.get(_wheel_name_of(item.path, archive, data_dir))
+        if known is None or not known[0]:
+            data = _content(item.entry, archive, item.path, data_dir)
+            known = (_hash(data), str(len(data)))
+        rows.append((item.path, *known))
+    rows.append((f"{dist_info}/INSTALLER", _hash(INSTALLER), str(len(INSTALLER))))
+    rows.append((f"{dist_info}/RECORD", "", ""))
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(sorted(rows))
+    extra = [
+        Entry(prefix + f"{dist_info}/INSTALLER", FromBytes(INSTALLER, origin)),
+        Entry(prefix + f"{dist_info}/RECORD", FromBytes(text.getvalue().encode(), origin)),
+    ]
+    return [item.entry for item in installed] + extra
+
+
+def _wheel_dirs(archive: zipfile.ZipFile, wheel: Wheel) -> tuple[str, str]:
+    tops = {n.split("/", 1)[0] for n in archive.namelist()}
+    infos = [t for t in tops if t.endswith(".dist-info") and f"{t}/WHEEL" in archive.namelist()]
+    if len(infos) != 1:
+        raise DetzipError(
+            "not a valid wheel (no single .dist-info directory with a WHEEL file)", wheel.path
+        )
+    dist_info = infos[0]
+    return dist_info, dist_info[: -len(".dist-info")] + ".data"
+
+
+def _install_path(member: str, dist_info: str, data_dir: str, origin: str) -> str | None:
+    parts = member.split("/")
+    if (
+        member.startswith("/")
+        or ".." in parts
+        or "\\" in member
+        or (len(member) > 1 and member[1] == ":")
+    ):
+        raise DetzipError(
+            f"member {member!r} would be installed outside the layer; refusing this wheel", origin
+        )
+    if parts[0] != data_dir:
+        return member
+    if len(parts) < 3:
+        return None
+    scheme, rest = parts[1], "/".join(parts[2:])
+    if scheme in ("purelib", "platlib", "data"):
+        return rest
+    return None  # scripts, headers: not installed into a layer
+
+
+def _wheel_name_of(installed: str, archive: zipfile.ZipFile, data_dir: str) -> str:
+    """Where a file installed from .data/<scheme>/ is listed in the wheel's RECORD."""
+    for scheme in ("purelib", "platlib", "data"):
+        candidate = f"{data_dir}/{scheme}/{installed}"
+        if candidate in archive.NameToInfo:
+            return candidate
+    return installed
+
+
+def _record(archive: zipfile.ZipFile, dist_info: str) -> dict[str, tuple[str, str]]:
+    try:
+        text = archive.read(f"{dist_info}/RECORD").decode("utf-8")
+    except KeyError:
+        return {}
+    rows: dict[str, tuple[str, str]] = {}
+    for row in csv.reader(io.StringIO(text)):
+        if len(row) >= 3 and row[1].startswith("sha256="):
+            rows[row[0]] = (row[1], row[2])
+    return rows
+
+
+def _content(entry: Entry, archive: zipfile.ZipFile, path: str, data_dir: str) -> bytes:
+    match entry.source:
+        case FromBytes(data=data):
+            return data
+        case _:
+            return archive.read(_wheel_name_of(path, archive, data_dir))
+
+
+def _hash(data: bytes) -> str:
+    digest = hashlib.sha256(data).digest()
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def compile_excludes(patterns: Sequence[str], defaults: bool) -> pathspec.GitIgnoreSpec:
+    """``patterns`` (and, with ``defaults``, :data:`DEFAULT_LAYER_EXCLUDES`) as one matcher."""
+    import pathspec  # imported here: it is the slowest import on a layer build's path
+
+    lines = [*(DEFAULT_LAYER_EXCLUDES if defaults else ()), *patterns]
+    return pathspec.GitIgnoreSpec.from_lines(lines)

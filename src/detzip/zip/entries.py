@@ -1,0 +1,153 @@
+"""The one Entry type every stage passes on: an archive name and where its bytes come from.
+
+An entry is a directory (no content), a file read from disk, bytes held in memory, or a member
+that is already compressed (raw DEFLATE or stored bytes with their CRC-32 and sizes, e.g. copied
+from a wheel) and is written as is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from detzip.errors import DetzipError
+from detzip.zip.names import check_name
+
+__all__ = [
+    "DEFLATED",
+    "STORED",
+    "Entry",
+    "FromBytes",
+    "FromFile",
+    "Precompressed",
+    "Source",
+    "fingerprint",
+]
+
+STORED = 0
+DEFLATED = 8
+
+
+@dataclass(frozen=True, slots=True)
+class FromFile:
+    """Content read from ``path`` when the entry is written."""
+
+    path: Path
+    size_hint: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FromBytes:
+    """Content held in memory; ``origin`` says where it came from (for error messages)."""
+
+    data: bytes
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Precompressed:
+    """An already-compressed member, copied without recompressing.
+
+    ``read`` returns exactly ``compressed_size`` bytes of raw stream for ``method``
+    (:data:`STORED` or :data:`DEFLATED`) that decompress to ``size`` bytes with CRC-32 ``crc32``.
+    """
+
+    method: int
+    crc32: int
+    compressed_size: int
+    size: int
+    read: Callable[[], bytes]
+    origin: str = ""
+
+    def __post_init__(self) -> None:
+        if self.method not in (STORED, DEFLATED):
+            raise ValueError(f"unsupported compression method {self.method}")
+        if self.method == STORED and self.compressed_size != self.size:
+            raise ValueError("a stored member has equal compressed and uncompressed sizes")
+
+
+Source = FromFile | FromBytes | Precompressed
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One archive member. Directory names end with ``/``; ``source`` is None for directories."""
+
+    name: str
+    source: Source | None = None
+    executable: bool = False
+
+    def __post_init__(self) -> None:
+        check_name(self.name, directory=self.source is None)
+
+    @property
+    def is_dir(self) -> bool:
+        """Whether the entry is a directory (it has no ``source``)."""
+        return self.source is None
+
+    @property
+    def size_hint(self) -> int:
+        """Best guess of the bytes this entry occupies in memory while it is being written."""
+        match self.source:
+            case None:
+                return 0
+            case FromFile(size_hint=size):
+                return size
+            case FromBytes(data=data):
+                return len(data)
+            case Precompressed(compressed_size=size):
+                return size
+
+    @classmethod
+    def directory(cls, name: str) -> Entry:
+        """A directory entry; ``/`` is added to ``name`` if it lacks one."""
+        return cls(name if name.endswith("/") else name + "/")
+
+    @classmethod
+    def file(cls, name: str, path: Path, *, executable: bool = False, size_hint: int = 0) -> Entry:
+        """A file entry whose content is read from ``path`` when it is written."""
+        return cls(name, FromFile(path, size_hint), executable)
+
+    @classmethod
+    def data(cls, name: str, data: bytes, *, executable: bool = False) -> Entry:
+        """A file entry holding ``data`` in memory."""
+        return cls(name, FromBytes(data), executable)
+
+
+def fingerprint(entries: Iterable[Entry]) -> dict[str, object]:
+    """A digest of every entry's name, exec bit and content (files are read and hashed).
+
+    Entries with equal fingerprints written with equal options give equal zips.
+    """
+    ordered = sorted(entries, key=lambda e: e.name)
+    # serial: threads measured slower here (small files; open() and stat() dominate)
+    contents = [_content_digest(entry.source) for entry in ordered]
+    digest = hashlib.sha256()
+    for entry, content in zip(ordered, contents, strict=True):
+        digest.update(entry.name.encode("utf-8", "surrogateescape"))
+        digest.update(b"\0x\0" if entry.executable else b"\0-\0")
+        digest.update(content)
+        digest.update(b"\n")
+    return {"entries": len(ordered), "sha256": digest.hexdigest()}
+
+
+def _content_digest(source: Source | None) -> bytes:
+    match source:
+        case None:
+            return b"directory"
+        case FromFile(path=path):
+            try:
+                with open(path, "rb") as handle:
+                    return hashlib.file_digest(handle, "sha256").hexdigest().encode()
+            except OSError as exc:
+                raise DetzipError(
+                    f"cannot read ({exc.strerror}); fix its permissions or exclude it", path
+                ) from None
+        case FromBytes(data=data):
+            return hashlib.sha256(data).hexdigest().encode()
+        case Precompressed():
+            raw = hashlib.sha256(source.read()).hexdigest()
+            return f"{source.method}:{source.crc32}:{source.size}:{raw}".encode()
+    raise TypeError(source)

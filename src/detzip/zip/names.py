@@ -1,0 +1,51 @@
+"""Archive names: what a member may be called, its parent folders, and the prefix folder.
+
+Light on purpose (no dataclasses): a cache hit normalizes the prefix without loading entries.
+"""
+
+from __future__ import annotations
+
+from detzip.errors import DetzipError, Setting, literal
+
+__all__ = ["check_name", "normalize_prefix", "parents"]
+
+
+def check_name(name: str, *, directory: bool) -> None:
+    """Refuse archive names that are absolute, escape the root, or are not valid UTF-8."""
+    stem = name[:-1] if directory and name.endswith("/") else name
+    if directory and not name.endswith("/"):
+        raise DetzipError("a directory's archive name must end with '/'", name)
+    if not stem:
+        raise DetzipError("an archive name is empty", name)
+    if stem.startswith("/") or (len(stem) > 1 and stem[1] == ":"):
+        raise DetzipError("archive names must be relative; remove the leading '/'", name)
+    parts = stem.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise DetzipError("archive names may not contain empty, '.' or '..' parts", name)
+    if "\0" in stem:
+        raise DetzipError("archive names may not contain NUL", name)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DetzipError(
+            "the name is not valid UTF-8; rename the file with a UTF-8 name", ascii(name)
+        ) from None
+
+
+def parents(name: str) -> list[str]:
+    """The directory names that contain ``name``, outermost first: 'a/b/c' → ['a/', 'a/b/']."""
+    parts = name.rstrip("/").split("/")[:-1]
+    return ["/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
+
+
+def normalize_prefix(prefix: str) -> str:
+    """'' or 'a/b/': the folder every archive name is placed under."""
+    cleaned = prefix.replace("\\", "/").strip("/")
+    if not cleaned:
+        return ""
+    if any(part in ("", ".", "..") for part in cleaned.split("/")):
+        raise DetzipError(
+            "{0} " + literal(repr(prefix)) + " must be a relative folder without '.' or '..' parts",
+            settings=[Setting("prefix")],
+        )
+    return cleaned + "/"

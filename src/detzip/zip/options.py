@@ -1,0 +1,146 @@
+"""The options that, together with the entries, determine a zip's bytes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal, get_args
+
+from detzip.errors import DetzipError, Setting, literal
+
+__all__ = [
+    "COMPRESSORS",
+    "DEFAULT_LEVEL",
+    "DOS_EPOCH",
+    "DOS_MAX",
+    "FORMAT_VERSION",
+    "LEVEL_RANGE",
+    "Compressor",
+    "ZipOptions",
+    "dos_datetime",
+    "resolve_mtime",
+]
+
+#: Version of detzip's output format. Bump it whenever the same inputs and options would give
+#: other bytes (header layout, naming rules, compressor pin) — cache keys include it.
+FORMAT_VERSION = 1
+
+Compressor = Literal["deflate", "zlib", "store"]
+COMPRESSORS: tuple[str, ...] = get_args(Compressor)
+DEFAULT_LEVEL = {"deflate": 6, "zlib": 6, "store": 0}
+LEVEL_RANGE = {"deflate": (1, 12), "zlib": (1, 9), "store": (0, 0)}
+
+DOS_EPOCH = datetime(1980, 1, 1, tzinfo=UTC)
+DOS_MAX = datetime(2107, 12, 31, 23, 59, 58, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ZipOptions:
+    """How entries are written: the timestamp every entry carries and the compressor.
+
+    ``mtime`` is the time stored in every header (UTC, whole even seconds, 1980-2107).
+    """
+
+    mtime: datetime = DOS_EPOCH
+    compressor: str = "deflate"
+    level: int = field(default=-1)
+
+    def __post_init__(self) -> None:
+        if self.compressor not in COMPRESSORS:
+            raise DetzipError(
+                f"unknown compressor {self.compressor!r}; use one of {', '.join(COMPRESSORS)}"
+            )
+        if self.level == -1:
+            object.__setattr__(self, "level", DEFAULT_LEVEL[self.compressor])
+        low, high = LEVEL_RANGE[self.compressor]
+        if not low <= self.level <= high:
+            raise DetzipError(
+                f"compression level {self.level} is out of range for {self.compressor}; "
+                f"use {low}..{high}"
+            )
+        object.__setattr__(self, "mtime", _dos_clamp(self.mtime))
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        mtime: str | int | float | datetime | None = None,
+        compressor: str = "deflate",
+        level: int | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> ZipOptions:
+        """Options from user-facing values; ``mtime=None`` honours ``SOURCE_DATE_EPOCH``."""
+        return cls(resolve_mtime(mtime, environ), compressor, -1 if level is None else level)
+
+    def describe(self) -> dict[str, str | int]:
+        """The options as plain data (reported in results, part of cache keys)."""
+        from detzip.zip.compressors import identity
+
+        return {
+            "format": FORMAT_VERSION,
+            "compressor": self.compressor,
+            "compressor_identity": identity(self.compressor),
+            "level": self.level,
+            "mtime": self.mtime.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+def resolve_mtime(
+    value: str | int | float | datetime | None, environ: Mapping[str, str] | None = None
+) -> datetime:
+    """The timestamp to store: an explicit value, else ``SOURCE_DATE_EPOCH``, else 1980-01-01.
+
+    Strings are epoch seconds or an ISO 8601 date/time (UTC unless it carries an offset).
+    """
+    if value is None:
+        env = os.environ if environ is None else environ
+        raw = env.get("SOURCE_DATE_EPOCH", "").strip()
+        if not raw:
+            return DOS_EPOCH
+        if not raw.isdigit():
+            raise DetzipError(
+                f"SOURCE_DATE_EPOCH={raw!r} is not an integer number of seconds; "
+                "set it to e.g. $(git log -1 --format=%ct) or unset it"
+            )
+        return _from_epoch(int(raw))
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        return _from_epoch(value)
+    text = value.strip()
+    try:
+        return _from_epoch(float(text))
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise DetzipError(
+            f"{{0}} {literal(repr(value))} is neither epoch seconds nor an ISO date; "
+            "use e.g. 1700000000 or 2024-01-31T12:00:00Z",
+            settings=[Setting("mtime")],
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _from_epoch(seconds: float) -> datetime:
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return DOS_EPOCH if seconds < 0 else DOS_MAX
+
+
+def _dos_clamp(moment: datetime) -> datetime:
+    """UTC, clamped to what a DOS timestamp can hold, rounded down to even seconds."""
+    moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    moment = min(max(moment, DOS_EPOCH), DOS_MAX)
+    return moment.replace(second=moment.second - moment.second % 2, microsecond=0)
+
+
+def dos_datetime(moment: datetime) -> tuple[int, int]:
+    """(date, time) fields of a zip header for an already clamped UTC moment."""
+    date = ((moment.year - 1980) << 9) | (moment.month << 5) | moment.day
+    time = (moment.hour << 11) | (moment.minute << 5) | (moment.second // 2)
+    return date, time

@@ -1,0 +1,369 @@
+"""The canonical zip writer.
+
+Reads top to bottom: entries are put in canonical order (parent directories added, names sorted
+by their UTF-8 bytes), compressed in parallel in a bounded window, and written in order, every
+header field set explicitly:
+
+- DOS time from the options (1980-01-01 by default); no extra fields except ZIP64 when needed;
+- "made by" Unix (3), version 2.0 (4.5 for an entry or archive that needs ZIP64);
+- mode 0o100644 or 0o100755 for files, 0o40755 plus the MS-DOS directory bit for directories;
+- general purpose flags: only bit 11 (UTF-8), set exactly when the name is not ASCII;
+- no data descriptors, comments or internal attributes;
+- a member is stored when its deflated form is not smaller than the original.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import struct
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from detzip._fs import atomic_output
+from detzip.errors import DetzipError
+from detzip.zip import compressors
+from detzip.zip.entries import DEFLATED, STORED, Entry, FromBytes, FromFile, Precompressed
+from detzip.zip.names import parents
+from detzip.zip.options import ZipOptions, dos_datetime
+
+__all__ = [
+    "BATCH_BYTES",
+    "BATCH_ENTRIES",
+    "COUNT_LIMIT",
+    "FLAG_UTF8",
+    "MADE_BY_UNIX",
+    "MODE_DIR",
+    "MODE_EXEC",
+    "MODE_FILE",
+    "MSDOS_DIR",
+    "VERSION_DEFAULT",
+    "VERSION_ZIP64",
+    "WINDOW_BYTES",
+    "ZIP64_LIMIT",
+    "WrittenZip",
+    "canonical_order",
+    "write_zip",
+]
+
+# Beyond these a record needs ZIP64 (module globals so tests can exercise ZIP64 cheaply).
+ZIP64_LIMIT = 0xFFFFFFFF
+COUNT_LIMIT = 0xFFFF
+
+MADE_BY_UNIX = 3
+VERSION_DEFAULT = 20
+VERSION_ZIP64 = 45
+FLAG_UTF8 = 0x800
+MODE_FILE = 0o100644
+MODE_EXEC = 0o100755
+MODE_DIR = 0o40755
+MSDOS_DIR = 0x10
+
+# How much input may be read and compressed ahead of the writer, and how entries are batched.
+WINDOW_BYTES = 32 << 20
+BATCH_BYTES = 1 << 20
+BATCH_ENTRIES = 64
+
+_LOCAL = struct.Struct("<IHHHHHIIIHH")
+_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+_EOCD = struct.Struct("<IHHHHIIH")
+_EOCD64 = struct.Struct("<IQHHIIQQQQ")
+_LOCATOR64 = struct.Struct("<IIQI")
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenZip:
+    """What was written: the file, its digest, and the totals a size check needs."""
+
+    path: Path
+    sha256: str
+    size: int
+    unzipped_size: int
+    entries: int
+
+    @property
+    def base64sha256(self) -> str:
+        """Standard base64 of the raw SHA-256 digest: Terraform's ``filebase64sha256``."""
+        return base64.b64encode(bytes.fromhex(self.sha256)).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """An entry's bytes as they go into the archive."""
+
+    method: int
+    crc32: int
+    size: int
+    data: bytes | bytearray | memoryview
+
+
+def canonical_order(entries: Iterable[Entry]) -> list[Entry]:
+    """Entries plus every missing parent directory, sorted by UTF-8 name; conflicts are errors."""
+    by_name: dict[str, Entry] = {}
+    for entry in entries:
+        previous = by_name.get(entry.name)
+        if previous is not None and not (previous.is_dir and entry.is_dir):
+            raise DetzipError(
+                f"two inputs map to the archive name {entry.name!r}: {_origin(previous)} and "
+                f"{_origin(entry)}; exclude or rename one of them"
+            )
+        by_name[entry.name] = entry
+    for name in list(by_name):
+        for parent in parents(name):
+            if parent[:-1] in by_name:
+                raise DetzipError(
+                    f"{parent[:-1]!r} is both a file ({_origin(by_name[parent[:-1]])}) and a "
+                    f"directory (of {name!r}); exclude or rename one of them"
+                )
+            by_name.setdefault(parent, Entry(parent))
+    for name, entry in by_name.items():
+        if entry.is_dir and name[:-1] in by_name:
+            raise DetzipError(
+                f"{name[:-1]!r} is both a file ({_origin(by_name[name[:-1]])}) and a directory; "
+                "exclude or rename one of them"
+            )
+    return sorted(by_name.values(), key=lambda e: e.name.encode("utf-8"))
+
+
+def _origin(entry: Entry) -> str:
+    match entry.source:
+        case FromFile(path=path):
+            return str(path)
+        case None:
+            return "a directory"
+        case FromBytes(origin=origin) | Precompressed(origin=origin) if origin:
+            return origin
+        case _:
+            return "generated content"
+
+
+def write_zip(
+    entries: Iterable[Entry],
+    output: str | os.PathLike[str],
+    options: ZipOptions | None = None,
+    *,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> WrittenZip:
+    """Write ``entries`` as a canonical zip at ``output`` (atomically) and describe the result.
+
+    ``progress``, if given, is called with (bytes of input done, bytes in all) as entries are
+    written.
+    """
+    options = options or ZipOptions()
+    ordered = canonical_order(entries)
+    compress = compressors.get(options.compressor, options.level)
+    path = Path(output)
+    total = sum(entry.size_hint for entry in ordered) if progress else 0
+    done = 0
+    with atomic_output(path) as handle:
+        sink = _Sink(handle)
+        writer = _ArchiveWriter(sink, options)
+        for entry, member in _members(ordered, compress, workers or _cpu_count()):
+            writer.add(entry, member)
+            if progress is not None:
+                done += entry.size_hint
+                progress(done, total)
+        writer.finish()
+    return WrittenZip(path, sink.sha256.hexdigest(), sink.offset, writer.unzipped, len(ordered))
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _members(
+    ordered: Sequence[Entry], compress: compressors.Compress | None, workers: int
+) -> Iterable[tuple[Entry, _Member]]:
+    """Each entry with its bytes, in order; batches are prepared ahead on ``workers`` threads."""
+    batches = _batches(ordered)
+    if workers <= 1:
+        for batch in batches:
+            yield from zip(batch, _prepare_batch(batch, compress), strict=True)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detzip-compress")
+    pending: deque[tuple[list[Entry], Future[list[_Member]], int]] = deque()
+    in_flight = 0
+    try:
+        for batch in batches:
+            weight = sum(entry.size_hint for entry in batch)
+            while pending and (in_flight + weight > WINDOW_BYTES or len(pending) >= 4 * workers):
+                done, future, done_weight = pending.popleft()
+                in_flight -= done_weight
+                yield from zip(done, future.result(), strict=True)
+            pending.append((batch, pool.submit(_prepare_batch, batch, compress), weight))
+            in_flight += weight
+        while pending:
+            done, future, _ = pending.popleft()
+            yield from zip(done, future.result(), strict=True)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _batches(ordered: Sequence[Entry]) -> list[list[Entry]]:
+    """Consecutive entries grouped so that each task is worth handing to a thread."""
+    batches: list[list[Entry]] = []
+    current: list[Entry] = []
+    weight = 0
+    for entry in ordered:
+        current.append(entry)
+        weight += entry.size_hint
+        if weight >= BATCH_BYTES or len(current) >= BATCH_ENTRIES:
+            batches.append(current)
+            current, weight = [], 0
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _prepare_batch(batch: Sequence[Entry], compress: compressors.Compress | None) -> list[_Member]:
+    return [_prepare(entry, compress) for entry in batch]
+
+
+def _prepare(entry: Entry, compress: compressors.Compress | None) -> _Member:
+    match entry.source:
+        case None:
+            return _Member(STORED, 0, 0, b"")
+        case Precompressed() as pre:
+            data = pre.read()
+            if len(data) != pre.compressed_size:
+                raise DetzipError(
+                    f"expected {pre.compressed_size} compressed bytes, read {len(data)}", entry.name
+                )
+            return _Member(pre.method, pre.crc32, pre.size, data)
+        case FromBytes(data=data):
+            content = data
+        case FromFile(path=path):
+            try:
+                with open(path, "rb") as handle:
+                    content = handle.read()
+            except OSError as exc:
+                raise DetzipError(
+                    f"cannot read ({exc.strerror}); fix its permissions or exclude it", path
+                ) from None
+    crc = zlib.crc32(content)
+    if compress is not None and content:
+        packed = compress(content)
+        if len(packed) < len(content):
+            return _Member(DEFLATED, crc, len(content), packed)
+    return _Member(STORED, crc, len(content), content)
+
+
+class _Sink:
+    """The output file, hashed and counted as it is written."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.sha256 = hashlib.sha256()
+        self.offset = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.handle.write(data)
+        self.sha256.update(data)
+        self.offset += len(data)
+
+
+class _ArchiveWriter:
+    """Writes local headers and data as members arrive, then the central directory."""
+
+    def __init__(self, sink: _Sink, options: ZipOptions) -> None:
+        self.sink = sink
+        self.date, self.time = dos_datetime(options.mtime)
+        self.central: list[bytes] = []
+        self.unzipped = 0
+
+    def add(self, entry: Entry, member: _Member) -> None:
+        name = entry.name.encode("utf-8")
+        flags = 0 if name.isascii() else FLAG_UTF8
+        offset = self.sink.offset
+        csize = len(member.data)
+        big_sizes = member.size >= ZIP64_LIMIT or csize >= ZIP64_LIMIT
+        zip64 = big_sizes or offset >= ZIP64_LIMIT
+        version = VERSION_ZIP64 if zip64 else VERSION_DEFAULT
+        if entry.is_dir:
+            mode = (MODE_DIR << 16) | MSDOS_DIR
+        else:
+            mode = (MODE_EXEC if entry.executable else MODE_FILE) << 16
+
+        # version needed, flags, method, time, date, CRC-32: the same in both headers
+        common = (version, flags, member.method, self.time, self.date, member.crc32)
+        local_extra = struct.pack("<HHQQ", 1, 16, member.size, csize) if big_sizes else b""
+        self.sink.write(
+            _LOCAL.pack(
+                0x04034B50,
+                *common,
+                0xFFFFFFFF if big_sizes else csize,
+                0xFFFFFFFF if big_sizes else member.size,
+                len(name),
+                len(local_extra),
+            )
+        )
+        self.sink.write(name + local_extra)
+        self.sink.write(member.data)
+        self.unzipped += member.size
+
+        overflow = [value for value in (member.size, csize, offset) if value >= ZIP64_LIMIT]
+        central_extra = (
+            struct.pack(f"<HH{len(overflow)}Q", 1, 8 * len(overflow), *overflow)
+            if overflow
+            else b""
+        )
+        self.central.append(
+            _CENTRAL.pack(
+                0x02014B50,
+                (MADE_BY_UNIX << 8) | version,
+                *common,
+                _clamp(csize),
+                _clamp(member.size),
+                len(name),
+                len(central_extra),
+                0,
+                0,
+                0,
+                mode,
+                _clamp(offset),
+            )
+            + name
+            + central_extra
+        )
+
+    def finish(self) -> None:
+        start = self.sink.offset
+        for record in self.central:
+            self.sink.write(record)
+        size = self.sink.offset - start
+        count = len(self.central)
+        if count >= COUNT_LIMIT or size >= ZIP64_LIMIT or start >= ZIP64_LIMIT:
+            eocd64 = self.sink.offset
+            self.sink.write(
+                _EOCD64.pack(
+                    0x06064B50,
+                    _EOCD64.size - 12,
+                    (MADE_BY_UNIX << 8) | VERSION_ZIP64,
+                    VERSION_ZIP64,
+                    0,
+                    0,
+                    count,
+                    count,
+                    size,
+                    start,
+                )
+            )
+            self.sink.write(_LOCATOR64.pack(0x07064B50, 0, eocd64, 1))
+        short_count = 0xFFFF if count >= COUNT_LIMIT else count
+        self.sink.write(
+            _EOCD.pack(0x06054B50, 0, 0, short_count, short_count, _clamp(size), _clamp(start), 0)
+        )
+
+
+def _clamp(value: int) -> int:
+    return 0xFFFFFFFF if value >= ZIP64_LIMIT else value
