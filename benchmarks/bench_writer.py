@@ -10,6 +10,7 @@ byte-identical across its runs; speed is reported, never asserted.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -135,6 +136,24 @@ def measure(tool: str, tree: Path, out: Path) -> Measurement:
     return Measurement(tool, seconds, rss, len(data), hashlib.sha256(data).hexdigest())
 
 
+def _fsync_seconds(path: Path, size: int) -> float:
+    """What making an output of ``size`` bytes durable costs here (detzip fsyncs every output
+    and its folder before it reports success; the peers do not): write, then time the fsyncs."""
+    with open(path, "wb") as handle:
+        handle.write(os.urandom(min(size, 1 << 20)) * max(1, size >> 20))
+        handle.flush()
+        start = time.perf_counter()
+        os.fsync(handle.fileno())
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+    seconds = time.perf_counter() - start
+    path.unlink()
+    return seconds
+
+
 def run(work: Path, quick: bool) -> dict[str, object]:
     size_mb = 20 if quick else 100
     repeats = 2 if quick else 3
@@ -159,6 +178,10 @@ def run(work: Path, quick: bool) -> dict[str, object]:
                 "peak_rss_mb": round(max(m.peak_rss_mb for m in runs), 1),
             }
         )
+    detzip_row = rows[0]
+    fsync = _fsync_seconds(work / "fsync-probe", int(detzip_row["output_bytes"]))
+    detzip_row["fsync_s"] = round(fsync, 3)
+    detzip_row["fsync_share"] = f"{fsync / float(detzip_row['seconds']):.0%}"
     reference = next((r for r in rows if r["tool"] == "zip -X -r -6"), None)
     for row in rows:
         if reference:

@@ -232,3 +232,5 @@ def test_killed_while_writing_leaves_no_partial_output(tmp_path: Path, sig: int)
     done = run_cli("function", str(src), "-o", str(out), "--compressor", "store")
     assert done.returncode == 0, done.stderr
     assert out.read_bytes()[:2] == b"PK"
+    # … and removes what the killed run left beside it
+    assert not any(p.name.endswith(".detzip-tmp") for p in out_dir.iterdir())

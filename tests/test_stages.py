@@ -150,14 +150,17 @@ def test_resolution_is_the_same_whatever_the_format(repo: Repo, tmp_path: Path, 
     assert resolution.description["runtime"] == "python3.11"
     # the description is remembered with the files it was read from
     [(what, _, inputs, value)] = memo.remembered
-    assert what == "dependencies" and value == resolution.description and inputs
+    assert what == "dependencies" and value["description"] == resolution.description
+    assert inputs == resolution.inputs and value["inputs"] == [str(p) for p in inputs]
 
 
 def test_a_remembered_resolution_does_not_read_the_lock(repo: Repo, tmp_path: Path) -> None:
-    remembered = {"packages": [], "runtime": "python3.11"}
+    described = {"packages": [], "runtime": "python3.11"}
+    remembered = {"description": described, "inputs": ["/somewhere/poetry.lock"]}
     missing = tmp_path / "gone" / "poetry.lock"
     resolution = resolve(_deps(repo, missing), _Memo(remembered), tmp_path / "s", tmp_path / "r")
-    assert resolution.description is remembered
+    assert resolution.description is described
+    assert resolution.inputs == (Path("/somewhere/poetry.lock"),)
     with pytest.raises(DetzipError, match="no such lock"):
         resolution.wheels()  # only a build reads the lock (and would fail here)
 
@@ -230,6 +233,7 @@ class _File:
     def __init__(self, path: Path, built: bool = False) -> None:
         self.path = path
         self.built = built
+        self.sha256 = sha256_file(path)
 
 
 def _write(tmp_path: Path, wheels: Sequence[_File], prefix: str = "python/") -> zipfile.ZipFile:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -22,8 +23,12 @@ __all__ = [
     "TEMP_SUFFIX",
     "atomic_output",
     "copy_file",
+    "fsync_dir",
+    "is_dead",
     "prepare_output",
     "replacing",
+    "staging",
+    "sweep",
     "temporary",
     "write_bytes",
     "write_file",
@@ -36,17 +41,99 @@ _CHUNK = 1 << 20
 
 
 def temporary(folder: Path, prefix: str) -> tuple[int, str]:
-    """A new, empty file in ``folder`` named ``<prefix><random><TEMP_SUFFIX>``: its open file
-    descriptor and path (what :func:`tempfile.mkstemp` gives, without importing tempfile and
-    random on a cache hit's path)."""
+    """A new, empty file in ``folder`` named ``<prefix><pid>-<random><TEMP_SUFFIX>``: its open
+    file descriptor, which holds an exclusive lock on it for as long as it is open, and its
+    path. A temporary nobody holds locked belongs to a dead process: :func:`sweep` removes it.
+    (This is :func:`tempfile.mkstemp` plus the lock, without importing tempfile and random
+    on a cache hit's path.)"""
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
-        path = os.path.join(folder, f"{prefix}{os.urandom(6).hex()}{TEMP_SUFFIX}")
+        name = f"{prefix}{os.getpid()}-{os.urandom(6).hex()}{TEMP_SUFFIX}"
+        path = os.path.join(folder, name)
         try:
-            return os.open(path, flags, 0o600), path
+            fd = os.open(path, flags, 0o600)
         except FileExistsError:
             continue
+        _lock(fd)
+        return fd, path
     raise FileExistsError(f"no free temporary name in {folder}")
+
+
+def staging(folder: Path, prefix: str) -> Path:
+    """A temporary path for a whole file built elsewhere and renamed here (no open handle to
+    lock): ``<prefix><pid>.staged<TEMP_SUFFIX>``, dead once that process is."""
+    return folder / f"{prefix}{os.getpid()}.staged{TEMP_SUFFIX}"
+
+
+def _lock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: temporaries are only ever removed by their owner
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+_STAGED = re.compile(r"\.(\d+)\.staged" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def is_dead(path: Path) -> bool:
+    """Whether the temporary ``path`` belongs to a process that is gone: its lock is free (or,
+    for a staged file, its process id no longer runs). Never true for a live writer's file."""
+    staged = _STAGED.search(path.name)
+    if staged:
+        try:
+            os.kill(int(staged.group(1)), 0)
+        except ProcessLookupError:
+            return True
+        except (OSError, OverflowError):
+            return False  # alive under another user, or a number that is no process id
+        return False
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # held: its writer is alive
+    finally:
+        os.close(fd)
+    return True
+
+
+def sweep(folder: Path, prefix: str) -> int:
+    """Remove the temporaries named ``<prefix>…<TEMP_SUFFIX>`` in ``folder`` whose writers are
+    dead (killed, or out of power); returns how many. A live writer's files are left alone."""
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(TEMP_SUFFIX)]
+    except OSError:
+        return 0
+    removed = 0
+    for name in names:
+        path = folder / name
+        if is_dead(path):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -75,12 +162,19 @@ def _unwritable(doing: str, exc: OSError, path: Path) -> DetzipError:
 
 
 @contextlib.contextmanager
-def _committed(fd: int, temp: str, path: Path) -> Iterator[BinaryIO]:
+def _committed(fd: int, temp: str, path: Path, *, durable: bool) -> Iterator[BinaryIO]:
+    """Write through ``fd`` (which holds the temporary's lock), then rename it to ``path``
+    before letting go of the lock; ``durable`` also fsyncs the file and then its folder."""
     try:
         with os.fdopen(fd, "wb", buffering=_CHUNK) as handle:
             yield handle
-        os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, path)
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+            os.chmod(temp, 0o666 & ~_umask())
+            os.replace(temp, path)
+        if durable:
+            fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
@@ -94,20 +188,25 @@ def replacing(path: Path, prefix: str = INCOMING) -> Iterator[BinaryIO]:
     For detzip's own folders: an :class:`OSError` is the caller's to handle.
     """
     fd, temp = temporary(path.parent, prefix)
-    with _committed(fd, temp, path) as handle:
+    with _committed(fd, temp, path, durable=False) as handle:
         yield handle
 
 
 @contextlib.contextmanager
 def atomic_output(path: Path) -> Iterator[BinaryIO]:
     """Like :func:`replacing`, for a path the user named: a folder that cannot be made or
-    written is a :class:`DetzipError` naming the ``output`` option."""
+    written is a :class:`DetzipError` naming the ``output`` option, the file and the rename are
+    fsynced (a power loss leaves the old file or the new one), and temporaries that killed
+    runs left beside it are removed first."""
     prepare_output(path)
+    # a hidden name keeps its dot: the temporary of a staged ".out.zip.…" is ".out.zip.…"
+    hidden = path.name if path.name.startswith(".") else f".{path.name}"
+    sweep(path.parent, f"{hidden}.")
     try:
-        fd, temp = temporary(path.parent, f".{path.name}.")
+        fd, temp = temporary(path.parent, f"{hidden}.")
     except OSError as exc:
         raise _unwritable("write in", exc, path) from None
-    with _committed(fd, temp, path) as handle:
+    with _committed(fd, temp, path, durable=True) as handle:
         yield handle
 
 

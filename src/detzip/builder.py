@@ -10,13 +10,15 @@ reaches the output path, and a function is then checked together with the layers
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detzip import _progress as progress
 from detzip.artifact import Artifact
 from detzip.cache.keys import cache_key
+from detzip.errors import DetzipError, Setting
 from detzip.limits import build_check, check_with_layers
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ def build(spec: ArtifactSpec, cache: Cache | None = None) -> Artifact:
     returned with :attr:`~detzip.artifact.Artifact.problems` saying why.
     """
     store = cache if cache is not None else spec.cache.open()
+    _outside(spec.output, store.root, "the cache folder")
     options = spec.zip_options()
     check = build_check(spec.output, spec.kind, spec.upload)
     dependencies = spec.dependencies()
@@ -68,6 +71,7 @@ def _function(
     from detzip.zip.entries import fingerprint
 
     assert spec.source is not None  # a function's spec always names its source
+    _not_a_source_file(spec.output, Path(spec.source))
     tree = TreeSpec(
         exclude=spec.exclude,
         include=spec.include,
@@ -88,6 +92,7 @@ def _function(
         from detzip.deps.resolution import resolve
 
         resolution = resolve(dependencies, store, store.layout.wheels, store.layout.resolved)
+        _not_an_input(spec.output, resolution.inputs)
         description["dependencies"] = resolution.description
 
     def make(path: Path) -> WrittenZip:
@@ -115,6 +120,7 @@ def _layer(
 
     root = normalize_prefix(spec.prefix)
     resolution = resolve(dependencies, store, store.layout.wheels, store.layout.resolved)
+    _not_an_input(spec.output, resolution.inputs)
     description = {**options.describe(), "prefix": root, **resolution.description}
 
     def make(path: Path) -> WrittenZip:
@@ -137,3 +143,51 @@ def _identity(path: Path) -> frozenset[tuple[int, int]]:
     except OSError:
         return frozenset()
     return frozenset({(info.st_dev, info.st_ino)})
+
+
+# -- an output never overwrites what the build reads -------------------------------------------
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _refuse(output: Path, what: str) -> DetzipError:
+    return DetzipError(
+        f"is {what}, one of the build's inputs; choose another {{0}}",
+        output,
+        settings=[Setting("output")],
+    )
+
+
+def _outside(output: Path, folder: Path, what: str) -> None:
+    """Refuse an output inside ``folder`` (the cache: its entries are detzip's to write)."""
+    if _real(output).is_relative_to(_real(folder)):
+        raise DetzipError(
+            f"is inside {what} ({folder}), which detzip manages; choose another {{0}}",
+            output,
+            settings=[Setting("output")],
+        )
+
+
+def _not_an_input(output: Path, inputs: Sequence[Path]) -> None:
+    """Refuse an output that is the lock or a file it includes."""
+    real = _real(output)
+    for path in inputs:
+        if _real(path) == real:
+            raise _refuse(output, "the lock or a file it reads")
+
+
+def _not_a_source_file(output: Path, source: Path) -> None:
+    """Refuse an output that is a file of the source tree. A zip there is taken for an earlier
+    output (the tree walk skips the output path), anything else is the user's code."""
+    real = _real(output)
+    if not real.is_relative_to(_real(source)) or not real.is_file():
+        return
+    try:
+        with open(real, "rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return
+    if head not in (b"PK\x03\x04", b"PK\x05\x06", b""):
+        raise _refuse(output, "a file of the source tree")

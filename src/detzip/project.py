@@ -23,6 +23,7 @@ becomes an :class:`~detzip.spec.ArtifactSpec` writing ``<output_dir>/<name>.zip`
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -183,6 +184,10 @@ def find_config(start: str | os.PathLike[str] | None = None) -> Path:
     )
 
 
+#: an artifact name: a file name in output_dir, never a path out of it
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -> Project:
     """The project declared in ``config`` (a file or folder; default: found from here).
 
@@ -213,8 +218,17 @@ def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -
     for kind in table.KINDS:
         plural = PLURALS[kind]
         section = top.get(plural, {})
+        if not isinstance(section, dict):
+            raise DetzipError(f"[{_join(where, plural)}] must be a table of tables", path)
         for name, options in section.items():
             here = _join(where, plural, name)
+            if not _NAME.fullmatch(name):
+                raise DetzipError(
+                    f"[{here}]: the name {name!r} is not a plain name; use letters, digits, "
+                    "'.', '_' and '-', starting with a letter or digit (each artifact is "
+                    "written to <output_dir>/<name>.zip)",
+                    path,
+                )
             if not isinstance(options, dict):
                 raise DetzipError(f"[{here}] must be a table of options", path)
             if name in tables:

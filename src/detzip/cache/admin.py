@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from detzip._fs import INCOMING
+from detzip._fs import INCOMING, is_dead
 from detzip.cache.layout import Layout
 from detzip.errors import DetzipError
 
@@ -25,7 +25,6 @@ __all__ = ["CacheInfo", "Item", "Pruned", "info", "parse_age", "parse_size", "pr
 
 _UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _AGES = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_STALE_TEMP = 3600  # seconds after which an unfinished download or copy is garbage
 _STALE_LOCK = 86400
 
 
@@ -192,17 +191,15 @@ def _items(layout: Layout) -> Iterator[Item]:
 
 
 def _temporaries(layout: Layout, now: float) -> Iterator[Path]:
-    for folder in (layout.artifacts, layout.memo, layout.resolved):
+    """Temporaries whose writer is gone (its lock is free), and lock files long unused."""
+    folders = [layout.artifacts, layout.memo, layout.resolved]
+    folders += [folder for shard in _dirs(layout.wheels) for folder in _dirs(shard)]
+    for folder in folders:
         for path in _files(folder, ""):
-            if path.name.startswith(INCOMING) and now - _mtime(path) > _STALE_TEMP:
+            if path.name.startswith(INCOMING) and is_dead(path):
                 yield path
-    for shard in _dirs(layout.wheels):
-        for folder in _dirs(shard):
-            for path in _files(folder, ""):
-                if path.name.startswith(INCOMING) and now - _mtime(path) > _STALE_TEMP:
-                    yield path
     for path in _files(layout.locks, ".lock"):
-        if now - _mtime(path) > _STALE_LOCK:
+        if now - _mtime(path) > _STALE_LOCK and is_dead(path):
             yield path
 
 

@@ -26,10 +26,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from detzip import _log as log
 from detzip._fs import (
     INCOMING,
-    TEMP_SUFFIX,
     atomic_output,
     copy_file,
+    fsync_dir,
     prepare_output,
+    staging,
+    sweep,
     temporary,
     write_file,
 )
@@ -155,7 +157,8 @@ class Cache:
         """Build into a staging file beside ``out``; store and upload it (``keep``), check it,
         then rename it to ``out``. Returns its record and the local cache entry."""
         prepare_output(out)
-        staged = out.parent / f".{out.name}.{os.getpid()}.staged{TEMP_SUFFIX}"
+        sweep(out.parent, f".{out.name}.")  # what killed runs left beside this output
+        staged = staging(out.parent, f".{out.name}.")
         stored = None
         try:
             written = build(staged)
@@ -174,7 +177,8 @@ class Cache:
                 self._upload(name, key, stored or staged, record)
             if check is not None:
                 check(staged, record)
-            os.replace(staged, out)
+            os.replace(staged, out)  # staged was fsynced by the writer
+            fsync_dir(out.parent)
         finally:
             with contextlib.suppress(OSError):
                 staged.unlink()
@@ -246,8 +250,7 @@ class Cache:
         if self.remote is None:
             return None
         self.artifacts.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = temporary(self.artifacts, INCOMING)
-        os.close(fd)
+        fd, temp_name = temporary(self.artifacts, INCOMING)  # locked while it is ours
         temp = Path(temp_name)
         try:
             try:
@@ -261,6 +264,7 @@ class Cache:
         finally:
             with contextlib.suppress(OSError):
                 temp.unlink()
+            os.close(fd)
         if check is not None:
             check(stored, record)
         if not self._serve(stored, record, output):
@@ -340,18 +344,15 @@ class Cache:
             return None
         try:
             memo = json.loads(self._memo_path(kind, request).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if memo.get("request") != json.loads(canonical_json(dict(request))):
-            return None
-        for path, digest in memo.get("inputs", []):
-            try:
+            if memo["request"] != json.loads(canonical_json(dict(request))):
+                return None
+            for path, digest in memo["inputs"]:
                 with open(path, "rb") as handle:
                     if hashlib.file_digest(handle, "sha256").hexdigest() != digest:
                         return None
-            except OSError:
-                return None
-        return memo.get("value")
+            return memo["value"]
+        except (OSError, ValueError, TypeError, KeyError):  # gone, changed, or not a memo
+            return None
 
     def remember(
         self, kind: str, request: Mapping[str, Any], inputs: Sequence[Path], value: Any

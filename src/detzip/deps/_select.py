@@ -49,7 +49,13 @@ def select(deps: Dependencies, store: WheelStore) -> Selection:
     """Read the lock for the target, drop excluded packages, choose a file per package, and
     describe the set (fetching into ``store`` only the pins the lock leaves to pip)."""
     target = deps.target
-    locked = load_lock(deps.requirements, target, format=deps.format, groups=deps.groups)
+    locked = load_lock(
+        deps.requirements,
+        target,
+        format=deps.format,
+        groups=deps.groups,
+        pip_options=deps.pip_options,
+    )
     dropped = {canonicalize_name(name) for name in deps.exclude_packages}
     pins = [pin for pin in locked.pins if pin.name not in dropped]
     for name in sorted(dropped - {pin.name for pin in locked.pins}):

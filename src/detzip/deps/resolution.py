@@ -37,9 +37,11 @@ class Memo(Protocol):
 
 @dataclass(frozen=True)
 class Resolution:
-    """The resolved set's description, and how to get its wheels into the store (on a build)."""
+    """The resolved set's description, the files it was read from (the lock and what it
+    includes: an output must never overwrite them), and how to get its wheels (on a build)."""
 
     description: dict[str, Any]
+    inputs: tuple[Path, ...]
     wheels: Callable[[], list[StoredWheel]]
 
 
@@ -56,9 +58,18 @@ def resolve(deps: Dependencies, memo: Memo, wheels: Path, resolved: Path) -> Res
 
     request = deps.request()
     remembered = memo.recall("dependencies", request)
-    if isinstance(remembered, dict):
-        return Resolution(remembered, lambda: read().wheels())
+    if (
+        isinstance(remembered, dict)
+        and isinstance(remembered.get("description"), dict)
+        and isinstance(remembered.get("inputs"), list)
+    ):
+        inputs = tuple(Path(path) for path in remembered["inputs"])
+        return Resolution(remembered["description"], inputs, lambda: read().wheels())
     selection = read()
     if not selection.floating:
-        memo.remember("dependencies", request, selection.inputs, selection.description)
-    return Resolution(selection.description, selection.wheels)
+        value = {
+            "description": selection.description,
+            "inputs": [str(path) for path in selection.inputs],
+        }
+        memo.remember("dependencies", request, selection.inputs, value)
+    return Resolution(selection.description, selection.inputs, selection.wheels)

@@ -96,10 +96,16 @@ class WheelStore:
             data = json.loads(self._memo_key(pin, target, options).read_text())
         except (OSError, ValueError):
             return None
+        accepted = pin.accepted_hashes
+        if not isinstance(data, dict) or not isinstance(data.get("sha256"), str):
+            return None
+        if accepted and data["sha256"] not in accepted and not data.get("built"):
+            return None  # the lock's hashes changed since: fetch again, checked against them
         path = self.get(data["sha256"])
         if path is None:
             return None
-        return StoredWheel(pin.name, pin.version, path.name, data["sha256"], path, data["built"])
+        built = bool(data.get("built"))
+        return StoredWheel(pin.name, pin.version, path.name, data["sha256"], path, built)
 
     def remember(
         self, pin: Pin, target: Target, options: Sequence[str], wheel: StoredWheel

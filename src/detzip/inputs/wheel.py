@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 import mmap
+import os
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,9 +44,15 @@ DEFAULT_LAYER_EXCLUDES = ("__pycache__/", "*.pyc")
 
 
 class Wheel(Protocol):
-    """A wheel file to install: its ``path`` (named as the wheel), and whether it was ``built``
+    """A wheel file to install: its ``path`` (named as the wheel), the ``sha256`` its bytes must
+    have (the lock's hash, or the one recorded when it was fetched), and whether it was ``built``
     here from an sdist (then its members are recompressed: its compressed bytes are not portable).
     """
+
+    @property
+    def sha256(self) -> str:
+        """The hex sha256 the wheel's bytes must have when they are used."""
+        ...
 
     @property
     def path(self) -> Path:
@@ -77,18 +84,49 @@ class _Installed:
 
 
 def wheel_entries(wheel: Wheel, prefix: str, exclude: pathspec.GitIgnoreSpec) -> list[Entry]:
-    """The entries ``pip install --target`` would create for ``wheel``, under ``prefix``."""
+    """The entries ``pip install --target`` would create for ``wheel``, under ``prefix``.
+
+    The wheel is mapped once; those very bytes are checked against ``wheel.sha256`` and then
+    read (central directory and members), so nothing but verified bytes reaches the zip.
+    """
     origin = f"wheel {wheel.path.name}"
-    with open(wheel.path, "rb") as handle:
-        buffer = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    buffer = _verified(wheel)
     try:
-        archive = zipfile.ZipFile(wheel.path)
+        archive = zipfile.ZipFile(buffer)  # type: ignore[call-overload]  # mmap is file-like
     except zipfile.BadZipFile as exc:
         raise DetzipError(
             f"not a valid wheel ({exc}); delete it from the store", wheel.path
         ) from None
     with archive:
         return _entries(wheel, archive, buffer, prefix, exclude, origin)
+
+
+class _Mapped(mmap.mmap):
+    """A read-only map that :class:`zipfile.ZipFile` can read like a file."""
+
+    def seekable(self) -> bool:
+        return True
+
+
+def _verified(wheel: Wheel) -> mmap.mmap:
+    """The wheel's bytes, mapped, once their sha256 is the one expected."""
+    try:
+        with open(wheel.path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            buffer = _Mapped(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+    except OSError as exc:
+        raise DetzipError(
+            f"cannot read the wheel ({exc.strerror}); build again", wheel.path
+        ) from None
+    digest = hashlib.sha256(buffer if buffer is not None else b"").hexdigest()
+    if buffer is None or digest != wheel.sha256:
+        raise DetzipError(
+            f"the stored wheel's sha256 is {digest}, not the {wheel.sha256} it was locked or "
+            f"fetched with: it was changed after it was fetched. Delete {wheel.path.parent} and "
+            "build again (detzip fetches and checks it anew)",
+            wheel.path,
+        )
+    return buffer
 
 
 def _entries(

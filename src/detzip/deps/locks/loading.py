@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +62,10 @@ def load(
     *,
     format: str | None = None,
     groups: Iterable[str] = (),
+    pip_options: Sequence[str] = (),
 ) -> LockedSet:
-    """The pinned set ``path`` describes for ``target``."""
+    """The pinned set ``path`` describes for ``target``; ``pip_options`` (index options) go to
+    any pip call the reading needs (resolving an unpinned requirements file)."""
     lock = Path(path)
     if not lock.is_file():
         raise DetzipError("no such lock or requirements file; check the path", lock)
@@ -79,7 +81,7 @@ def load(
         if kind == "requirements":
             from detzip.deps.locks import requirements
 
-            pins, options, floating = requirements.load(lock, target)
+            pins, options, floating = requirements.load(lock, target, pip_options)
         elif kind == "poetry":
             from detzip.deps.locks import poetry
 

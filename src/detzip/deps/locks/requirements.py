@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 from packaging.markers import InvalidMarker
@@ -22,11 +23,14 @@ _INDEX_OPTIONS = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links"
 _FLAGS = {"--no-index", "--prefer-binary", "--pre"}
 
 
-def load(path: Path, target: Target) -> tuple[list[Pin], list[str], bool]:
+def load(
+    path: Path, target: Target, pip_options: Sequence[str] = ()
+) -> tuple[list[Pin], list[str], bool]:
     """(pins, pip index options from the file, whether pip resolved unpinned lines).
 
     An unpinned file is resolved against the index on every load, so its result can change
-    without the file changing.
+    without the file changing; that resolution gets ``pip_options`` (the index options the user
+    gave), as every pip call does.
     """
     lines: list[tuple[Path, int, str]] = []
     _read(path, lines, set())
@@ -73,7 +77,7 @@ def load(path: Path, target: Target) -> tuple[list[Pin], list[str], bool]:
         else:
             unpinned = True
     if unpinned:
-        return _resolve_with_pip(path, target, options), options, True
+        return _resolve_with_pip(path, target, pip_options), options, True
     return pins, options, False
 
 
@@ -97,6 +101,8 @@ def _read(path: Path, out: list[tuple[Path, int, str]], seen: set[Path]) -> None
                 name = line[len(flag) :].lstrip(" =")
                 if flag in ("-r", "--requirement"):
                     _read(path.parent / name, out, seen)
+                elif (path.parent / name).is_file():
+                    note_input(path.parent / name)  # pip reads it when it resolves
                 break  # constraints never add packages
         else:
             out.append((path, number, line))
@@ -126,9 +132,9 @@ def _split_hashes(line: str, where: str) -> tuple[str, frozenset[str]]:
     return pattern.sub("", " " + line).strip(), frozenset(hashes)
 
 
-def _resolve_with_pip(path: Path, target: Target, options: list[str]) -> list[Pin]:
+def _resolve_with_pip(path: Path, target: Target, options: Sequence[str]) -> list[Pin]:
     pins = []
-    for item in pip.resolve(path, target.pip_arguments(), []):
+    for item in pip.resolve(path, target.pip_arguments(), options):
         info = item["download_info"]
         url = info["url"]
         digest = sha256_of(
