@@ -70,6 +70,23 @@ def run_cli(
     )
 
 
+def run_cli_unprivileged(
+    *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """:func:`run_cli` bound by file permissions: as root, without the capabilities that
+    bypass them (``setpriv``); skipped where that cannot be arranged."""
+    if os.geteuid() != 0:
+        return run_cli(*args, env=env)
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is needed to drop root's permission bypass")
+    return subprocess.run(
+        [setpriv, "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m",
+         "detzip", *args],
+        env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert result.stdout == ""

@@ -6,20 +6,23 @@ Offline: wheels and locks come from tests/wheelfactory.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from detzip import DetzipError, _fs, build_function, build_layer
+from detzip import Cache, DetzipError, _fs, build_function, build_layer
 
-from .conftest import assert_one_line_error, make_tree, run_cli
+from .conftest import assert_one_line_error, make_tree, run_cli, run_cli_unprivileged
 from .wheelfactory import Locked, Repo, Wheel, demo_repo, pylock_toml, sha256_file
 
 
@@ -301,3 +304,421 @@ def test_durable_output_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(os, "fsync", fsync)
     _fs.write_bytes(tmp_path / "out.zip", b"PK")
     assert len(synced) == 2  # the file, then its folder after the rename
+
+
+# -- the bytes zipped are the bytes keyed ------------------------------------------------------
+
+
+def test_a_file_changed_during_the_build_is_an_error_and_nothing_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detzip.zip import entries
+
+    src = make_tree(tmp_path / "src", {"app.py": "v = 1\n", "lib.py": "x = 2\n"})
+    real = entries.fingerprint
+
+    def then_edit(*args: Any, **kw: Any) -> dict[str, object]:
+        keyed = real(*args, **kw)
+        (src / "lib.py").write_text("x = 'edited after the key was computed'\n")
+        return keyed
+
+    monkeypatch.setattr(entries, "fingerprint", then_edit)
+    cache = tmp_path / "cache"
+    out = tmp_path / "f.zip"
+    with pytest.raises(DetzipError, match="changed while it was being zipped") as raised:
+        build_function(src, out, cache=Cache(cache))
+    assert raised.value.path == str(src / "lib.py") or str(src / "lib.py") in str(raised.value)
+    assert not out.exists() and _artifacts(cache) == []
+    monkeypatch.setattr(entries, "fingerprint", real)
+    again = build_function(src, out, cache=Cache(cache))
+    assert not again.cache_hit
+    assert zipfile.ZipFile(out).read("lib.py").startswith(b"x = 'edited")
+
+
+def test_the_writer_checks_file_contents_against_the_keyed_digests(tmp_path: Path) -> None:
+    from detzip import Entry, write_zip
+
+    (tmp_path / "a.txt").write_text("now\n")
+    entry = Entry.file("a.txt", tmp_path / "a.txt")
+    with pytest.raises(DetzipError, match="changed while it was being zipped"):
+        write_zip([entry], tmp_path / "x.zip", expected={"a.txt": "0" * 64})
+    assert not (tmp_path / "x.zip").exists()
+    digest = sha256_file(tmp_path / "a.txt")
+    write_zip([entry], tmp_path / "x.zip", expected={"a.txt": digest})
+
+
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ("solo @ https://example.invalid/x.whl", "not a wheel file name"),
+        ("solo @ https://example.invalid/other-1.0-py3-none-any.whl", "a wheel of other"),
+    ],
+)
+def test_a_direct_link_must_name_a_wheel_of_that_package(
+    tmp_path: Path, line: str, needle: str
+) -> None:
+    (tmp_path / "requirements.txt").write_text(line + "\n")
+    result = run_cli(
+        "layer", "-r", str(tmp_path / "requirements.txt"), "-o", str(tmp_path / "l.zip")
+    )
+    assert_one_line_error(result, "requirements.txt:1", needle)
+
+
+# -- corrupted cache records are a miss, never sticky ------------------------------------------
+
+
+def _corrupt_record(path: Path, how: str) -> None:
+    record = json.loads(path.read_text())
+    if how == "list":
+        path.write_text("[]")
+    elif how == "empty":
+        path.write_text("{}")
+    elif how == "not-json":
+        path.write_bytes(b"\xff\xfe{")
+    elif how == "no-sha":
+        del record["sha256"]
+        path.write_text(json.dumps(record))
+    elif how == "size-string":
+        record["size"] = str(record["size"])
+        path.write_text(json.dumps(record))
+    elif how == "zip-is-dir":
+        zip_path = path.with_suffix(".zip")
+        zip_path.unlink()
+        zip_path.mkdir()
+    elif how == "zip-truncated":
+        zip_path = path.with_suffix(".zip")
+        zip_path.write_bytes(zip_path.read_bytes()[:10])
+
+
+@pytest.mark.parametrize(
+    "how", ["list", "empty", "not-json", "no-sha", "size-string", "zip-is-dir", "zip-truncated"]
+)
+def test_a_corrupted_record_is_a_miss_with_a_warning_then_a_hit(tmp_path: Path, how: str) -> None:
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
+    cache = tmp_path / "cache"
+    argv = ["function", str(src), "-o", str(tmp_path / "f.zip"), "--cache-dir", str(cache)]
+    env = {"DETZIP_CACHE": ""}
+    first = run_cli(*argv, "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    [record] = (cache / "artifacts").glob("*.json")
+    _corrupt_record(record, how)
+    elsewhere = [*argv[:3], str(tmp_path / "g.zip"), *argv[4:]]  # a copy is needed: read it
+    again = run_cli(*elsewhere, "--json", env=env)
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    assert again.stderr.startswith("detzip: warning: ") and len(again.stderr.splitlines()) == 1
+    rebuilt = json.loads(again.stdout)
+    assert not rebuilt["cache_hit"] and rebuilt["sha256"] == json.loads(first.stdout)["sha256"]
+    third = run_cli(*argv, "--json", env=env)
+    assert third.returncode == 0 and third.stderr == ""
+    assert json.loads(third.stdout)["cache_hit"]
+
+
+# -- a full disk -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs (root only; skipped where mounting is not allowed)."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_at_the_output_is_one_line_and_leaves_nothing(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    src = make_tree(tmp_path / "src", {f"b{i}.bin": os.urandom(1 << 20) for i in range(4)})
+    out = small_disk / "f.zip"
+    result = run_cli("function", str(src), "-o", str(out), "--compressor", "store",
+                     env={"DETZIP_CACHE": "", "DETZIP_CACHE_DIR": str(tmp_path / "c")})  # fmt: skip
+    assert_one_line_error(result, str(out), "No space left")
+    assert list(small_disk.iterdir()) == []
+
+
+def test_a_full_disk_on_a_cache_hit_copy_is_one_line(tmp_path: Path, small_disk: Path) -> None:
+    src = make_tree(tmp_path / "src", {f"b{i}.bin": os.urandom(1 << 20) for i in range(4)})
+    env = {"DETZIP_CACHE": "", "DETZIP_CACHE_DIR": str(tmp_path / "c")}
+    built = run_cli("function", str(src), "-o", str(tmp_path / "a.zip"), "--compressor", "store",
+                    env=env)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    out = small_disk / "f.zip"
+    result = run_cli("function", str(src), "-o", str(out), "--compressor", "store", env=env)
+    assert_one_line_error(result, str(out), "No space left")
+    assert list(small_disk.iterdir()) == []
+
+
+def test_a_full_cache_disk_costs_a_warning_and_leaks_nothing(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    src = make_tree(tmp_path / "src", {f"b{i}.bin": os.urandom(1 << 20) for i in range(4)})
+    result = run_cli(
+        "function", str(src), "-o", str(tmp_path / "f.zip"), "--compressor", "store",
+        env={"DETZIP_CACHE": "", "DETZIP_CACHE_DIR": str(small_disk)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "warning" in result.stderr and "Traceback" not in result.stderr
+    assert not [p for p in small_disk.rglob("*") if p.is_file() and p.suffix != ".lock"]
+
+
+def test_a_full_cache_disk_while_storing_wheels_costs_a_warning(
+    repo: Repo, tmp_path: Path, small_disk: Path
+) -> None:
+    lock = repo.write("requirements", tmp_path / "lock")
+    good = _layer(repo, lock, tmp_path / "good.zip", tmp_path / "good-cache")
+    # leave the disk with no room at all (unbuffered: nothing is left to flush at close)
+    with open(small_disk / "filler", "wb", buffering=0) as filler, contextlib.suppress(OSError):
+        while True:
+            filler.write(bytes(1 << 16))
+    out = tmp_path / "l.zip"
+    result = run_cli(
+        "layer", "-r", str(lock), "-o", str(out), *_offline(repo, small_disk), "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sha256"] == good.sha256
+    assert "cannot store wheels" in result.stderr and "Traceback" not in result.stderr
+    assert not [p for p in small_disk.rglob("*") if p.is_file() and p.suffix != ".lock"
+                and p.name != "filler"]  # fmt: skip
+
+
+# -- the error contract: every bad input is one line, exit 2, nothing written -------------------
+
+
+def _contract(result: subprocess.CompletedProcess[str], out: Path, *needles: str) -> None:
+    assert_one_line_error(result, *needles)
+    assert out.name not in os.listdir(out.parent) if out.parent.is_dir() else True
+    assert not list(out.parent.glob("*detzip-tmp*")) if out.parent.is_dir() else True
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needles"),
+    [
+        (["--mtime", "nan"], {}, ["--mtime", "'nan'"]),
+        (["--mtime", "inf"], {}, ["--mtime", "'inf'"]),
+        (["--mtime", "-inf"], {}, ["--mtime"]),
+        (["--level", "-1"], {}, ["--level -1"]),
+        ([], {"SOURCE_DATE_EPOCH": "²"}, ["SOURCE_DATE_EPOCH", "²"]),
+        ([], {"SOURCE_DATE_EPOCH": "1e9"}, ["SOURCE_DATE_EPOCH"]),
+        (["--prefix", "a/" * 35_000], {}, ["--prefix", "69,999 characters", "shorten"]),
+        (["--exclude", "!"], {}, ["'!'", "--exclude"]),
+    ],
+    ids=[
+        "mtime-nan",
+        "mtime-inf",
+        "mtime-minus-inf",
+        "level-minus-1",
+        "sde-superscript",
+        "sde-float",
+        "prefix-70000",
+        "exclude-bang",
+    ],
+)
+def test_bad_function_options_are_one_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], needles: list[str]
+) -> None:
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
+    out = tmp_path / "out" / "f.zip"
+    result = run_cli("function", str(src), "-o", str(out), *args, env=env)
+    _contract(result, out, *needles)
+    assert ".detzipignore" not in result.stderr  # blames the flag, not a file that is not there
+
+
+def test_an_archive_name_the_zip_format_cannot_hold_is_refused() -> None:
+    from detzip.zip.names import MAX_NAME, check_name
+
+    check_name("a/" * 1000 + "b.py", directory=False)
+    with pytest.raises(DetzipError, match="65,535 bytes"):
+        check_name("a" * (MAX_NAME + 1), directory=False)
+
+
+@pytest.mark.parametrize("length", [300, 234])
+def test_an_output_name_too_long_for_its_temporary_is_one_line(tmp_path: Path, length: int) -> None:
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
+    out = tmp_path / ("a" * (length - 4) + ".zip")
+    result = run_cli("function", str(src), "-o", str(out))
+    _contract(result, out, "too long", "--output")
+    assert list(tmp_path.iterdir()) == [tmp_path / "src"]
+
+
+def test_a_layer_exclude_pattern_is_checked_before_any_wheel_is_fetched(
+    repo: Repo, tmp_path: Path
+) -> None:
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("not-in-any-index==1.0\n")  # pip would fail on it: it must never run
+    out = tmp_path / "l.zip"
+    result = run_cli("layer", "-r", str(lock), "-o", str(out), "--exclude", "!",
+                     *_offline(repo, tmp_path / "c"))  # fmt: skip
+    _contract(result, out, "'!'", "--exclude")
+    assert "pip" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["hash", "check"])
+def test_a_fifo_is_refused_not_waited_on(tmp_path: Path, command: str) -> None:
+    fifo = tmp_path / "pipe.zip"
+    os.mkfifo(fifo)
+    result = run_cli(command, str(fifo))  # a read would block forever (run_cli times out)
+    assert_one_line_error(result, str(fifo), "not a regular file")
+
+
+_BAD_LOCKS: dict[str, tuple[str, str | bytes]] = {
+    "poetry-package-int": ("poetry.lock", "package = 1\n"),
+    "poetry-name-int": ("poetry.lock", '[[package]]\nname = 3\nversion = "1"\ngroups = ["main"]\n'),
+    "poetry-files-string": (
+        "poetry.lock",
+        '[[package]]\nname = "a"\nversion = "1"\nfiles = "x"\ngroups = ["main"]\n',
+    ),
+    "poetry-no-version": ("poetry.lock", '[[package]]\nname = "a"\ngroups = ["main"]\n'),
+    "uv-package-string": ("uv.lock", 'version = 1\npackage = "x"\n'),
+    "uv-dependency-int": (
+        "uv.lock",
+        'version = 1\n[[package]]\nname = "a"\nversion = "1"\nsource = { editable = "." }\n'
+        "dependencies = [1]\n",
+    ),
+    "uv-no-name": ("uv.lock", 'version = 1\n[[package]]\nversion = "1"\n'),
+    "pylock-packages-int": ("pylock.toml", 'lock-version = "1.0"\npackages = 3\n'),
+    "pylock-url-int": (
+        "pylock.toml",
+        'lock-version = "1.0"\n[[packages]]\nname = "a"\nversion = "1"\nwheels = [{url = 3}]\n',
+    ),
+    "pylock-wheels-string": (
+        "pylock.toml",
+        'lock-version = "1.0"\n[[packages]]\nname = "a"\nversion = "1"\nwheels = "x"\n',
+    ),
+    "toml-nested-deeply": ("uv.lock", "a = " + "[" * 100_000 + "]" * 100_000 + "\n"),
+    "requirements-not-utf8": ("requirements.txt", b"a==1\n\xff\xfe==2\n"),
+    "requirements-unbalanced-quote": ("requirements.txt", '--index-url "http://x\na==1\n'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_LOCKS))
+def test_a_lock_of_the_wrong_shape_is_one_line(repo: Repo, tmp_path: Path, case: str) -> None:
+    name, text = _BAD_LOCKS[case]
+    lock = tmp_path / name
+    lock.write_bytes(text.encode() if isinstance(text, str) else text)
+    out = tmp_path / "l.zip"
+    result = run_cli("layer", "-r", str(lock), "-o", str(out), *_offline(repo, tmp_path / "c"))
+    _contract(result, out, name)
+    assert "pip" not in result.stderr  # refused while reading, before any download
+
+
+def test_a_utf8_bom_in_requirements_is_fine(repo: Repo, tmp_path: Path) -> None:
+    plain = repo.write("requirements", tmp_path / "plain")
+    bom = tmp_path / "bom" / "requirements.txt"
+    bom.parent.mkdir()
+    bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    one = _layer(repo, plain, tmp_path / "1.zip", tmp_path / "c")
+    two = _layer(repo, bom, tmp_path / "2.zip", tmp_path / "c")
+    assert one.sha256 == two.sha256
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[tool]\ndetzip = 1\n", "[tool]\ndetzip = [1, 2]\n", "tool = 1\n", 'tool = "detzip"\n'],
+)
+def test_a_project_file_of_the_wrong_shape_is_one_line(tmp_path: Path, text: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(text)
+    result = run_cli("build", cwd=tmp_path)
+    assert_one_line_error(result, "pyproject.toml" if "detzip" in text else "[tool.detzip]")
+    assert not (tmp_path / ".build").exists()
+
+
+@pytest.mark.parametrize("closed", ["subfolder", "source", "file", "ignore-file"])
+def test_a_path_without_read_permission_is_one_line(tmp_path: Path, closed: str) -> None:
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n", "secret/key.py": "k = 1\n"})
+    target = {
+        "subfolder": src / "secret",
+        "source": src,
+        "file": src / "app.py",
+        "ignore-file": src / ".detzipignore",
+    }[closed]
+    if closed == "ignore-file":
+        target.write_text("*.tmp\n")
+    target.chmod(0)
+    out = tmp_path / "f.zip"
+    try:
+        result = run_cli_unprivileged("function", str(src), "-o", str(out), "--no-cache")
+    finally:
+        target.chmod(0o755)
+    _contract(result, out, str(target), "Permission denied", "permissions")
+    if closed == "source":
+        assert ".detzipignore" not in result.stderr
+
+
+def test_an_unreadable_folder_that_is_excluded_is_fine(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n", "secret/key.py": "k = 1\n"})
+    (src / "secret").chmod(0)
+    try:
+        result = run_cli_unprivileged(
+            "function", str(src), "-o", str(tmp_path / "f.zip"), "--exclude", "secret/", "--json"
+        )
+    finally:
+        (src / "secret").chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    assert zipfile.ZipFile(tmp_path / "f.zip").namelist() == ["app.py"]
+
+
+def test_a_terraform_query_nested_deeply_is_one_line() -> None:
+    result = run_cli("terraform", input='{"a": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    assert_one_line_error(result, "nested too deeply")
+
+
+def test_a_huge_terraform_query_is_not_read_whole() -> None:
+    big = '{"kind": "' + "a" * 60_000_000 + '"}'
+    started = time.monotonic()
+    result = subprocess.run(
+        # VmHWM: this process's peak (ru_maxrss would include pytest's, inherited at fork)
+        [sys.executable, "-c", "import re, runpy, sys; sys.argv = ['detzip', 'terraform'];"
+         "code = 0\ntry: runpy.run_module('detzip', run_name='__main__')\n"
+         "except SystemExit as e: code = e.code\n"
+         "status = open('/proc/self/status').read();"
+         "print(re.search(r'VmHWM:\\s*(\\d+)', status)[1], file=sys.stderr); sys.exit(code)"],
+        input=big, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    *lines, peak_kib = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and result.stdout == "" and len(lines) == 1, result.stderr
+    assert lines[0].startswith("detzip: error: ") and "1,048,576" in lines[0]
+    assert int(peak_kib) < 100 * 1024  # the 60 MB string was never read whole
+    assert time.monotonic() - started < 60
+
+
+# -- an unusable cache folder costs a warning, never the build ---------------------------------
+
+
+@pytest.mark.parametrize("how", ["read-only", "a-file"])
+def test_a_layer_builds_with_an_unusable_cache_folder(repo: Repo, tmp_path: Path, how: str) -> None:
+    lock = repo.write("requirements", tmp_path / "lock")
+    good = _layer(repo, lock, tmp_path / "good.zip", tmp_path / "good-cache")
+    cache = tmp_path / "cache"
+    if how == "a-file":
+        cache.write_text("not a folder")
+    else:
+        cache.mkdir()
+        cache.chmod(0o555)
+    out = tmp_path / "l.zip"
+    try:
+        result = run_cli_unprivileged(
+            "layer", "-r", str(lock), "-o", str(out), "--runtime", "python3.11",
+            "--find-links", str(repo.folder), "--no-index", "--json",
+            env={"DETZIP_CACHE": "", "DETZIP_CACHE_DIR": str(cache)},
+        )  # fmt: skip
+    finally:
+        if how == "read-only":
+            cache.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sha256"] == good.sha256
+    assert "Traceback" not in result.stderr
+    assert "cannot store wheels" in result.stderr and "--cache-dir" in result.stderr
+    if how == "read-only":
+        assert list(cache.iterdir()) == []
+    assert not list(Path(tempfile.gettempdir()).glob(f"detzip-wheels-*/{_one_wheel(repo)}"))
+
+
+def _one_wheel(repo: Repo) -> str:
+    return "wheels/*/*/" + sorted(p.name for p in repo.folder.glob("*.whl"))[0]

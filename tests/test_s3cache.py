@@ -15,7 +15,7 @@ import pytest
 from detzip import Cache, build_function, build_layer
 from detzip.errors import DetzipError
 
-from .conftest import assert_one_line_error, make_tree, run_cli
+from .conftest import assert_one_line_error, make_tree, run_cli, run_cli_unprivileged
 from .motoserver import MotoServer
 from .wheelfactory import Repo, demo_repo
 
@@ -139,6 +139,62 @@ def test_a_corrupted_object_is_rejected(server: MotoServer, bucket: str, tmp_pat
     # the rebuild replaced the bad object
     body = server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
     assert body == good
+
+
+@pytest.mark.parametrize("tampered", [False, True], ids=["intact", "tampered"])
+def test_an_s3_hit_with_a_read_only_local_cache_serves_only_verified_bytes(
+    server: MotoServer, bucket: str, tmp_path: Path, tampered: bool
+) -> None:
+    url = f"s3://{bucket}"
+    src = source(tmp_path / "src")
+    built = build_function(src, tmp_path / "fn.zip", cache=Cache(tmp_path / "r1", url))
+    assert built.key
+    good = built.path.read_bytes()
+    if tampered:
+        server.client().put_object(
+            Bucket=bucket, Key=f"fn-{built.key[:16]}.zip", Body=good[:-30] + bytes(30),
+            Metadata={"sha256": built.sha256},
+        )  # fmt: skip
+    local = tmp_path / "read-only"
+    local.mkdir()
+    local.chmod(0o555)
+    out = tmp_path / "out" / "fn.zip"
+    try:
+        result = run_cli_unprivileged(
+            "function", str(src), "-o", str(out), "--cache-dir", str(local), "--cache", url,
+            "--json", env=server.env(),
+        )  # fmt: skip
+    finally:
+        local.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    assert "cannot keep artifacts" in result.stderr and "Traceback" not in result.stderr
+    assert out.read_bytes() == good
+    assert list(local.iterdir()) == [] and [p.name for p in out.parent.iterdir()] == ["fn.zip"]
+    hit = json.loads(result.stdout)
+    if tampered:  # rejected: built here instead
+        assert hit["cache_hit"] is False and "rejected" in result.stderr
+    else:
+        assert hit["cache_hit"] is True and hit["cache_source"] == url
+
+
+@pytest.mark.parametrize(
+    "record",
+    [b"[]", b"{}", b"not json", b'{"key": "x"}', b"[" * 100_000 + b"]" * 100_000],
+    ids=["list", "empty", "not-json", "wrong-key", "nested"],
+)
+def test_a_corrupted_s3_record_is_a_miss_never_copied_locally(
+    server: MotoServer, bucket: str, tmp_path: Path, record: bytes
+) -> None:
+    url = f"s3://{bucket}"
+    src = source(tmp_path / "src")
+    built = build_function(src, tmp_path / "fn.zip", cache=Cache(tmp_path / "r1", url))
+    [record_key] = [k for k in objects(server, bucket) if k.endswith(".json")]
+    server.client().put_object(Bucket=bucket, Key=record_key, Body=record)
+    again = build_function(src, tmp_path / "again.zip", cache=Cache(tmp_path / "r2", url))
+    assert not again.cache_hit and again.sha256 == built.sha256
+    # the local entry is the one built here, from its own record
+    [local] = (tmp_path / "r2" / "artifacts").glob("*.json")
+    assert json.loads(local.read_text())["sha256"] == built.sha256
 
 
 def test_a_missing_bucket_warns_and_builds(server: MotoServer, bucket: str, tmp_path: Path) -> None:

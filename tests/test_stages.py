@@ -30,7 +30,7 @@ from detzip.deps.resolution import resolve
 from detzip.deps.store import StoredWheel, Wanted, WheelStore
 from detzip.deps.targets import Target
 from detzip.errors import DetzipError
-from detzip.inputs.wheel import install
+from detzip.inputs.wheel import compile_excludes, install
 from detzip.zip.entries import Precompressed
 from detzip.zip.writer import WrittenZip, write_zip
 
@@ -276,9 +276,9 @@ def test_install_copies_members_precompressed_unless_built_here(repo: Repo, tmp_
 
 def test_install_excludes_are_gitignore_patterns(repo: Repo, tmp_path: Path) -> None:
     alpha = next(p for p in repo.packages if p.name == "alpha").wheels[0]
-    kept = {e.name for e in install([_File(alpha)], "", exclude=["alpha/tests/"])}
+    kept = {e.name for e in install([_File(alpha)], "", compile_excludes(["alpha/tests/"], True))}
     assert "alpha/__init__.py" in kept and not any("tests" in p for p in kept)
-    with_bytecode = {e.name for e in install([_File(alpha)], "", defaults=False)}
+    with_bytecode = {e.name for e in install([_File(alpha)], "", compile_excludes((), False))}
     assert "alpha/__pycache__/__init__.cpython-312.pyc" in with_bytecode
 
 
@@ -317,10 +317,29 @@ def test_cache_key_is_stable() -> None:
 
 @pytest.mark.parametrize(
     ("name", "safe"),
-    [("api", "api"), ("my fn/v2", "my_fn_v2"), ("..", "artifact"), ("é", "artifact")],
+    [
+        ("api", "api"),
+        ("my fn/v2", "my_fn_v2"),
+        ("..", "artifact"),
+        ("é", "artifact"),
+        ("a" * 300, "a" * 100),  # room for the key and the suffixes in a 255-byte name
+        ("a" * 99 + "._b", "a" * 99),
+    ],
 )
 def test_entry_names_are_safe_file_names(name: str, safe: str) -> None:
     assert keys.entry_name(name, "ab" * 32) == f"{safe}-{'ab' * 8}"
+
+
+def test_a_record_is_valid_only_whole() -> None:
+    key = "ab" * 32
+    good = {"key": key, "name": "f", "sha256": "0" * 64, "size": 1, "unzipped_size": 1,
+            "entries": 1, "options": {}}  # fmt: skip
+    assert keys.valid_record(good, key)
+    assert not keys.valid_record(good, "cd" * 32)
+    for field, bad in [("size", "1"), ("size", -1), ("entries", True), ("sha256", "0" * 63),
+                       ("sha256", "G" * 64), ("options", []), ("name", None)]:  # fmt: skip
+        assert not keys.valid_record({**good, field: bad}, key), field
+    assert not keys.valid_record([], key) and not keys.valid_record({}, key)
 
 
 def test_layout_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

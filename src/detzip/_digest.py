@@ -5,12 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from pathlib import Path
 
 from detzip.errors import DetzipError
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's bytes."""
+    """Hex SHA-256 of a file's bytes (a regular file: a FIFO would block forever)."""
+    from detzip._fs import regular_file
+
+    regular_file(Path(path), "a file")
     try:
         with open(path, "rb") as handle:
             return hashlib.file_digest(handle, "sha256").hexdigest()

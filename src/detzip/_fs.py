@@ -14,18 +14,20 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
-from detzip.errors import DetzipError, Setting
+from detzip.errors import DetzipError, Setting, literal
 
 __all__ = [
     "INCOMING",
     "TEMP_SUFFIX",
     "atomic_output",
+    "check_output_name",
     "copy_file",
     "fsync_dir",
     "is_dead",
     "prepare_output",
+    "regular_file",
     "replacing",
     "staging",
     "sweep",
@@ -142,9 +144,63 @@ def _umask() -> int:
     return mask
 
 
+#: what a temporary adds to an output's name, at most: ".NAME.<pid>.staged.detzip-tmp" and the
+#: writer's ".<that>.<pid>-<12 hex>.detzip-tmp"
+_TEMP_OVERHEAD = (
+    len(".")
+    + len(".4294967295.staged")
+    + len(TEMP_SUFFIX)
+    + len(".4294967295-000000000000")
+    + len(TEMP_SUFFIX)
+)
+
+
+def regular_file(path: Path, what: str = "a zip file") -> Path:
+    """``path``, if it is a regular file (not a folder, a FIFO or a device, which could block a
+    reader forever); else a :class:`DetzipError` saying what to give instead."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DetzipError("no such file; check the path", path) from None
+    except OSError as exc:
+        raise DetzipError(f"cannot read ({exc.strerror}); check the path", path) from None
+    if stat.S_ISDIR(mode):
+        raise DetzipError(f"is a directory; give {what}", path)
+    if not stat.S_ISREG(mode):
+        raise DetzipError(f"is not a regular file (a pipe or a device); give {what}", path)
+    return path
+
+
+def check_output_name(path: Path) -> None:
+    """Refuse an output file name too long to write beside a temporary (the file system's
+    NAME_MAX, usually 255 bytes, less what a temporary name adds)."""
+    name_max = 255
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        name_max = os.pathconf(path.parent if path.parent.is_dir() else ".", "PC_NAME_MAX")
+    if len(os.fsencode(path.name)) + _TEMP_OVERHEAD > name_max:
+        raise DetzipError(
+            f"the file name is too long ({len(os.fsencode(path.name))} bytes; detzip needs room "
+            f"for a temporary name beside it: at most {name_max - _TEMP_OVERHEAD}); choose a "
+            "shorter {0}",
+            literal(str(path)[:80] + "…"),
+            settings=[Setting("output")],
+        )
+
+
 def prepare_output(path: Path) -> Path:
     """Check that ``path`` can be written as a file and create its parent directories."""
-    if path.is_dir():
+    check_output_name(path)
+    try:
+        directory = path.is_dir()
+    except OSError as exc:
+        raise DetzipError(
+            f"cannot use this path ({exc.strerror}); choose another {{0}}",
+            literal(str(path)[:80] + "…"),
+            settings=[Setting("output")],
+        ) from None
+    if directory:
         raise DetzipError("the output path is a directory; give a file name such as out.zip", path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,13 +217,38 @@ def _unwritable(doing: str, exc: OSError, path: Path) -> DetzipError:
     )
 
 
+class _UserOutput:
+    """The user's output file: an :class:`OSError` while writing it (a full disk, a quota) is a
+    :class:`DetzipError` naming it, not a traceback."""
+
+    def __init__(self, handle: BinaryIO, path: Path) -> None:
+        self._handle = handle
+        self._path = path
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        try:
+            return self._handle.write(data)
+        except OSError as exc:
+            raise _unwritable_file(exc, self._path) from None
+
+
+def _unwritable_file(exc: OSError, path: Path) -> DetzipError:
+    return DetzipError(
+        f"cannot write the output ({exc.strerror}); free some space or choose another {{0}}",
+        path,
+        settings=[Setting("output")],
+    )
+
+
 @contextlib.contextmanager
 def _committed(fd: int, temp: str, path: Path, *, durable: bool) -> Iterator[BinaryIO]:
     """Write through ``fd`` (which holds the temporary's lock), then rename it to ``path``
-    before letting go of the lock; ``durable`` also fsyncs the file and then its folder."""
+    before letting go of the lock. ``durable`` (the user's outputs) also fsyncs the file and
+    then its folder, and turns an OSError of the file into a :class:`DetzipError`: the block
+    must not let OSErrors of its own escape (an input it reads says so in a DetzipError)."""
     try:
         with os.fdopen(fd, "wb", buffering=_CHUNK) as handle:
-            yield handle
+            yield cast(BinaryIO, _UserOutput(handle, path)) if durable else handle
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
@@ -175,9 +256,11 @@ def _committed(fd: int, temp: str, path: Path, *, durable: bool) -> Iterator[Bin
             os.replace(temp, path)
         if durable:
             fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp)
+        if durable and isinstance(exc, OSError):  # a full disk, even while closing the file
+            raise _unwritable_file(exc, path) from None
         raise
 
 

@@ -18,3 +18,5 @@ def load(path: Path, fix: str = "fix the file") -> dict[str, Any]:
         raise DetzipError(f"cannot read ({exc.strerror}); check the path", path) from None
     except tomllib.TOMLDecodeError as exc:
         raise DetzipError(f"not valid TOML ({exc}); {fix}", path) from None
+    except RecursionError:
+        raise DetzipError(f"not valid TOML (nested too deeply); {fix}", path) from None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detzip import _progress as progress
+from detzip._fs import check_output_name
 from detzip.artifact import Artifact
 from detzip.cache.keys import cache_key
 from detzip.errors import DetzipError, Setting
@@ -42,6 +43,7 @@ def build(spec: ArtifactSpec, cache: Cache | None = None) -> Artifact:
     then left as it was). A function over a limit together with ``spec.layers`` is written and
     returned with :attr:`~detzip.artifact.Artifact.problems` saying why.
     """
+    check_output_name(spec.output)
     store = cache if cache is not None else spec.cache.open()
     _outside(spec.output, store.root, "the cache folder")
     options = spec.zip_options()
@@ -82,10 +84,11 @@ def _function(
         skip_files=_identity(spec.output),
     ).resolved(spec.source)
     entries = collect(spec.source, tree)
+    digests: dict[str, str] = {}  # each file's sha256 as keyed: the writer checks it again
     description: dict[str, Any] = {
         **options.describe(),
         **tree.describe(spec.source),
-        "content": fingerprint(entries),
+        "content": fingerprint(entries, digests),
     }
     resolution = None
     if dependencies is not None:
@@ -102,11 +105,9 @@ def _function(
         if dependencies is not None and resolution is not None:
             from detzip.inputs.wheel import install  # packaging, pathspec: only when needed
 
-            more = install(
-                resolution.wheels(), "", dependencies.exclude, dependencies.default_excludes
-            )
+            more = install(resolution.wheels(), "")
         report = progress.bytes_done(f"zipping {spec.artifact_name}")
-        return write_zip([*entries, *more], path, options, progress=report)
+        return write_zip([*entries, *more], path, options, progress=report, expected=digests)
 
     return description, make
 
@@ -119,17 +120,21 @@ def _layer(
     from detzip.zip.names import normalize_prefix
 
     root = normalize_prefix(spec.prefix)
+    checked = None
+    if dependencies.exclude:  # an invalid pattern fails before any wheel is fetched
+        from detzip.inputs.wheel import compile_excludes
+
+        checked = compile_excludes(dependencies.exclude, dependencies.default_excludes)
     resolution = resolve(dependencies, store, store.layout.wheels, store.layout.resolved)
     _not_an_input(spec.output, resolution.inputs)
     description = {**options.describe(), "prefix": root, **resolution.description}
 
     def make(path: Path) -> WrittenZip:
-        from detzip.inputs.wheel import install
+        from detzip.inputs.wheel import compile_excludes, install
         from detzip.zip.writer import write_zip
 
-        entries = install(
-            resolution.wheels(), root, dependencies.exclude, dependencies.default_excludes
-        )
+        excludes = checked or compile_excludes(dependencies.exclude, dependencies.default_excludes)
+        entries = install(resolution.wheels(), root, excludes)
         report = progress.bytes_done(f"zipping {spec.artifact_name}")
         return write_zip(entries, path, options, progress=report)
 

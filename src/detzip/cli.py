@@ -469,7 +469,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_terraform(args: argparse.Namespace) -> int:
     from detzip import terraform
 
-    result = terraform.run(terraform.parse_query(sys.stdin.read()))
+    result = terraform.run(terraform.read_query(sys.stdin))
     sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
     return EXIT_OK
 

@@ -113,6 +113,13 @@ class DetzipError(Exception):
         error.template, error.settings = text, ()
         return error
 
+    def about(self, path: str | os.PathLike[str]) -> DetzipError:
+        """The same error about ``path`` instead (a staging file's error is its output's)."""
+        error = copy.copy(self)
+        error.path = os.fspath(path)
+        error.args = (error.render(python_spelling),)
+        return error
+
     def prefixed(self, prefix: str) -> DetzipError:
         """The same error (class, settings, exit code) with ``prefix`` before the path."""
         head = prefix + (f"{self.path}: " if self.path is not None else "")

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from detzip import _log as log
 from detzip import optiontable as _table
+from detzip._fs import regular_file
 from detzip.errors import DetzipError, Setting, literal
 
 __all__ = [
@@ -196,7 +197,7 @@ def read_sizes(path: str | os.PathLike[str], role: str) -> ZipSizes:
     import struct
     import zipfile
 
-    where = Path(path)
+    where = regular_file(Path(path))
     try:
         length = where.stat().st_size
         with zipfile.ZipFile(where) as archive:

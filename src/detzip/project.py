@@ -174,8 +174,10 @@ def find_config(start: str | os.PathLike[str] | None = None) -> Path:
         if (folder / "detzip.toml").is_file():
             return folder / "detzip.toml"
         candidate = folder / "pyproject.toml"
-        if candidate.is_file() and "detzip" in _toml.load(candidate).get("tool", {}):
-            return candidate
+        if candidate.is_file():
+            tool = _toml.load(candidate).get("tool")
+            if isinstance(tool, dict) and "detzip" in tool:
+                return candidate
     raise DetzipError(
         "no detzip.toml, or pyproject.toml with [tool.detzip], here or in a parent folder; "
         "create one (see the README) or give {0}",
@@ -199,9 +201,16 @@ def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -
     if path.name == "detzip.toml":
         top, where = data, ""
     else:
-        if "detzip" not in data.get("tool", {}):
+        tool = data.get("tool")
+        if not isinstance(tool, dict) or "detzip" not in tool:
             raise DetzipError("has no [tool.detzip] table; add one (see the README)", path)
-        top, where = data["tool"]["detzip"], "tool.detzip"
+        top, where = tool["detzip"], "tool.detzip"
+        if not isinstance(top, dict):
+            raise DetzipError(
+                f"'detzip = {str(top)[:40]}' under [tool] is not a table; write the options "
+                "under a [tool.detzip] header (see the README)",
+                path,
+            )
     reader = _Reader(path, where)
     reader.check(top, "top", where)
     root = path.parent

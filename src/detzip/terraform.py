@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from detzip import optiontable as table
 from detzip.errors import DetzipError
@@ -37,6 +37,7 @@ __all__ = [
     "describe_keys",
     "keys",
     "parse_query",
+    "read_query",
     "run",
     "spec_from_query",
 ]
@@ -52,10 +53,31 @@ def keys() -> dict[str, table.Option]:
     return {opt.terraform: opt for opt in table.OPTIONS if opt.terraform and opt.kinds}
 
 
+#: the most a query may take on stdin: a handful of short strings (a table of folders or layers
+#: as a jsonencode()d string included) is a few kilobytes; more is not a query
+MAX_QUERY = 1 << 20
+
+
+def read_query(stream: TextIO) -> dict[str, str]:
+    """The query on ``stream``, reading at most :data:`MAX_QUERY` characters of it."""
+    text = stream.read(MAX_QUERY + 1)
+    if len(text) > MAX_QUERY:
+        raise DetzipError(
+            f"the query on stdin is over {MAX_QUERY:,} characters; the external data source "
+            "sends a small object of strings — check what is piped in"
+        )
+    return parse_query(text)
+
+
 def parse_query(text: str) -> dict[str, str]:
     """The provider's query: one JSON object whose values are strings."""
     try:
         query = json.loads(text) if text.strip() else {}
+    except RecursionError:
+        raise DetzipError(
+            "the query on stdin is nested too deeply to be the external data source's object "
+            "of strings; check what is piped in"
+        ) from None
     except ValueError as exc:
         raise DetzipError(
             f"stdin is not JSON ({exc}); detzip terraform reads the query Terraform's external "

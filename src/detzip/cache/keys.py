@@ -9,7 +9,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["KEY_VERSION", "cache_key", "canonical_json", "entry_name", "safe_name"]
+__all__ = [
+    "KEY_VERSION",
+    "RECORD_FIELDS",
+    "cache_key",
+    "canonical_json",
+    "entry_name",
+    "safe_name",
+    "valid_record",
+]
 
 #: Version of the key derivation; bump it if the description's shape changes meaning.
 KEY_VERSION = 1
@@ -34,6 +42,36 @@ def entry_name(name: str, key: str) -> str:
 def safe_name(name: str) -> str:
     """``name`` made safe for file and object names: each run of characters outside
     ``A-Za-z0-9._-`` becomes ``_``; leading and trailing dots and underscores are dropped
-    (``artifact`` if nothing is left)."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    (``artifact`` if nothing is left), and it is cut to 100 characters (a file name must
+    leave room for the key and the suffixes)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:100].rstrip("._")
     return cleaned or "artifact"
+
+
+#: the fields of an artifact's record every reader relies on, and their types
+RECORD_FIELDS: dict[str, type] = {
+    "key": str,
+    "name": str,
+    "sha256": str,
+    "size": int,
+    "unzipped_size": int,
+    "entries": int,
+    "options": dict,
+}
+
+
+def valid_record(record: Any, key: str) -> bool:
+    """Whether ``record`` (parsed JSON, local or remote) is a whole record of ``key``: every
+    field of :data:`RECORD_FIELDS` present with its type, sizes not negative, a hex sha256."""
+    if not isinstance(record, dict) or record.get("key") != key:
+        return False
+    for field, kind in RECORD_FIELDS.items():
+        value = record.get(field)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return False
+    sha = record["sha256"]
+    return (
+        len(sha) == 64
+        and all(c in "0123456789abcdef" for c in sha)
+        and min(record["size"], record["unzipped_size"], record["entries"]) >= 0
+    )

@@ -19,9 +19,10 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from detzip import _log as log
 from detzip._fs import (
@@ -35,7 +36,7 @@ from detzip._fs import (
     temporary,
     write_file,
 )
-from detzip.cache.keys import KEY_VERSION, canonical_json, entry_name
+from detzip.cache.keys import KEY_VERSION, canonical_json, entry_name, valid_record
 from detzip.cache.layout import Layout
 from detzip.cache.remote import Remote, RemoteUnavailable
 from detzip.errors import DetzipError, Setting, literal
@@ -77,7 +78,14 @@ def open_remote(url: str) -> Remote:
 
 
 class _Mismatch(Exception):
-    """A copied artifact did not have the sha256 its record promises."""
+    """A copied artifact did not have the sha256 its record promises (or could not be read)."""
+
+
+def _read(source: BinaryIO) -> bytes:
+    try:
+        return source.read(_CHUNK)
+    except OSError:
+        raise _Mismatch from None
 
 
 class Cache:
@@ -161,7 +169,10 @@ class Cache:
         staged = staging(out.parent, f".{out.name}.")
         stored = None
         try:
-            written = build(staged)
+            try:
+                written = build(staged)
+            except DetzipError as exc:  # the staging file is the user's output, to them
+                raise (exc.about(out) if exc.path == str(staged) else exc) from None
             record = {
                 "detzip-cache-entry": KEY_VERSION,
                 "key": key,
@@ -190,11 +201,18 @@ class Cache:
         for record_path in self._records(name, key):
             try:
                 record = json.loads(record_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+            except OSError:
                 continue
-            if record.get("key") != key:
-                continue
+            except (ValueError, RecursionError):
+                record = None
+            other = isinstance(record, dict) and isinstance(record.get("key"), str)
+            if other and record["key"] != key:
+                continue  # another key that shares the first 16 digits
             zip_path = record_path.with_suffix(".zip")
+            if not valid_record(record, key):
+                log.warning("%s: not a valid cache record; discarded, rebuilding", record_path)
+                self._discard(record_path)
+                continue
             if check is not None:
                 check(zip_path, record)
             if not self._serve(zip_path, record, output):
@@ -230,18 +248,26 @@ class Cache:
         if _holds(output, record):
             return True
         try:
-            with open(source, "rb") as src:
-                if os.fstat(src.fileno()).st_size != record["size"]:
-                    return False
-                digest = hashlib.sha256()
+            src = open(source, "rb")  # noqa: SIM115 (closed by the with below)
+        except OSError:  # gone, a directory, unreadable: not an entry to serve
+            return False
+        with src:
+            try:
+                info = os.fstat(src.fileno())
+            except OSError:
+                return False
+            if not stat.S_ISREG(info.st_mode) or info.st_size != record["size"]:
+                return False
+            digest = hashlib.sha256()
+            try:
                 with atomic_output(output) as out:
-                    while chunk := src.read(_CHUNK):
+                    while chunk := _read(src):
                         digest.update(chunk)
                         out.write(chunk)
                     if digest.hexdigest() != record["sha256"]:
                         raise _Mismatch
-        except (_Mismatch, FileNotFoundError):
-            return False
+            except _Mismatch:
+                return False
         return True
 
     def _serve_remote(
@@ -249,28 +275,50 @@ class Cache:
     ) -> Outcome | None:
         if self.remote is None:
             return None
-        self.artifacts.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = temporary(self.artifacts, INCOMING)  # locked while it is ours
+        try:  # the download lands in the local cache, to be kept there …
+            self.artifacts.mkdir(parents=True, exist_ok=True)
+            fd, temp_name = temporary(self.artifacts, INCOMING)  # locked while it is ours
+            keep = True
+        except OSError as exc:  # … or, when it cannot take it, beside the output
+            log.warning(
+                "cannot keep artifacts in %s (%s); serving from the remote cache without it",
+                self.artifacts,
+                exc.strerror,
+            )
+            try:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                fd, temp_name = temporary(output.parent, INCOMING)
+            except OSError:
+                return None  # building says what is wrong with the output's folder
+            keep = False
         temp = Path(temp_name)
         try:
             try:
-                record = self.remote.fetch(name, key, temp)
+                record = self.remote.fetch(name, key, temp)  # checked against its sha256
             except RemoteUnavailable as exc:
                 self._remote_failed(exc, "reading")
                 return None
+            except OSError as exc:  # the local disk, not the remote
+                log.warning("cannot download into %s (%s); building", temp.parent, exc.strerror)
+                return None
             if record is None:
                 return None
-            stored = self._admit(name, key, temp, record)
+            stored = temp
+            if keep:
+                try:
+                    stored = self._admit(name, key, temp, record)
+                except OSError as exc:
+                    log.warning("cannot store the artifact in %s (%s)", self.artifacts, exc)
+            if check is not None:
+                check(stored, record)
+            if not self._serve(stored, record, output):
+                return None
         finally:
             with contextlib.suppress(OSError):
                 temp.unlink()
             os.close(fd)
-        if check is not None:
-            check(stored, record)
-        if not self._serve(stored, record, output):
-            return None
         log.info("%s: cache hit (%s)", name, self.remote.url)
-        return Outcome(output, record, self.remote.url, stored)
+        return Outcome(output, record, self.remote.url, None if stored == temp else stored)
 
     def _store(self, name: str, key: str, built: Path, record: Mapping[str, Any]) -> Path | None:
         """Copy a freshly built zip into the local cache; a failure only costs a warning."""
@@ -351,7 +399,7 @@ class Cache:
                     if hashlib.file_digest(handle, "sha256").hexdigest() != digest:
                         return None
             return memo["value"]
-        except (OSError, ValueError, TypeError, KeyError):  # gone, changed, or not a memo
+        except (OSError, ValueError, TypeError, KeyError, RecursionError):  # gone, or not a memo
             return None
 
     def remember(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from detzip import _log as log
-from detzip.cache.keys import canonical_json, entry_name
+from detzip.cache.keys import canonical_json, entry_name, valid_record
 from detzip.cache.remote import RemoteUnavailable
 from detzip.errors import DetzipError
 
@@ -83,10 +83,10 @@ class S3Cache:
                 return None
             try:
                 record: dict[str, Any] = json.loads(record_body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 log.warning("s3://%s/%s is not a valid record; ignored", self.bucket, record_key)
                 return None
-            if record.get("key") != key or not isinstance(record.get("name"), str):
+            if not valid_record(record, key):
                 log.warning("s3://%s/%s is not this key's record; ignored", self.bucket, record_key)
                 return None
             zip_key = self._zip(record["name"], key)

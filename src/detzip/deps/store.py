@@ -27,9 +27,12 @@ from detzip._fs import copy_file, write_file
 from detzip.deps import pip
 from detzip.deps.locks.model import Pin
 from detzip.deps.targets import Target
-from detzip.errors import DetzipError, Setting
+from detzip.errors import DetzipError, Setting, literal
 
 __all__ = ["StoredWheel", "Wanted", "WheelStore"]
+
+#: temporary stores of this process (see :meth:`WheelStore._use_scratch`)
+_SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class WheelStore:
     def __init__(self, folder: Path, resolved: Path) -> None:
         self.root = folder
         self.memo = resolved
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
 
     def _folder(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
@@ -71,7 +75,7 @@ class WheelStore:
         folder = self._folder(sha256)
         try:
             names = [n for n in os.listdir(folder) if not n.startswith(".")]
-        except FileNotFoundError:
+        except OSError:  # not stored, or the store cannot be read: fetch it
             return None
         if len(names) != 1:
             return None
@@ -82,9 +86,34 @@ class WheelStore:
     def add(self, source: Path, sha256: str) -> Path:
         """Copy ``source`` (whose bytes have this sha256) into the store; its stored path."""
         final = self._folder(sha256) / source.name
-        if not final.exists():
+        if final.exists():
+            return final
+        try:
             copy_file(source, final)
+        except OSError as exc:
+            if self._scratch is not None:
+                raise
+            self._use_scratch(exc)
+            return self.add(source, sha256)
         return final
+
+    def _use_scratch(self, exc: OSError) -> None:
+        """The store's folder cannot take a wheel (read-only, a file, full): keep this run's
+        wheels in a temporary folder, removed when the process ends, and say so once."""
+        reason = literal(f"({exc.strerror or exc})")
+        log.warning(
+            "%s",  # rendered when logged, in the words of the door speaking
+            DetzipError(
+                f"cannot store wheels here {reason}; using a temporary folder for this run "
+                "(fetched again next time) — fix the folder or set {0}",
+                self.root,
+                settings=[Setting("cache_dir")],
+            ),
+        )
+        self._scratch = tempfile.TemporaryDirectory(prefix="detzip-wheels-")
+        _SCRATCH.append(self._scratch)  # lives until the process ends: the build reads it
+        self.root = Path(self._scratch.name) / "wheels"
+        self.memo = Path(self._scratch.name) / "resolved"
 
     def _memo_key(self, pin: Pin, target: Target, options: Sequence[str]) -> Path:
         text = json.dumps([pin.name, pin.version, pin.index, target.describe(), list(options)])
@@ -94,7 +123,7 @@ class WheelStore:
         """The wheel pip chose for ``pin`` on ``target`` before, if it is still stored."""
         try:
             data = json.loads(self._memo_key(pin, target, options).read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
         accepted = pin.accepted_hashes
         if not isinstance(data, dict) or not isinstance(data.get("sha256"), str):
@@ -112,7 +141,8 @@ class WheelStore:
     ) -> None:
         """Remember that pip chose ``wheel`` for ``pin`` on ``target``."""
         data = json.dumps({"sha256": wheel.sha256, "built": wheel.built})
-        write_file(self._memo_key(pin, target, options), data.encode())
+        with contextlib.suppress(OSError):  # only a memo: the next run asks pip again
+            write_file(self._memo_key(pin, target, options), data.encode())
 
     def ensure(
         self, wanted: Iterable[Wanted], target: Target, options: Sequence[str]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import pathspec
 
 from detzip._fs import TEMP_SUFFIX
 from detzip.errors import DetzipError, Setting, literal
+from detzip.inputs._patterns import compile_patterns
 from detzip.zip.entries import Entry
 from detzip.zip.names import normalize_prefix
 
@@ -97,17 +98,18 @@ def _read_ignore_file(root: Path) -> list[str]:
         text = path.read_text(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError):  # no file, or no source folder: collect says
         return []
+    except PermissionError as exc:
+        if not os.access(root, os.R_OK | os.X_OK):  # the folder itself is closed to us
+            raise DetzipError(
+                "cannot list the folder (Permission denied); fix its permissions", root
+            ) from None
+        raise DetzipError(
+            f"cannot read the ignore file ({exc.strerror}); fix its permissions or remove it",
+            path,
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DetzipError(f"cannot read the ignore file ({exc}); fix or remove it", path) from None
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
-
-
-def _compile(patterns: Iterable[str], origin: str) -> pathspec.GitIgnoreSpec:
-    lines = list(patterns)
-    try:
-        return pathspec.GitIgnoreSpec.from_lines(lines)
-    except (ValueError, TypeError) as exc:
-        raise DetzipError(f"invalid pattern ({exc}); fix it", origin) from None
 
 
 def collect(root: str | os.PathLike[str], spec: TreeSpec | None = None) -> list[Entry]:
@@ -119,14 +121,19 @@ def collect(root: str | os.PathLike[str], spec: TreeSpec | None = None) -> list[
         raise DetzipError(f"the source {what}; give the folder that holds your code", top)
     real_root = Path(os.path.realpath(top))
     spec = spec.resolved(top)
-    excludes: list[str] = list(DEFAULT_EXCLUDES) if spec.default_excludes else []
-    excludes += spec.ignore_patterns or ()
-    excludes += spec.exclude
+    defaults = DEFAULT_EXCLUDES if spec.default_excludes else ()
+    excludes = compile_patterns(
+        [
+            (defaults, "default_excludes"),
+            (spec.ignore_patterns or (), str(top / IGNORE_FILE)),
+            (spec.exclude, "exclude"),
+        ]
+    )
     walker = _Walker(
         real_root=real_root,
         prefix=normalize_prefix(spec.prefix),
-        exclude=_compile(excludes, str(top / IGNORE_FILE) if spec.ignore_file else "--exclude"),
-        include=_compile(spec.include, "--include") if spec.include else None,
+        exclude=excludes,
+        include=compile_patterns([(spec.include, "include")]) if spec.include else None,
         spec=spec,
     )
     walker.walk(top, "", (real_root,))
@@ -223,7 +230,8 @@ class _Walker:
 
 
 def _is_virtualenv(path: Path, spec: TreeSpec) -> bool:
-    return spec.default_excludes and (path / "pyvenv.cfg").is_file()
+    # os.path: a folder that cannot be searched is not a virtualenv here; listing it says why
+    return spec.default_excludes and os.path.isfile(path / "pyvenv.cfg")
 
 
 def _special_kind(mode: int) -> str:

@@ -66,11 +66,11 @@ class Wheel(Protocol):
 
 
 def install(
-    wheels: Iterable[Wheel], prefix: str, exclude: Sequence[str] = (), defaults: bool = True
+    wheels: Iterable[Wheel], prefix: str, exclude: pathspec.GitIgnoreSpec | None = None
 ) -> list[Entry]:
-    """Every wheel's files as pip would install them, under ``prefix``, less ``exclude``
-    (gitignore patterns on installed paths) and, with ``defaults``, the bytecode."""
-    spec = compile_excludes(exclude, defaults)
+    """Every wheel's files as pip would install them, under ``prefix``, less what ``exclude``
+    matches (default: :func:`compile_excludes` of no patterns, i.e. the bytecode)."""
+    spec = exclude if exclude is not None else compile_excludes((), True)
     entries: list[Entry] = []
     for wheel in wheels:
         entries += wheel_entries(wheel, prefix, spec)
@@ -251,7 +251,7 @@ def _hash(data: bytes) -> str:
 
 def compile_excludes(patterns: Sequence[str], defaults: bool) -> pathspec.GitIgnoreSpec:
     """``patterns`` (and, with ``defaults``, :data:`DEFAULT_LAYER_EXCLUDES`) as one matcher."""
-    import pathspec  # imported here: it is the slowest import on a layer build's path
+    from detzip.inputs._patterns import compile_patterns
 
-    lines = [*(DEFAULT_LAYER_EXCLUDES if defaults else ()), *patterns]
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    builtin = DEFAULT_LAYER_EXCLUDES if defaults else ()
+    return compile_patterns([(builtin, "default_excludes"), (patterns, "exclude")])

@@ -116,14 +116,22 @@ class Entry:
         return cls(name, FromBytes(data), executable)
 
 
-def fingerprint(entries: Iterable[Entry]) -> dict[str, object]:
+def fingerprint(
+    entries: Iterable[Entry], file_digests: dict[str, str] | None = None
+) -> dict[str, object]:
     """A digest of every entry's name, exec bit and content (files are read and hashed).
 
-    Entries with equal fingerprints written with equal options give equal zips.
+    Entries with equal fingerprints written with equal options give equal zips. Each file
+    entry's content sha256 goes into ``file_digests`` (by name) if given: pass it to
+    :func:`~detzip.zip.writer.write_zip` so that the bytes zipped are the bytes keyed.
     """
     ordered = sorted(entries, key=lambda e: e.name)
     # serial: threads measured slower here (small files; open() and stat() dominate)
     contents = [_content_digest(entry.source) for entry in ordered]
+    if file_digests is not None:
+        for entry, content in zip(ordered, contents, strict=True):
+            if isinstance(entry.source, FromFile):
+                file_digests[entry.name] = content.decode()
     digest = hashlib.sha256()
     for entry, content in zip(ordered, contents, strict=True):
         digest.update(entry.name.encode("utf-8", "surrogateescape"))

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from detzip.errors import DetzipError, Setting, literal
 
-__all__ = ["check_name", "normalize_prefix", "parents"]
+__all__ = ["MAX_NAME", "MAX_PREFIX", "check_name", "normalize_prefix", "parents"]
+
+#: the longest archive name the zip format can store (a 16-bit length)
+MAX_NAME = 65_535
+#: the longest prefix folder accepted (leaves room for the names under it)
+MAX_PREFIX = 4_096
 
 
 def check_name(name: str, *, directory: bool) -> None:
@@ -24,6 +29,11 @@ def check_name(name: str, *, directory: bool) -> None:
         raise DetzipError("archive names may not contain empty, '.' or '..' parts", name)
     if "\0" in stem:
         raise DetzipError("archive names may not contain NUL", name)
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME:
+        raise DetzipError(
+            f"an archive name is longer than the {MAX_NAME:,} bytes a zip can hold; shorten it",
+            literal(name[:80]) + "…",
+        )
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
@@ -43,6 +53,12 @@ def normalize_prefix(prefix: str) -> str:
     cleaned = prefix.replace("\\", "/").strip("/")
     if not cleaned:
         return ""
+    if len(cleaned.encode("utf-8", "surrogateescape")) > MAX_PREFIX:
+        raise DetzipError(
+            f"{{0}} is {len(cleaned):,} characters; a folder in the zip takes at most "
+            f"{MAX_PREFIX:,} bytes — shorten it",
+            settings=[Setting("prefix")],
+        )
     if any(part in ("", ".", "..") for part in cleaned.split("/")):
         raise DetzipError(
             "{0} " + literal(repr(prefix)) + " must be a relative folder without '.' or '..' parts",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,6 +73,12 @@ class ZipOptions:
         environ: Mapping[str, str] | None = None,
     ) -> ZipOptions:
         """Options from user-facing values; ``mtime=None`` honours ``SOURCE_DATE_EPOCH``."""
+        if level is not None and (isinstance(level, bool) or level < 0):
+            ranges = ", ".join(f"{name} {low}..{high}" for name, (low, high) in LEVEL_RANGE.items())
+            raise DetzipError(
+                f"{{0}} {literal(repr(level))} is not a compression level; use {ranges}",
+                settings=[Setting("level")],
+            )
         return cls(resolve_mtime(mtime, environ), compressor, -1 if level is None else level)
 
     def describe(self) -> dict[str, str | int]:
@@ -99,7 +106,7 @@ def resolve_mtime(
         raw = env.get("SOURCE_DATE_EPOCH", "").strip()
         if not raw:
             return DOS_EPOCH
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             raise DetzipError(
                 f"SOURCE_DATE_EPOCH={raw!r} is not an integer number of seconds; "
                 "set it to e.g. $(git log -1 --format=%ct) or unset it"
@@ -108,12 +115,14 @@ def resolve_mtime(
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float):
-        return _from_epoch(value)
+        return _from_epoch(_finite(value, value))
     text = value.strip()
     try:
-        return _from_epoch(float(text))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return _from_epoch(_finite(seconds, value))
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -123,6 +132,16 @@ def resolve_mtime(
             settings=[Setting("mtime")],
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _finite(seconds: float, given: object) -> float:
+    if math.isfinite(seconds):
+        return seconds
+    raise DetzipError(
+        f"{{0}} {literal(repr(given))} is not a moment; use epoch seconds or an ISO date, e.g. "
+        "1700000000 or 2024-01-31T12:00:00Z",
+        settings=[Setting("mtime")],
+    )
 
 
 def _from_epoch(seconds: float) -> datetime:

@@ -20,7 +20,7 @@ import os
 import struct
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +101,7 @@ class _Member:
     crc32: int
     size: int
     data: bytes | bytearray | memoryview
+    sha256: str | None = None  # of a file's content, as read now
 
 
 def canonical_order(entries: Iterable[Entry]) -> list[Entry]:
@@ -150,11 +151,14 @@ def write_zip(
     *,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    expected: Mapping[str, str] | None = None,
 ) -> WrittenZip:
     """Write ``entries`` as a canonical zip at ``output`` (atomically) and describe the result.
 
     ``progress``, if given, is called with (bytes of input done, bytes in all) as entries are
-    written.
+    written. ``expected`` maps file entries' names to the sha256 their content had when the
+    cache key was computed (see :func:`~detzip.zip.entries.fingerprint`): a file read with other
+    bytes now changed during the build, which is an error (the output is left as it was).
     """
     options = options or ZipOptions()
     ordered = canonical_order(entries)
@@ -166,6 +170,8 @@ def write_zip(
         sink = _Sink(handle)
         writer = _ArchiveWriter(sink, options)
         for entry, member in _members(ordered, compress, workers or _cpu_count()):
+            if expected is not None and member.sha256 is not None:
+                _unchanged(entry, member.sha256, expected)
             writer.add(entry, member)
             if progress is not None:
                 done += entry.size_hint
@@ -225,6 +231,17 @@ def _batches(ordered: Sequence[Entry]) -> list[list[Entry]]:
     return batches
 
 
+def _unchanged(entry: Entry, sha256: str, expected: Mapping[str, str]) -> None:
+    keyed = expected.get(entry.name)
+    if keyed is not None and keyed != sha256:
+        assert isinstance(entry.source, FromFile)
+        raise DetzipError(
+            "changed while it was being zipped (its bytes are not the ones the build was keyed "
+            "on); nothing was written or cached — run the build again",
+            entry.source.path,
+        )
+
+
 def _prepare_batch(batch: Sequence[Entry], compress: compressors.Compress | None) -> list[_Member]:
     return [_prepare(entry, compress) for entry in batch]
 
@@ -251,11 +268,12 @@ def _prepare(entry: Entry, compress: compressors.Compress | None) -> _Member:
                     f"cannot read ({exc.strerror}); fix its permissions or exclude it", path
                 ) from None
     crc = zlib.crc32(content)
+    digest = hashlib.sha256(content).hexdigest() if isinstance(entry.source, FromFile) else None
     if compress is not None and content:
         packed = compress(content)
         if len(packed) < len(content):
-            return _Member(DEFLATED, crc, len(content), packed)
-    return _Member(STORED, crc, len(content), content)
+            return _Member(DEFLATED, crc, len(content), packed, digest)
+    return _Member(STORED, crc, len(content), content, digest)
 
 
 class _Sink:

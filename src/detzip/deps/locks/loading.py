@@ -56,6 +56,28 @@ def detect_format(path: Path) -> str:
     )
 
 
+_REGENERATE = {
+    "poetry": "run 'poetry lock' again",
+    "pylock": "export it again (e.g. 'uv export --format pylock.toml')",
+    "uv": "run 'uv lock' again",
+}
+
+
+def _read_toml_lock(lock: Path, kind: str, target: Target, groups: Iterable[str]) -> list[Pin]:
+    """The pins of a TOML lock. Valid TOML of the wrong shape (a table where a list belongs, a
+    missing name) is an error naming the lock, not a traceback from deep in the reader."""
+    from detzip.deps.locks import poetry, pylock, uvlock
+
+    reader = {"poetry": poetry.load, "pylock": pylock.load, "uv": uvlock.load}[kind]
+    try:
+        return reader(lock, target, groups)
+    except KeyError as exc:
+        reason = f"a required field {exc} is missing"
+    except (TypeError, AttributeError, ValueError) as exc:
+        reason = f"a field has the wrong type or value: {exc}"
+    raise DetzipError(f"not a valid {lock.name} ({reason}); {_REGENERATE[kind]}", lock)
+
+
 def load(
     path: str | os.PathLike[str],
     target: Target,
@@ -82,18 +104,8 @@ def load(
             from detzip.deps.locks import requirements
 
             pins, options, floating = requirements.load(lock, target, pip_options)
-        elif kind == "poetry":
-            from detzip.deps.locks import poetry
-
-            pins = poetry.load(lock, target, groups)
-        elif kind == "pylock":
-            from detzip.deps.locks import pylock
-
-            pins = pylock.load(lock, target, groups)
         else:
-            from detzip.deps.locks import uvlock
-
-            pins = uvlock.load(lock, target, groups)
+            pins = _read_toml_lock(lock, kind, target, groups)
     seen: dict[str, Pin] = {}
     for pin in pins:
         if pin.name in seen and seen[pin.name].version != pin.version:

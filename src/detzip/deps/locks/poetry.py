@@ -52,6 +52,8 @@ def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
         source = package.get("source", {})
         kind = source.get("type", "")
         entries = package.get("files") or legacy_files.get(package["name"]) or []
+        if not isinstance(entries, list) or not all(isinstance(f, dict) for f in entries):
+            raise TypeError(f"the files of {name} are not a list of tables")
         files = tuple(
             LockedFile(f["file"], None, sha256_of(f.get("hash"))) for f in entries if "file" in f
         )

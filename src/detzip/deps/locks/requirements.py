@@ -9,7 +9,7 @@ from pathlib import Path
 
 from packaging.markers import InvalidMarker
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from detzip.deps import pip
 from detzip.deps.locks.model import LockedFile, Pin, note_input, sha256_of
@@ -58,7 +58,21 @@ def load(
                     f"({requirement.url}); pin a version from an index instead",
                     where,
                 )
-            version = filename.split("-")[1]
+            try:
+                wheel_name, wheel_version, _, _ = parse_wheel_filename(filename)
+            except InvalidWheelFilename:
+                raise DetzipError(
+                    f"{requirement.name}: {filename!r} is not a wheel file name "
+                    "(NAME-VERSION-PYTHON-ABI-PLATFORM.whl); link to the wheel itself",
+                    where,
+                ) from None
+            if wheel_name != canonicalize_name(requirement.name):
+                raise DetzipError(
+                    f"{requirement.name}: the link is a wheel of {wheel_name}, not of "
+                    f"{requirement.name}; fix the name or the link",
+                    where,
+                )
+            version = str(wheel_version)
             pins.append(
                 Pin(
                     requirement.name,
@@ -88,9 +102,16 @@ def _read(path: Path, out: list[tuple[Path, int, str]], seen: set[Path]) -> None
     seen.add(real)
     note_input(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a BOM, as Windows editors write, is fine
     except OSError as exc:
         raise DetzipError(f"cannot read ({exc.strerror}); check the path", path) from None
+    except UnicodeDecodeError as exc:
+        number = exc.object[: exc.start].count(b"\n") + 1
+        raise DetzipError(
+            f"is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} on line {number}); "
+            "save it as UTF-8",
+            path,
+        ) from None
     joined = re.sub(r"\\\r?\n", " ", text)
     for number, raw in enumerate(joined.splitlines(), 1):
         line = re.sub(r"(^|\s)#.*$", "", raw).strip()
@@ -109,7 +130,10 @@ def _read(path: Path, out: list[tuple[Path, int, str]], seen: set[Path]) -> None
 
 
 def _option(line: str, where: str, options: list[str]) -> None:
-    parts = shlex.split(line.replace("=", " ", 1)) if line.startswith("--") else shlex.split(line)
+    try:
+        parts = shlex.split(line.replace("=", " ", 1) if line.startswith("--") else line)
+    except ValueError as exc:  # an unbalanced quote
+        raise DetzipError(f"cannot split the line ({exc}); fix its quotes", where) from None
     flag = parts[0]
     if flag in ("-e", "--editable"):
         raise DetzipError("editable requirements cannot go into a layer; pin a version", where)
