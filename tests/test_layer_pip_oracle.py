@@ -160,3 +160,9 @@ def test_pure_python_sdist_is_built_into_a_wheel(tmp_path: Path) -> None:
         assert archive.read("python/puresd-1.0.dist-info/INSTALLER") == b"detzip\n"
     again = build_layer(lock, tmp_path / "l2.zip", cache_dir=tmp_path / "c")
     assert again.sha256 == layer.sha256  # the built wheel is remembered
+    assert layer.built_from_source == ("puresd 1.0",)
+    [package] = layer.options["packages"]
+    assert package["built_from"]["sdist_sha256"] == digest
+    assert any(r.startswith("setuptools==") for r in package["built_from"]["build_requires"])
+    fresh = build_layer(lock, tmp_path / "l3.zip", cache_dir=tmp_path / "elsewhere")
+    assert fresh.sha256 == layer.sha256  # built again from scratch: the same bytes

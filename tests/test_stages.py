@@ -306,11 +306,11 @@ def test_cache_key_depends_on_kind_and_every_value() -> None:
 
 def test_cache_key_is_stable() -> None:
     """A key change invalidates every cache: it must be a deliberate, versioned event."""
-    assert keys.KEY_VERSION == 1
+    assert keys.KEY_VERSION == 2  # 2: layers are checked complete before they are built
     assert (
         keys.cache_key("function", {"content": "x"})
         == hashlib.sha256(
-            b'{"description":{"content":"x"},"detzip-cache-key":1,"kind":"function"}'
+            b'{"description":{"content":"x"},"detzip-cache-key":2,"kind":"function"}'
         ).hexdigest()
     )
 

@@ -36,6 +36,15 @@ class Artifact:
     problems: tuple[str, ...] = ()
 
     @property
+    def built_from_source(self) -> tuple[str, ...]:
+        """The packages (``name version``) whose wheels were built here from their sdists."""
+        return tuple(
+            f"{p['name']} {p['version']}"
+            for p in self.options.get("packages", [])
+            if isinstance(p, dict) and "built_from" in p
+        )
+
+    @property
     def ok(self) -> bool:
         """Within Lambda's limits, with the layers it was checked with (see ``problems``)."""
         return not self.problems
@@ -85,4 +94,5 @@ class Artifact:
             if self.unzipped_total is None
             else self.unzipped_total,
             "problems": list(self.problems),
+            "built_from_source": list(self.built_from_source),
         }

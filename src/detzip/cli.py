@@ -348,6 +348,8 @@ def _print_artifact(artifact: Any, as_json: bool) -> None:
     else:
         how = "built"
     print(f"  key           {artifact.key}  {how}")
+    if artifact.built_from_source:
+        print(f"  from source   {', '.join(artifact.built_from_source)}")
 
 
 def _option_help(name: str, *, default: bool = True) -> str:

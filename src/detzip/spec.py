@@ -53,6 +53,8 @@ class ArtifactSpec:
     runtime: str
     arch: str
     groups: tuple[str, ...]
+    extras: tuple[str, ...]
+    package: str | None
     exclude_packages: tuple[str, ...]
     index_url: str | None
     extra_index_urls: tuple[str, ...]
@@ -157,6 +159,8 @@ class ArtifactSpec:
             arch=self.arch,
             format=self.format,
             groups=self.groups,
+            extras=self.extras,
+            package=self.package,
             exclude=self.exclude if layer else (),
             exclude_packages=self.exclude_packages,
             default_excludes=self.default_excludes if layer else True,

@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 #: Version of the key derivation; bump it if the description's shape changes meaning.
-KEY_VERSION = 1
+KEY_VERSION = 2  # 2: layers are checked complete before they are built (older: unchecked)
 
 
 def canonical_json(data: Any) -> bytes:

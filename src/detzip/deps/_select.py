@@ -21,7 +21,7 @@ from detzip.deps.locks.model import Pin
 from detzip.deps.request import Dependencies
 from detzip.deps.store import StoredWheel, Wanted, WheelStore
 from detzip.deps.targets import Target
-from detzip.errors import DetzipError, Setting
+from detzip.errors import DetzipError, Setting, literal
 from detzip.inputs.wheel import DEFAULT_LAYER_EXCLUDES
 
 
@@ -36,13 +36,52 @@ class Selection:
     target: Target
     store: WheelStore
     pip_options: list[str]
+    lock: Path
+    format: str
+    provided: frozenset[str]
     _wheels: list[StoredWheel] | None = field(default=None, repr=False)
 
     def wheels(self) -> list[StoredWheel]:
-        """Every chosen wheel, in the store (fetched now if missing)."""
+        """Every chosen wheel, in the store (fetched now if missing), once the set is checked
+        complete: each wheel's requirements met by the set (:mod:`detzip.deps.closure`)."""
         if self._wheels is None:
-            self._wheels = self.store.ensure(self.wanted, self.target, self.pip_options)
+            wheels = self.store.ensure(self.wanted, self.target, self.pip_options)
+            _complete(self, wheels)
+            self._wheels = wheels
         return self._wheels
+
+
+def _complete(selection: Selection, wheels: Sequence[StoredWheel]) -> None:
+    """Refuse a set whose packages need a package it lacks (or another version of one)."""
+    from detzip.deps.closure import Installed, unmet
+    from detzip.inputs.wheel import read_metadata
+
+    asked = {want.pin.name: want.pin.extras for want in selection.wanted}
+    installed = [
+        Installed(w.name, w.version, read_metadata(w), asked.get(w.name, frozenset()))
+        for w in wheels
+    ]
+    missing = unmet(installed, selection.provided, selection.target)
+    if not missing:
+        return
+    shown = "; ".join(map(str, missing[:5]))
+    more = f"; and {len(missing) - 5} more" if len(missing) > 5 else ""
+    target = selection.target
+    if selection.format == "requirements":
+        fix = (
+            "pin the full set (e.g. uv pip compile --python-platform "
+            f"{target.machine}-manylinux_2_{target.glibc[1]} --python-version {target.python} "
+            "requirements.in -o requirements.txt), or leave a line unpinned (name>=version) "
+            "so detzip resolves it"
+        )
+    else:
+        fix = f"lock again for {target.runtime} {target.arch}"
+    raise DetzipError(
+        f"the set is incomplete for {target.runtime} {target.arch}: {literal(shown + more)}; "
+        f"{fix}, or if the runtime provides a package, leave it out with {{0}}",
+        selection.lock,
+        settings=[Setting("exclude_packages", [missing[0].name])],
+    )
 
 
 def select(deps: Dependencies, store: WheelStore) -> Selection:
@@ -54,6 +93,8 @@ def select(deps: Dependencies, store: WheelStore) -> Selection:
         target,
         format=deps.format,
         groups=deps.groups,
+        extras=deps.extras,
+        package=deps.package,
         pip_options=deps.pip_options,
     )
     dropped = {canonicalize_name(name) for name in deps.exclude_packages}
@@ -62,7 +103,7 @@ def select(deps: Dependencies, store: WheelStore) -> Selection:
         log.warning("exclude_packages: %s is not in %s for this target", name, deps.requirements)
     options = [*locked.pip_options, *deps.pip_options]
     wanted = [choose(pin, target) for pin in pins]
-    packages: dict[str, dict[str, str]] = {}
+    packages: dict[str, dict[str, object]] = {}
     unknown: list[Wanted] = []
     for want in wanted:
         if want.filename and want.sha256 and not want.build:
@@ -72,9 +113,20 @@ def select(deps: Dependencies, store: WheelStore) -> Selection:
         else:
             unknown.append(want)
     for wheel in store.ensure(unknown, target, options):
-        packages[wheel.name] = _package(wheel.name, wheel.version, wheel.filename, wheel.sha256)
+        packages[wheel.name] = wheel.describe()
     description = describe(deps, [packages[name] for name in sorted(packages)])
-    return Selection(description, locked.inputs, locked.floating, wanted, target, store, options)
+    return Selection(
+        description,
+        locked.inputs,
+        locked.floating,
+        wanted,
+        target,
+        store,
+        options,
+        Path(deps.requirements),
+        locked.format,
+        frozenset(dropped),
+    )
 
 
 def choose(pin: Pin, target: Target) -> Wanted:
@@ -111,11 +163,11 @@ def choose(pin: Pin, target: Target) -> Wanted:
     )
 
 
-def _package(name: str, version: str, filename: str, sha256: str) -> dict[str, str]:
+def _package(name: str, version: str, filename: str, sha256: str) -> dict[str, object]:
     return {"name": name, "version": version, "wheel": filename, "sha256": sha256}
 
 
-def describe(deps: Dependencies, packages: Sequence[dict[str, str]]) -> dict[str, Any]:
+def describe(deps: Dependencies, packages: Sequence[dict[str, object]]) -> dict[str, Any]:
     """The dependency options and the resolved set: what the installed files depend on."""
     return {
         **deps.target.describe(),
@@ -123,4 +175,6 @@ def describe(deps: Dependencies, packages: Sequence[dict[str, str]]) -> dict[str
         "exclude_packages": sorted(canonicalize_name(n) for n in deps.exclude_packages),
         "default_excludes": list(DEFAULT_LAYER_EXCLUDES) if deps.default_excludes else [],
         "packages": list(packages),
+        # what was checked before it was built: every requirement met within the set
+        "checked": ["requirements-met"],
     }

@@ -28,6 +28,8 @@ class Dependencies:
     format: str | None = None
     groups: Sequence[str] = ()
     exclude: Sequence[str] = ()
+    extras: Sequence[str] = ()
+    package: str | None = None
     exclude_packages: Sequence[str] = ()
     default_excludes: bool = True
     index_url: str | None = None
@@ -69,6 +71,8 @@ class Dependencies:
             "arch": self.arch,
             "format": self.format,
             "groups": tuple(self.groups) or None,
+            "extras": tuple(self.extras) or None,
+            "package": self.package,
             "exclude_packages": tuple(self.exclude_packages) or None,
             "index_url": self.index_url,
             "extra_index_urls": tuple(self.extra_index_urls) or None,
@@ -94,6 +98,8 @@ class Dependencies:
             "requirements": os.path.abspath(self.requirements),
             "format": self.format,
             "groups": sorted(self.groups),
+            "extras": sorted(self.extras),
+            "package": self.package,
             "runtime": self.runtime,
             "arch": self.arch,
             "exclude": list(self.exclude),

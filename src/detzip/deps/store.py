@@ -56,6 +56,23 @@ class StoredWheel:
     sha256: str
     path: Path
     built: bool = False  # built here from an sdist: its compressed bytes are not portable
+    sdist_sha256: str | None = None  # built: from this sdist …
+    build_requires: tuple[str, ...] = ()  # … with these build requirements
+
+    def describe(self) -> dict[str, object]:
+        """The wheel as the layer's description lists it (what its bytes depend on)."""
+        found: dict[str, object] = {
+            "name": self.name,
+            "version": self.version,
+            "wheel": self.filename,
+            "sha256": self.sha256,
+        }
+        if self.built:
+            found["built_from"] = {
+                "sdist_sha256": self.sdist_sha256,
+                "build_requires": list(self.build_requires),
+            }
+        return found
 
 
 class WheelStore:
@@ -128,19 +145,39 @@ class WheelStore:
         accepted = pin.accepted_hashes
         if not isinstance(data, dict) or not isinstance(data.get("sha256"), str):
             return None
-        if accepted and data["sha256"] not in accepted and not data.get("built"):
+        built = bool(data.get("built"))
+        checked = data.get("sdist_sha256") if built else data["sha256"]
+        if accepted and checked not in accepted:
             return None  # the lock's hashes changed since: fetch again, checked against them
         path = self.get(data["sha256"])
         if path is None:
             return None
-        built = bool(data.get("built"))
-        return StoredWheel(pin.name, pin.version, path.name, data["sha256"], path, built)
+        requires = data.get("build_requires", [])
+        if built and not (isinstance(checked, str) and isinstance(requires, list)):
+            return None  # remembered before builds were recorded: build again
+        return StoredWheel(
+            pin.name,
+            pin.version,
+            path.name,
+            data["sha256"],
+            path,
+            built,
+            checked if built else None,
+            tuple(map(str, requires)),
+        )
 
     def remember(
         self, pin: Pin, target: Target, options: Sequence[str], wheel: StoredWheel
     ) -> None:
         """Remember that pip chose ``wheel`` for ``pin`` on ``target``."""
-        data = json.dumps({"sha256": wheel.sha256, "built": wheel.built})
+        data = json.dumps(
+            {
+                "sha256": wheel.sha256,
+                "built": wheel.built,
+                "sdist_sha256": wheel.sdist_sha256,
+                "build_requires": list(wheel.build_requires),
+            }
+        )
         with contextlib.suppress(OSError):  # only a memo: the next run asks pip again
             write_file(self._memo_key(pin, target, options), data.encode())
 
@@ -181,7 +218,12 @@ class WheelStore:
         hashed: bool,
         build: bool,
     ) -> list[StoredWheel]:
-        names = ", ".join(f"{w.pin.name}=={w.pin.version}" for w in batch)
+        pins = [f"{w.pin.name}=={w.pin.version}" for w in batch]
+        names = (
+            ", ".join(pins)
+            if len(pins) <= 4
+            else f"{len(pins)} packages ({', '.join(pins[:3])}, …)"
+        )
         log.info("fetching %s for %s %s", names, target.runtime, target.arch)
         with tempfile.TemporaryDirectory(prefix="detzip-fetch-") as scratch:
             folder = Path(scratch)
@@ -193,27 +235,47 @@ class WheelStore:
             args = ["--no-deps", *quiet, "-r", str(requirements)]
             args += [*options, *(["--index-url", index] if index else [])]
             if build:
-                pip.run(
-                    # only these packages from source (not their build backends)
-                    [
-                        "wheel",
-                        *args,
-                        "-w",
-                        str(folder / "out"),
-                        "--no-binary",
-                        ",".join(sorted(w.pin.name for w in batch)),
-                    ],
-                    what=f"building {names} from source",
-                )
-            else:
-                pip.run(
-                    ["download", *args, "-d", str(folder / "out"), *target.pip_arguments()],
-                    what=f"downloading {names} for {target.runtime} {target.arch}",
-                )
+                return [self._build(w, target, options, index, hashed, folder) for w in batch]
+            pip.run(
+                ["download", *args, "-d", str(folder / "out"), *target.pip_arguments()],
+                what=f"downloading {names} for {target.runtime} {target.arch}",
+            )
             return [self._admit(w, folder / "out", target, options) for w in batch]
 
+    def _build(
+        self,
+        want: Wanted,
+        target: Target,
+        options: Sequence[str],
+        index: str | None,
+        hashed: bool,
+        scratch: Path,
+    ) -> StoredWheel:
+        """A pure wheel built from the wanted sdist (see :mod:`detzip.deps._sdist`)."""
+        from detzip.deps._sdist import build_pure
+
+        folder = scratch / want.pin.name
+        folder.mkdir()
+        built = build_pure(
+            want.pin.name,
+            want.pin.version,
+            _requirement_line(want, hashed).strip(),
+            want.sha256,
+            [*options, *(["--index-url", index] if index else [])],
+            folder,
+            target.runtime,
+        )
+        return self._admit(want, built.wheel.parent, target, options, built.sdist_sha256,
+                           built.build_requires)  # fmt: skip
+
     def _admit(
-        self, want: Wanted, folder: Path, target: Target, options: Sequence[str]
+        self,
+        want: Wanted,
+        folder: Path,
+        target: Target,
+        options: Sequence[str],
+        sdist_sha256: str | None = None,
+        build_requires: tuple[str, ...] = (),
     ) -> StoredWheel:
         pin = want.pin
         candidates = [p for p in folder.iterdir() if _wheel_name(p.name) == pin.name]
@@ -240,7 +302,14 @@ class WheelStore:
                 settings=[Setting("runtime"), Setting("arch")],
             )
         stored = StoredWheel(
-            pin.name, pin.version, path.name, digest, self.add(path, digest), want.build
+            pin.name,
+            pin.version,
+            path.name,
+            digest,
+            self.add(path, digest),
+            want.build,
+            sdist_sha256,
+            build_requires,
         )
         if not want.sha256 or want.build:
             self.remember(pin, target, options, stored)

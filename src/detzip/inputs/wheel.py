@@ -35,6 +35,7 @@ __all__ = [
     "Wheel",
     "compile_excludes",
     "install",
+    "read_metadata",
     "wheel_entries",
 ]
 
@@ -81,6 +82,22 @@ def install(
 class _Installed:
     path: str  # installed path, relative to the layer root
     entry: Entry
+
+
+def read_metadata(wheel: Wheel) -> bytes:
+    """The wheel's ``.dist-info/METADATA``, read from its verified bytes."""
+    buffer = _verified(wheel)
+    try:
+        with zipfile.ZipFile(buffer) as archive:  # type: ignore[call-overload]  # mmap
+            dist_info, _ = _wheel_dirs(archive, wheel)
+            data: bytes = archive.read(f"{dist_info}/METADATA")
+            return data
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise DetzipError(
+            f"not a valid wheel ({exc}); delete it from the store", wheel.path
+        ) from None
+    finally:
+        buffer.close()
 
 
 def wheel_entries(wheel: Wheel, prefix: str, exclude: pathspec.GitIgnoreSpec) -> list[Entry]:

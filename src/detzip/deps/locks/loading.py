@@ -6,13 +6,16 @@ Formats: ``requirements.txt`` (any ``*.txt``), ``poetry.lock``, ``pylock.toml`` 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from detzip.deps.locks.model import LockedFile, Pin, recording_inputs
+from packaging.utils import canonicalize_name
+
+from detzip.deps.locks.model import Choice, LockedFile, Pin, recording_inputs
 from detzip.deps.targets import Target
 from detzip.errors import DetzipError, Setting
 
@@ -63,19 +66,39 @@ _REGENERATE = {
 }
 
 
-def _read_toml_lock(lock: Path, kind: str, target: Target, groups: Iterable[str]) -> list[Pin]:
+def _read_toml_lock(lock: Path, kind: str, target: Target, choice: Choice) -> list[Pin]:
     """The pins of a TOML lock. Valid TOML of the wrong shape (a table where a list belongs, a
     missing name) is an error naming the lock, not a traceback from deep in the reader."""
     from detzip.deps.locks import poetry, pylock, uvlock
 
     reader = {"poetry": poetry.load, "pylock": pylock.load, "uv": uvlock.load}[kind]
     try:
-        return reader(lock, target, groups)
+        return reader(lock, target, choice)
     except KeyError as exc:
         reason = f"a required field {exc} is missing"
     except (TypeError, AttributeError, ValueError) as exc:
         reason = f"a field has the wrong type or value: {exc}"
     raise DetzipError(f"not a valid {lock.name} ({reason}); {_REGENERATE[kind]}", lock)
+
+
+def _choice(kind: str, groups: Iterable[str], extras: Iterable[str], package: str | None) -> Choice:
+    """What to take from the lock; an option its format cannot honour is an error, never
+    ignored (a requirements file has no groups or extras of a project)."""
+    asked = {"groups": list(groups), "extras": list(extras), "package": package}
+    for option, value in asked.items():
+        if not value:
+            continue
+        if kind == "requirements" or (option == "package" and kind != "uv"):
+            formats = "a uv.lock" if option == "package" else "poetry.lock, uv.lock or pylock.toml"
+            raise DetzipError(
+                f"{{0}} applies to {formats}, not to a {kind} file; remove it",
+                settings=[Setting(option)],
+            )
+    return Choice(
+        frozenset(asked["groups"] or ()),
+        frozenset(canonicalize_name(e) for e in asked["extras"] or ()),
+        package,
+    )
 
 
 def load(
@@ -84,6 +107,8 @@ def load(
     *,
     format: str | None = None,
     groups: Iterable[str] = (),
+    extras: Iterable[str] = (),
+    package: str | None = None,
     pip_options: Sequence[str] = (),
 ) -> LockedSet:
     """The pinned set ``path`` describes for ``target``; ``pip_options`` (index options) go to
@@ -97,6 +122,7 @@ def load(
             f"unknown lock format {kind!r}; set {{0}} to one of {', '.join(FORMATS)}",
             settings=[Setting("format")],
         )
+    choice = _choice(kind, groups, extras, package)
     options: list[str] = []
     floating = False
     with recording_inputs() as inputs:
@@ -105,7 +131,7 @@ def load(
 
             pins, options, floating = requirements.load(lock, target, pip_options)
         else:
-            pins = _read_toml_lock(lock, kind, target, groups)
+            pins = _read_toml_lock(lock, kind, target, choice)
     seen: dict[str, Pin] = {}
     for pin in pins:
         if pin.name in seen and seen[pin.name].version != pin.version:
@@ -114,6 +140,8 @@ def load(
                 f"{pin.version}); fix the lock",
                 lock,
             )
+        if pin.name in seen:  # the same pin twice (a[x]==1 and a==1): every extra is asked
+            pin = dataclasses.replace(pin, extras=pin.extras | seen[pin.name].extras)
         seen[pin.name] = pin
     return LockedSet(
         tuple(seen[name] for name in sorted(seen)),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,17 +13,36 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
 
 from detzip import _toml
-from detzip.errors import DetzipError
+from detzip.deps.targets import Target
+from detzip.errors import DetzipError, Setting, literal
 
 __all__ = [
+    "NOTHING_MORE",
+    "Choice",
     "LockedFile",
     "Pin",
+    "check_offered",
+    "check_python",
     "marker_holds",
     "note_input",
     "read_toml",
     "recording_inputs",
     "sha256_of",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """What to take from a lock besides its main dependencies: dependency ``groups``, the
+    project's own ``extras``, and for a workspace the member (``package``) to start from."""
+
+    groups: frozenset[str] = frozenset()
+    extras: frozenset[str] = frozenset()
+    package: str | None = None
+
+
+#: the main dependencies only
+NOTHING_MORE = Choice()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +60,8 @@ class Pin:
 
     ``files`` lists the candidate files (empty: ask the index for ``name==version``);
     ``index`` is the simple-API URL to ask (None: pip's own configuration);
-    ``hashes`` are the sha256 digests the lock accepts for this pin (empty: not checked).
+    ``hashes`` are the sha256 digests the lock accepts for this pin (empty: not checked);
+    ``extras`` the extras the lock asks of it (its requirements under them must be met too).
     """
 
     name: str
@@ -49,9 +69,11 @@ class Pin:
     files: tuple[LockedFile, ...] = ()
     index: str | None = None
     hashes: frozenset[str] = frozenset()
+    extras: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", canonicalize_name(self.name))
+        object.__setattr__(self, "extras", frozenset(canonicalize_name(e) for e in self.extras))
 
     @property
     def accepted_hashes(self) -> frozenset[str]:
@@ -94,6 +116,42 @@ def read_toml(path: Path) -> dict[str, Any]:
     """A lock file's TOML; unreadable or invalid is a one-line error naming it."""
     note_input(path)
     return _toml.load(path, "regenerate the lock")
+
+
+def check_offered(
+    option: str, asked: Iterable[str], offered: Iterable[str], owner: str, path: Path
+) -> None:
+    """Refuse a group or extra (``option``) that ``owner`` does not offer: asking for one is
+    never an empty choice that builds anyway."""
+    names = {canonicalize_name(str(n)): str(n) for n in offered}
+    missing = sorted(str(n) for n in asked if canonicalize_name(str(n)) not in names)
+    if missing:
+        raise DetzipError(
+            f"{{0}}: {literal(owner)} has no {literal(', '.join(missing))} (it has "
+            f"{literal(', '.join(sorted(names.values())) or 'none')}); fix the name",
+            path,
+            settings=[Setting(option)],
+        )
+
+
+def check_python(constraint: object, target: Target, path: Path) -> None:
+    """Refuse a lock whose ``requires-python`` (or poetry's ``python-versions``) leaves out the
+    target's Python, before anything is fetched: later errors would not say why."""
+    if not constraint:
+        return
+    from detzip.deps.locks._python import allows
+
+    try:
+        inside = allows(str(constraint), target.python_version)
+    except ValueError as exc:
+        raise DetzipError(f"{exc}; fix the lock", path) from None
+    if not inside:
+        raise DetzipError(
+            f"this lock supports Python {literal(str(constraint))}; {target.runtime} is outside "
+            f"it. Choose a runtime inside it ({{0}}) or lock again for Python {target.python}",
+            path,
+            settings=[Setting("runtime")],
+        )
 
 
 def marker_holds(marker: object, env: Mapping[str, Any], path: Path) -> bool:

@@ -2,29 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from detzip.deps.locks.model import LockedFile, Pin, marker_holds, read_toml, sha256_of
+from detzip.deps.locks.model import (
+    NOTHING_MORE,
+    Choice,
+    LockedFile,
+    Pin,
+    check_offered,
+    check_python,
+    marker_holds,
+    read_toml,
+    sha256_of,
+)
 from detzip.deps.targets import Target
 from detzip.errors import DetzipError
 
 __all__ = ["load"]
 
 
-def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
+def load(path: Path, target: Target, choice: Choice = NOTHING_MORE) -> list[Pin]:
     """The pins a PEP 751 lock gives for ``target``: every package whose marker holds, with
-    ``groups`` added to the lock's default groups."""
+    the chosen groups added to the lock's default groups and the chosen extras."""
     data = read_toml(path)
     version = str(data.get("lock-version", ""))
     if not version.startswith("1."):
         raise DetzipError(
             f"unsupported lock-version {version!r}; detzip reads PEP 751 lock-version 1.x", path
         )
+    check_python(data.get("requires-python"), target, path)
     env: dict[str, Any] = dict(target.marker_environment())
-    env["extras"] = frozenset()
-    env["dependency_groups"] = frozenset([*data.get("default-groups", []), *groups])
+    check_offered("extras", choice.extras, data.get("extras", []), "the lock", path)
+    check_offered("groups", choice.groups, data.get("dependency-groups", []), "the lock", path)
+    env["extras"] = frozenset(choice.extras)
+    env["dependency_groups"] = frozenset([*data.get("default-groups", []), *choice.groups])
     pins = []
     for package in data.get("packages", []):
         name = package["name"]
@@ -32,9 +44,17 @@ def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
             continue
         if "version" not in package or not ("wheels" in package or "sdist" in package):
             kind = next((k for k in ("vcs", "directory", "archive") if k in package), "unknown")
+            where = package.get(kind, {}) if kind != "unknown" else {}
+            at = where.get("path") or where.get("url") if isinstance(where, dict) else None
+            if kind == "directory":
+                raise DetzipError(
+                    f"{name} is a local package (directory {at}); detzip cannot build local "
+                    "packages into a layer yet — publish it to an index and lock again",
+                    path,
+                )
             raise DetzipError(
-                f"package {name} comes from a {kind!r} source, which detzip cannot fetch for a "
-                "target; lock it from an index",
+                f"package {name} comes from a {kind!r} source ({at or 'no location'}), which "
+                "detzip cannot fetch for a target; lock it from an index",
                 path,
             )
         files = []

@@ -14,7 +14,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from detzip.deps import pip
 from detzip.deps.locks.model import LockedFile, Pin, note_input, sha256_of
 from detzip.deps.targets import Target
-from detzip.errors import DetzipError
+from detzip.errors import DetzipError, literal
 
 __all__ = ["load"]
 
@@ -43,6 +43,8 @@ def load(
             _option(line, where, options)
             continue
         text, hashes = _split_hashes(line, where)
+        if text.startswith((".", "/", "~", "file:")) or re.match(r"^[\w.-]+/", text):
+            raise _local_package(text, where)
         try:
             requirement = Requirement(text)
         except (InvalidRequirement, InvalidMarker) as exc:
@@ -80,6 +82,7 @@ def load(
                     (LockedFile(filename, requirement.url),),
                     None,
                     hashes,
+                    frozenset(requirement.extras),
                 )
             )
             continue
@@ -87,7 +90,14 @@ def load(
         if any(not spec.version for spec in specs):
             raise DetzipError(f"{requirement.name}: a version specifier has no version", where)
         if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
-            pins.append(Pin(requirement.name, specs[0].version, hashes=hashes))
+            pins.append(
+                Pin(
+                    requirement.name,
+                    specs[0].version,
+                    hashes=hashes,
+                    extras=frozenset(requirement.extras),
+                )
+            )
         else:
             unpinned = True
     if unpinned:
@@ -136,13 +146,22 @@ def _option(line: str, where: str, options: list[str]) -> None:
         raise DetzipError(f"cannot split the line ({exc}); fix its quotes", where) from None
     flag = parts[0]
     if flag in ("-e", "--editable"):
-        raise DetzipError("editable requirements cannot go into a layer; pin a version", where)
+        raise _local_package(" ".join(parts[1:]) or "?", where)
     if flag in _INDEX_OPTIONS and len(parts) == 2:
         options += parts
     elif flag in _FLAGS:
         options.append(flag)
     else:
         raise DetzipError(f"unsupported option {flag!r} in a requirements file; remove it", where)
+
+
+def _local_package(path: str, where: str) -> DetzipError:
+    """A local path (or ``-e`` line): refused by name, never dropped."""
+    return DetzipError(
+        f"{literal(path)} is a local package; detzip cannot build local packages into a layer "
+        "yet — publish it to an index and pin its version",
+        where,
+    )
 
 
 def _split_hashes(line: str, where: str) -> tuple[str, frozenset[str]]:
@@ -166,5 +185,7 @@ def _resolve_with_pip(path: Path, target: Target, options: Sequence[str]) -> lis
         )
         filename = url.rsplit("/", 1)[-1].split("#", 1)[0]
         name = canonicalize_name(item["metadata"]["name"])
-        pins.append(Pin(name, item["metadata"]["version"], (LockedFile(filename, url, digest),)))
+        extras = frozenset(item.get("requested_extras") or ())
+        files = (LockedFile(filename, url, digest),)
+        pins.append(Pin(name, item["metadata"]["version"], files, extras=extras))
     return pins

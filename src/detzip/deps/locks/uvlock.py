@@ -1,52 +1,66 @@
-"""uv.lock → pins: the project's dependency closure for the target (dev groups when asked).
+"""uv.lock → pins: the root project's dependency closure for the target.
 
-The roots are the workspace members (packages whose source is ``editable``, ``virtual`` or a
-local ``directory`` — they are the project itself, not packed). Their dependencies, with extras
-and markers evaluated for the target, are followed through the lock; ``--with GROUP`` adds the
-members' dependency groups.
+The root is the project at the lock's folder (source ``editable``/``virtual`` ``.``), or the
+workspace member ``--package`` names; it is never packed. Its dependencies — with the groups
+(``--with``) and extras (``--extras``) asked of it, markers evaluated for the target and the
+extras each edge asks for — are followed through the lock. A local package (another workspace
+member, a path dependency) reached as a dependency is refused, naming it and its path: detzip
+does not build local packages into layers yet, and never drops one silently.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from detzip.deps.locks.model import LockedFile, Pin, marker_holds, read_toml, sha256_of
+from detzip.deps.locks.model import (
+    NOTHING_MORE,
+    Choice,
+    LockedFile,
+    Pin,
+    check_offered,
+    check_python,
+    marker_holds,
+    read_toml,
+    sha256_of,
+)
 from detzip.deps.targets import Target
-from detzip.errors import DetzipError
+from detzip.errors import DetzipError, Setting, literal
 
 __all__ = ["load"]
 
 _LOCAL = ("editable", "virtual", "directory")
 
 
-def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
-    """The pins a uv.lock gives for ``target``: the closure of the workspace members'
-    dependencies, plus their dependency ``groups`` when asked."""
+def load(path: Path, target: Target, choice: Choice = NOTHING_MORE) -> list[Pin]:
+    """The pins a uv.lock gives for ``target``: the closure of the root project's dependencies
+    (the member ``choice.package`` names, else the project at the lock's folder), with the
+    chosen dependency groups and extras of that root."""
     data = read_toml(path)
+    check_python(data.get("requires-python"), target, path)
     packages: list[dict[str, Any]] = data.get("package", [])
     env = target.marker_environment()
     by_name: dict[str, list[dict[str, Any]]] = {}
     for package in packages:
         by_name.setdefault(canonicalize_name(package["name"]), []).append(package)
-    members = [p for p in packages if any(k in p.get("source", {}) for k in _LOCAL)]
-    if not members:
-        raise DetzipError("no workspace member found in the lock; run 'uv lock' again", path)
+    root = _root(path, packages, choice.package)
 
-    pending: list[dict[str, Any]] = []
-    for member in members:
-        pending += member.get("dependencies", [])
-        for group in groups:
-            found = {
-                **member.get("dev-dependencies", {}),
-                **member.get("dependency-groups", {}),
-            }
-            pending += found.get(group, [])
+    pending: list[dict[str, Any]] = list(root.get("dependencies", []))
+    groups = {**root.get("dev-dependencies", {}), **root.get("dependency-groups", {})}
+    extras = root.get("optional-dependencies", {})
+    for option, asked, offered in (
+        ("groups", choice.groups, groups),
+        ("extras", choice.extras, extras),
+    ):
+        check_offered(option, asked, offered, str(root["name"]), path)
+        known = {canonicalize_name(n): n for n in offered}
+        for name in sorted(asked):
+            pending += offered[known[canonicalize_name(name)]]
     chosen: dict[str, dict[str, Any]] = {}
     extras_done: set[tuple[str, str]] = set()
+    asked_extras: dict[str, set[str]] = {}  # the extras each package is asked for
     while pending:
         dep = pending.pop()
         if not marker_holds(dep.get("marker"), env, path):
@@ -56,12 +70,24 @@ def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
         if not candidates:
             raise DetzipError(f"{dep['name']} is required but not in the lock", path)
         package = _pick(candidates, dep, env)
-        if any(k in package.get("source", {}) for k in _LOCAL):
-            continue  # another workspace member: its own dependencies are followed
+        if package is root:  # the project itself (a self-reference for its extras)
+            for extra in dep.get("extra", []):
+                pending += extras.get(extra, [])
+            continue
+        local = _local(package)
+        if local is not None:
+            raise DetzipError(
+                f"{key} is a local package ({local}) that the layer depends on; detzip cannot "
+                "build local packages into a layer yet — publish it to an index, or build the "
+                "layer for it with {0}",
+                path,
+                settings=[Setting("package", key)],
+            )
         if key not in chosen:
             chosen[key] = package
             pending += package.get("dependencies", [])
         for extra in dep.get("extra", []):
+            asked_extras.setdefault(key, set()).add(extra)
             if (key, extra) not in extras_done:
                 extras_done.add((key, extra))
                 pending += package.get("optional-dependencies", {}).get(extra, [])
@@ -96,8 +122,50 @@ def load(path: Path, target: Target, groups: Iterable[str] = ()) -> list[Pin]:
                 ),
             )
         index_url = index if index and index.startswith(("http", "file")) else None
-        pins.append(Pin(key, package["version"], files, index_url))
+        extras = frozenset(asked_extras.get(key, ()))
+        pins.append(Pin(key, package["version"], files, index_url, extras=extras))
     return pins
+
+
+def _local(package: dict[str, Any]) -> str | None:
+    """Where a local package lives (its source's path), or None for one from an index."""
+    source = package.get("source", {})
+    for kind in _LOCAL:
+        if kind in source:
+            return f"{kind} {source[kind]}"
+    if "path" in source:
+        return f"path {source['path']}"
+    return None
+
+
+def _root(path: Path, packages: list[dict[str, Any]], name: str | None) -> dict[str, Any]:
+    """The package the closure starts from: the one named, else the project at the lock's
+    folder (source ``.``), else the only local package."""
+    local = [p for p in packages if any(k in p.get("source", {}) for k in _LOCAL)]
+    names = ", ".join(sorted(str(p.get("name")) for p in local)) or "none"
+    if name is not None:
+        for package in local:
+            if canonicalize_name(str(package["name"])) == canonicalize_name(name):
+                return package
+        raise DetzipError(
+            f"{{0}}: no workspace member {literal(name)} in the lock (its members: "
+            f"{literal(names)}); fix the name",
+            path,
+            settings=[Setting("package")],
+        )
+    at_root = [p for p in local if "." in (p["source"].get(k) for k in _LOCAL)]
+    if len(at_root) == 1:
+        return at_root[0]
+    if len(local) == 1:
+        return local[0]
+    if not local:
+        raise DetzipError("no project found in the lock; run 'uv lock' again", path)
+    raise DetzipError(
+        f"this workspace has no project at its root; name the member to build with {{0}} "
+        f"(one of {literal(names)})",
+        path,
+        settings=[Setting("package")],
+    )
 
 
 def _pick(
