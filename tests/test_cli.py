@@ -73,6 +73,8 @@ def test_source_date_epoch_and_mtime(src: Path, tmp_path: Path) -> None:
         "-o",
         str(tmp_path / "e.zip"),
         "--json",
+        "--mtime",
+        "source-date-epoch",
         env={"SOURCE_DATE_EPOCH": "1700000000"},
     )
     flag_result = run_cli(
@@ -91,6 +93,18 @@ def test_source_date_epoch_and_mtime(src: Path, tmp_path: Path) -> None:
         run_cli("function", str(src), "-o", str(tmp_path / "d.zip"), "--json").stdout
     )
     assert default["sha256"] != env_data["sha256"]
+    # a CI that exports the commit time changes nothing unless asked to use it
+    exported = run_cli("function", str(src), "-o", str(tmp_path / "x.zip"), "--json",
+                       env={"SOURCE_DATE_EPOCH": "1700000000"})  # fmt: skip
+    assert json.loads(exported.stdout)["sha256"] == default["sha256"]
+    for door_value in ("source-date-epoch",):  # one spelling at every door
+        project = tmp_path / "proj"
+        project.mkdir(exist_ok=True)
+        (project / "pyproject.toml").write_text(
+            f'[tool.detzip]\nmtime = "{door_value}"\n[tool.detzip.functions.f]\nsource = "{src}"\n'
+        )
+        built = run_cli("build", "--json", cwd=project, env={"SOURCE_DATE_EPOCH": "1700000000"})
+        assert json.loads(built.stdout)["artifacts"][0]["sha256"] == env_data["sha256"]
 
 
 def test_hash_command(tmp_path: Path) -> None:

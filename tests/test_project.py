@@ -210,8 +210,11 @@ def test_terraform_queries_a_declared_artifact(repo: Repo, tmp_path: Path) -> No
     result = run_cli("terraform", cwd=tmp_path, input=json.dumps(query), env=ON)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    assert out["path"] == str(root / "dist" / "api.zip") and out["cache"] == "miss"
-    assert set(out) == {"path", "base64sha256", "sha256", "size", "unzipped_size", "key", "cache"}
+    # relative to where Terraform runs the program: the same string from any checkout
+    assert out["path"] == "svc/dist/api.zip" and out["cache"] == "miss"
+    assert set(out) == {"path", "base64sha256", "sha256", "size", "unzipped_size", "key", "cache",
+                        "runtime", "arch", "layers"}  # fmt: skip
+    assert out["layers"] == "deps"
     assert (root / "dist" / "deps.zip").exists()  # its layer too: they are checked together
     again = json.loads(run_cli("terraform", cwd=tmp_path, input=json.dumps(query), env=ON).stdout)
     assert again["cache"] == "hit" and again["sha256"] == out["sha256"]

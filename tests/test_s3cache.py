@@ -264,3 +264,80 @@ def test_bad_cache_urls_are_refused(tmp_path: Path) -> None:
         "function", str(tmp_path / "src"), "-o", str(tmp_path / "f.zip"), "--cache", "s3://"
     )
     assert_one_line_error(result, "names no bucket")
+
+
+# -- upload = "s3": the result names the object Lambda reads -------------------------------------
+
+
+def test_upload_s3_with_a_cache_names_the_verified_object(
+    server: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    url = f"s3://{bucket}/team"
+    src = source(tmp_path / "src")
+    built = build_function(src, tmp_path / "fn.zip", upload="s3",
+                           cache=Cache(tmp_path / "c1", url))  # fmt: skip
+    assert built.s3_bucket == bucket and built.s3_object_version == ""
+    assert built.s3_key is not None and built.s3_key.startswith("team/fn-")
+    body = server.client().get_object(Bucket=bucket, Key=built.s3_key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == built.sha256
+    # a local hit, the object deleted meanwhile: confirmed on every run, put back
+    server.client().delete_object(Bucket=bucket, Key=built.s3_key)
+    again = build_function(src, tmp_path / "fn.zip", upload="s3",
+                           cache=Cache(tmp_path / "c1", url))  # fmt: skip
+    assert again.cache_hit and again.s3_key == built.s3_key
+    assert server.client().head_object(Bucket=bucket, Key=built.s3_key)["ContentLength"] == (
+        built.size
+    )
+
+
+def test_upload_s3_names_the_object_version_in_a_versioned_bucket(
+    server: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    server.client().put_bucket_versioning(
+        Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
+    query = {"kind": "function", "source": str(source(tmp_path / "src")), "output": "fn.zip",
+             "upload": "s3", "cache": f"s3://{bucket}", "cache_dir": str(tmp_path / "c")}  # fmt: skip
+    result = run_cli("terraform", input=json.dumps(query), cwd=tmp_path, env=server.env())
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["s3_bucket"] == bucket and out["s3_key"].startswith("fn-")
+    head = server.client().head_object(Bucket=bucket, Key=out["s3_key"])
+    assert out["s3_object_version"] == head["VersionId"] != ""
+    second = json.loads(run_cli("terraform", input=json.dumps(query), cwd=tmp_path,
+                                env=server.env()).stdout)  # fmt: skip
+    assert second == {**out, "cache": "hit"}  # the same strings: the plan shows no change
+
+
+def test_upload_s3_without_s3_is_exit_2_not_a_result_without_a_key(tmp_path: Path) -> None:
+    query = {"kind": "function", "source": str(source(tmp_path / "src")), "output": "fn.zip",
+             "upload": "s3", "cache": "s3://nowhere", "cache_dir": str(tmp_path / "c")}  # fmt: skip
+    env = {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x",
+           "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    result = run_cli("terraform", input=json.dumps(query), cwd=tmp_path, env=env)
+    assert_one_line_error(result, "require_cache")
+    assert not (tmp_path / "fn.zip").exists()
+
+
+def test_upload_to_puts_content_addressed_objects_without_a_cache(
+    server: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    src = source(tmp_path / "src")
+    built = build_function(src, tmp_path / "fn.zip", upload_to=f"s3://{bucket}/deploy/",
+                           cache=False)  # fmt: skip
+    assert built.s3_key == f"deploy/fn-{built.sha256}.zip"
+    first = server.client().head_object(Bucket=bucket, Key=built.s3_key)
+    again = build_function(src, tmp_path / "fn.zip", upload_to=f"s3://{bucket}/deploy",
+                           cache=False)  # fmt: skip
+    assert again.s3_key == built.s3_key
+    second = server.client().head_object(Bucket=bucket, Key=built.s3_key)
+    assert first["ETag"] == second["ETag"] and first["LastModified"] == second["LastModified"]
+    (src / "app.py").write_text("changed = 1\n")
+    changed = build_function(src, tmp_path / "fn.zip", upload_to=f"s3://{bucket}/deploy",
+                             cache=False)  # fmt: skip
+    assert changed.s3_key != built.s3_key  # a new object; the old one stays for rollbacks
+    refused = run_cli("function", str(src), "-o", str(tmp_path / "g.zip"), "--upload", "direct",
+                      "--upload-to", f"s3://{bucket}")  # fmt: skip
+    assert_one_line_error(refused, "--upload-to", "--upload direct")
+    bad = run_cli("function", str(src), "-o", str(tmp_path / "g.zip"), "--upload-to", "bucket")
+    assert_one_line_error(bad, "--upload-to", "not an S3 URL")

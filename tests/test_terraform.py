@@ -23,7 +23,8 @@ import pytest
 from .conftest import SRC, make_tree
 from .wheelfactory import Repo, demo_repo
 
-RESULT_KEYS = {"path", "base64sha256", "sha256", "size", "unzipped_size", "key", "cache"}
+RESULT_KEYS = {"path", "base64sha256", "sha256", "size", "unzipped_size", "key", "cache",
+               "runtime", "arch", "layers"}  # fmt: skip
 
 
 @dataclass
@@ -234,3 +235,88 @@ def test_the_example_queries_name_declared_artifacts() -> None:
         assert set(pairs) <= set(PROJECT_FORM), pairs
         assert pairs["config"] == "${path.module}/.."
         assert pairs["artifact"] in declared.artifacts
+
+
+# -- the same result strings from any checkout ---------------------------------------------------
+
+CHECKOUT = """
+[project]
+name = "svc"
+version = "0.1.0"
+
+[tool.detzip]
+output_dir = ".build"
+runtime = "python3.11"
+arch = "arm64"
+find_links = ["{wheels}"]
+no_index = true
+
+[tool.detzip.layers.deps]
+requirements = "uv.lock"
+exclude_packages = ["native"]
+
+[tool.detzip.functions.api]
+source = "functions/api"
+layers = ["deps"]
+
+[tool.detzip.functions.whole]
+source = "."
+"""
+
+
+def _checkout(where: Path, repo: Repo, seed: int) -> Path:
+    """The service at ``where``, with its own file times (a teammate's clone, or CI's)."""
+    import random
+
+    make_tree(where, {"functions/api/app.py": "def handler(e, c):\n    return 1\n",
+                      "terraform/main.tf": "# the stack\n",
+                      "pyproject.toml": CHECKOUT.format(wheels=repo.folder)})  # fmt: skip
+    repo.write("uv", where)
+    rng = random.Random(seed)
+    for path in sorted(where.rglob("*")):
+        moment = rng.randint(400_000_000, 1_900_000_000)
+        os.utime(path, (moment, moment))
+    return where
+
+
+def test_results_are_the_same_from_any_checkout(repo: Repo, tmp_path: Path) -> None:
+    one = _checkout(tmp_path / "alice" / "service", repo, 1)
+    two = _checkout(tmp_path / "ci" / "build" / "checkout", repo, 2)
+    queries = [
+        {"config": "..", "artifact": "deps"},
+        {"config": "..", "artifact": "api"},
+        {"kind": "function", "source": "../functions/api", "output": "../.build/k.zip",
+         "runtime": "python3.11", "arch": "arm64"},
+    ]  # fmt: skip
+    for query in queries:
+        # as build.tf's data sources run: from the stack's folder, each with an empty cache
+        first = external(query, one / "terraform", {"DETZIP_CACHE_DIR": str(tmp_path / "c1")})
+        second = external(query, two / "terraform", {"DETZIP_CACHE_DIR": str(tmp_path / "c2")})
+        assert first.result is not None and second.result is not None, (first.error, second.error)
+        assert first.result == second.result, query  # cache: a miss in both
+        assert not first.result["path"].startswith("/")
+        assert (one / "terraform" / first.result["path"]).resolve().is_file()
+    api = external(queries[1], one / "terraform", {"DETZIP_CACHE_DIR": str(tmp_path / "c1")})
+    assert api.result is not None
+    assert api.result["path"] == "../.build/api.zip" and api.result["cache"] == "hit"
+    assert (api.result["runtime"], api.result["arch"], api.result["layers"]) == (
+        "python3.11", "arm64", "deps",
+    )  # fmt: skip
+
+
+def test_the_output_dir_and_the_cache_are_never_packed(repo: Repo, tmp_path: Path) -> None:
+    root = _checkout(tmp_path / "svc", repo, 3)
+    make_tree(root, {".build/stale.zip": "old output", "cache/artifacts/x.json": "{}",
+                     "lib.egg-info/PKG-INFO": "debris"})  # fmt: skip
+    query = {"config": "..", "artifact": "whole", "cache_dir": "../cache"}
+    first = external(query, root / "terraform")
+    assert first.result is not None, first.error
+    import zipfile
+
+    names = zipfile.ZipFile(root / ".build" / "whole.zip").namelist()
+    assert not [n for n in names if n.startswith((".build/", "cache/", "lib.egg-info/"))], names
+    assert "functions/api/app.py" in names and "uv.lock" in names
+    # built again after other artifacts were written beside it: the same bytes
+    external({"config": "..", "artifact": "api", "cache_dir": "../cache"}, root / "terraform")
+    again = external({**query, "cache": "off"}, root / "terraform")
+    assert again.result is not None and again.result["sha256"] == first.result["sha256"]

@@ -1,10 +1,10 @@
 """End to end with the real terraform binary and aws provider, against moto on loopback.
 
-The example service's resources (examples/service/terraform/lambda.tf) are applied with the zips
-``detzip build`` made; the build step itself (build.tf's ``data "external"``) needs the
-hashicorp/external provider, which is not in the offline mirror, so here the zips are built
-first and handed over by path (the external protocol is tested in test_terraform.py). The layer
-comes from the service's poetry.lock, so this needs PyPI.
+The example service's stack (examples/service/terraform/lambda.tf) is applied with what its
+build.tf queries return: each ``data "external"`` query is sent to ``detzip terraform`` from the
+stack's folder, as the provider would (the hashicorp/external provider is not in the offline
+mirror; its protocol is tested in test_terraform.py), and the results become ``local.zips``.
+The layer comes from the service's poetry.lock, so this needs PyPI.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -74,19 +74,23 @@ provider "aws" {
 }
 """
 
-PREBUILT = """
-locals {{
-  zips = {{
-    for name in ["deps", "api", "worker"] : name => {{
-      path         = "{folder}/${{name}}.zip"
-      base64sha256 = filebase64sha256("{folder}/${{name}}.zip")
-    }}
-  }}
-}}
+BIG = """
+# a function over Lambda's 52,428,800-byte direct upload, read from the S3 cache's object
+resource "aws_lambda_function" "big" {
+  function_name     = "orders-big"
+  role              = aws_iam_role.lambda.arn
+  runtime           = local.zips.big.runtime
+  architectures     = [local.zips.big.arch]
+  handler           = "app.handler"
+  s3_bucket         = local.zips.big.s3_bucket
+  s3_key            = local.zips.big.s3_key
+  s3_object_version = local.zips.big.s3_object_version == "" ? null : local.zips.big.s3_object_version
+  source_code_hash  = local.zips.big.base64sha256
+}
 
-output "hashes" {{
-  value = {{ for name, zip in local.zips : name => zip.base64sha256 }}
-}}
+output "hashes" {
+  value = { for name, zip in local.zips : name => zip.base64sha256 }
+}
 """
 
 
@@ -122,24 +126,41 @@ class Terraform:
         return result
 
 
-def detzip_build(service: Path, cache: Path, zips: Path, umask: int = 0o022) -> dict[str, Any]:
-    """``detzip build`` in ``service``; the zips are then copied to ``zips`` (as CI would hand
-    them to the deploy job). Returns each artifact's summary by name."""
-    result = subprocess.run(
-        [sys.executable, "-m", "detzip", "build", "--json", "--cache-dir", str(cache)],
-        cwd=service,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(SRC), "DETZIP_CACHE": ""},
-        preexec_fn=lambda: os.umask(umask),
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
-    zips.mkdir(exist_ok=True)
-    for item in summary["artifacts"]:
-        shutil.copyfile(item["path"], zips / f"{item['name']}.zip")
-    return {item["name"]: item for item in summary["artifacts"]}
+def queries(stack: Path) -> dict[str, dict[str, str]]:
+    """The queries of build.tf's ``data "external"`` blocks, as Terraform sends them from the
+    stack's folder (``${path.module}`` is ``.`` in the root module)."""
+    text = (stack / "build.tf").read_text()
+    found = {}
+    for name, body in re.findall(
+        r'data "external" "(\w+)" \{.*?query\s*=\s*\{(.*?)\}\s*\n', text, re.S
+    ):
+        pairs = re.findall(r'(\w+)\s*=\s*"([^"]*)"', body)
+        found[name] = {key: value.replace("${path.module}", ".") for key, value in pairs}
+    return found
+
+
+def external_results(stack: Path, more: dict[str, dict[str, str]], env: dict[str, str],
+                     umask: int = 0o022) -> dict[str, dict[str, str]]:  # fmt: skip
+    """Run ``detzip terraform`` for each query from the stack's folder, as the external data
+    source does (the hashicorp/external provider is not in the offline mirror), and hand the
+    results to the configuration as ``local.zips`` in place of build.tf."""
+    results = {}
+    for name, query in {**queries(stack), **more}.items():
+        done = subprocess.run(
+            [sys.executable, "-m", "detzip", "terraform"],
+            input=json.dumps(query),
+            cwd=stack,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(SRC), **env},
+            preexec_fn=lambda: os.umask(umask),
+            timeout=900,
+        )
+        assert done.returncode == 0, (name, done.stderr[-3000:])
+        results[name] = json.loads(done.stdout)
+    (stack / "build.tf").unlink(missing_ok=True)
+    (stack / "zips.tf.json").write_text(json.dumps({"locals": {"zips": results}}, indent=2))
+    return results
 
 
 def fresh_sources(source: Path, where: Path) -> Path:
@@ -154,60 +175,84 @@ def fresh_sources(source: Path, where: Path) -> Path:
     return where
 
 
-def test_apply_then_unchanged_rebuild_plans_nothing(tmp_path: Path) -> None:
+def _big_source(where: Path) -> Path:
+    """A handler with 53 MB of incompressible data: over the direct-upload limit."""
+    where.mkdir(parents=True)
+    (where / "app.py").write_text("def handler(event, context):\n    return 'big'\n")
+    (where / "blob.bin").write_bytes(random.Random(11).randbytes(53_000_000))
+    return where
+
+
+def test_the_same_plan_from_any_checkout_and_a_big_zip_through_s3(tmp_path: Path) -> None:
+    """Apply from one checkout; from a second copy at another absolute path, with other mtimes,
+    umask and an empty cache, the plan shows no change; one byte changes one function only."""
     if shutil.which("terraform") is None:
         pytest.skip("terraform is not on PATH")
     mirror = find_mirror()
     if mirror is None:
         pytest.skip("no terraform provider mirror with hashicorp/aws (set DETZIP_TF_MIRROR)")
 
-    zips = tmp_path / "zips"
-    service = fresh_sources(EXAMPLES / "service", tmp_path / "a" / "service")
-    first = detzip_build(service, tmp_path / "cache-a", zips)
-    assert sorted(first) == ["api", "deps", "worker"]
-
-    stack = tmp_path / "stack"
-    stack.mkdir()
-    shutil.copy(EXAMPLES / "service" / "terraform" / "lambda.tf", stack / "lambda.tf")
-    (stack / "providers.tf").write_text(PROVIDERS)
-    (stack / "prebuilt.tf").write_text(PREBUILT.format(folder=zips))
-
     server = MotoServer()
     try:
+        server.client().create_bucket(Bucket="orders-artifacts")
+        big = {"kind": "function", "source": "../big", "output": "../.build/big.zip",
+               "runtime": "python3.12", "arch": "arm64", "compressor": "store",
+               "upload": "s3", "cache": "s3://orders-artifacts/detzip"}  # fmt: skip
+
+        def checkout(where: Path, umask: int) -> tuple[Path, dict[str, dict[str, str]]]:
+            service = fresh_sources(EXAMPLES / "service", where / "service")
+            _big_source(service / "big")
+            stack = service / "terraform"
+            (stack / "versions.tf").unlink()  # its provider block points at AWS: moto's here
+            (stack / "providers.tf").write_text(PROVIDERS)
+            (stack / "big.tf").write_text(BIG)
+            env = {**server.env(), "DETZIP_CACHE_DIR": str(where / "cache")}
+            return stack, external_results(stack, {"big": big}, env, umask)
+
+        stack, first = checkout(tmp_path / "alice", 0o022)
+        assert first["api"]["path"] == "../.build/api.zip"
+        assert int(first["big"]["size"]) > 52_428_800
+        assert first["big"]["s3_bucket"] == "orders-artifacts"
         tf = Terraform(stack, mirror, server.url)
         tf("init", "-no-color")
         tf("apply", "-auto-approve", "-no-color")
 
         lam = server.client("lambda")
-        for name in ("api", "worker"):
+        for name in ("api", "worker", "big"):
             config = lam.get_function(FunctionName=f"orders-{name}")["Configuration"]
             assert config["CodeSha256"] == first[name]["base64sha256"], name
-            assert config["CodeSize"] == first[name]["size"]
+            assert config["CodeSize"] == int(first[name]["size"])
         version = lam.list_layer_versions(LayerName="orders-deps")["LayerVersions"][0]
         content = lam.get_layer_version(LayerName="orders-deps", VersionNumber=version["Version"])
         assert content["Content"]["CodeSha256"] == first["deps"]["base64sha256"]
-        hashes = json.loads(tf("output", "-json").stdout)["hashes"]["value"]
-        assert hashes == {name: item["base64sha256"] for name, item in first.items()}
+        assert version["CompatibleRuntimes"] == ["python3.12"]
 
-        # a fresh checkout elsewhere, other mtimes and umask, an empty cache: no changes
-        again = fresh_sources(EXAMPLES / "service", tmp_path / "b" / "service")
-        second = detzip_build(again, tmp_path / "cache-b", zips, umask=0o077)
-        assert not any(item["cache_hit"] for item in second.values())
-        assert {n: i["sha256"] for n, i in second.items()} == {
-            n: i["sha256"] for n, i in first.items()
-        }
-        plan = tf("plan", "-detailed-exitcode", "-no-color", check=False)
+        # a CI checkout elsewhere: other path, mtimes and umask, an empty local cache
+        other, second = checkout(tmp_path / "ci" / "build" / "job-7", 0o077)
+        same = {n: {k: v for k, v in r.items() if k != "cache"} for n, r in second.items()}
+        assert same == {n: {k: v for k, v in r.items() if k != "cache"} for n, r in first.items()}
+        assert second["big"]["cache"] == "hit"  # from the S3 cache: already uploaded
+        for name in ("terraform.tfstate", ".terraform.lock.hcl"):
+            shutil.copy(stack / name, other / name)
+        shutil.copytree(stack / ".terraform", other / ".terraform", symlinks=True)
+        tf_other = Terraform(other, mirror, server.url)
+        plan = tf_other("plan", "-detailed-exitcode", "-no-color", check=False)
         assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
 
         # one byte of one function changes: only that function is updated
-        app = again / "functions" / "api" / "app.py"
+        app = other.parent / "functions" / "api" / "app.py"
         app.write_text(app.read_text().replace("timeout=5", "timeout=6"))
-        third = detzip_build(again, tmp_path / "cache-b", zips)
+        (other / "build.tf").write_text(
+            (EXAMPLES / "service" / "terraform" / "build.tf").read_text()
+        )
+        third = external_results(other, {"big": big}, {**server.env(),
+                                 "DETZIP_CACHE_DIR": str(tmp_path / "ci" / "build" / "job-7" / "cache")})  # fmt: skip
         assert third["api"]["sha256"] != first["api"]["sha256"]
-        assert third["deps"]["cache_hit"] and third["worker"]["cache_hit"]
-        plan = tf("plan", "-detailed-exitcode", "-no-color", "-out=changed.tfplan", check=False)
+        assert third["deps"]["cache"] == "hit" and third["worker"]["cache"] == "hit"
+        plan = tf_other("plan", "-detailed-exitcode", "-no-color", "-out=changed.tfplan",
+                        check=False)  # fmt: skip
         assert plan.returncode == 2, plan.stdout[-3000:] + plan.stderr[-3000:]
-        shown = json.loads(tf("show", "-json", "changed.tfplan").stdout)
+        shown = json.loads(tf_other("show", "-json", "changed.tfplan").stdout)
         changes = {
             c["address"]: c["change"]["actions"]
             for c in shown["resource_changes"]

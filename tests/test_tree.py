@@ -213,3 +213,29 @@ def test_result_describes_the_build(project: Path, tmp_path: Path) -> None:
     assert data["options"]["compressor"] == "deflate" and data["options"]["level"] == 6
     assert data["entries"] == len(zip_names(artifact.path))
     assert data["size"] == artifact.path.stat().st_size
+
+
+def test_build_debris_that_differs_between_machines_is_left_out(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "src", {
+        "app.py": "", "pkg/__init__.py": "",
+        "pkg.egg-info/PKG-INFO": "", ".eggs/x.egg": "", ".coverage": "", ".coverage.host.1": "",
+        "htmlcov/index.html": "", "terraform.tfstate": "{}", "terraform.tfstate.backup": "{}",
+        ".aws-sam/build.toml": "", ".serverless/state.json": "", ".ipynb_checkpoints/a": "",
+        "Thumbs.db": "", ".app.py.swp": "",
+    })  # fmt: skip
+    names = sorted(e.name for e in collect(root) if not e.name.endswith("/"))
+    assert names == ["app.py", "pkg/__init__.py"]
+
+
+def test_a_venv_folder_that_is_not_a_virtualenv_is_named_not_dropped_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = make_tree(tmp_path / "src", {"app.py": "", "venv/helpers.py": "", ".venv/pyvenv.cfg": "",
+                                        ".venv/lib/site.py": ""})  # fmt: skip
+    with caplog.at_level("WARNING", logger="detzip"):
+        names = [e.name for e in collect(root)]
+    assert names == ["app.py"]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "venv/ is left out as a virtualenv by its name" in warning and "!venv/" in warning
+    kept = [e.name for e in collect(root, TreeSpec(exclude=["!venv/"]))]
+    assert "venv/helpers.py" in kept

@@ -216,9 +216,12 @@ def test_more_than_65535_entries_uses_zip64(tmp_path: Path) -> None:
 
 def test_mtime_resolution() -> None:
     assert resolve_mtime(None, {}) == datetime(1980, 1, 1, tzinfo=UTC)
-    assert resolve_mtime(None, {"SOURCE_DATE_EPOCH": "1700000000"}) == datetime.fromtimestamp(
-        1700000000, UTC
-    )
+    # SOURCE_DATE_EPOCH only when asked for: a CI exporting the commit time changes nothing
+    assert resolve_mtime(None, {"SOURCE_DATE_EPOCH": "1700000000"}) == datetime(1980, 1, 1,
+                                                                               tzinfo=UTC)  # fmt: skip
+    assert resolve_mtime(
+        "source-date-epoch", {"SOURCE_DATE_EPOCH": "1700000000"}
+    ) == datetime.fromtimestamp(1700000000, UTC)
     assert resolve_mtime("1700000000", {"SOURCE_DATE_EPOCH": "1"}) == datetime.fromtimestamp(
         1700000000, UTC
     )
@@ -227,8 +230,13 @@ def test_mtime_resolution() -> None:
     assert resolve_mtime("2024-01-31T14:00:00+02:00").astimezone(UTC) == datetime(
         2024, 1, 31, 12, tzinfo=UTC
     )
+    resolve_mtime(None, {"SOURCE_DATE_EPOCH": "yesterday"})  # not asked for: not read
     with pytest.raises(DetzipError, match="SOURCE_DATE_EPOCH"):
-        resolve_mtime(None, {"SOURCE_DATE_EPOCH": "yesterday"})
+        resolve_mtime("source-date-epoch", {"SOURCE_DATE_EPOCH": "yesterday"})
+    with pytest.raises(DetzipError, match=r"SOURCE_DATE_EPOCH, which is not set"):
+        resolve_mtime("source-date-epoch", {})
+    with pytest.raises(DetzipError, match=r"write it as source-date-epoch"):
+        resolve_mtime("SOURCE_DATE_EPOCH", {"SOURCE_DATE_EPOCH": "1"})
     with pytest.raises(DetzipError, match=r"mtime .last tuesday. is neither"):
         resolve_mtime("last tuesday")
 

@@ -37,13 +37,15 @@ def build_function(
     cache: Cache | bool = True,
     name: str | None = None,
     upload: str | None = None,
+    upload_to: str | None = None,
     layers: Sequence[str | os.PathLike[str]] | None = None,
 ) -> Artifact:
     """Zip the code under ``source`` into ``output``; the bytes depend only on what is packed.
 
     ``exclude``/``include`` are gitignore-style patterns relative to ``source``; a
-    ``.detzipignore`` file there is read too. ``mtime=None`` uses ``SOURCE_DATE_EPOCH`` if set,
-    else 1980-01-01. An argument left at None takes the option table's default (see
+    ``.detzipignore`` file there is read too. ``mtime=None`` is 1980-01-01 whatever the environment
+    says (detzip 0.1 followed ``SOURCE_DATE_EPOCH``); ``mtime="source-date-epoch"``
+    takes ``$SOURCE_DATE_EPOCH``. An argument left at None takes the option table's default (see
     :mod:`detzip.optiontable`, or ``detzip function --help``).
 
     With ``dependencies`` (see :class:`detzip.deps.request.Dependencies`), the wheels it
@@ -75,6 +77,7 @@ def build_function(
         "level": level,
         "name": name,
         "upload": upload,
+        "upload_to": upload_to,
         "layers": layers,
     }
     if dependencies is not None:
@@ -108,6 +111,7 @@ def build_layer(
     cache: Cache | bool = True,
     name: str | None = None,
     upload: str | None = None,
+    upload_to: str | None = None,
 ) -> Artifact:
     """Build a Lambda layer zip from a requirements.txt, poetry.lock, pylock.toml or uv.lock.
 
@@ -154,6 +158,7 @@ def build_layer(
         level=level,
         name=name,
         upload=upload,
+        upload_to=upload_to,
     )
     return build(spec, api_cache(cache, spec))
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from detzip.cache.remote import StoredObject
 
 __all__ = ["Artifact"]
 
@@ -34,6 +37,23 @@ class Artifact:
     cache_entry: Path | None = None
     unzipped_total: int | None = None
     problems: tuple[str, ...] = ()
+    s3: StoredObject | None = None
+
+    @property
+    def s3_bucket(self) -> str | None:
+        """The bucket Lambda can read the zip from (``upload="s3"`` with an S3 cache, or
+        ``upload_to``), else None."""
+        return None if self.s3 is None else self.s3.bucket
+
+    @property
+    def s3_key(self) -> str | None:
+        """The zip's object key in :attr:`s3_bucket`, else None."""
+        return None if self.s3 is None else self.s3.key
+
+    @property
+    def s3_object_version(self) -> str | None:
+        """The object's version ('' when the bucket is not versioned), else None."""
+        return None if self.s3 is None else self.s3.version
 
     @property
     def built_from_source(self) -> tuple[str, ...]:
@@ -95,4 +115,7 @@ class Artifact:
             else self.unzipped_total,
             "problems": list(self.problems),
             "built_from_source": list(self.built_from_source),
+            "s3_bucket": self.s3_bucket,
+            "s3_key": self.s3_key,
+            "s3_object_version": self.s3_object_version,
         }

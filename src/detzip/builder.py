@@ -9,21 +9,24 @@ reaches the output path, and a function is then checked together with the layers
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from detzip import _log as log
 from detzip import _progress as progress
 from detzip._fs import check_output_name
 from detzip.artifact import Artifact
 from detzip.cache.keys import cache_key
-from detzip.errors import DetzipError, Setting
+from detzip.errors import DetzipError, Setting, literal
 from detzip.limits import build_check, check_with_layers
 
 if TYPE_CHECKING:
     from detzip.cache.local import Cache
+    from detzip.cache.remote import StoredObject
     from detzip.deps.request import Dependencies
     from detzip.spec import ArtifactSpec
     from detzip.zip.options import ZipOptions
@@ -34,7 +37,9 @@ __all__ = ["Make", "build"]
 Make = Callable[[Path], "WrittenZip"]
 
 
-def build(spec: ArtifactSpec, cache: Cache | None = None) -> Artifact:
+def build(
+    spec: ArtifactSpec, cache: Cache | None = None, *, never_pack: Sequence[Path] = ()
+) -> Artifact:
     """Build the artifact ``spec`` describes, or serve it from the cache; returns the result.
 
     ``cache`` defaults to the one ``spec.cache`` describes (pass one :class:`Cache` to share it
@@ -42,18 +47,37 @@ def build(spec: ArtifactSpec, cache: Cache | None = None) -> Artifact:
     :class:`~detzip.limits.LimitExceeded` for a zip over a limit of its own (the output path is
     then left as it was). A function over a limit together with ``spec.layers`` is written and
     returned with :attr:`~detzip.artifact.Artifact.problems` saying why.
+
+    A function's source never packs the cache folder, nor the folders in ``never_pack`` (a
+    project's output folder): its bytes must not depend on what was built before.
     """
     check_output_name(spec.output)
     store = cache if cache is not None else spec.cache.open()
     _outside(spec.output, store.root, "the cache folder")
     options = spec.zip_options()
-    check = build_check(spec.output, spec.kind, spec.upload)
+    if log.enabled(log.INFO):
+        from detzip.zip.options import FROM_ENVIRONMENT
+
+        moment = options.mtime.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if spec.mtime is None:
+            why = "the fixed default; SOURCE_DATE_EPOCH is used only when asked for"
+        elif spec.mtime == FROM_ENVIRONMENT:
+            why = "from $SOURCE_DATE_EPOCH, as asked"
+        else:
+            why = "as given"
+        log.info("%s: every entry is dated %s (%s)", spec.artifact_name, moment, why)
+    upload = _upload(spec)
+    if upload == "s3" and spec.upload_to is None and store.remote is not None:
+        store = copy.copy(store)  # the result must name the object in S3: no S3, no build
+        store.require = True
+    check = build_check(spec.output, spec.kind, upload)
     dependencies = spec.dependencies()
     if spec.kind == "layer":
         assert dependencies is not None  # a layer's spec always names its requirements
         description, make = _layer(spec, dependencies, options, store)
     else:
-        description, make = _function(spec, dependencies, options, store)
+        skip = frozenset().union(*(_identity(p) for p in (store.root, *never_pack)))
+        description, make = _function(spec, dependencies, options, store, skip)
     key = cache_key(spec.kind, description)
     outcome = store.through(spec.artifact_name, key, description, spec.output, make, check)
     artifact = Artifact.from_record(
@@ -62,11 +86,67 @@ def build(spec: ArtifactSpec, cache: Cache | None = None) -> Artifact:
     if spec.layers:
         total, problems = check_with_layers(spec.artifact_name, artifact, spec.layers)
         artifact = dataclasses.replace(artifact, unzipped_total=total, problems=problems)
+    if upload == "s3" and (spec.upload_to or store.remote is not None):
+        artifact = dataclasses.replace(artifact, s3=_in_s3(spec, store, artifact, outcome.record))
     return artifact
 
 
+def _upload(spec: ArtifactSpec) -> str | None:
+    """How the zip reaches Lambda: ``upload``, or s3 when ``upload_to`` names a bucket."""
+    if spec.upload_to is None:
+        return spec.upload
+    if not spec.upload_to.startswith("s3://") or not spec.upload_to[5:].split("/")[0]:
+        raise DetzipError(
+            f"{{0}} {literal(repr(spec.upload_to))} is not an S3 URL; use s3://BUCKET/PREFIX",
+            settings=[Setting("upload_to")],
+        )
+    if spec.upload == "direct":
+        raise DetzipError(
+            "{0} uploads through S3, which {1} contradicts; drop one",
+            settings=[Setting("upload_to"), Setting("upload", "direct")],
+        )
+    return "s3"
+
+
+def _in_s3(
+    spec: ArtifactSpec, store: Cache, artifact: Artifact, record: Mapping[str, Any]
+) -> StoredObject:
+    """The zip as an S3 object Lambda can read: in ``upload_to`` (content-addressed), else in
+    the S3 cache — confirmed there on every run (HEAD), uploaded if missing. Without S3 there
+    is no object to name: exit 2, never a result without one."""
+    from detzip.cache.remote import RemoteUnavailable
+
+    try:
+        if spec.upload_to is not None:
+            from detzip.cache.keys import safe_name
+            from detzip.cache.s3 import S3Cache
+
+            target = S3Cache(spec.upload_to)
+            name = f"{safe_name(spec.artifact_name)}-{artifact.sha256}.zip"
+            return target.put(name, artifact.path, artifact.sha256)
+        assert store.remote is not None and artifact.key is not None
+        found = store.remote.locate(spec.artifact_name, artifact.key, artifact.sha256)
+        if found is None:  # served locally, or the object went away: put it back
+            store.remote.upload(spec.artifact_name, artifact.key, artifact.path, record)
+            found = store.remote.locate(spec.artifact_name, artifact.key, artifact.sha256)
+        if found is None:
+            raise RemoteUnavailable(f"{store.remote.url}: the uploaded object is not there")
+        return found
+    except RemoteUnavailable as exc:
+        where = Setting("upload_to") if spec.upload_to else Setting("cache")
+        raise DetzipError(
+            f"{{0}} needs the zip in S3, and S3 failed ({literal(str(exc))}); fix access to "
+            "{1}, or use the direct upload",
+            settings=[Setting("upload", "s3"), where],
+        ) from None
+
+
 def _function(
-    spec: ArtifactSpec, dependencies: Dependencies | None, options: ZipOptions, store: Cache
+    spec: ArtifactSpec,
+    dependencies: Dependencies | None,
+    options: ZipOptions,
+    store: Cache,
+    skip_dirs: frozenset[tuple[int, int]],
 ) -> tuple[dict[str, Any], Make]:
     """A source tree (and the packages it bundles): its description and how to write it."""
     from detzip.inputs.tree import TreeSpec, collect
@@ -82,6 +162,7 @@ def _function(
         prefix=spec.prefix,
         allow_outside_links=spec.allow_outside_links,
         skip_files=_identity(spec.output),
+        skip_dirs=skip_dirs,
     ).resolved(spec.source)
     entries = collect(spec.source, tree)
     digests: dict[str, str] = {}  # each file's sha256 as keyed: the writer checks it again
@@ -142,7 +223,7 @@ def _layer(
 
 
 def _identity(path: Path) -> frozenset[tuple[int, int]]:
-    """The output's (device, inode), so that a tree holding it never packs it."""
+    """A path's (device, inode), so that a tree holding it never packs it (none if absent)."""
     try:
         info = path.stat()
     except OSError:

@@ -381,8 +381,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "mtime",
         "str",
-        "timestamp of every entry: epoch seconds or an ISO date (none: $SOURCE_DATE_EPOCH if "
-        "set, else 1980-01-01)",
+        "timestamp of every entry: epoch seconds, an ISO date, or source-date-epoch to take "
+        "$SOURCE_DATE_EPOCH (none: 1980-01-01, whatever the environment says)",
         BOTH,
         "zip format",
         cli="--mtime",
@@ -484,8 +484,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "upload",
         "str",
-        "how the zip reaches Lambda: direct fails a zip over 52,428,800 bytes, s3 skips that "
-        "check (none: warn)",
+        "how the zip reaches Lambda: direct fails a zip over 52,428,800 bytes; s3 skips that "
+        "check and, with an S3 cache or upload_to, names the object in the result (none: warn)",
         BOTH,
         "output",
         choices=UPLOADS,
@@ -494,6 +494,19 @@ OPTIONS: tuple[Option, ...] = (
         toml="upload",
         project_default=True,
         door_defaults=(("terraform", "direct"),),
+    ),
+    Option(
+        "upload_to",
+        "str",
+        "s3://BUCKET/PREFIX to upload the zip to, content-addressed (PREFIX/NAME-SHA256.zip), "
+        "when no S3 cache holds it; implies upload s3",
+        BOTH,
+        "output",
+        cli="--upload-to",
+        metavar="S3_URL",
+        terraform="upload_to",
+        toml="upload_to",
+        project_default=True,
     ),
     Option(
         "layers",

@@ -113,7 +113,7 @@ class Project:
                 on_start(declared)
             try:
                 with speaking(toml):  # its warnings too: the file is where to fix them
-                    artifact = build(declared.spec, store)
+                    artifact = build(declared.spec, store, never_pack=[self.output_dir])
             except DetzipError as exc:
                 raise exc.spelled(toml).prefixed(f"[{declared.name}] ") from None
             results.append(Built(declared, artifact))

@@ -64,6 +64,7 @@ class ArtifactSpec:
     compressor: str
     level: int | None
     upload: str | None
+    upload_to: str | None
     layers: tuple[Path, ...]
     name: str | None
     cache: CacheSettings
@@ -137,7 +138,7 @@ class ArtifactSpec:
 
     def zip_options(self) -> ZipOptions:
         """The zip format options (``mtime``, ``compressor``, ``level``), checked; no ``mtime``
-        means ``$SOURCE_DATE_EPOCH``, else 1980-01-01."""
+        means 1980-01-01 (``source-date-epoch``: ``$SOURCE_DATE_EPOCH``)."""
         from detzip.zip.options import ZipOptions
 
         return ZipOptions.create(mtime=self.mtime, compressor=self.compressor, level=self.level)

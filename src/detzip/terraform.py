@@ -20,6 +20,7 @@ defaults to ``direct`` in both forms.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -45,7 +46,8 @@ __all__ = [
 KIND_HELP = "function or layer (required)"
 #: the keys of the ``config``/``artifact`` form: the project, the name, and the cache
 PROJECT_FORM = ("artifact", "config", "cache", "cache_dir", "require_cache")
-RESULT = ("path", "base64sha256", "sha256", "size", "unzipped_size", "key", "cache")
+RESULT = ("path", "base64sha256", "sha256", "size", "unzipped_size", "key", "cache", "runtime",
+          "arch", "layers", "s3_bucket", "s3_key", "s3_object_version")  # fmt: skip
 
 
 def keys() -> dict[str, table.Option]:
@@ -122,19 +124,21 @@ def run(query: Mapping[str, str]) -> dict[str, str]:
     A function over Lambda's limits together with its layers fails (exit 1), as everywhere.
     """
     if "artifact" in query or "config" in query:
-        artifact = _declared(query)
+        artifact, spec, layers = _declared(query)
     else:
         from detzip.builder import build
 
-        artifact = build(spec_from_query(query))
+        spec = spec_from_query(query)
+        artifact = build(spec)
+        layers = tuple(path.stem for path in spec.layers)
     if artifact.problems:
         from detzip.limits import LimitExceeded
 
         raise LimitExceeded("; ".join(artifact.problems))
-    return _result(artifact)
+    return _result(artifact, spec, layers)
 
 
-def _declared(query: Mapping[str, str]) -> Artifact:
+def _declared(query: Mapping[str, str]) -> tuple[Artifact, ArtifactSpec, tuple[str, ...]]:
     """``{"config": …, "artifact": name}``: an artifact as the project declares it, built with
     the layers it uses and checked with them."""
     from dataclasses import replace
@@ -155,7 +159,8 @@ def _declared(query: Mapping[str, str]) -> Artifact:
     cache = {key: query[key] for key in ("cache", "cache_dir", "require_cache") if key in query}
     settings = replace(declared.cache, **_cache_fields(cache))
     built = declared.build([name], cache=settings.open())
-    return next(b.artifact for b in built if b.declared.name == name)
+    found = next(b for b in built if b.declared.name == name)
+    return found.artifact, found.declared.spec, found.declared.layers
 
 
 def _cache_fields(query: Mapping[str, str]) -> dict[str, Any]:
@@ -170,9 +175,13 @@ def _cache_fields(query: Mapping[str, str]) -> dict[str, Any]:
     return cache_fields(values)
 
 
-def _result(artifact: Artifact) -> dict[str, str]:
-    return {
-        "path": str(artifact.path),
+def _result(artifact: Artifact, spec: ArtifactSpec, layers: tuple[str, ...]) -> dict[str, str]:
+    """The result, as strings that are the same from any checkout: ``path`` relative to the
+    directory Terraform runs the program in (what ``filename`` is resolved against)."""
+    result = {
+        "path": os.path.relpath(os.path.abspath(artifact.path)),
+        "runtime": spec.runtime,
+        "arch": spec.arch,
         "base64sha256": artifact.base64sha256,
         "sha256": artifact.sha256,
         "size": str(artifact.size),
@@ -180,6 +189,13 @@ def _result(artifact: Artifact) -> dict[str, str]:
         "key": artifact.key or "",
         "cache": "hit" if artifact.cache_hit else "miss",
     }
+    if spec.kind == "function":
+        result["layers"] = "\n".join(layers)
+    if artifact.s3 is not None:  # upload = "s3": what aws_lambda_* take instead of filename
+        result["s3_bucket"] = artifact.s3.bucket
+        result["s3_key"] = artifact.s3.key
+        result["s3_object_version"] = artifact.s3.version
+    return result
 
 
 def describe_keys() -> str:

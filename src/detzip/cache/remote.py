@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-__all__ = ["Remote", "RemoteUnavailable"]
+__all__ = ["Remote", "RemoteUnavailable", "StoredObject"]
+
+
+class StoredObject(NamedTuple):
+    """Where a zip is in a bucket: what Lambda's ``S3Bucket``/``S3Key``/``S3ObjectVersion``
+    take (``version`` is empty when the bucket is not versioned)."""
+
+    bucket: str
+    key: str
+    version: str
 
 
 class RemoteUnavailable(Exception):
@@ -28,4 +37,9 @@ class Remote(Protocol):
 
     def upload(self, name: str, key: str, zip_path: Path, record: Mapping[str, Any]) -> None:
         """Store an entry. Raises :class:`RemoteUnavailable` when that fails."""
+        ...
+
+    def locate(self, name: str, key: str, sha256: str) -> StoredObject | None:
+        """The entry's zip as an object Lambda can read, if the remote holds exactly these bytes
+        (None: absent, or other bytes). Raises :class:`RemoteUnavailable` when it cannot ask."""
         ...

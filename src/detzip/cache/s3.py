@@ -22,7 +22,7 @@ from typing import Any
 
 from detzip import _log as log
 from detzip.cache.keys import canonical_json, entry_name, valid_record
-from detzip.cache.remote import RemoteUnavailable
+from detzip.cache.remote import RemoteUnavailable, StoredObject
 from detzip.errors import DetzipError
 
 __all__ = ["S3Cache"]
@@ -128,6 +128,43 @@ class S3Cache:
                 Body=canonical_json(dict(record)),
                 ContentType="application/json",
             )
+
+    def locate(self, name: str, key: str, sha256: str) -> StoredObject | None:
+        """The cached zip of ``key`` (HEAD), if it is there with exactly ``sha256``."""
+        return self.head(self._zip(name, key), sha256)
+
+    def head(self, object_key: str, sha256: str) -> StoredObject | None:
+        """``object_key`` in this bucket, if it holds a zip whose recorded sha256 is ``sha256``."""
+        with _translated(self.url):
+            client = self.client()
+            from botocore.exceptions import ClientError
+
+            try:
+                head = client.head_object(Bucket=self.bucket, Key=object_key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                    return None
+                raise
+        if head.get("Metadata", {}).get("sha256") != sha256:
+            return None
+        return StoredObject(self.bucket, object_key, str(head.get("VersionId") or ""))
+
+    def put(self, relative: str, zip_path: Path, sha256: str) -> StoredObject:
+        """Upload ``zip_path`` (whose bytes have ``sha256``) as ``PREFIX/relative``, unless it
+        is there already; where it is."""
+        object_key = self._object(relative)
+        found = self.head(object_key, sha256)
+        if found is not None:
+            return found
+        with _translated(self.url), open(zip_path, "rb") as body:
+            response = self.client().put_object(
+                Bucket=self.bucket,
+                Key=object_key,
+                Body=body,
+                ContentType="application/zip",
+                Metadata={"sha256": sha256},
+            )
+        return StoredObject(self.bucket, object_key, str(response.get("VersionId") or ""))
 
     def _get(self, object_key: str) -> bytes | None:
         response = self._get_object(object_key)

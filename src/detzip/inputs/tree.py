@@ -50,10 +50,24 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".pytest_cache/",
     ".ruff_cache/",
     ".hypothesis/",
-    ".terraform/",
+    ".ipynb_checkpoints/",
     ".idea/",
     ".vscode/",
     ".DS_Store",
+    "Thumbs.db",
+    "*.swp",
+    # build and test debris that differs between a laptop and CI (never code)
+    "*.egg-info/",
+    ".eggs/",
+    ".coverage",
+    ".coverage.*",
+    "htmlcov/",
+    # deploy tools' state and caches (Terraform state holds secrets)
+    ".terraform/",
+    "*.tfstate",
+    "*.tfstate.*",
+    ".aws-sam/",
+    ".serverless/",
     IGNORE_FILE,
 )
 
@@ -70,6 +84,8 @@ class TreeSpec:
     allow_outside_links: bool = False
     skip_files: frozenset[tuple[int, int]] = field(default_factory=frozenset)
     """(st_dev, st_ino) of files never to pack, e.g. the output zip itself."""
+    skip_dirs: frozenset[tuple[int, int]] = field(default_factory=frozenset)
+    """(st_dev, st_ino) of folders never to pack: the project's output folder, the cache."""
     ignore_patterns: tuple[str, ...] | None = None
     """The ignore file's patterns, once read (None: not read yet; see :meth:`resolved`)."""
 
@@ -196,7 +212,11 @@ class _Walker:
             raise DetzipError(f"cannot read ({exc.strerror}); fix or exclude it", path) from None
 
         if stat.S_ISDIR(info.st_mode):
+            if (info.st_dev, info.st_ino) in self.spec.skip_dirs:
+                return  # detzip's own outputs or cache: packing them would pack earlier builds
             if self.exclude.match_file(rel + "/") or _is_virtualenv(path, self.spec):
+                if path.name in _VENV_NAMES and not _is_virtualenv(path, self.spec):
+                    _not_a_virtualenv(path, rel)
                 return
             real = Path(os.path.realpath(path))
             if real in chain:
@@ -226,6 +246,26 @@ class _Walker:
                 executable=bool(info.st_mode & 0o111),
                 size_hint=info.st_size,
             )
+        )
+
+
+#: folder names the default excludes take for virtualenvs (any folder with a pyvenv.cfg is one)
+_VENV_NAMES = ("venv", ".venv")
+
+
+def _not_a_virtualenv(path: Path, rel: str) -> None:
+    """A folder left out by its name alone may hold code: say so rather than drop it quietly."""
+    if any(path.rglob("*.py")):
+        from detzip import _log as log
+
+        log.warning(
+            "%s",
+            DetzipError(
+                f"{literal(rel)}/ is left out as a virtualenv by its name, but it has no "
+                f"pyvenv.cfg and holds Python files; to pack it, add {{0}}",
+                path,
+                settings=[Setting("exclude", [f"!{rel}/"])],
+            ),
         )
 
 

@@ -196,8 +196,8 @@ def _layout_difference(a: Path, b: Path) -> Difference:
 
 
 _HINTS = {
-    "time": "entry times differ: the zips were built with different --mtime or SOURCE_DATE_EPOCH, "
-    "or one was not built by detzip",
+    "time": "entry times differ: the zips were built with different --mtime (or "
+    "SOURCE_DATE_EPOCH), or one was not built by detzip",
     "mode": "permissions differ: an exec bit changed, or one zip kept the filesystem's permissions",
     "compressed bytes": "same content compressed differently: another compressor, version or level",
     "order": "entry order differs: one zip was not written in canonical order",

@@ -17,6 +17,7 @@ __all__ = [
     "DOS_EPOCH",
     "DOS_MAX",
     "FORMAT_VERSION",
+    "FROM_ENVIRONMENT",
     "LEVEL_RANGE",
     "Compressor",
     "ZipOptions",
@@ -72,7 +73,8 @@ class ZipOptions:
         level: int | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> ZipOptions:
-        """Options from user-facing values; ``mtime=None`` honours ``SOURCE_DATE_EPOCH``."""
+        """Options from user-facing values; ``mtime=None`` is 1980-01-01, and
+        ``"source-date-epoch"`` takes ``$SOURCE_DATE_EPOCH`` (see :func:`resolve_mtime`)."""
         if level is not None and (isinstance(level, bool) or level < 0):
             ranges = ", ".join(f"{name} {low}..{high}" for name, (low, high) in LEVEL_RANGE.items())
             raise DetzipError(
@@ -94,22 +96,42 @@ class ZipOptions:
         }
 
 
+#: the ``mtime`` value that takes the time from ``$SOURCE_DATE_EPOCH`` (the same at every door)
+FROM_ENVIRONMENT = "source-date-epoch"
+
+
 def resolve_mtime(
     value: str | int | float | datetime | None, environ: Mapping[str, str] | None = None
 ) -> datetime:
-    """The timestamp to store: an explicit value, else ``SOURCE_DATE_EPOCH``, else 1980-01-01.
+    """The timestamp to store: 1980-01-01 by default (whatever the environment says), an
+    explicit value, or — only when asked for with :data:`FROM_ENVIRONMENT` — the environment's
+    ``SOURCE_DATE_EPOCH``.
 
-    Strings are epoch seconds or an ISO 8601 date/time (UTC unless it carries an offset).
+    A deploy cache wants the default: a CI that exports the commit time as
+    ``SOURCE_DATE_EPOCH`` would otherwise change every artifact on every commit. Strings are
+    epoch seconds or an ISO 8601 date/time (UTC unless it carries an offset).
     """
     if value is None:
+        return DOS_EPOCH
+    if isinstance(value, str) and value.strip().lower().replace("_", "-") == FROM_ENVIRONMENT:
+        if value.strip() != FROM_ENVIRONMENT:
+            raise DetzipError(
+                f"{{0}} {literal(repr(value))}: write it as {FROM_ENVIRONMENT}",
+                settings=[Setting("mtime")],
+            )
         env = os.environ if environ is None else environ
         raw = env.get("SOURCE_DATE_EPOCH", "").strip()
         if not raw:
-            return DOS_EPOCH
+            raise DetzipError(
+                "{0} asks for $SOURCE_DATE_EPOCH, which is not set; export it (e.g. "
+                "SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)) or leave {1} out",
+                settings=[Setting("mtime", FROM_ENVIRONMENT), Setting("mtime")],
+            )
         if not (raw.isascii() and raw.isdigit()):
             raise DetzipError(
-                f"SOURCE_DATE_EPOCH={raw!r} is not an integer number of seconds; "
-                "set it to e.g. $(git log -1 --format=%ct) or unset it"
+                f"SOURCE_DATE_EPOCH={literal(repr(raw))} is not an integer number of seconds; "
+                "set it to e.g. $(git log -1 --format=%ct) or leave {0} out",
+                settings=[Setting("mtime")],
             )
         return _from_epoch(int(raw))
     if isinstance(value, datetime):
