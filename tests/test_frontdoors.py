@@ -47,6 +47,11 @@ def _value(opt: Option) -> st.SearchStrategy[Any]:
         return st.sampled_from(["1700000000", "2024-01-31T12:00:00Z"])
     if opt.name == "index_url":
         return st.just("https://index.invalid/simple")
+    if opt.type == "layers":  # (arn, unzipped_size) pairs
+        arns = st.integers(1, 99).map(
+            lambda v: f"arn:aws:lambda:us-east-1:123456789012:layer:x:{v}"
+        )
+        return st.lists(st.tuples(arns, st.integers(0, 10**9)), max_size=2).map(tuple)
     return WORDS  # prefix
 
 
@@ -75,6 +80,8 @@ def _cli_argv(kind: str, values: dict[str, Any], out: Path) -> list[str]:
         elif opt.type == "bool":
             if value != opt.default:
                 argv.append(opt.cli or "")
+        elif opt.type == "layers":
+            argv += [f"{opt.cli}={arn}={size}" for arn, size in value]
         elif isinstance(value, tuple):
             for item in value:
                 argv += [f"{opt.cli}={item}"]
@@ -90,6 +97,8 @@ def _terraform_query(kind: str, values: dict[str, Any], out: Path) -> dict[str, 
         assert key is not None
         if isinstance(value, bool):
             query[key] = "true" if value else "false"
+        elif optiontable.option(name).type == "layers":  # jsonencode([...])
+            query[key] = json.dumps([{"arn": a, "unzipped_size": s} for a, s in value])
         elif isinstance(value, tuple):
             query[key] = "\n".join(value)
         else:
@@ -104,6 +113,12 @@ def _toml(kind: str, values: dict[str, Any], folder: Path, name: str) -> Path:
         key = optiontable.option(option_name).toml
         assert key is not None
         literal = json.dumps(list(value) if isinstance(value, tuple) else value)
+        if optiontable.option(option_name).type == "layers":  # inline tables
+            literal = (
+                "["
+                + ", ".join(f'{{arn = "{arn}", unzipped_size = {size}}}' for arn, size in value)
+                + "]"
+            )
         lines.append(f"{key} = {literal}")
     path = folder / "pyproject.toml"
     path.write_text("\n".join(lines) + "\n")

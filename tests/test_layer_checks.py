@@ -687,3 +687,64 @@ def test_an_sdist_whose_version_needs_vcs_data_it_lacks_is_refused(
     lock = _sdist_lock(sources, tmp_path, "fromgit")
     with pytest.raises(DetzipError, match=r"version from VCS metadata \(setuptools-scm\)"):
         build_layer(lock, tmp_path / "l.zip", **_from_source(sources, tmp_path / "c"))
+
+
+# -- dependencies straight from pyproject.toml (resolved, not locked) ----------------------------
+
+
+def test_a_pyproject_builds_the_same_layer_as_its_pinned_requirements(
+    wheels: Path, tmp_path: Path
+) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "svc"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["requests>=2.31"]\n\n[project.optional-dependencies]\n'
+        'socks = ["requests[socks]"]\nall = ["svc[socks]"]\n\n'
+        '[dependency-groups]\ndev = ["click>=8"]\ntest = [{include-group = "dev"}, "h11"]\n'
+    )
+    pinned = tmp_path / "requirements.txt"
+    pinned.write_text("\n".join(FULL) + "\n")
+    locked = build_layer(pinned, tmp_path / "a.zip", **_offline(wheels, tmp_path / "c"))
+    resolved = _cli(project / "pyproject.toml", tmp_path / "b.zip", wheels, "--runtime",
+                    "python3.12", "--json")  # fmt: skip
+    assert resolved.returncode == 0, resolved.stderr
+    result = json.loads(resolved.stdout)
+    assert result["sha256"] == locked.sha256  # the same packages, the same bytes …
+    assert result["locked"] is False and locked.locked  # … but not locked: said so
+    assert "is not a lock" in resolved.stderr and "uv lock" in resolved.stderr
+    more = build_layer(project / "pyproject.toml", tmp_path / "c.zip", extras=["all"],
+                       groups=["test"], **_offline(wheels, tmp_path / "c"))  # fmt: skip
+    assert {"pysocks", "click", "h11"} <= _names(more.path)
+    assert_one_line_error(_cli(project / "pyproject.toml", tmp_path / "d.zip", wheels, "--extras",
+                               "gcp"), "--extras", "the project has no gcp")  # fmt: skip
+
+
+def test_a_project_file_pointing_at_pyproject_builds(wheels: Path, tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "svc"\nversion = "0.1.0"\ndependencies = ["click==8.1.7"]\n\n'
+        f'[tool.detzip]\nfind_links = ["{wheels}"]\nno_index = true\n'
+        '[tool.detzip.layers.deps]\nrequirements = "pyproject.toml"\n'
+    )
+    built = run_cli("build", "--json", cwd=tmp_path, env={"DETZIP_CACHE": "off"})
+    assert built.returncode == 0, built.stderr
+    (tmp_path / "pyproject.toml").write_text(
+        (tmp_path / "pyproject.toml").read_text().replace('"pyproject.toml"', '"deps.lock"')
+    )
+    (tmp_path / "deps.lock").write_text("")
+    refused = run_cli("build", cwd=tmp_path)
+    assert_one_line_error(refused, "cannot tell the lock format", "or set format")
+    assert "--format" not in refused.stderr  # the project file's word, not the flag
+
+
+def test_the_closure_ignores_extras_a_distribution_does_not_declare_as_pip_does() -> None:
+    from detzip.deps.closure import Installed, unmet
+    from detzip.deps.targets import Target
+
+    declared = b"Name: a\nVersion: 1\nProvides-Extra: fast\nRequires-Dist: b; extra == 'fast'\n"
+    silent = b"Name: a\nVersion: 1\nRequires-Dist: b; extra == 'fast'\n"
+    target = Target("python3.12", "x86_64")
+    assert [u.name for u in unmet([Installed("a", "1", declared, frozenset({"fast"}))], (),
+                                  target)] == ["b"]  # fmt: skip
+    assert unmet([Installed("a", "1", silent, frozenset({"fast"}))], (), target) == []
+    assert unmet([Installed("a", "1", declared, frozenset())], (), target) == []

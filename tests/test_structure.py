@@ -147,7 +147,14 @@ STAGES = [
     ("detzip.inputs",),
     ("detzip.deps",),
     ("detzip.cache",),
-    ("detzip.optiontable", "detzip.spec", "detzip.artifact", "detzip.limits", "detzip.builder"),
+    (
+        "detzip.optiontable",
+        "detzip.spec",
+        "detzip.artifact",
+        "detzip.limits",
+        "detzip.handler",
+        "detzip.builder",
+    ),
     ("detzip.api", "detzip.project", "detzip.terraform", "detzip.cli", "detzip.__main__"),
 ]
 
@@ -177,7 +184,15 @@ def test_the_flat_folder_holds_only_the_stages_after_the_cache() -> None:
     folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("__")}
     assert folders == {"zip", "inputs", "deps", "cache"}
     public = {name for name in flat if not name.startswith("_")}
-    assert public == {"errors", "optiontable", "spec", "artifact", "limits", "builder"} | {
+    assert public == {
+        "errors",
+        "optiontable",
+        "spec",
+        "artifact",
+        "limits",
+        "handler",
+        "builder",
+    } | {
         "api",
         "project",
         "terraform",

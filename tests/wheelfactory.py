@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ class Wheel:
             for name, data in self.files.items()
         }
         requires = "".join(f"Requires-Dist: {r}\n" for r in self.requires)
+        provided = sorted({m for r in self.requires for m in re.findall(r'extra == "([^"]+)"', r)})
+        requires = "".join(f"Provides-Extra: {e}\n" for e in provided) + requires
         members[f"{dist}/METADATA"] = (
             f"Metadata-Version: 2.1\nName: {self.name}\nVersion: {self.version}\n{requires}"
         ).encode()

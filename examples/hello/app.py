@@ -1,4 +1,5 @@
-"""A minimal Lambda handler, zipped by the README's quick start."""
+"""A minimal Lambda handler: `detzip function examples/hello -o build/hello.zip` zips it (the
+README's single-function example; the quick start builds examples/service)."""
 
 import json
 

@@ -38,6 +38,8 @@ def build_function(
     name: str | None = None,
     upload: str | None = None,
     upload_to: str | None = None,
+    handler: str | None = None,
+    external_layers: Sequence[Any] | None = None,
     layers: Sequence[str | os.PathLike[str]] | None = None,
 ) -> Artifact:
     """Zip the code under ``source`` into ``output``; the bytes depend only on what is packed.
@@ -78,6 +80,8 @@ def build_function(
         "name": name,
         "upload": upload,
         "upload_to": upload_to,
+        "handler": handler,
+        "external_layers": external_layers,
         "layers": layers,
     }
     if dependencies is not None:

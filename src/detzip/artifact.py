@@ -65,6 +65,12 @@ class Artifact:
         )
 
     @property
+    def locked(self) -> bool:
+        """False when its dependencies were resolved for this build rather than read from a
+        lock (a pyproject.toml, unpinned requirements): they are resolved again every time."""
+        return self.options.get("locked", True) is not False
+
+    @property
     def ok(self) -> bool:
         """Within Lambda's limits, with the layers it was checked with (see ``problems``)."""
         return not self.problems
@@ -115,6 +121,7 @@ class Artifact:
             else self.unzipped_total,
             "problems": list(self.problems),
             "built_from_source": list(self.built_from_source),
+            "locked": self.locked,
             "s3_bucket": self.s3_bucket,
             "s3_key": self.s3_key,
             "s3_object_version": self.s3_object_version,

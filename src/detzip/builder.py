@@ -25,7 +25,7 @@ from detzip.errors import DetzipError, Setting, literal
 from detzip.limits import build_check, check_with_layers
 
 if TYPE_CHECKING:
-    from detzip.cache.local import Cache
+    from detzip.cache.local import Cache, Check
     from detzip.cache.remote import StoredObject
     from detzip.deps.request import Dependencies
     from detzip.spec import ArtifactSpec
@@ -70,7 +70,7 @@ def build(
     if upload == "s3" and spec.upload_to is None and store.remote is not None:
         store = copy.copy(store)  # the result must name the object in S3: no S3, no build
         store.require = True
-    check = build_check(spec.output, spec.kind, upload)
+    check = _with_handler(build_check(spec.output, spec.kind, upload), spec)
     dependencies = spec.dependencies()
     if spec.kind == "layer":
         assert dependencies is not None  # a layer's spec always names its requirements
@@ -83,12 +83,31 @@ def build(
     artifact = Artifact.from_record(
         outcome.path, outcome.record, source=outcome.source, entry=outcome.entry
     )
-    if spec.layers:
-        total, problems = check_with_layers(spec.artifact_name, artifact, spec.layers)
+    if spec.layers or spec.external_layers:
+        total, problems = check_with_layers(
+            spec.artifact_name, artifact, spec.layers, spec.external_layers
+        )
         artifact = dataclasses.replace(artifact, unzipped_total=total, problems=problems)
     if upload == "s3" and (spec.upload_to or store.remote is not None):
         artifact = dataclasses.replace(artifact, s3=_in_s3(spec, store, artifact, outcome.record))
     return artifact
+
+
+def _with_handler(check: Check, spec: ArtifactSpec) -> Check:
+    """``check``, then (a function with a ``handler``) the handler check, on every zip, built
+    or served, before it reaches the output: Lambda must find the function in it or its layers."""
+    if spec.kind != "function" or not spec.handler:
+        return check
+    from detzip.handler import check_handler, split_handler
+
+    split_handler(spec.handler)  # a malformed handler fails before anything is built
+    handler = spec.handler
+
+    def checked(staged: Path, record: Mapping[str, Any]) -> None:
+        check(staged, record)
+        check_handler(handler, staged, spec.layers, spec.runtime, str(spec.output))
+
+    return checked
 
 
 def _upload(spec: ArtifactSpec) -> str | None:

@@ -58,7 +58,7 @@ def _add_options(parser: argparse.ArgumentParser, kind: Kind | None, *, only: st
             options["action"] = "store_false" if negated else "store_true"
             text = f"do not: {text}" if negated else text
         else:
-            if opt.type in ("list", "paths"):
+            if opt.type in ("list", "paths", "layers"):
                 options["action"] = "append"
                 text += " (repeatable)"
             if opt.type == "int":
@@ -224,6 +224,14 @@ def _check_parser(commands: Any, common: argparse.ArgumentParser, summary: str) 
         help="a layer the function uses (repeatable)",
     )
     check.add_argument(
+        "--external-layer",
+        action="append",
+        default=[],
+        metavar="ARN=BYTES",
+        help="a layer detzip does not build, with its unzipped size (repeatable): counted in "
+        "the unzipped total and the layer count",
+    )
+    check.add_argument(
         "--upload",
         choices=_choices("upload"),
         default="direct",
@@ -339,7 +347,8 @@ def _print_artifact(artifact: Any, as_json: bool) -> None:
     print(f"  sha256        {artifact.sha256}")
     print(
         f"  size          {artifact.size:,} bytes zipped, "
-        f"{artifact.unzipped_size:,} unzipped, {artifact.entries} entries"
+        f"{artifact.unzipped_size:,} unzipped, {artifact.entries:,} "
+        + ("entry" if artifact.entries == 1 else "entries")
     )
     if artifact.cache_hit:
         how = f"cache hit ({artifact.cache_source})"
@@ -461,9 +470,11 @@ def _summary(results: Sequence[Any]) -> str:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from detzip import optiontable as table
     from detzip.limits import check_limits
 
-    report = check_limits(args.function, args.layer, upload=args.upload)
+    external = table.coerce(table.option("external_layers"), args.external_layer, "cli")
+    report = check_limits(args.function, args.layer, upload=args.upload, external=external)
     if args.json:
         _print_json(report.to_dict())
     else:

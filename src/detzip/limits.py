@@ -134,6 +134,7 @@ class LimitsReport:
     upload: str
     checks: tuple[Check, ...]
     top: tuple[Contributor, ...]
+    external: tuple[tuple[str, int], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -142,8 +143,8 @@ class LimitsReport:
 
     @property
     def unzipped_total(self) -> int:
-        """All the zips' unzipped bytes together."""
-        return sum(z.unzipped_size for z in self.zips)
+        """All the zips' unzipped bytes together, and the external layers'."""
+        return sum(z.unzipped_size for z in self.zips) + sum(size for _, size in self.external)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready values (``detzip check --json``)."""
@@ -161,6 +162,7 @@ class LimitsReport:
                 }
                 for z in self.zips
             ],
+            "external_layers": [{"arn": arn, "unzipped_size": size} for arn, size in self.external],
             "unzipped_total": self.unzipped_total,
             "checks": [check.to_dict() for check in self.checks],
             "top_contributors": [c.to_dict() for c in self.top],
@@ -173,8 +175,10 @@ class LimitsReport:
         for z in self.zips:
             lines.append(
                 f"{z.role:<9} {z.path}: {z.size:,} bytes zipped (base64 {z.base64_size:,}), "
-                f"{z.unzipped_size:,} unzipped, {z.entries:,} entries"
+                f"{z.unzipped_size:,} unzipped, {_count(z.entries, 'entry', 'entries')}"
             )
+        for arn, size in self.external:
+            lines.append(f"{'external':<9} {arn}: {size:,} unzipped")
         lines.append("")
         for check in self.checks:
             verdict = "ok" if check.ok else "OVER"
@@ -190,6 +194,10 @@ class LimitsReport:
             for c in self.top:
                 lines.append(f"  {c.unzipped_size:>{width},}  {c.name}  ({c.zip.name})")
         return "\n".join(lines)
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number:,} {one if number == 1 else many}"
 
 
 def read_sizes(path: str | os.PathLike[str], role: str) -> ZipSizes:
@@ -254,11 +262,13 @@ def check_limits(
     layers: Sequence[str | os.PathLike[str]] = (),
     *,
     upload: str = "direct",
+    external: Sequence[tuple[str, int]] = (),
 ) -> LimitsReport:
     """Check a function zip and its layers against Lambda's quotas (see the module doc).
 
     ``upload="s3"`` skips the zipped-size check (S3 uploads have none). ``function`` may be
-    None to check layers alone.
+    None to check layers alone. ``external`` layers (``(arn, unzipped_size)``, not built here)
+    count in the unzipped total and the layer count.
     """
     if upload not in UPLOADS:
         raise DetzipError(f"unknown upload {upload!r}; use direct or s3")
@@ -288,13 +298,15 @@ def check_limits(
                     str(z.path),
                 )
             )
-    total = sum(z.unzipped_size for z in zips)
-    subject = "function + layers" if function is not None and layers else zips[0].role
+    total = sum(z.unzipped_size for z in zips) + sum(size for _, size in external)
+    subject = "function + layers" if function is not None and (layers or external) else zips[0].role
     if function is None and len(zips) > 1:
         subject = "layers"
     checks.append(Check("unzipped size", total, UNZIPPED_LIMIT, total < UNZIPPED_LIMIT, subject))
-    checks.append(Check("layers", len(layers), MAX_LAYERS, len(layers) <= MAX_LAYERS, "function"))
-    return LimitsReport(tuple(zips), upload, tuple(checks), top_contributors(zips))
+    if function is not None:  # a layer count is a function's
+        count = len(layers) + len(external)
+        checks.append(Check("layers", count, MAX_LAYERS, count <= MAX_LAYERS, "function"))
+    return LimitsReport(tuple(zips), upload, tuple(checks), top_contributors(zips), tuple(external))
 
 
 def top_contributors(zips: Sequence[ZipSizes], count: int = TOP) -> tuple[Contributor, ...]:
@@ -306,15 +318,24 @@ def top_contributors(zips: Sequence[ZipSizes], count: int = TOP) -> tuple[Contri
 
 
 def check_with_layers(
-    name: str, function: HasSizes, layers: Sequence[str | os.PathLike[str]]
+    name: str,
+    function: HasSizes,
+    layers: Sequence[str | os.PathLike[str]],
+    external: Sequence[tuple[str, int]] = (),
 ) -> tuple[int, tuple[str, ...]]:
-    """A built function together with the layer zips it uses: the unzipped total and what is
-    over Lambda's limits (nothing when it fits). Reads only the layers' central directories."""
+    """A built function together with the layer zips it uses and the ``external`` layers
+    (``(arn, unzipped_size)``, not built here): the unzipped total and what is over Lambda's
+    limits (nothing when it fits). Reads only the layers' central directories."""
     sizes = [read_sizes(layer, "layer") for layer in layers]
     total = function.unzipped_size + sum(layer.unzipped_size for layer in sizes)
+    total += sum(size for _, size in external)
     problems = []
     if total >= UNZIPPED_LIMIT:
-        ranked = sorted(((layer.unzipped_size, layer.path.name) for layer in sizes), reverse=True)
+        ranked = sorted(
+            [(layer.unzipped_size, layer.path.name) for layer in sizes]
+            + [(size, arn.split(":layer:")[-1]) for arn, size in external],
+            reverse=True,
+        )
         largest = ", ".join(f"{layer} {size:,}" for size, layer in ranked)
         problems.append(
             f"{name} and its layers unzip to {total:,} bytes; Lambda needs them under "
@@ -322,8 +343,10 @@ def check_with_layers(
             f"See detzip check {function.path} "
             + " ".join(f"--layer {layer.path}" for layer in sizes)
         )
-    if len(sizes) > MAX_LAYERS:
-        problems.append(f"{name} uses {len(sizes)} layers; Lambda allows {MAX_LAYERS}")
+    if len(sizes) + len(external) > MAX_LAYERS:
+        count = len(sizes) + len(external)
+        also = f" ({len(external)} of them external)" if external else ""
+        problems.append(f"{name} uses {count} layers{also}; Lambda allows {MAX_LAYERS}")
     return total, tuple(problems)
 
 

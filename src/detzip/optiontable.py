@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from detzip.deps import targets as _targets
-from detzip.errors import DetzipError, Setting
+from detzip.errors import DetzipError, Setting, literal
 from detzip.zip.options import Compressor
 
 __all__ = [
@@ -51,9 +51,9 @@ __all__ = [
 
 Kind = Literal["function", "layer"]
 Upload = Literal["direct", "s3"]
-LockFormat = Literal["requirements", "poetry", "pylock", "uv"]
+LockFormat = Literal["requirements", "poetry", "pylock", "uv", "pyproject"]
 Door = Literal["cli", "terraform", "toml", "python"]
-Type = Literal["str", "path", "int", "bool", "list", "paths"]
+Type = Literal["str", "path", "int", "bool", "list", "paths", "layers"]
 """``path``/``paths`` are strings that name files (resolved against the working directory, or
 the project file's folder in ``[tool.detzip]``); ``list`` and ``paths`` are lists of strings."""
 
@@ -496,6 +496,31 @@ OPTIONS: tuple[Option, ...] = (
         door_defaults=(("terraform", "direct"),),
     ),
     Option(
+        "external_layers",
+        "layers",
+        "layers detzip does not build (AWS's, a shared one), by ARN with their unzipped size: "
+        "counted in the function's limits (unzipped total, at most 5 layers)",
+        FUNCTION,
+        "output",
+        default=(),
+        cli="--external-layer",
+        metavar="ARN=BYTES",
+        terraform="external_layers",
+        toml="external_layers",
+    ),
+    Option(
+        "handler",
+        "str",
+        "the function Lambda calls, MODULE.FUNCTION (e.g. app.handler): checked in the zip and "
+        "its layers before deploy (none: not checked)",
+        FUNCTION,
+        "output",
+        cli="--handler",
+        metavar="MODULE.FUNCTION",
+        terraform="handler",
+        toml="handler",
+    ),
+    Option(
         "upload_to",
         "str",
         "s3://BUCKET/PREFIX to upload the zip to, content-addressed (PREFIX/NAME-SHA256.zip), "
@@ -632,6 +657,7 @@ _TYPE_NAMES = {
     "bool": "true or false",
     "list": "a list of strings",
     "paths": "a list of paths (strings)",
+    "layers": "a list of {arn, unzipped_size} tables",
 }
 
 
@@ -642,6 +668,8 @@ def coerce(opt: Option, value: Any, door: Door) -> Any:
     """
     if door == "terraform":
         value = _from_terraform_string(opt, value)
+    if opt.type == "layers":
+        return _external_layers(opt, value)
     if opt.type in ("list", "paths"):
         good = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
     elif opt.type == "bool":
@@ -663,10 +691,49 @@ def coerce(opt: Option, value: Any, door: Door) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _external_layers(opt: Option, value: Any) -> tuple[tuple[str, int], ...]:
+    """Layers detzip does not build, as ``(arn, unzipped_size)`` pairs: from tables (TOML,
+    Terraform's ``jsonencode``, Python dicts), ``ARN=BYTES`` strings (the command line) or
+    pairs."""
+    if not isinstance(value, list | tuple):
+        value = [value]
+    found = []
+    for item in value:
+        arn, size = None, None
+        if isinstance(item, dict) and set(item) == {"arn", "unzipped_size"}:
+            arn, size = item["arn"], item["unzipped_size"]
+        elif isinstance(item, str) and "=" in item:
+            arn, _, text = item.rpartition("=")
+            size = int(text) if text.strip().isdigit() else text
+        elif isinstance(item, list | tuple) and len(item) == 2:
+            arn, size = item
+        good_arn = isinstance(arn, str) and arn.startswith("arn:") and ":layer:" in arn
+        good_size = isinstance(size, int) and not isinstance(size, bool) and size >= 0
+        if not (good_arn and good_size):
+            raise OptionError(
+                f"{{0}}: {literal(repr(item))} is not a layer ARN with its unzipped size; give "
+                "each as arn (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION) and "
+                "unzipped_size (its bytes unzipped), or ARN=BYTES on the command line",
+                settings=[Setting(opt.name)],
+            )
+        found.append((str(arn), int(size)))  # type: ignore[arg-type]
+    return tuple(found)
+
+
 def _from_terraform_string(opt: Option, value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip()
+    if opt.type == "layers":
+        import json
+
+        try:
+            return json.loads(text) if text else []
+        except ValueError:
+            raise OptionError(
+                "{0} must be jsonencode([{arn = …, unzipped_size = …}, …])",
+                settings=[Setting(opt.name)],
+            ) from None
     if opt.type in ("list", "paths"):
         return tuple(line.strip() for line in value.splitlines() if line.strip())
     if opt.type == "bool":

@@ -254,6 +254,13 @@ def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -
     for name, (kind, here, options) in tables.items():
         layer_names = tuple(options.get("layers", ()))
         for layer in layer_names:
+            if layer.startswith("arn:"):
+                raise DetzipError(
+                    f"[{here}] layers: {layer!r} is an ARN, a layer detzip does not build; list "
+                    f'it as external_layers = [{{arn = "{layer}", unzipped_size = BYTES}}] so '
+                    "Lambda's limits count it",
+                    path,
+                )
             if tables.get(layer, ("function",))[0] != "layer":
                 raise DetzipError(
                     f"[{here}] layers: {layer!r} is not a declared layer; add "

@@ -65,7 +65,9 @@ class ArtifactSpec:
     level: int | None
     upload: str | None
     upload_to: str | None
+    handler: str | None
     layers: tuple[Path, ...]
+    external_layers: tuple[tuple[str, int], ...]
     name: str | None
     cache: CacheSettings
 

@@ -47,7 +47,7 @@ KIND_HELP = "function or layer (required)"
 #: the keys of the ``config``/``artifact`` form: the project, the name, and the cache
 PROJECT_FORM = ("artifact", "config", "cache", "cache_dir", "require_cache")
 RESULT = ("path", "base64sha256", "sha256", "size", "unzipped_size", "key", "cache", "runtime",
-          "arch", "layers", "s3_bucket", "s3_key", "s3_object_version")  # fmt: skip
+          "arch", "layers", "handler", "s3_bucket", "s3_key", "s3_object_version")  # fmt: skip
 
 
 def keys() -> dict[str, table.Option]:
@@ -191,6 +191,8 @@ def _result(artifact: Artifact, spec: ArtifactSpec, layers: tuple[str, ...]) -> 
     }
     if spec.kind == "function":
         result["layers"] = "\n".join(layers)
+        if spec.handler:
+            result["handler"] = spec.handler
     if artifact.s3 is not None:  # upload = "s3": what aws_lambda_* take instead of filename
         result["s3_bucket"] = artifact.s3.bucket
         result["s3_key"] = artifact.s3.key

@@ -31,7 +31,7 @@ resource "aws_lambda_function" "api" {
   role             = aws_iam_role.lambda.arn
   runtime          = local.zips.api.runtime
   architectures    = [local.zips.api.arch]
-  handler          = "app.handler"
+  handler          = local.zips.api.handler
   filename         = local.zips.api.path
   source_code_hash = local.zips.api.base64sha256
   layers           = [for name in compact(split("\n", local.zips.api.layers)) : local.layer_arns[name]]
@@ -42,7 +42,7 @@ resource "aws_lambda_function" "worker" {
   role             = aws_iam_role.lambda.arn
   runtime          = local.zips.worker.runtime
   architectures    = [local.zips.worker.arch]
-  handler          = "app.handler"
+  handler          = local.zips.worker.handler
   filename         = local.zips.worker.path
   source_code_hash = local.zips.worker.base64sha256
   layers           = [for name in compact(split("\n", local.zips.worker.layers)) : local.layer_arns[name]]

@@ -100,7 +100,15 @@ def select(deps: Dependencies, store: WheelStore) -> Selection:
     dropped = {canonicalize_name(name) for name in deps.exclude_packages}
     pins = [pin for pin in locked.pins if pin.name not in dropped]
     for name in sorted(dropped - {pin.name for pin in locked.pins}):
-        log.warning("exclude_packages: %s is not in %s for this target", name, deps.requirements)
+        log.warning(
+            "%s",  # rendered when logged, in the words of the door speaking
+            DetzipError(
+                f"{{0}}: {literal(name)} is not in the set for {target.runtime} {target.arch}; "
+                "nothing to leave out",
+                deps.requirements,
+                settings=[Setting("exclude_packages", [name])],
+            ),
+        )
     options = [*locked.pip_options, *deps.pip_options]
     wanted = [choose(pin, target) for pin in pins]
     packages: dict[str, dict[str, object]] = {}
@@ -115,6 +123,18 @@ def select(deps: Dependencies, store: WheelStore) -> Selection:
     for wheel in store.ensure(unknown, target, options):
         packages[wheel.name] = wheel.describe()
     description = describe(deps, [packages[name] for name in sorted(packages)])
+    if locked.floating:  # resolved now, and again on every build: say so, and what to do
+        description["locked"] = False
+        what = "is not a lock" if locked.format == "pyproject" else "has lines that are not pinned"
+        log.warning(
+            "%s: %s: its requirements were resolved against the index for %s %s now, and will "
+            "be on every build (the layer can change while the file does not); lock them "
+            "(uv lock, poetry lock, uv pip compile) for repeatable layers",
+            deps.requirements,
+            what,
+            target.runtime,
+            target.arch,
+        )
     return Selection(
         description,
         locked.inputs,
@@ -155,10 +175,18 @@ def choose(pin: Pin, target: Target) -> Wanted:
     if sdist is not None:
         return Wanted(pin, sdist.filename, sdist.url, sdist.sha256, build=True)
     wheels = sorted(f.filename for f in pin.files if f.filename.endswith(".whl"))
+    relock = ""
+    if wheels:  # the lock names wheels, none for the target: it was locked for another machine
+        relock = (
+            "the lock was made for another Python or machine (pip lock and uv pip compile "
+            "record the wheels of the machine they run on): lock for the target, e.g. uv pip "
+            f"compile --python-platform {target.machine}-manylinux_2_{target.glibc[1]} "
+            f"--python-version {target.python} --generate-hashes; or "
+        )
     raise DetzipError(
         f"{pin.name} {pin.version} has no wheel for {target.runtime} {target.arch} "
         f"(manylinux up to glibc 2.{target.glibc[1]}) among {', '.join(wheels) or 'no wheels'}; "
-        "pin a version that publishes such a wheel, or leave it out with {0}",
+        f"{relock}pin a version that publishes such a wheel, or leave it out with {{0}}",
         settings=[Setting("exclude_packages", [pin.name])],
     )
 

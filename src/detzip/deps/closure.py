@@ -57,8 +57,13 @@ def unmet(installed: Sequence[Installed], provided: Iterable[str], target: Targe
     versions = {canonicalize_name(p.name): p.version for p in installed}
     by_name = {canonicalize_name(p.name): p for p in installed}
     given = {canonicalize_name(name) for name in provided}
-    requires = {name: _requires(p) for name, p in by_name.items()}
-    asked: dict[str, set[str]] = {name: set(p.extras) for name, p in by_name.items()}
+    parsed = {name: _parse(p) for name, p in by_name.items()}
+    requires = {name: reqs for name, (reqs, _) in parsed.items()}
+    provides = {name: extras for name, (_, extras) in parsed.items()}
+    # an extra the distribution does not declare is ignored, as pip ignores it (with a warning)
+    asked: dict[str, set[str]] = {
+        name: {e for e in p.extras if _provided(e, provides[name])} for name, p in by_name.items()
+    }
     env = dict(target.marker_environment())
     done: set[tuple[str, str]] = set()
     found: dict[tuple[str, str], Unmet] = {}
@@ -83,13 +88,16 @@ def unmet(installed: Sequence[Installed], provided: Iterable[str], target: Targe
                 )
                 continue
             for more in requirement.extras:
+                if not _provided(more, provides[wanted]):
+                    continue  # not declared: pip would not install its requirements either
                 if (wanted, more) not in done:
                     asked[wanted].add(more)
                     pending.append((wanted, more))
     return [found[k] for k in sorted(found)]
 
 
-def _requires(package: Installed) -> list[Requirement]:
+def _parse(package: Installed) -> tuple[list[Requirement], set[str]]:
+    """A distribution's requirements and the extras it declares (``Provides-Extra``)."""
     message = email.parser.BytesParser().parsebytes(package.metadata, headersonly=True)
     requirements = []
     for line in message.get_all("Requires-Dist") or []:
@@ -97,7 +105,12 @@ def _requires(package: Installed) -> list[Requirement]:
             requirements.append(Requirement(str(line)))
         except InvalidRequirement:
             continue  # pip ignores what it cannot parse too; the oracle tests agree
-    return requirements
+    extras: set[str] = {canonicalize_name(str(e)) for e in message.get_all("Provides-Extra") or []}
+    return requirements, extras
+
+
+def _provided(extra: str, provides: set[str]) -> bool:
+    return canonicalize_name(extra) in provides
 
 
 def _applies(requirement: Requirement, env: Mapping[str, str], extra: str) -> bool:

@@ -21,7 +21,7 @@ from detzip.errors import DetzipError, Setting
 
 __all__ = ["FORMATS", "LockedFile", "LockedSet", "Pin", "detect_format", "load"]
 
-FORMATS = ("requirements", "poetry", "pylock", "uv")
+FORMATS = ("requirements", "poetry", "pylock", "uv", "pyproject")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +47,15 @@ def detect_format(path: Path) -> str:
         return "poetry"
     if name == "uv.lock":
         return "uv"
+    if name == "pyproject.toml":
+        return "pyproject"
     if re.fullmatch(r"pylock(\.[^.]+)?\.toml", name):
         return "pylock"
     if name.endswith((".txt", ".in")) or "requirements" in name:
         return "requirements"
     raise DetzipError(
         "cannot tell the lock format from the name; name it requirements.txt, poetry.lock, "
-        "pylock.toml or uv.lock, or set {0}",
+        "pylock.toml, uv.lock or pyproject.toml, or set {0}",
         path,
         settings=[Setting("format")],
     )
@@ -88,7 +90,9 @@ def _choice(kind: str, groups: Iterable[str], extras: Iterable[str], package: st
     for option, value in asked.items():
         if not value:
             continue
-        if kind == "requirements" or (option == "package" and kind != "uv"):
+        if (kind == "requirements" and option != "package") or (
+            option == "package" and kind != "uv"
+        ):
             formats = "a uv.lock" if option == "package" else "poetry.lock, uv.lock or pylock.toml"
             raise DetzipError(
                 f"{{0}} applies to {formats}, not to a {kind} file; remove it",
@@ -130,6 +134,10 @@ def load(
             from detzip.deps.locks import requirements
 
             pins, options, floating = requirements.load(lock, target, pip_options)
+        elif kind == "pyproject":
+            from detzip.deps.locks import pyproject
+
+            pins, floating = pyproject.load(lock, target, choice, pip_options), True
         else:
             pins = _read_toml_lock(lock, kind, target, choice)
     seen: dict[str, Pin] = {}

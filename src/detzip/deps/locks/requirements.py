@@ -16,7 +16,7 @@ from detzip.deps.locks.model import LockedFile, Pin, note_input, sha256_of
 from detzip.deps.targets import Target
 from detzip.errors import DetzipError, literal
 
-__all__ = ["load"]
+__all__ = ["load", "resolve_lines"]
 
 # options pip accepts in a requirements file that only say where to look
 _INDEX_OPTIONS = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--trusted-host"}
@@ -173,6 +173,12 @@ def _split_hashes(line: str, where: str) -> tuple[str, frozenset[str]]:
             raise DetzipError(f"only sha256 hashes are supported ({match.group(1)})", where)
         hashes.add(digest)
     return pattern.sub("", " " + line).strip(), frozenset(hashes)
+
+
+def resolve_lines(path: Path, target: Target, options: Sequence[str]) -> list[Pin]:
+    """pip's resolution of the requirements file ``path`` for ``target`` (with the user's index
+    ``options``): one pin per distribution, with the file pip chose and its hash."""
+    return _resolve_with_pip(path, target, options)
 
 
 def _resolve_with_pip(path: Path, target: Target, options: Sequence[str]) -> list[Pin]:
