@@ -37,7 +37,7 @@ def _run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = 
     return time.perf_counter() - start
 
 
-def pin(work: Path, packages: list[str]) -> Path:
+def pin(work: Path, packages: list[str], runtime: str = RUNTIME) -> Path:
     """Resolve once for the target and write a pinned requirements.txt with hashes."""
     from detzip.api import build_layer
 
@@ -49,7 +49,7 @@ def pin(work: Path, packages: list[str]) -> Path:
     artifact = build_layer(
         loose,
         work / "resolve.zip",
-        runtime=RUNTIME,
+        runtime=runtime,
         arch=ARCH,
         cache_dir=work / "detzip-cache",
         cache=False,

@@ -20,11 +20,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_bytecode  # noqa: E402
 import bench_cache  # noqa: E402
 import bench_layer  # noqa: E402
 import bench_writer  # noqa: E402
 
-BENCHMARKS = {"writer": bench_writer.run, "layer": bench_layer.run, "cache": bench_cache.run}
+BENCHMARKS = {
+    "writer": bench_writer.run,
+    "layer": bench_layer.run,
+    "cache": bench_cache.run,
+    "bytecode": bench_bytecode.run,
+}
 
 
 def format_table(result: dict[str, object]) -> str:

@@ -41,6 +41,11 @@ def build_function(
     handler: str | None = None,
     external_layers: Sequence[Any] | None = None,
     layers: Sequence[str | os.PathLike[str]] | None = None,
+    runtime: str | None = None,
+    arch: str | None = None,
+    compile: bool | None = None,
+    invalidation: str | None = None,
+    python: str | None = None,
 ) -> Artifact:
     """Zip the code under ``source`` into ``output``; the bytes depend only on what is packed.
 
@@ -61,8 +66,12 @@ def build_function(
     :class:`detzip.limits.LimitExceeded`). Over the 52,428,800-byte direct-upload size it warns;
     ``upload="direct"`` makes that an error too, ``upload="s3"`` silences it. With ``layers``
     (layer zips), the result's ``problems`` say whether function and layers fit together.
+    ``handler`` is checked in the zip and its layers; ``external_layers`` (``{arn,
+    unzipped_size}``) count in the limits. ``compile=True`` adds bytecode for ``runtime``
+    (compiled by ``python``, else that Python found on PATH or by uv).
     """
     from detzip.builder import build
+    from detzip.errors import DetzipError
     from detzip.spec import ArtifactSpec
 
     values: dict[str, Any] = {
@@ -83,9 +92,21 @@ def build_function(
         "handler": handler,
         "external_layers": external_layers,
         "layers": layers,
+        "runtime": runtime,
+        "arch": arch,
+        "compile": compile,
+        "invalidation": invalidation,
+        "python": python,
     }
     if dependencies is not None:
-        values.update(dependencies.option_values())
+        bundled = dependencies.option_values()
+        for key in ("runtime", "arch"):
+            if values[key] is not None and values[key] != bundled[key]:
+                raise DetzipError(
+                    f"{key}={values[key]!r} differs from the dependencies' {bundled[key]!r}; "
+                    "give it once"
+                )
+        values.update(bundled)
     spec = ArtifactSpec.create("function", values)
     return build(spec, api_cache(cache, spec))
 
@@ -116,6 +137,9 @@ def build_layer(
     name: str | None = None,
     upload: str | None = None,
     upload_to: str | None = None,
+    compile: bool | None = None,
+    invalidation: str | None = None,
+    python: str | None = None,
 ) -> Artifact:
     """Build a Lambda layer zip from a requirements.txt, poetry.lock, pylock.toml or uv.lock.
 
@@ -163,6 +187,9 @@ def build_layer(
         name=name,
         upload=upload,
         upload_to=upload_to,
+        compile=compile,
+        invalidation=invalidation,
+        python=python,
     )
     return build(spec, api_cache(cache, spec))
 

@@ -38,6 +38,8 @@ class Artifact:
     unzipped_total: int | None = None
     problems: tuple[str, ...] = ()
     s3: StoredObject | None = None
+    pyc_size: int | None = None
+    """With ``compile``: the unzipped bytes of bytecode among ``unzipped_size`` (else None)."""
 
     @property
     def s3_bucket(self) -> str | None:
@@ -122,6 +124,7 @@ class Artifact:
             "problems": list(self.problems),
             "built_from_source": list(self.built_from_source),
             "locked": self.locked,
+            "pyc_size": self.pyc_size,
             "s3_bucket": self.s3_bucket,
             "s3_key": self.s3_key,
             "s3_object_version": self.s3_object_version,

@@ -29,12 +29,16 @@ if TYPE_CHECKING:
     from detzip.cache.remote import StoredObject
     from detzip.deps.request import Dependencies
     from detzip.spec import ArtifactSpec
+    from detzip.zip.entries import Entry
     from detzip.zip.options import ZipOptions
     from detzip.zip.writer import WrittenZip
 
-__all__ = ["Make", "build"]
+__all__ = ["Finish", "Make", "build"]
 
-Make = Callable[[Path], "WrittenZip"]
+Finish = Callable[[Sequence["Entry"]], list["Entry"]]
+"""The last step on the entries before they are written (e.g. adding bytecode)."""
+Make = Callable[[Path, Finish], "WrittenZip"]
+"""Writes the artifact's zip to a path, its entries passed through a :data:`Finish`."""
 
 
 def build(
@@ -78,11 +82,23 @@ def build(
     else:
         skip = frozenset().union(*(_identity(p) for p in (store.root, *never_pack)))
         description, make = _function(spec, dependencies, options, store, skip)
+    finish: Finish = list  # the entries as they are …
+    if spec.compile:  # … or with bytecode for every packed .py
+        description, finish = _compiled(spec, description)
     key = cache_key(spec.kind, description)
-    outcome = store.through(spec.artifact_name, key, description, spec.output, make, check)
+
+    def write(path: Path) -> WrittenZip:
+        return make(path, finish)
+
+    outcome = store.through(spec.artifact_name, key, description, spec.output, write, check)
     artifact = Artifact.from_record(
         outcome.path, outcome.record, source=outcome.source, entry=outcome.entry
     )
+    if spec.compile:  # the bytecode's share, reported apart (it counts in every limit)
+        from detzip.limits import read_sizes
+
+        pyc = read_sizes(outcome.path, spec.kind).pyc_size
+        artifact = dataclasses.replace(artifact, pyc_size=pyc)
     if spec.layers or spec.external_layers:
         total, problems = check_with_layers(
             spec.artifact_name, artifact, spec.layers, spec.external_layers
@@ -91,6 +107,27 @@ def build(
     if upload == "s3" and (spec.upload_to or store.remote is not None):
         artifact = dataclasses.replace(artifact, s3=_in_s3(spec, store, artifact, outcome.record))
     return artifact
+
+
+def _compiled(spec: ArtifactSpec, description: dict[str, Any]) -> tuple[dict[str, Any], Finish]:
+    """The description with the compiling interpreter's version and the mode (a hit needs no
+    compiling; another Python is another key), and the step that adds bytecode for every
+    packed ``.py`` (see :mod:`detzip.inputs.bytecode`)."""
+    from detzip.deps.targets import Target
+    from detzip.inputs.interpreter import find_interpreter
+
+    interpreter = find_interpreter(Target(spec.runtime, spec.arch).python, spec.python)
+    described = {**description, "bytecode": {**interpreter.describe(), "mode": spec.invalidation}}
+    root = "/opt" if spec.kind == "layer" else "/var/task"  # where Lambda extracts it
+
+    def with_bytecode(entries: Sequence[Entry]) -> list[Entry]:
+        from detzip.inputs.bytecode import compile_entries
+
+        pycs = compile_entries(entries, interpreter, spec.invalidation, root)
+        names = {pyc.name for pyc in pycs}
+        return [e for e in entries if e.name not in names] + pycs
+
+    return described, with_bytecode
 
 
 def _with_handler(check: Check, spec: ArtifactSpec) -> Check:
@@ -198,7 +235,7 @@ def _function(
         _not_an_input(spec.output, resolution.inputs)
         description["dependencies"] = resolution.description
 
-    def make(path: Path) -> WrittenZip:
+    def make(path: Path, finish: Finish) -> WrittenZip:
         from detzip.zip.writer import write_zip
 
         more = []
@@ -207,7 +244,8 @@ def _function(
 
             more = install(resolution.wheels(), "")
         report = progress.bytes_done(f"zipping {spec.artifact_name}")
-        return write_zip([*entries, *more], path, options, progress=report, expected=digests)
+        everything = finish([*entries, *more])
+        return write_zip(everything, path, options, progress=report, expected=digests)
 
     return description, make
 
@@ -229,12 +267,12 @@ def _layer(
     _not_an_input(spec.output, resolution.inputs)
     description = {**options.describe(), "prefix": root, **resolution.description}
 
-    def make(path: Path) -> WrittenZip:
+    def make(path: Path, finish: Finish) -> WrittenZip:
         from detzip.inputs.wheel import compile_excludes, install
         from detzip.zip.writer import write_zip
 
         excludes = checked or compile_excludes(dependencies.exclude, dependencies.default_excludes)
-        entries = install(resolution.wheels(), root, excludes)
+        entries = finish(install(resolution.wheels(), root, excludes))
         report = progress.bytes_done(f"zipping {spec.artifact_name}")
         return write_zip(entries, path, options, progress=report)
 

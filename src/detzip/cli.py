@@ -357,6 +357,8 @@ def _print_artifact(artifact: Any, as_json: bool) -> None:
     else:
         how = "built"
     print(f"  key           {artifact.key}  {how}")
+    if artifact.pyc_size is not None:
+        print(f"  bytecode      {artifact.pyc_size:,} bytes unzipped")
     if artifact.s3 is not None:
         version = f" (version {artifact.s3.version})" if artifact.s3.version else ""
         print(f"  s3            s3://{artifact.s3.bucket}/{artifact.s3.key}{version}")

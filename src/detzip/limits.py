@@ -77,6 +77,8 @@ class ZipSizes:
     unzipped_size: int
     entries: int
     groups: dict[str, int] = field(default_factory=dict)
+    pyc_size: int = 0
+    """Unzipped bytes of bytecode (``.pyc``) among ``unzipped_size``."""
 
     @property
     def base64_size(self) -> int:
@@ -158,6 +160,7 @@ class LimitsReport:
                     "size": z.size,
                     "base64_size": z.base64_size,
                     "unzipped_size": z.unzipped_size,
+                    "pyc_size": z.pyc_size,
                     "entries": z.entries,
                 }
                 for z in self.zips
@@ -176,6 +179,7 @@ class LimitsReport:
             lines.append(
                 f"{z.role:<9} {z.path}: {z.size:,} bytes zipped (base64 {z.base64_size:,}), "
                 f"{z.unzipped_size:,} unzipped, {_count(z.entries, 'entry', 'entries')}"
+                + (f", {z.pyc_size:,} bytes of bytecode" if z.pyc_size else "")
             )
         for arn, size in self.external:
             lines.append(f"{'external':<9} {arn}: {size:,} unzipped")
@@ -240,7 +244,9 @@ def read_sizes(path: str | os.PathLike[str], role: str) -> ZipSizes:
             "is damaged — rebuild it",
             where,
         )
-    return ZipSizes(where, role, length, sum(info.file_size for info in infos), len(infos), groups)
+    pyc = sum(info.file_size for info in infos if info.filename.endswith(".pyc"))
+    unzipped = sum(info.file_size for info in infos)
+    return ZipSizes(where, role, length, unzipped, len(infos), groups, pyc)
 
 
 def contributor(name: str, role: str) -> str:

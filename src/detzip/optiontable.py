@@ -377,6 +377,47 @@ OPTIONS: tuple[Option, ...] = (
         project_default=True,
         needs_requirements=True,
     ),
+    # -- bytecode ------------------------------------------------------------------------------
+    Option(
+        "compile",
+        "bool",
+        "add hash-based bytecode (PEP 552) for every packed .py, compiled by an interpreter of "
+        "the runtime's Python: faster cold starts",
+        BOTH,
+        "bytecode",
+        default=False,
+        cli="--compile",
+        terraform="compile",
+        toml="compile",
+        project_default=True,
+    ),
+    Option(
+        "invalidation",
+        "str",
+        "how Python trusts the bytecode: checked-hash (valid while the source is unchanged) or "
+        "unchecked-hash (always)",
+        BOTH,
+        "bytecode",
+        default="checked-hash",
+        choices=("checked-hash", "unchecked-hash"),
+        cli="--invalidation",
+        terraform="invalidation",
+        toml="invalidation",
+        project_default=True,
+    ),
+    Option(
+        "python",
+        "str",
+        "the interpreter that compiles the bytecode (its minor version must be the runtime's; "
+        "none: pythonX.Y on PATH, else uv's)",
+        BOTH,
+        "bytecode",
+        cli="--python",
+        metavar="PATH",
+        terraform="python",
+        toml="python",
+        project_default=True,
+    ),
     # -- zip format ---------------------------------------------------------------------------
     Option(
         "mtime",

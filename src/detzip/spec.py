@@ -60,6 +60,9 @@ class ArtifactSpec:
     extra_index_urls: tuple[str, ...]
     find_links: tuple[str, ...]
     no_index: bool
+    compile: bool
+    invalidation: str
+    python: str | None
     mtime: MTime
     compressor: str
     level: int | None
