@@ -43,6 +43,11 @@ def _value(opt: Option) -> st.SearchStrategy[Any]:
         return st.lists(WORDS, max_size=3).map(tuple)
     if opt.type == "path":
         return WORDS.map(lambda word: str(ROOT / word))
+    if opt.type == "sources":  # PATH or PATH=PREFIX
+        folder = st.tuples(WORDS, st.one_of(st.none(), WORDS)).map(
+            lambda pair: str(ROOT / pair[0]) + ("" if pair[1] is None else f"={pair[1]}")
+        )
+        return st.lists(folder, max_size=2).map(tuple)
     if opt.name == "mtime":
         return st.sampled_from(["1700000000", "2024-01-31T12:00:00Z"])
     if opt.name == "index_url":

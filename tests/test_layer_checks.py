@@ -367,13 +367,13 @@ def test_uv_the_root_project_is_where_the_closure_starts(wheels: Path, tmp_path:
     assert {"idna", "mytool", "boto3", "botocore"} <= _names(dev.path)
 
 
-def test_uv_a_local_package_reached_as_a_dependency_is_refused_by_name(
+def test_uv_a_local_package_whose_folder_is_missing_is_refused_by_name(
     wheels: Path, tmp_path: Path
 ) -> None:
-    lock = _uv_workspace(wheels, tmp_path / "repo")
+    lock = _uv_workspace(wheels, tmp_path / "repo")  # members built: tests/test_local_packages
     out = tmp_path / "w.zip"
     result = _cli(lock, out, wheels, "--package", "worker")
-    assert_one_line_error(result, "common is a local package", "libs/common", "--package")
+    assert_one_line_error(result, "common is a local package at libs/common", "not a folder")
     assert not out.exists()
 
 
@@ -467,13 +467,13 @@ def test_a_flag_the_lock_format_cannot_honour_is_an_error(
 
 
 @pytest.mark.parametrize("line", ["./libs/common", "-e ./libs/common", "libs/common"])
-def test_a_local_path_in_requirements_is_refused_by_name(
+def test_a_local_path_in_requirements_that_is_not_there_is_refused_by_line(
     wheels: Path, tmp_path: Path, line: str
 ) -> None:
     lock = tmp_path / "requirements.txt"
     lock.write_text(f"click==8.1.7\n{line}\n")
     result = _cli(lock, tmp_path / "l.zip", wheels)
-    assert_one_line_error(result, "requirements.txt:2", "libs/common is a local package")
+    assert_one_line_error(result, "requirements.txt:2", "libs/common", "not a folder")
 
 
 def test_a_pip_failure_names_the_package_and_the_cause(wheels: Path, tmp_path: Path) -> None:
@@ -659,7 +659,7 @@ def test_a_native_sdist_is_refused_without_compiling(
 
 
 @pytest.mark.parametrize("kind", ["poetry", "pylock"])
-def test_a_local_package_in_poetry_or_pylock_is_refused_by_name_and_path(
+def test_a_missing_local_package_in_poetry_or_pylock_is_refused_by_name_and_path(
     wheels: Path, tmp_path: Path, kind: str
 ) -> None:
     if kind == "poetry":
@@ -677,8 +677,7 @@ def test_a_local_package_in_poetry_or_pylock_is_refused_by_name_and_path(
             '[packages.directory]\npath = "libs/common"\neditable = true\n'
         )
     result = _cli(lock, tmp_path / "l.zip", wheels)
-    assert_one_line_error(result, "common", "libs/common", "local package" if kind == "pylock"
-                          else "'directory' source")  # fmt: skip
+    assert_one_line_error(result, "common is a local package at libs/common", "not a folder")
 
 
 def test_an_sdist_whose_version_needs_vcs_data_it_lacks_is_refused(

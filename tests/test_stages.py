@@ -178,7 +178,7 @@ def test_choose_prefers_the_best_tag_then_refuses_with_the_option(repo: Repo) ->
 
 def test_excluded_packages_leave_the_description(repo: Repo, tmp_path: Path) -> None:
     deps = _deps(repo, repo.write("poetry", tmp_path), exclude_packages=["Native"])
-    selection = select(deps, WheelStore(tmp_path / "s", tmp_path / "r"))
+    selection = select(deps, WheelStore(tmp_path / "s", tmp_path / "r"), Cache(tmp_path / "c"))
     assert [p["name"] for p in selection.description["packages"]] == ["alpha", "beta", "gamma"]
     assert selection.description["exclude_packages"] == ["native"]
 

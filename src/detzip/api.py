@@ -24,6 +24,7 @@ def build_function(
     source: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
+    extra_sources: Sequence[Any] | None = None,
     exclude: Sequence[str] | None = None,
     include: Sequence[str] | None = None,
     default_excludes: bool | None = None,
@@ -50,7 +51,10 @@ def build_function(
     """Zip the code under ``source`` into ``output``; the bytes depend only on what is packed.
 
     ``exclude``/``include`` are gitignore-style patterns relative to ``source``; a
-    ``.detzipignore`` file there is read too. ``mtime=None`` is 1980-01-01 whatever the environment
+    ``.detzipignore`` file there is read too. ``extra_sources`` packs more folders beside it
+    (shared code): each a path, ``"PATH=PREFIX"``, or ``{"path", "prefix", "exclude",
+    "include"}``; unset keys take the function's own, and each folder reads its own
+    ``.detzipignore``. ``mtime=None`` is 1980-01-01 whatever the environment
     says (detzip 0.1 followed ``SOURCE_DATE_EPOCH``); ``mtime="source-date-epoch"``
     takes ``$SOURCE_DATE_EPOCH``. An argument left at None takes the option table's default (see
     :mod:`detzip.optiontable`, or ``detzip function --help``).
@@ -76,6 +80,7 @@ def build_function(
 
     values: dict[str, Any] = {
         "source": source,
+        "extra_sources": extra_sources,
         "output": output,
         "exclude": exclude,
         "include": include,
@@ -121,6 +126,7 @@ def build_layer(
     groups: Sequence[str] | None = None,
     extras: Sequence[str] | None = None,
     package: str | None = None,
+    include_project: bool | None = None,
     prefix: str | None = None,
     exclude: Sequence[str] | None = None,
     exclude_packages: Sequence[str] | None = None,
@@ -172,6 +178,7 @@ def build_layer(
         groups=groups,
         extras=extras,
         package=package,
+        include_project=include_project,
         prefix=prefix,
         exclude=exclude,
         exclude_packages=exclude_packages,

@@ -59,10 +59,13 @@ class Artifact:
 
     @property
     def built_from_source(self) -> tuple[str, ...]:
-        """The packages (``name version``) whose wheels were built here from their sdists."""
+        """The packages (``name version``) whose wheels were built here: from their sdists, or
+        local packages from their folders (a layer's, or those a function bundles)."""
+        bundled = self.options.get("dependencies")
+        options = bundled if isinstance(bundled, dict) else self.options
         return tuple(
             f"{p['name']} {p['version']}"
-            for p in self.options.get("packages", [])
+            for p in options.get("packages", [])
             if isinstance(p, dict) and "built_from" in p
         )
 
@@ -70,7 +73,9 @@ class Artifact:
     def locked(self) -> bool:
         """False when its dependencies were resolved for this build rather than read from a
         lock (a pyproject.toml, unpinned requirements): they are resolved again every time."""
-        return self.options.get("locked", True) is not False
+        bundled = self.options.get("dependencies")
+        options = bundled if isinstance(bundled, dict) else self.options
+        return options.get("locked", True) is not False
 
     @property
     def ok(self) -> bool:

@@ -76,6 +76,10 @@ def build(
         store.require = True
     check = _with_handler(build_check(spec.output, spec.kind, upload), spec)
     dependencies = spec.dependencies()
+    if dependencies is not None:  # a local package's files never include these
+        dependencies = dataclasses.replace(
+            dependencies, never_pack=(spec.output, store.root, *never_pack)
+        )
     if spec.kind == "layer":
         assert dependencies is not None  # a layer's spec always names its requirements
         description, make = _layer(spec, dependencies, options, store)
@@ -209,24 +213,45 @@ def _function(
     from detzip.zip.entries import fingerprint
 
     assert spec.source is not None  # a function's spec always names its source
-    _not_a_source_file(spec.output, Path(spec.source))
-    tree = TreeSpec(
-        exclude=spec.exclude,
-        include=spec.include,
-        default_excludes=spec.default_excludes,
-        ignore_file=spec.ignore_file,
-        prefix=spec.prefix,
-        allow_outside_links=spec.allow_outside_links,
-        skip_files=_identity(spec.output),
-        skip_dirs=skip_dirs,
-    ).resolved(spec.source)
-    entries = collect(spec.source, tree)
+    folders = [(Path(spec.source), spec.prefix, spec.exclude, spec.include)]
+    for path, prefix, exclude, include in spec.extra_sources:
+        folders.append((Path(path), spec.prefix if prefix is None else prefix,
+                        spec.exclude if exclude is None else exclude,
+                        spec.include if include is None else include))  # fmt: skip
+    entries: list[Entry] = []
+    described: list[dict[str, object]] = []
+    came_from: dict[str, Path] = {}
+    for folder, prefix, exclude, include in folders:
+        _not_a_source_file(spec.output, folder)
+        tree = TreeSpec(
+            exclude=exclude,
+            include=include,
+            default_excludes=spec.default_excludes,
+            ignore_file=spec.ignore_file,
+            prefix=prefix,
+            allow_outside_links=spec.allow_outside_links,
+            skip_files=_identity(spec.output),
+            skip_dirs=skip_dirs,
+        ).resolved(folder)
+        for entry in collect(folder, tree):
+            first = came_from.setdefault(entry.name, folder)
+            if first == folder:
+                entries.append(entry)
+            elif not entry.is_dir:  # one folder's file where another put a file or folder
+                raise DetzipError(
+                    f"{literal(entry.name)} comes from both {first} and {folder}; give one of "
+                    "them another prefix ({0}), or exclude it from one",
+                    settings=[Setting("extra_sources")],
+                )
+        described.append(tree.describe(folder))
     digests: dict[str, str] = {}  # each file's sha256 as keyed: the writer checks it again
     description: dict[str, Any] = {
         **options.describe(),
-        **tree.describe(spec.source),
+        **described[0],
         "content": fingerprint(entries, digests),
     }
+    if described[1:]:  # (absent without extra folders: the keys of earlier builds hold)
+        description["extra_sources"] = described[1:]
     resolution = None
     if dependencies is not None:
         from detzip.deps.resolution import resolve

@@ -58,7 +58,7 @@ def _add_options(parser: argparse.ArgumentParser, kind: Kind | None, *, only: st
             options["action"] = "store_false" if negated else "store_true"
             text = f"do not: {text}" if negated else text
         else:
-            if opt.type in ("list", "paths", "layers"):
+            if opt.type in ("list", "paths", "layers", "sources"):
                 options["action"] = "append"
                 text += " (repeatable)"
             if opt.type == "int":

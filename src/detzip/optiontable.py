@@ -39,6 +39,7 @@ __all__ = [
     "LockFormat",
     "Option",
     "OptionError",
+    "SourceFolder",
     "Type",
     "Upload",
     "coerce",
@@ -53,9 +54,13 @@ Kind = Literal["function", "layer"]
 Upload = Literal["direct", "s3"]
 LockFormat = Literal["requirements", "poetry", "pylock", "uv", "pyproject"]
 Door = Literal["cli", "terraform", "toml", "python"]
-Type = Literal["str", "path", "int", "bool", "list", "paths", "layers"]
+Type = Literal["str", "path", "int", "bool", "list", "paths", "layers", "sources"]
 """``path``/``paths`` are strings that name files (resolved against the working directory, or
 the project file's folder in ``[tool.detzip]``); ``list`` and ``paths`` are lists of strings."""
+
+SourceFolder = tuple[str, str | None, tuple[str, ...] | None, tuple[str, ...] | None]
+"""One of a function's extra source folders: (path, prefix, exclude, include); None inherits
+the function's own."""
 
 KINDS: tuple[Kind, ...] = get_args(Kind)
 BOTH: frozenset[Kind] = frozenset(KINDS)
@@ -146,6 +151,21 @@ OPTIONS: tuple[Option, ...] = (
         toml="source",
         metavar="SRC",
         required=FUNCTION,
+    ),
+    Option(
+        "extra_sources",
+        "sources",
+        "more folders to pack beside SRC (shared code), each PATH or PATH=PREFIX (in TOML, "
+        "Terraform's jsonencode and Python also a table {path, prefix, exclude, include}); each "
+        "reads its own .detzipignore, and takes prefix/exclude/include from the function unless "
+        "it sets its own",
+        FUNCTION,
+        "source",
+        default=(),
+        cli="--add-source",
+        metavar="PATH[=PREFIX]",
+        terraform="extra_sources",
+        toml="extra_sources",
     ),
     Option(
         "exclude",
@@ -308,6 +328,19 @@ OPTIONS: tuple[Option, ...] = (
         metavar="NAME",
         terraform="package",
         toml="package",
+        needs_requirements=True,
+    ),
+    Option(
+        "include_project",
+        "bool",
+        "install the project itself too, built from its folder like any local package (the "
+        "lock's root project or --package member; else the pyproject.toml beside the lock)",
+        BOTH,
+        _DEPS,
+        default=False,
+        cli="--include-project",
+        terraform="include_project",
+        toml="include_project",
         needs_requirements=True,
     ),
     Option(
@@ -699,6 +732,7 @@ _TYPE_NAMES = {
     "list": "a list of strings",
     "paths": "a list of paths (strings)",
     "layers": "a list of {arn, unzipped_size} tables",
+    "sources": "a list of folders (PATH, PATH=PREFIX, or {path, prefix, exclude, include})",
 }
 
 
@@ -711,6 +745,8 @@ def coerce(opt: Option, value: Any, door: Door) -> Any:
         value = _from_terraform_string(opt, value)
     if opt.type == "layers":
         return _external_layers(opt, value)
+    if opt.type == "sources":
+        return _sources(opt, value)
     if opt.type in ("list", "paths"):
         good = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
     elif opt.type == "bool":
@@ -761,10 +797,53 @@ def _external_layers(opt: Option, value: Any) -> tuple[tuple[str, int], ...]:
     return tuple(found)
 
 
+def _sources(opt: Option, value: Any) -> tuple[SourceFolder, ...]:
+    """Extra source folders from ``PATH``/``PATH=PREFIX`` strings or ``{path, prefix, exclude,
+    include}`` tables (a single one stands for a list of one)."""
+    if isinstance(value, str | dict):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        value = [value]
+    found: list[SourceFolder] = []
+    for item in value:
+        if isinstance(item, str) and item.strip():
+            path, sep, prefix = item.partition("=")
+            found.append((path, prefix if sep else None, None, None))
+            continue
+        good = isinstance(item, dict) and isinstance(item.get("path"), str) and item["path"]
+        good = good and set(item) <= {"path", "prefix", "exclude", "include"}
+        lists = [item.get(k) for k in ("exclude", "include")] if good else []
+        good = good and isinstance(item.get("prefix", ""), str) and all(
+            v is None or (isinstance(v, list | tuple) and all(isinstance(s, str) for s in v))
+            for v in lists
+        )  # fmt: skip
+        if not good:
+            raise OptionError(
+                f"{{0}}: {literal(repr(item))} is not a folder; give each as PATH, PATH=PREFIX "
+                "or a table {path, prefix, exclude, include}",
+                settings=[Setting(opt.name)],
+            )
+        exclude, include = (tuple(v) if v is not None else None for v in lists)
+        found.append((item["path"], item.get("prefix"), exclude, include))
+    return tuple(found)
+
+
 def _from_terraform_string(opt: Option, value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip()
+    if opt.type == "sources" and text.startswith("["):
+        import json
+
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise OptionError(
+                "{0} must be PATH[=PREFIX] lines or jsonencode([{path = …, prefix = …}, …])",
+                settings=[Setting(opt.name)],
+            ) from None
+    if opt.type == "sources":
+        return tuple(line.strip() for line in value.splitlines() if line.strip())
     if opt.type == "layers":
         import json
 

@@ -363,10 +363,28 @@ class _Reader:
             opt = by_key[key]
             if opt.type == "path":
                 value = str(root / value)
+            elif opt.type == "sources":
+                value = _rooted_sources(value, root)
             elif opt.name == "find_links":
                 value = [link if "://" in link else str(root / link) for link in value]
             values[opt.name] = value
         return values
+
+
+def _rooted_sources(value: Any, root: Path) -> Any:
+    """Extra source folders with their paths resolved against the project file's folder (a
+    value of the wrong shape is left for the option table to refuse)."""
+    items = value if isinstance(value, list) else [value]
+    rooted: list[Any] = []
+    for item in items:
+        if isinstance(item, str):
+            path, sep, prefix = item.partition("=")
+            rooted.append(str(root / path) + sep + prefix)
+        elif isinstance(item, dict) and isinstance(item.get("path"), str):
+            rooted.append({**item, "path": str(root / item["path"])})
+        else:
+            rooted.append(item)
+    return rooted
 
 
 def _join(*parts: str) -> str:

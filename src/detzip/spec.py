@@ -42,6 +42,7 @@ class ArtifactSpec:
     kind: Kind
     output: Path
     source: Path | None
+    extra_sources: tuple[table.SourceFolder, ...]
     requirements: Path | None
     exclude: tuple[str, ...]
     include: tuple[str, ...]
@@ -55,6 +56,7 @@ class ArtifactSpec:
     groups: tuple[str, ...]
     extras: tuple[str, ...]
     package: str | None
+    include_project: bool
     exclude_packages: tuple[str, ...]
     index_url: str | None
     extra_index_urls: tuple[str, ...]
@@ -167,6 +169,7 @@ class ArtifactSpec:
             groups=self.groups,
             extras=self.extras,
             package=self.package,
+            include_project=self.include_project,
             exclude=self.exclude if layer else (),
             exclude_packages=self.exclude_packages,
             default_excludes=self.default_excludes if layer else True,
@@ -220,6 +223,10 @@ def _from_python(opt: table.Option, value: Any) -> Any:
     if value is None:
         return None
     if opt.type == "path" and isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if opt.type == "sources" and isinstance(value, list | tuple):
+        return [os.fspath(v) if isinstance(v, os.PathLike) else v for v in value]
+    if opt.type == "sources" and isinstance(value, os.PathLike):
         return os.fspath(value)
     if opt.type in ("list", "paths") and not isinstance(value, str | bytes):
         try:

@@ -3,7 +3,9 @@
 Reads top to bottom: load the lock for the target, drop excluded packages, choose one file per
 package, and describe the set. A wheel the lock names with its sha256 is described without
 fetching it (so a cache hit needs no download); a pin the lock leaves to pip (a requirements.txt
-with several hashes, or none) is fetched into the wheel store to learn which wheel it is.
+with several hashes, or none) is fetched into the wheel store to learn which wheel it is; a local
+package is described by its files' content, and built now unless a build of that content is
+remembered (:mod:`detzip.deps.local`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from detzip import _log as log
+from detzip.deps.local import LocalWheel, Memo, build_local
 from detzip.deps.locks.loading import load as load_lock
 from detzip.deps.locks.model import Pin
 from detzip.deps.request import Dependencies
@@ -39,24 +42,28 @@ class Selection:
     lock: Path
     format: str
     provided: frozenset[str]
-    _wheels: list[StoredWheel] | None = field(default=None, repr=False)
+    local: list[LocalWheel] = field(default_factory=list)
+    _wheels: list[StoredWheel | LocalWheel] | None = field(default=None, repr=False)
 
-    def wheels(self) -> list[StoredWheel]:
+    def wheels(self) -> list[StoredWheel | LocalWheel]:
         """Every chosen wheel, in the store (fetched now if missing), once the set is checked
         complete: each wheel's requirements met by the set (:mod:`detzip.deps.closure`)."""
         if self._wheels is None:
-            wheels = self.store.ensure(self.wanted, self.target, self.pip_options)
+            fetched = self.store.ensure(self.wanted, self.target, self.pip_options)
+            wheels: list[StoredWheel | LocalWheel] = [*fetched, *self.local]
+            wheels.sort(key=lambda w: w.name)
             _complete(self, wheels)
             self._wheels = wheels
         return self._wheels
 
 
-def _complete(selection: Selection, wheels: Sequence[StoredWheel]) -> None:
+def _complete(selection: Selection, wheels: Sequence[StoredWheel | LocalWheel]) -> None:
     """Refuse a set whose packages need a package it lacks (or another version of one)."""
     from detzip.deps.closure import Installed, unmet
     from detzip.inputs.wheel import read_metadata
 
     asked = {want.pin.name: want.pin.extras for want in selection.wanted}
+    asked.update({w.name: w.extras for w in selection.local})
     installed = [
         Installed(w.name, w.version, read_metadata(w), asked.get(w.name, frozenset()))
         for w in wheels
@@ -84,9 +91,10 @@ def _complete(selection: Selection, wheels: Sequence[StoredWheel]) -> None:
     )
 
 
-def select(deps: Dependencies, store: WheelStore) -> Selection:
+def select(deps: Dependencies, store: WheelStore, memo: Memo) -> Selection:
     """Read the lock for the target, drop excluded packages, choose a file per package, and
-    describe the set (fetching into ``store`` only the pins the lock leaves to pip)."""
+    describe the set (fetching into ``store`` only the pins the lock leaves to pip, building
+    the local packages whose build ``memo`` does not remember)."""
     target = deps.target
     locked = load_lock(
         deps.requirements,
@@ -95,6 +103,7 @@ def select(deps: Dependencies, store: WheelStore) -> Selection:
         groups=deps.groups,
         extras=deps.extras,
         package=deps.package,
+        project=deps.include_project,
         pip_options=deps.pip_options,
     )
     dropped = {canonicalize_name(name) for name in deps.exclude_packages}
@@ -110,8 +119,14 @@ def select(deps: Dependencies, store: WheelStore) -> Selection:
             ),
         )
     options = [*locked.pip_options, *deps.pip_options]
-    wanted = [choose(pin, target) for pin in pins]
-    packages: dict[str, dict[str, object]] = {}
+    local = [
+        build_local(pin, memo, store, options, target.runtime, deps.never_pack)
+        for pin in pins
+        if pin.local
+    ]
+    wanted = [choose(pin, target) for pin in pins if not pin.local]
+    _distinct(local, [want.pin.name for want in wanted], deps.requirements)
+    packages: dict[str, dict[str, object]] = {w.name: w.describe() for w in local}
     unknown: list[Wanted] = []
     for want in wanted:
         if want.filename and want.sha256 and not want.build:
@@ -146,7 +161,22 @@ def select(deps: Dependencies, store: WheelStore) -> Selection:
         Path(deps.requirements),
         locked.format,
         frozenset(dropped),
+        local,
     )
+
+
+def _distinct(local: Sequence[LocalWheel], others: Sequence[str], lock: object) -> None:
+    """Two packages of one name cannot share a layer: a local package that builds the name of
+    another (local or from the index) is an error naming both."""
+    seen: dict[str, str] = {name: "the index" for name in others}
+    for wheel in local:
+        if wheel.name in seen:
+            raise DetzipError(
+                f"{wheel.name} is both the local package at {literal(str(wheel.folder))} and "
+                f"{literal(seen[wheel.name])}; keep one",
+                str(lock),
+            )
+        seen[wheel.name] = str(wheel.folder)
 
 
 def choose(pin: Pin, target: Target) -> Wanted:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detzip.deps.targets import DEFAULT_ARCH, DEFAULT_RUNTIME, Target
@@ -30,6 +31,7 @@ class Dependencies:
     exclude: Sequence[str] = ()
     extras: Sequence[str] = ()
     package: str | None = None
+    include_project: bool = False
     exclude_packages: Sequence[str] = ()
     default_excludes: bool = True
     index_url: str | None = None
@@ -38,6 +40,8 @@ class Dependencies:
     no_index: bool = False
     cache_dir: str | os.PathLike[str] | None = None
     pip_options: tuple[str, ...] = field(init=False, default=())
+    never_pack: tuple[Path, ...] = field(default=(), compare=False)
+    """Files and folders a local package's files never include (the output, the cache)."""
 
     def __post_init__(self) -> None:
         options: list[str] = []
@@ -73,6 +77,7 @@ class Dependencies:
             "groups": tuple(self.groups) or None,
             "extras": tuple(self.extras) or None,
             "package": self.package,
+            "include_project": self.include_project or None,
             "exclude_packages": tuple(self.exclude_packages) or None,
             "index_url": self.index_url,
             "extra_index_urls": tuple(self.extra_index_urls) or None,
@@ -100,6 +105,7 @@ class Dependencies:
             "groups": sorted(self.groups),
             "extras": sorted(self.extras),
             "package": self.package,
+            "include_project": self.include_project,
             "runtime": self.runtime,
             "arch": self.arch,
             "exclude": list(self.exclude),

@@ -4,7 +4,8 @@
 description of the resolved set (target, patterns, and each chosen wheel's name, version, file and
 sha256), which is what the bytes depend on, and a way to get the wheels themselves. A lock that
 has not changed since the last resolution (nor any file it reads) is answered from the cache's
-memo without parsing it, so a cache hit does not import the lock readers.
+memo without parsing it, so a cache hit does not import the lock readers (unless the set has
+local packages: their folders are hashed on every run, since any file in them may change).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from detzip.deps._select import Selection
+    from detzip.deps.local import LocalWheel
     from detzip.deps.request import Dependencies
     from detzip.deps.store import StoredWheel
 
@@ -42,7 +44,7 @@ class Resolution:
 
     description: dict[str, Any]
     inputs: tuple[Path, ...]
-    wheels: Callable[[], list[StoredWheel]]
+    wheels: Callable[[], list[StoredWheel | LocalWheel]]
 
 
 def resolve(deps: Dependencies, memo: Memo, wheels: Path, resolved: Path) -> Resolution:
@@ -54,7 +56,7 @@ def resolve(deps: Dependencies, memo: Memo, wheels: Path, resolved: Path) -> Res
         from detzip.deps._select import select
         from detzip.deps.store import WheelStore
 
-        return select(deps, WheelStore(wheels, resolved))
+        return select(deps, WheelStore(wheels, resolved), memo)
 
     request = deps.request()
     remembered = memo.recall("dependencies", request)
@@ -66,7 +68,7 @@ def resolve(deps: Dependencies, memo: Memo, wheels: Path, resolved: Path) -> Res
         inputs = tuple(Path(path) for path in remembered["inputs"])
         return Resolution(remembered["description"], inputs, lambda: read().wheels())
     selection = read()
-    if not selection.floating:
+    if not selection.floating and not selection.local:  # local packages: hashed every time
         value = {
             "description": selection.description,
             "inputs": [str(path) for path in selection.inputs],

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from detzip.deps.locks.model import Choice, LockedFile, Pin, recording_inputs
+from detzip.deps.locks.model import Choice, LockedFile, Pin, project_pin, recording_inputs
 from detzip.deps.targets import Target
 from detzip.errors import DetzipError, Setting
 
@@ -83,7 +83,9 @@ def _read_toml_lock(lock: Path, kind: str, target: Target, choice: Choice) -> li
     raise DetzipError(f"not a valid {lock.name} ({reason}); {_REGENERATE[kind]}", lock)
 
 
-def _choice(kind: str, groups: Iterable[str], extras: Iterable[str], package: str | None) -> Choice:
+def _choice(
+    kind: str, groups: Iterable[str], extras: Iterable[str], package: str | None, project: bool
+) -> Choice:
     """What to take from the lock; an option its format cannot honour is an error, never
     ignored (a requirements file has no groups or extras of a project)."""
     asked = {"groups": list(groups), "extras": list(extras), "package": package}
@@ -102,6 +104,7 @@ def _choice(kind: str, groups: Iterable[str], extras: Iterable[str], package: st
         frozenset(asked["groups"] or ()),
         frozenset(canonicalize_name(e) for e in asked["extras"] or ()),
         package,
+        project,
     )
 
 
@@ -113,10 +116,12 @@ def load(
     groups: Iterable[str] = (),
     extras: Iterable[str] = (),
     package: str | None = None,
+    project: bool = False,
     pip_options: Sequence[str] = (),
 ) -> LockedSet:
     """The pinned set ``path`` describes for ``target``; ``pip_options`` (index options) go to
-    any pip call the reading needs (resolving an unpinned requirements file)."""
+    any pip call the reading needs (resolving an unpinned requirements file); ``project``: the
+    project itself (the root of a uv lock, else the pyproject.toml beside the lock) too."""
     lock = Path(path)
     if not lock.is_file():
         raise DetzipError("no such lock or requirements file; check the path", lock)
@@ -126,7 +131,7 @@ def load(
             f"unknown lock format {kind!r}; set {{0}} to one of {', '.join(FORMATS)}",
             settings=[Setting("format")],
         )
-    choice = _choice(kind, groups, extras, package)
+    choice = _choice(kind, groups, extras, package, project)
     options: list[str] = []
     floating = False
     with recording_inputs() as inputs:
@@ -134,6 +139,8 @@ def load(
             from detzip.deps.locks import requirements
 
             pins, options, floating = requirements.load(lock, target, pip_options)
+            if project:
+                pins.append(project_pin(lock, "requirements"))
         elif kind == "pyproject":
             from detzip.deps.locks import pyproject
 

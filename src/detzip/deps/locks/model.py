@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -23,8 +24,10 @@ __all__ = [
     "Pin",
     "check_offered",
     "check_python",
+    "local_pin",
     "marker_holds",
     "note_input",
+    "project_pin",
     "read_toml",
     "recording_inputs",
     "sha256_of",
@@ -34,11 +37,13 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class Choice:
     """What to take from a lock besides its main dependencies: dependency ``groups``, the
-    project's own ``extras``, and for a workspace the member (``package``) to start from."""
+    project's own ``extras``, for a workspace the member (``package``) to start from, and
+    whether to install the project (or that member) itself (``project``)."""
 
     groups: frozenset[str] = frozenset()
     extras: frozenset[str] = frozenset()
     package: str | None = None
+    project: bool = False
 
 
 #: the main dependencies only
@@ -61,7 +66,9 @@ class Pin:
     ``files`` lists the candidate files (empty: ask the index for ``name==version``);
     ``index`` is the simple-API URL to ask (None: pip's own configuration);
     ``hashes`` are the sha256 digests the lock accepts for this pin (empty: not checked);
-    ``extras`` the extras the lock asks of it (its requirements under them must be met too).
+    ``extras`` the extras the lock asks of it (its requirements under them must be met too);
+    ``local`` the folder of a local package (built here from its files; ``version`` may then
+    be empty: what it builds as).
     """
 
     name: str
@@ -70,6 +77,7 @@ class Pin:
     index: str | None = None
     hashes: frozenset[str] = frozenset()
     extras: frozenset[str] = frozenset()
+    local: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", canonicalize_name(self.name))
@@ -134,6 +142,36 @@ def check_offered(
         )
 
 
+def local_pin(
+    name: str,
+    version: str,
+    folder: Path,
+    lock: Path,
+    extras: Iterable[str] = (),
+    where: str | None = None,
+) -> Pin:
+    """A pin of the local package in ``folder`` (relative paths: from the lock's folder). A
+    ``.whl`` or sdist file, or a folder that is not there, is refused naming the lock (or the
+    line, ``where``) with what to do."""
+    at = folder if folder.is_absolute() else lock.parent / folder
+    at = Path(os.path.normpath(at.absolute()))
+    if at.suffix in (".whl", ".gz", ".zip", ".tar", ".bz2"):
+        raise DetzipError(
+            f"{name} is a local file ({literal(str(folder))}), not a package folder; put the "
+            "wheel on an index or --find-links folder and pin its version, or point at the "
+            "package's source folder",
+            where or lock,
+        )
+    if not at.is_dir():
+        raise DetzipError(
+            f"{name} is a local package at {literal(str(folder))}, which is not a folder here "
+            f"({literal(str(at))}: paths are taken from the lock's folder); fix the path or "
+            "check out the package, and lock again",
+            where or lock,
+        )
+    return Pin(name, version, extras=frozenset(extras), local=at)
+
+
 def check_python(constraint: object, target: Target, path: Path) -> None:
     """Refuse a lock whose ``requires-python`` (or poetry's ``python-versions``) leaves out the
     target's Python, before anything is fetched: later errors would not say why."""
@@ -162,3 +200,36 @@ def marker_holds(marker: object, env: Mapping[str, Any], path: Path) -> bool:
         return Marker(str(marker)).evaluate(dict(env))
     except InvalidMarker as exc:
         raise DetzipError(f"invalid marker {marker!r} ({exc})", path) from None
+
+
+def project_pin(lock: Path, tool: str, pyproject: Path | None = None) -> Pin:
+    """The project beside ``lock`` (its ``pyproject.toml``, or ``pyproject`` when given) as a
+    local package to build."""
+    pyproject = pyproject or lock.parent / "pyproject.toml"
+    if not pyproject.is_file():
+        raise DetzipError(
+            "{0} installs the project beside the lock, and there is no pyproject.toml here; "
+            "put the lock next to its project, or drop {0}",
+            lock,
+            settings=[Setting("include_project", True)],
+        )
+    data = read_toml(pyproject)
+    project = data.get("project", {})
+    poetry = data.get("tool", {}).get("poetry", {})
+    if tool == "poetry" and poetry.get("package-mode") is False:
+        raise DetzipError(
+            "{0}: the project sets package-mode = false, so there is nothing of it to install; "
+            "drop {0}",
+            pyproject,
+            settings=[Setting("include_project", True)],
+        )
+    name = project.get("name") or poetry.get("name")
+    if not isinstance(name, str) or not name:
+        raise DetzipError(
+            "{0}: the project has no name ([project] name); name it, or drop {0}",
+            pyproject,
+            settings=[Setting("include_project", True)],
+        )
+    dynamic = "version" in project.get("dynamic", [])
+    version = "" if dynamic else str(project.get("version") or poetry.get("version") or "")
+    return local_pin(name, version, pyproject.parent, lock)

@@ -4,8 +4,10 @@ Which packages: lock 2.1 records each package's groups and markers; lock 1.x rec
 ``category`` (main/dev). Lock 2.0 records neither, so the roots are read from the
 ``pyproject.toml`` beside the lock and the closure is followed through the lock's dependency
 tables, evaluating markers for the target. Sources: PyPI and ``legacy`` (PEP 503) indexes are
-fetched from their URL; ``url`` sources that point at a wheel work; ``file``, ``directory`` and
-``git`` sources are refused with a message naming the package.
+fetched from their URL; ``url`` sources that point at a wheel work; ``directory`` sources (path
+dependencies, ``develop`` or not: a zip cannot be editable) are built from their folder;
+``file`` and ``git`` sources are refused with a message naming the package. With
+``include_project`` the project beside the lock is built and installed too.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from detzip.deps.locks.model import (
     Pin,
     check_offered,
     check_python,
+    local_pin,
     marker_holds,
+    project_pin,
     read_toml,
     sha256_of,
 )
@@ -90,12 +94,22 @@ def load(path: Path, target: Target, choice: Choice = NOTHING_MORE) -> list[Pin]
         if kind in ("", "legacy"):
             index = source.get("url") or None
             pins.append(Pin(name, package["version"], files, index, extras=extras))
+        elif kind == "directory":
+            folder = Path(str(source.get("url", "")))
+            pins.append(local_pin(name, str(package["version"]), folder, path, extras))
         elif kind == "url" and str(source.get("url", "")).split("#")[0].endswith(".whl"):
             url = source["url"]
             filename = url.split("#")[0].rsplit("/", 1)[-1]
             digest = files[0].sha256 if files else None
             wheel = (LockedFile(filename, url, digest),)
             pins.append(Pin(name, package["version"], wheel, extras=extras))
+        elif kind == "git":
+            raise DetzipError(
+                f"{name} comes from git ({source.get('url', '')}); detzip does not fetch git "
+                "dependencies — check it out beside the project and depend on its folder (a path "
+                "dependency), or publish it to an index, and lock again",
+                path,
+            )
         else:
             where = source.get("url") or source.get("reference") or ""
             raise DetzipError(
@@ -103,6 +117,8 @@ def load(path: Path, target: Target, choice: Choice = NOTHING_MORE) -> list[Pin]
                 "fetch for a target; publish it to an index (or use a wheel URL) and lock again",
                 path,
             )
+    if choice.project:
+        pins.append(project_pin(path, "poetry"))
     return pins
 
 

@@ -12,7 +12,9 @@ from detzip.deps.locks.model import (
     Pin,
     check_offered,
     check_python,
+    local_pin,
     marker_holds,
+    project_pin,
     read_toml,
     sha256_of,
 )
@@ -38,6 +40,8 @@ def load(path: Path, target: Target, choice: Choice = NOTHING_MORE) -> list[Pin]
     env["extras"] = frozenset(choice.extras)
     env["dependency_groups"] = frozenset([*data.get("default-groups", []), *choice.groups])
     pins = []
+    if choice.project:
+        pins.append(project_pin(path, "pylock"))
     for package in data.get("packages", []):
         name = package["name"]
         if not marker_holds(package.get("marker"), env, path):
@@ -46,12 +50,10 @@ def load(path: Path, target: Target, choice: Choice = NOTHING_MORE) -> list[Pin]
             kind = next((k for k in ("vcs", "directory", "archive") if k in package), "unknown")
             where = package.get(kind, {}) if kind != "unknown" else {}
             at = where.get("path") or where.get("url") if isinstance(where, dict) else None
-            if kind == "directory":
-                raise DetzipError(
-                    f"{name} is a local package (directory {at}); detzip cannot build local "
-                    "packages into a layer yet — publish it to an index and lock again",
-                    path,
-                )
+            if kind == "directory" and at:
+                version = str(package.get("version", ""))
+                pins.append(local_pin(name, version, Path(str(at)), path))
+                continue
             raise DetzipError(
                 f"package {name} comes from a {kind!r} source ({at or 'no location'}), which "
                 "detzip cannot fetch for a target; lock it from an index",

@@ -22,6 +22,7 @@ from detzip.deps.locks.model import (
     Pin,
     check_offered,
     check_python,
+    project_pin,
     read_toml,
 )
 from detzip.deps.locks.requirements import resolve_lines
@@ -45,12 +46,13 @@ def load(
         )
     check_python(project.get("requires-python"), target, path)
     lines = requirement_lines(data, choice, path)
+    project = [project_pin(path, "pyproject", path)] if choice.project else []
     if not lines:
-        return []
+        return project
     with tempfile.TemporaryDirectory(prefix="detzip-pyproject-") as scratch:
         listing = Path(scratch) / "requirements.txt"
         listing.write_text("".join(f"{line}\n" for line in lines))
-        return resolve_lines(listing, target, pip_options)
+        return resolve_lines(listing, target, pip_options) + project
 
 
 def requirement_lines(data: dict[str, Any], choice: Choice, path: Path) -> list[str]:
@@ -86,8 +88,10 @@ def requirement_lines(data: dict[str, Any], choice: Choice, path: Path) -> list[
             continue
         if requirement.url and requirement.url.startswith("file:"):
             raise DetzipError(
-                f"{literal(requirement.name)} is a local package ({literal(requirement.url)}); "
-                "detzip cannot build local packages into a layer yet — publish it to an index",
+                f"{literal(requirement.name)} is a local package ({literal(requirement.url)}, a "
+                "path on this machine), which pip cannot resolve for another platform; lock the "
+                "project (uv lock, poetry lock) — detzip builds local packages from a lock — or "
+                "name its folder in a requirements file",
                 path,
             )
         lines.append(line)

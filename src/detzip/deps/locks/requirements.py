@@ -1,9 +1,17 @@
-"""requirements.txt: pinned lines are used as is; anything unpinned is resolved by pip."""
+"""requirements.txt: pinned lines are used as is; anything unpinned is resolved by pip.
+
+A line naming a local folder (``./libs/x``, ``-e ./libs/y``, ``file:`` URLs, ``name @ file:…``)
+is a local package, built from that folder (editable or not: a zip cannot be editable).
+Relative paths are taken from the requirements file's folder, wherever detzip runs (pip takes
+them from its working directory, which would make the layer depend on where it was built).
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,7 +20,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from detzip.deps import pip
-from detzip.deps.locks.model import LockedFile, Pin, note_input, sha256_of
+from detzip.deps.locks.model import LockedFile, Pin, local_pin, note_input, sha256_of
 from detzip.deps.targets import Target
 from detzip.errors import DetzipError, literal
 
@@ -37,20 +45,30 @@ def load(
     pins: list[Pin] = []
     options: list[str] = []
     unpinned = False
+    local: list[str] = []
     for origin, number, line in lines:
         where = f"{origin}:{number}"
         if line.startswith("-"):
-            _option(line, where, options)
+            folder = _option(line, where, options)
+            if folder is not None:
+                pins.append(_local_pin(folder, origin, where))
+                local.append(where)
             continue
         text, hashes = _split_hashes(line, where)
-        if text.startswith((".", "/", "~", "file:")) or re.match(r"^[\w.-]+/", text):
-            raise _local_package(text, where)
+        if text.startswith((".", "/", "~", "file:")) or re.match(r"^([\w.-]+/|\w+\+\w+://)", text):
+            pins.append(_local_pin(text, origin, where))
+            local.append(where)
+            continue
         try:
             requirement = Requirement(text)
         except (InvalidRequirement, InvalidMarker) as exc:
             reason = str(exc).splitlines()[0]
             raise DetzipError(f"not a valid requirement ({reason}); fix the line", where) from None
         if requirement.marker and not requirement.marker.evaluate(target.marker_environment()):
+            continue
+        if requirement.url and requirement.url.startswith("file:"):
+            pins.append(_local_pin(requirement.url, origin, where, requirement.name))
+            local.append(where)
             continue
         if requirement.url:
             filename = requirement.url.rsplit("/", 1)[-1].split("#", 1)[0]
@@ -100,6 +118,14 @@ def load(
             )
         else:
             unpinned = True
+    if unpinned and local:
+        raise DetzipError(
+            "has local packages and lines that are not pinned; pip cannot resolve a local "
+            f"package for another platform ({', '.join(local)}) — pin every other line (e.g. "
+            "uv pip compile requirements.in -o requirements.txt), so that detzip builds the "
+            "local ones and checks the set",
+            path,
+        )
     if unpinned:
         return _resolve_with_pip(path, target, pip_options), options, True
     return pins, options, False
@@ -139,29 +165,60 @@ def _read(path: Path, out: list[tuple[Path, int, str]], seen: set[Path]) -> None
             out.append((path, number, line))
 
 
-def _option(line: str, where: str, options: list[str]) -> None:
+def _option(line: str, where: str, options: list[str]) -> str | None:
+    """Record an index option in ``options``; an ``-e`` line's folder is returned."""
     try:
         parts = shlex.split(line.replace("=", " ", 1) if line.startswith("--") else line)
     except ValueError as exc:  # an unbalanced quote
         raise DetzipError(f"cannot split the line ({exc}); fix its quotes", where) from None
     flag = parts[0]
     if flag in ("-e", "--editable"):
-        raise _local_package(" ".join(parts[1:]) or "?", where)
+        if len(parts) != 2:
+            raise DetzipError(f"{flag} takes one folder; fix the line", where)
+        return parts[1]
     if flag in _INDEX_OPTIONS and len(parts) == 2:
         options += parts
     elif flag in _FLAGS:
         options.append(flag)
     else:
         raise DetzipError(f"unsupported option {flag!r} in a requirements file; remove it", where)
+    return None
 
 
-def _local_package(path: str, where: str) -> DetzipError:
-    """A local path (or ``-e`` line): refused by name, never dropped."""
-    return DetzipError(
-        f"{literal(path)} is a local package; detzip cannot build local packages into a layer "
-        "yet — publish it to an index and pin its version",
-        where,
-    )
+def _local_pin(text: str, origin: Path, where: str, name: str | None = None) -> Pin:
+    """A local package line (``./libs/x[extra]``, ``file:…``, ``git+…``): a pin of its folder,
+    named as its pyproject.toml names it (else the folder), its version what it builds as."""
+    if re.match(r"^(git|hg|svn|bzr)\+", text) or ("://" in text and not text.startswith("file:")):
+        raise DetzipError(
+            f"{literal(text)} is not a local folder; detzip does not fetch VCS or remote "
+            "sources — check it out beside the project and name its folder, or pin a version "
+            "from an index",
+            where,
+        )
+    match = re.fullmatch(r"(.*?)(\[[\w.,\s-]*\])?", text.strip())
+    assert match is not None  # the pattern matches any text
+    location, extras = match.group(1), (match.group(2) or "[]")[1:-1]
+    if location.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        parsed = urlparse(location)
+        location = unquote(parsed.path if parsed.netloc in ("", "localhost") else location)
+    folder = Path(os.path.expanduser(location))
+    at = folder if folder.is_absolute() else origin.parent / folder
+    if name is None:
+        name = _project_name(at) or at.resolve().name
+    chosen = [e.strip() for e in extras.split(",") if e.strip()]
+    return local_pin(name, "", folder, origin, chosen, where)
+
+
+def _project_name(folder: Path) -> str | None:
+    """The name a local package's pyproject.toml gives it, when it states one."""
+    try:
+        data = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    name = data.get("project", {}).get("name") or data.get("tool", {}).get("poetry", {}).get("name")
+    return name if isinstance(name, str) and name else None
 
 
 def _split_hashes(line: str, where: str) -> tuple[str, frozenset[str]]:

@@ -1,11 +1,12 @@
 """uv.lock → pins: the root project's dependency closure for the target.
 
 The root is the project at the lock's folder (source ``editable``/``virtual`` ``.``), or the
-workspace member ``--package`` names; it is never packed. Its dependencies — with the groups
-(``--with``) and extras (``--extras``) asked of it, markers evaluated for the target and the
-extras each edge asks for — are followed through the lock. A local package (another workspace
-member, a path dependency) reached as a dependency is refused, naming it and its path: detzip
-does not build local packages into layers yet, and never drops one silently.
+workspace member ``--package`` names; it is packed only when asked (``include_project``). Its
+dependencies — with the groups (``--with``) and extras (``--extras``) asked of it, markers
+evaluated for the target and the extras each edge asks for — are followed through the lock.
+Local packages reached as dependencies (workspace members, ``directory``/``editable`` path
+dependencies) are pinned to their folders and built (:mod:`detzip.deps.local`); a ``virtual``
+one is not a package: its dependencies are followed, it is not packed. Git sources are refused.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from detzip.deps.locks.model import (
     Pin,
     check_offered,
     check_python,
+    local_pin,
     marker_holds,
     read_toml,
     sha256_of,
@@ -74,15 +76,6 @@ def load(path: Path, target: Target, choice: Choice = NOTHING_MORE) -> list[Pin]
             for extra in dep.get("extra", []):
                 pending += extras.get(extra, [])
             continue
-        local = _local(package)
-        if local is not None:
-            raise DetzipError(
-                f"{key} is a local package ({local}) that the layer depends on; detzip cannot "
-                "build local packages into a layer yet — publish it to an index, or build the "
-                "layer for it with {0}",
-                path,
-                settings=[Setting("package", key)],
-            )
         if key not in chosen:
             chosen[key] = package
             pending += package.get("dependencies", [])
@@ -92,10 +85,33 @@ def load(path: Path, target: Target, choice: Choice = NOTHING_MORE) -> list[Pin]
                 extras_done.add((key, extra))
                 pending += package.get("optional-dependencies", {}).get(extra, [])
 
+    if choice.project:  # the root itself, built like any local package
+        if "virtual" in root.get("source", {}):
+            raise DetzipError(
+                f"{{0}}: {literal(str(root['name']))} is virtual (not a package: tool.uv.package "
+                "= false, or no build system), so there is nothing of it to install; drop {0}",
+                path,
+                settings=[Setting("include_project", True)],
+            )
+        chosen[canonicalize_name(root["name"])] = root
     pins = []
     for key in sorted(chosen):
         package = chosen[key]
         source = package.get("source", {})
+        if "virtual" in source:  # not a package: its dependencies are in, it is not
+            continue
+        folder = next((source[k] for k in ("editable", "directory", "path") if k in source), None)
+        if folder is not None:
+            pins.append(local_pin(key, str(package.get("version", "")), Path(folder), path,
+                                  asked_extras.get(key, ())))  # fmt: skip
+            continue
+        if "git" in source:
+            raise DetzipError(
+                f"{key} comes from git ({literal(str(source['git']))}); detzip does not fetch "
+                "git dependencies — check it out beside the project and depend on its folder "
+                "(a path dependency), or publish it to an index, and lock again",
+                path,
+            )
         index = source.get("registry")
         if not index and "url" not in source:
             kind = next(iter(source), "unknown")
@@ -125,17 +141,6 @@ def load(path: Path, target: Target, choice: Choice = NOTHING_MORE) -> list[Pin]
         extras = frozenset(asked_extras.get(key, ()))
         pins.append(Pin(key, package["version"], files, index_url, extras=extras))
     return pins
-
-
-def _local(package: dict[str, Any]) -> str | None:
-    """Where a local package lives (its source's path), or None for one from an index."""
-    source = package.get("source", {})
-    for kind in _LOCAL:
-        if kind in source:
-            return f"{kind} {source[kind]}"
-    if "path" in source:
-        return f"path {source['path']}"
-    return None
 
 
 def _root(path: Path, packages: list[dict[str, Any]], name: str | None) -> dict[str, Any]:

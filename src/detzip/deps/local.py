@@ -1,0 +1,268 @@
+"""Local packages — workspace members, path dependencies, the project itself — built into wheels
+whose description depends on their content only.
+
+A local package is a folder with a ``pyproject.toml`` (or a legacy ``setup.py``). Its files are
+chosen by the same rules as a function's source tree (VCS folders, caches, build debris and
+virtualenvs left out, ``.detzipignore`` honoured; also ``build/`` and ``dist/`` at its top) and
+their content is hashed: that digest and the resolved build requirements are what the layer's
+key holds for it — never its path, an mtime or the built wheel's bytes. Two checkouts give the
+same key, a touch changes nothing, an edit changes the layer.
+
+On a miss the hashed files are copied into a scratch folder (each checked against its digest
+while it is copied: the bytes built are the bytes keyed) and built there by the package's own
+PEP 517 backend in pip's isolated build (see :mod:`detzip.deps._pep517`): nothing is written into
+the user's folder, and the backend cannot see files the key does not cover. The wheel is stored
+by its sha256 and remembered for the content digest, so the next build with the same content
+reuses it without building.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from packaging.utils import (
+    InvalidWheelFilename,
+    canonicalize_name,
+    canonicalize_version,
+    parse_wheel_filename,
+)
+
+from detzip import _log as log
+from detzip.deps import _pep517
+from detzip.deps.locks.model import Pin
+from detzip.errors import DetzipError, literal
+
+__all__ = ["LocalWheel", "Memo", "build_local"]
+
+#: a local package's own build outputs, never part of its source
+_BUILD_OUTPUTS = ("/build/", "/dist/")
+_MEMO = "local-package"
+
+
+class Memo(Protocol):
+    """Where built local packages are remembered (the local cache)."""
+
+    def recall(self, kind: str, request: dict[str, Any]) -> Any:
+        """The value remembered for ``request``, or None."""
+
+    def remember(
+        self, kind: str, request: dict[str, Any], inputs: Sequence[Path], value: Any
+    ) -> None:
+        """Remember ``value`` for ``request``."""
+
+
+class Store(Protocol):
+    """The wheel store: where built wheels are kept by sha256."""
+
+    def get(self, sha256: str) -> Path | None:
+        """The stored wheel with this sha256, if any."""
+
+    def add(self, source: Path, sha256: str) -> Path:
+        """Store ``source`` (with this sha256); its stored path."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalWheel:
+    """A local package built into a wheel: what it is, the wheel, and what its bytes depend on:
+    the ``source_sha256`` of its files and the ``build_requires`` as resolved for the build."""
+
+    name: str
+    version: str
+    filename: str
+    sha256: str
+    path: Path
+    source_sha256: str
+    build_requires: tuple[str, ...]
+    folder: Path  # for messages only: never described
+    extras: frozenset[str] = frozenset()  # asked of it (their requirements must be met)
+
+    @property
+    def built(self) -> bool:
+        """Built here: its members are recompressed canonically when installed."""
+        return True
+
+    def describe(self) -> dict[str, object]:
+        """The package as the description lists it: name, version and what it was built from
+        (not the wheel's bytes, which a build does not promise to repeat)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "built_from": {
+                "source_sha256": self.source_sha256,
+                "build_requires": list(self.build_requires),
+            },
+        }
+
+
+def build_local(
+    pin: Pin,
+    memo: Memo,
+    store: Store,
+    options: Sequence[str],
+    runtime: str,
+    never_pack: Sequence[Path] = (),
+) -> LocalWheel:
+    """The wheel of the local package ``pin`` names (``pin.local``): remembered for its content,
+    else built now. ``pin.version`` (when the lock names one) must be what the build says.
+    ``never_pack``: files and folders that are not its files (the output zip, the cache)."""
+    assert pin.local is not None
+    folder = pin.local
+    entries, digests, source = _content(folder, pin, never_pack)
+    request = {"source_sha256": source, "options": list(options), "name": pin.name}
+    remembered = memo.recall(_MEMO, request)
+    requires: tuple[str, ...] | None = None
+    if isinstance(remembered, dict):
+        try:
+            requires = tuple(str(r) for r in remembered["build_requires"])
+            path = store.get(str(remembered["sha256"]))
+            if path is not None:
+                wheel = LocalWheel(str(remembered["name"]), str(remembered["version"]),
+                                   path.name, str(remembered["sha256"]), path, source,
+                                   requires, folder, pin.extras)  # fmt: skip
+                _same_version(pin, wheel)
+                return wheel
+        except (KeyError, TypeError):
+            requires = None  # not a memo of ours: build again
+    wheel = _build(pin, folder, entries, digests, source, requires, store, options, runtime)
+    _same_version(pin, wheel)
+    value = {
+        "name": wheel.name,
+        "version": wheel.version,
+        "sha256": wheel.sha256,
+        "build_requires": list(wheel.build_requires),
+    }
+    memo.remember(_MEMO, request, [], value)
+    return wheel
+
+
+def _content(
+    folder: Path, pin: Pin, never_pack: Sequence[Path]
+) -> tuple[list[Any], dict[str, str], str]:
+    """The package's files as a function's tree rules choose them, and their digest."""
+    from detzip.inputs.tree import TreeSpec, collect
+    from detzip.zip.entries import fingerprint
+
+    if not folder.is_dir():
+        raise DetzipError(
+            f"{pin.name} is a local package at {literal(str(folder))}, which is not a folder; "
+            "fix the path in the lock (or lock again)",
+            folder,
+        )
+    if not (folder / "pyproject.toml").is_file() and not (folder / "setup.py").is_file():
+        raise DetzipError(
+            f"{pin.name}: the local package has neither pyproject.toml nor setup.py, so it "
+            "cannot be built; fix the path, or add a pyproject.toml",
+            folder,
+        )
+    skip: set[tuple[int, int]] = set()
+    for path in never_pack:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        skip.add((info.st_dev, info.st_ino))
+    tree = TreeSpec(exclude=_BUILD_OUTPUTS, skip_files=frozenset(skip), skip_dirs=frozenset(skip))
+    tree = tree.resolved(folder)
+    entries = collect(folder, tree)
+    digests: dict[str, str] = {}
+    found = fingerprint(entries, digests)
+    return entries, digests, str(found["sha256"])
+
+
+def _build(
+    pin: Pin,
+    folder: Path,
+    entries: Sequence[Any],
+    digests: dict[str, str],
+    source: str,
+    pinned: tuple[str, ...] | None,
+    store: Store,
+    options: Sequence[str],
+    runtime: str,
+) -> LocalWheel:
+    from detzip.zip.entries import FromFile
+
+    what = f"{pin.name} ({folder})"
+    log.info("building local package %s", what)
+    with tempfile.TemporaryDirectory(prefix="detzip-local-") as scratch:
+        work = Path(scratch)
+        copy = work / "src" / (pin.name or "package")
+        copy.mkdir(parents=True)
+        for entry in entries:
+            target = copy / entry.name
+            if entry.is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            assert isinstance(entry.source, FromFile)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _copy_checked(entry.source.path, target, digests[entry.name], folder / entry.name)
+            target.chmod(0o755 if entry.executable else 0o644)  # not the checkout's umask
+        pyproject = copy / "pyproject.toml"
+        data = pyproject.read_bytes() if pyproject.is_file() else None
+        requires = _pep517.build_requires(data, folder / "pyproject.toml")
+        vcs = _pep517.vcs_tools(requires)
+        if vcs and not (copy / "PKG-INFO").is_file():
+            raise DetzipError(
+                f"{pin.name} takes its version from VCS metadata ({', '.join(vcs)}), which a "
+                "build from its files alone cannot see (and a checkout without history would "
+                "change); give it a static version in pyproject.toml",
+                folder / "pyproject.toml",
+            )
+        pins = list(pinned) if pinned is not None else _pep517.resolve_requires(
+            requires, options, work
+        )  # fmt: skip
+        try:
+            built = _pep517.build_wheel(copy, pins, options, work, f"local package {what}")
+        except _pep517.NotPure as exc:
+            raise DetzipError(
+                f"{pin.name}: the local package does not build as a pure-Python wheel without "
+                f"a compiler ({literal(exc.why)}); only pure packages can be built for "
+                f"{runtime} here — fix its build, or publish wheels for the target",
+                folder,
+            ) from None
+        try:
+            name, version, _, _ = parse_wheel_filename(built.name)
+        except InvalidWheelFilename:  # build_wheel checked it; a wheel name it is
+            raise AssertionError(built.name) from None
+        with open(built, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        stored = store.add(built, digest)
+    return LocalWheel(canonicalize_name(name), str(version), stored.name, digest, stored, source,
+                      tuple(pins), folder, pin.extras)  # fmt: skip
+
+
+def _copy_checked(source: Path, target: Path, digest: str, shown: Path) -> None:
+    """Copy a file, hashing it as it is read: other bytes than were keyed are an error."""
+    sha = hashlib.sha256()
+    try:
+        with open(source, "rb") as reading, open(target, "wb") as writing:
+            while chunk := reading.read(1 << 20):
+                sha.update(chunk)
+                writing.write(chunk)
+    except OSError as exc:
+        raise DetzipError(
+            f"cannot read ({exc.strerror}); fix its permissions or exclude it", shown
+        ) from None
+    if sha.hexdigest() != digest:
+        raise DetzipError("changed during the build; run again", shown)
+
+
+def _same_version(pin: Pin, wheel: LocalWheel) -> None:
+    """The lock's name and version of a local package must be what it builds as: a lock made
+    before an edit to the version is stale."""
+    if pin.version and canonicalize_version(pin.version) != canonicalize_version(wheel.version):
+        raise DetzipError(
+            f"{pin.name}: the lock says version {pin.version}, but the local package builds "
+            f"{wheel.name} {wheel.version}; lock again",
+            wheel.folder,
+        )
+    if pin.version and canonicalize_name(pin.name) != wheel.name:
+        raise DetzipError(
+            f"the lock names the local package {pin.name}, but it builds {wheel.name}; lock again",
+            wheel.folder,
+        )
