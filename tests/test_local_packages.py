@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from detzip import DetzipError, build_function, build_layer
+from detzip.cache.local import Cache
 from detzip.deps.request import Dependencies
 
 from .conftest import assert_one_line_error, run_cli
@@ -494,3 +495,162 @@ def test_include_project_needs_a_package_to_install(house: Path, tmp_path: Path)
              "find_links": str(house)}  # fmt: skip
     tf = run_cli("terraform", input=json.dumps(query))
     assert_one_line_error(tf, "package-mode = false", 'include_project = "true"')
+
+
+# -- for each fixture: two checkouts, a touch, an edit -------------------------------------------
+
+
+def _poetry_fixture(house: Path, root: Path) -> tuple[Any, str]:
+    lock = _poetry_lock(house, root)
+    return (lambda r, out, c: build_layer(r / lock.name, out, **_offline(house, c))), (
+        "libs/common/src/common/__init__.py"
+    )
+
+
+def _requirements_fixture(house: Path, root: Path) -> tuple[Any, str]:
+    package(root / "libs/x", "libx", "1.0")
+    package(root / "libs/y", "liby", "2.0", src_layout=False)
+    (root / "requirements.txt").write_text("./libs/x\n-e ./libs/y\n")
+    return (lambda r, out, c: build_layer(r / "requirements.txt", out, **_offline(house, c))), (
+        "libs/y/liby/__init__.py"
+    )
+
+
+def _pylock_fixture(house: Path, root: Path) -> tuple[Any, str]:
+    package(root / "libs/common", "common", "0.1.0")
+    (root / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "pip"\n\n[[packages]]\nname = "common"\n'
+        'version = "0.1.0"\n[packages.directory]\npath = "libs/common"\n'
+    )
+    return (lambda r, out, c: build_layer(r / "pylock.toml", out, **_offline(house, c))), (
+        "libs/common/src/common/__init__.py"
+    )
+
+
+def _project_function_fixture(house: Path, root: Path) -> tuple[Any, str]:
+    package(root, "svc", "1.2.0", files={"svc/__init__.py": "X = 1\n"})
+    (root / "handlers").mkdir()
+    (root / "handlers/app.py").write_text("import svc\n\ndef handler(e, c):\n    return svc.X\n")
+
+    def build(r: Path, out: Path, c: Path) -> Any:
+        deps = Dependencies(r / "pyproject.toml", include_project=True, **_offline(house, c))
+        return build_function(r / "handlers", out, dependencies=deps, handler="app.handler")
+
+    return build, "src/svc/__init__.py"
+
+
+def _two_folders_fixture(house: Path, root: Path) -> tuple[Any, str]:
+    _two_folders(root)
+
+    def build(r: Path, out: Path, c: Path) -> Any:
+        extra = {"path": str(r / "libs/common"), "prefix": "common"}
+        return build_function(r / "functions/api", out, extra_sources=[extra],
+                              cache=Cache(c))  # fmt: skip
+
+    return build, "libs/common/util.py"
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    [_poetry_fixture, _requirements_fixture, _pylock_fixture, _project_function_fixture,
+     _two_folders_fixture],
+    ids=["poetry-path", "requirements-paths", "pylock-directory", "project-in-function",
+         "two-folders"],
+)  # fmt: skip
+def test_each_fixture_is_reproducible_across_checkouts_touches_and_edits(
+    house: Path, tmp_path: Path, fixture: Any
+) -> None:
+    build, edited = fixture(house, tmp_path / "one")
+    two = _copy_elsewhere(tmp_path / "one", tmp_path / "deep" / "er" / "two")
+    a = build(tmp_path / "one", tmp_path / "a.zip", tmp_path / "c1")
+    b = build(two, tmp_path / "b.zip", tmp_path / "c2")
+    assert a.key == b.key and (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    path = tmp_path / "one" / edited
+    os.utime(path, (2_100_000_000, 2_100_000_000))
+    touched = build(tmp_path / "one", tmp_path / "t.zip", tmp_path / "c1")
+    assert touched.key == a.key and touched.cache_hit
+    path.write_text(path.read_text() + "EDITED = True\n")
+    changed = build(tmp_path / "one", tmp_path / "e.zip", tmp_path / "c1")
+    assert changed.key != a.key and not changed.cache_hit
+    with zipfile.ZipFile(changed.path) as archive:
+        assert any(b"EDITED = True" in archive.read(n) for n in archive.namelist()
+                   if n.endswith(".py"))  # fmt: skip
+
+
+# -- hostile input: one line, exit 2, nothing written ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lines", "needles"),
+    [
+        ("./libs/x --hash=sha256:" + "0" * 64 + "\n", ["no hash to check", "--hash"]),
+        (f"foo @ file:{'/' * 3}LIBS/x\n", ["named foo", "builds libx", "fix the name"]),
+        ("file://otherhost/libs/x\n", ["another host", "otherhost"]),
+        ("./libs/x ; python_version >= '3.8' and\n", ["invalid marker"]),
+    ],
+)
+def test_bad_local_lines_are_one_line_errors(
+    house: Path, tmp_path: Path, lines: str, needles: list[str]
+) -> None:
+    package(tmp_path / "libs/x", "libx", "1.0")
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(lines.replace("LIBS", str(tmp_path / "libs").lstrip("/")))
+    out = tmp_path / "l.zip"
+    result = run_cli("layer", "-r", str(lock), "-o", str(out), "--runtime", "python3.11",
+                     "--no-index", "--find-links", str(house), "--cache-dir",
+                     str(tmp_path / "c"))  # fmt: skip
+    assert_one_line_error(result, *needles)
+    assert not out.exists()
+
+
+def test_markers_egg_fragments_and_a_function_ignore_file_on_local_lines(
+    house: Path, tmp_path: Path
+) -> None:
+    package(tmp_path / "libs/x", "libx", "1.0",
+            files={"libx/__init__.py": "", "libx/data.json": "{}"})  # fmt: skip
+    package(tmp_path / "libs/y", "liby", "1.0")
+    (tmp_path / "libs/x/.detzipignore").write_text("*.json\npyproject.toml\n")  # a function's
+    (tmp_path / "requirements.txt").write_text(
+        "./libs/x ; python_version >= '3.8'\n-e ./libs/y#egg=liby\n"
+        "./libs/nosuch ; python_version < '3'\n"
+    )
+    layer = build_layer(tmp_path / "requirements.txt", tmp_path / "l.zip",
+                        **_offline(house, tmp_path / "c"))  # fmt: skip
+    with zipfile.ZipFile(layer.path) as archive:
+        names = archive.namelist()
+    assert "python/libx/data.json" in names and "python/liby/__init__.py" in names
+
+
+@pytest.mark.parametrize(
+    ("door", "value"),
+    [("cli", ""), ("terraform", '[{"path": 5}'), ("terraform", '["a=b", 7]'),
+     ("toml", '[{path = "fn", prefix = 7}]')],
+)  # fmt: skip
+def test_bad_extra_sources_are_one_line_errors(tmp_path: Path, door: str, value: str) -> None:
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn/app.py").write_text("x = 1\n")
+    if door == "cli":
+        result = run_cli("function", "fn", "-o", "x.zip", "--no-cache", "--add-source", value,
+                         cwd=tmp_path)  # fmt: skip
+        needle = "--add-source"
+    elif door == "terraform":
+        query = {"kind": "function", "source": "fn", "output": "x.zip", "extra_sources": value}
+        result = run_cli("terraform", cwd=tmp_path, input=json.dumps(query))
+        needle = "extra_sources"
+    else:
+        (tmp_path / "detzip.toml").write_text(
+            f'[functions.api]\nsource = "fn"\nextra_sources = {value}\n'
+        )
+        result = run_cli("build", "--no-cache", cwd=tmp_path)
+        needle = "extra_sources"
+    assert_one_line_error(result, needle)
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_include_project_with_a_pyproject_of_the_wrong_shape(house: Path, tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("idna==3.7\n")
+    (tmp_path / "pyproject.toml").write_text("project = 'x'\n")
+    result = run_cli("layer", "-r", str(tmp_path / "requirements.txt"), "-o",
+                     str(tmp_path / "l.zip"), "--include-project", "--runtime", "python3.11",
+                     "--no-index", "--find-links", str(house))  # fmt: skip
+    assert_one_line_error(result, "pyproject.toml", "must be tables", "--include-project")

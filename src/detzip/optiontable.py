@@ -820,7 +820,7 @@ def _sources(opt: Option, value: Any) -> tuple[SourceFolder, ...]:
         if not good:
             raise OptionError(
                 f"{{0}}: {literal(repr(item))} is not a folder; give each as PATH, PATH=PREFIX "
-                "or a table {path, prefix, exclude, include}",
+                "or a table {{path, prefix, exclude, include}}",
                 settings=[Setting(opt.name)],
             )
         exclude, include = (tuple(v) if v is not None else None for v in lists)
@@ -832,14 +832,14 @@ def _from_terraform_string(opt: Option, value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip()
-    if opt.type == "sources" and text.startswith("["):
+    if opt.type == "sources" and text.startswith(("[", "{")):
         import json
 
         try:
             return json.loads(text)
         except ValueError:
             raise OptionError(
-                "{0} must be PATH[=PREFIX] lines or jsonencode([{path = …, prefix = …}, …])",
+                "{0} must be PATH[=PREFIX] lines or jsonencode([{{path = …, prefix = …}}, …])",
                 settings=[Setting(opt.name)],
             ) from None
     if opt.type == "sources":

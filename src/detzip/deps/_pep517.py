@@ -90,7 +90,9 @@ def build_requires(pyproject: bytes | None, where: str | os.PathLike[str]) -> li
         system = tomllib.loads(pyproject.decode("utf-8")).get("build-system", {})
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise DetzipError(f"its pyproject.toml is not valid TOML ({exc}); fix it", where) from None
-    if not isinstance(system, dict) or "requires" not in system:
+    if not isinstance(system, dict):
+        raise DetzipError("build-system is not a table; fix it", where)
+    if "requires" not in system:
         return list(LEGACY_REQUIRES)
     requires = system["requires"]
     if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):

@@ -78,9 +78,10 @@ def _complete(selection: Selection, wheels: Sequence[StoredWheel | LocalWheel]) 
         fix = (
             "pin the full set (e.g. uv pip compile --python-platform "
             f"{target.machine}-manylinux_2_{target.glibc[1]} --python-version {target.python} "
-            "requirements.in -o requirements.txt), or leave a line unpinned (name>=version) "
-            "so detzip resolves it"
+            "requirements.in -o requirements.txt)"
         )
+        if not selection.local:  # pip cannot resolve beside local packages
+            fix += ", or leave a line unpinned (name>=version) so detzip resolves it"
     else:
         fix = f"lock again for {target.runtime} {target.arch}"
     raise DetzipError(

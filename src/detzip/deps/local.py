@@ -166,9 +166,23 @@ def _content(
         except OSError:
             continue
         skip.add((info.st_dev, info.st_ino))
-    tree = TreeSpec(exclude=_BUILD_OUTPUTS, skip_files=frozenset(skip), skip_dirs=frozenset(skip))
+    # the package's own build decides what its wheel holds: a .detzipignore (written for a
+    # function zip of the same folder) is not read, so it cannot drop a file from the wheel
+    tree = TreeSpec(
+        exclude=_BUILD_OUTPUTS,
+        ignore_file=False,
+        allow_outside_links=True,  # what a link points to is hashed and copied like a file
+        skip_files=frozenset(skip),
+        skip_dirs=frozenset(skip),
+    )
     tree = tree.resolved(folder)
     entries = collect(folder, tree)
+    if not any(e.name in ("pyproject.toml", "setup.py") for e in entries):
+        raise DetzipError(
+            f"{pin.name}: pyproject.toml and setup.py are both excluded, so the local package "
+            "cannot be built; keep one",
+            folder,
+        )
     digests: dict[str, str] = {}
     found = fingerprint(entries, digests)
     return entries, digests, str(found["sha256"])
@@ -213,9 +227,18 @@ def _build(
                 "change); give it a static version in pyproject.toml",
                 folder / "pyproject.toml",
             )
-        pins = list(pinned) if pinned is not None else _pep517.resolve_requires(
-            requires, options, work
-        )  # fmt: skip
+        if pinned is not None:
+            pins = list(pinned)
+        else:
+            try:
+                pins = _pep517.resolve_requires(requires, options, work)
+            except DetzipError as exc:
+                why = str(exc).split(": ", 1)[-1]
+                raise DetzipError(
+                    f"{pin.name}: its build requirements ({', '.join(requires)}) cannot be "
+                    f"resolved ({literal(why)}); check them and the index options",
+                    folder / "pyproject.toml",
+                ) from None
         try:
             built = _pep517.build_wheel(copy, pins, options, work, f"local package {what}")
         except _pep517.NotPure as exc:
@@ -261,8 +284,9 @@ def _same_version(pin: Pin, wheel: LocalWheel) -> None:
             f"{wheel.name} {wheel.version}; lock again",
             wheel.folder,
         )
-    if pin.version and canonicalize_name(pin.name) != wheel.name:
+    if pin.named and canonicalize_name(pin.name) != wheel.name:
         raise DetzipError(
-            f"the lock names the local package {pin.name}, but it builds {wheel.name}; lock again",
+            f"the local package is named {pin.name} where it is required, but it builds "
+            f"{wheel.name}; fix the name (or lock again)",
             wheel.folder,
         )

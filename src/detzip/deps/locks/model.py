@@ -78,6 +78,7 @@ class Pin:
     hashes: frozenset[str] = frozenset()
     extras: frozenset[str] = frozenset()
     local: Path | None = None
+    named: bool = True  # False: a local package's name guessed (what it builds is its name)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", canonicalize_name(self.name))
@@ -149,6 +150,7 @@ def local_pin(
     lock: Path,
     extras: Iterable[str] = (),
     where: str | None = None,
+    named: bool = True,
 ) -> Pin:
     """A pin of the local package in ``folder`` (relative paths: from the lock's folder). A
     ``.whl`` or sdist file, or a folder that is not there, is refused naming the lock (or the
@@ -169,7 +171,7 @@ def local_pin(
             "check out the package, and lock again",
             where or lock,
         )
-    return Pin(name, version, extras=frozenset(extras), local=at)
+    return Pin(name, version, extras=frozenset(extras), local=at, named=named)
 
 
 def check_python(constraint: object, target: Target, path: Path) -> None:
@@ -213,9 +215,17 @@ def project_pin(lock: Path, tool: str, pyproject: Path | None = None) -> Pin:
             lock,
             settings=[Setting("include_project", True)],
         )
-    data = read_toml(pyproject)
+    note_input(pyproject)
+    data = _toml.load(pyproject, "fix it")
     project = data.get("project", {})
-    poetry = data.get("tool", {}).get("poetry", {})
+    tools = data.get("tool", {})
+    poetry = tools.get("poetry", {}) if isinstance(tools, dict) else None
+    if not isinstance(project, dict) or not isinstance(poetry, dict):
+        raise DetzipError(
+            "[project] and [tool.poetry] must be tables; fix the file, or drop {0}",
+            pyproject,
+            settings=[Setting("include_project", True)],
+        )
     if tool == "poetry" and poetry.get("package-mode") is False:
         raise DetzipError(
             "{0}: the project sets package-mode = false, so there is nothing of it to install; "
@@ -230,6 +240,7 @@ def project_pin(lock: Path, tool: str, pyproject: Path | None = None) -> Pin:
             pyproject,
             settings=[Setting("include_project", True)],
         )
-    dynamic = "version" in project.get("dynamic", [])
-    version = "" if dynamic else str(project.get("version") or poetry.get("version") or "")
+    dynamic = project.get("dynamic", [])
+    declared = project.get("version") or poetry.get("version") or ""
+    version = "" if isinstance(dynamic, list) and "version" in dynamic else str(declared)
     return local_pin(name, version, pyproject.parent, lock)

@@ -95,7 +95,9 @@ def load(path: Path, target: Target, choice: Choice = NOTHING_MORE) -> list[Pin]
             index = source.get("url") or None
             pins.append(Pin(name, package["version"], files, index, extras=extras))
         elif kind == "directory":
-            folder = Path(str(source.get("url", "")))
+            if not isinstance(source.get("url"), str) or not source["url"]:
+                raise TypeError(f"the directory source of {name} has no url")
+            folder = Path(source["url"])
             pins.append(local_pin(name, str(package["version"]), folder, path, extras))
         elif kind == "url" and str(source.get("url", "")).split("#")[0].endswith(".whl"):
             url = source["url"]

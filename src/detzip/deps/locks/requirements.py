@@ -54,11 +54,14 @@ def load(
                 pins.append(_local_pin(folder, origin, where))
                 local.append(where)
             continue
-        text, hashes = _split_hashes(line, where)
-        if text.startswith((".", "/", "~", "file:")) or re.match(r"^([\w.-]+/|\w+\+\w+://)", text):
-            pins.append(_local_pin(text, origin, where))
+        if line.startswith((".", "/", "~", "file:")) or re.match(r"^([\w.-]+/|\w+\+\w+://)", line):
+            text, _, marker = line.partition(";")
+            if marker.strip() and not _marker_holds(marker, target, where):
+                continue
+            pins.append(_local_pin(text.strip(), origin, where))
             local.append(where)
             continue
+        text, hashes = _split_hashes(line, where)
         try:
             requirement = Requirement(text)
         except (InvalidRequirement, InvalidMarker) as exc:
@@ -67,6 +70,11 @@ def load(
         if requirement.marker and not requirement.marker.evaluate(target.marker_environment()):
             continue
         if requirement.url and requirement.url.startswith("file:"):
+            if hashes:
+                raise DetzipError(
+                    f"{requirement.name}: a local folder has no hash to check; remove --hash",
+                    where,
+                )
             pins.append(_local_pin(requirement.url, origin, where, requirement.name))
             local.append(where)
             continue
@@ -186,8 +194,9 @@ def _option(line: str, where: str, options: list[str]) -> str | None:
 
 
 def _local_pin(text: str, origin: Path, where: str, name: str | None = None) -> Pin:
-    """A local package line (``./libs/x[extra]``, ``file:…``, ``git+…``): a pin of its folder,
-    named as its pyproject.toml names it (else the folder), its version what it builds as."""
+    """A local package line (``./libs/x[extra] ; marker``, ``file:…``, ``-e ./x#egg=name``): a
+    pin of its folder, named as the line (else its pyproject.toml, else the folder) names it,
+    its version what it builds as. A marker that does not hold for the target: None."""
     if re.match(r"^(git|hg|svn|bzr)\+", text) or ("://" in text and not text.startswith("file:")):
         raise DetzipError(
             f"{literal(text)} is not a local folder; detzip does not fetch VCS or remote "
@@ -195,6 +204,16 @@ def _local_pin(text: str, origin: Path, where: str, name: str | None = None) -> 
             "from an index",
             where,
         )
+    if re.search(r"\s--hash[=\s]", " " + text):
+        raise DetzipError(
+            f"{literal(text)}: a local folder has no hash to check (pip refuses --hash on "
+            "one too); remove the --hash option from this line",
+            where,
+        )
+    text, _, fragment = text.partition("#")
+    egg = re.search(r"(?:^|&)egg=([\w.-]+)", fragment)
+    if egg and name is None:
+        name = egg.group(1)
     match = re.fullmatch(r"(.*?)(\[[\w.,\s-]*\])?", text.strip())
     assert match is not None  # the pattern matches any text
     location, extras = match.group(1), (match.group(2) or "[]")[1:-1]
@@ -202,13 +221,31 @@ def _local_pin(text: str, origin: Path, where: str, name: str | None = None) -> 
         from urllib.parse import unquote, urlparse
 
         parsed = urlparse(location)
-        location = unquote(parsed.path if parsed.netloc in ("", "localhost") else location)
+        if parsed.netloc not in ("", "localhost"):
+            raise DetzipError(
+                f"{literal(location)} names a file on another host ({parsed.netloc}); name a "
+                "folder on this machine",
+                where,
+            )
+        location = unquote(parsed.path)
     folder = Path(os.path.expanduser(location))
     at = folder if folder.is_absolute() else origin.parent / folder
+    named = name is not None
     if name is None:
         name = _project_name(at) or at.resolve().name
     chosen = [e.strip() for e in extras.split(",") if e.strip()]
-    return local_pin(name, "", folder, origin, chosen, where)
+    return local_pin(name, "", folder, origin, chosen, where, named)
+
+
+def _marker_holds(marker: str, target: Target, where: str) -> bool:
+    from packaging.markers import Marker
+
+    try:
+        return Marker(marker.strip()).evaluate(target.marker_environment())
+    except InvalidMarker as exc:
+        raise DetzipError(
+            f"invalid marker {marker.strip()!r} ({exc}); fix the line", where
+        ) from None
 
 
 def _project_name(folder: Path) -> str | None:
