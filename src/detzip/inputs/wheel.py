@@ -11,13 +11,14 @@ is kept with ``INSTALLER`` = ``detzip`` and a ``RECORD`` that lists exactly what
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import hashlib
 import io
 import mmap
 import os
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 INSTALLER = b"detzip\n"
+#: how much of a wheel is read (hashed, copied) at a time: memory stays flat for any wheel
+CHUNK = 1 << 20
 #: Dropped from layers unless switched off: Lambda cannot use bytecode compiled elsewhere.
 DEFAULT_LAYER_EXCLUDES = ("__pycache__/", "*.pyc")
 
@@ -115,17 +118,49 @@ def wheel_entries(wheel: Wheel, prefix: str, exclude: pathspec.GitIgnoreSpec) ->
             f"not a valid wheel ({exc}); delete it from the store", wheel.path
         ) from None
     with archive:
-        return _entries(wheel, archive, buffer, prefix, exclude, origin)
+        try:
+            return _entries(wheel, archive, buffer, prefix, exclude, origin)
+        finally:  # the headers and directory read so far: each member is read again later
+            buffer.release(0, len(buffer))
 
 
 class _Mapped(mmap.mmap):
-    """A read-only map that :class:`zipfile.ZipFile` can read like a file."""
+    """A read-only map that :class:`zipfile.ZipFile` can read like a file.
+
+    Pages it has read are handed back (:meth:`release`): a mapped file's resident pages count
+    in the process's memory, and a layer maps every wheel at once.
+    """
 
     def seekable(self) -> bool:
         return True
 
+    def release(self, start: int, end: int) -> None:
+        """Drop the pages around ``[start, end)`` from this process (the page cache keeps
+        them; a later read faults them back in). The range is widened to 2 MiB boundaries: a
+        fault maps the neighbouring cached pages too ("fault-around", up to 2 MiB)."""
+        if _DONTNEED is None:  # pragma: no cover - not Linux/BSD/macOS
+            return
+        low = start - start % _AROUND
+        high = min(end + (-end) % _AROUND, len(self))
+        if high > low:
+            with contextlib.suppress(OSError, ValueError):
+                self.madvise(_DONTNEED, low, high - low)
 
-def _verified(wheel: Wheel) -> mmap.mmap:
+    def pieces(self, start: int, end: int) -> Iterator[bytes]:
+        """``self[start:end]`` in pieces of at most :data:`CHUNK` bytes, each released once read."""
+        while start < end:
+            stop = min(start + CHUNK, end)
+            piece = self[start:stop]
+            self.release(start, stop)
+            start = stop
+            yield piece
+
+
+_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
+_AROUND = 2 << 20
+
+
+def _verified(wheel: Wheel) -> _Mapped:
     """The wheel's bytes, mapped, once their sha256 is the one expected."""
     try:
         with open(wheel.path, "rb") as handle:
@@ -135,7 +170,11 @@ def _verified(wheel: Wheel) -> mmap.mmap:
         raise DetzipError(
             f"cannot read the wheel ({exc.strerror}); build again", wheel.path
         ) from None
-    digest = hashlib.sha256(buffer if buffer is not None else b"").hexdigest()
+    hasher = hashlib.sha256()
+    if buffer is not None:
+        for piece in buffer.pieces(0, len(buffer)):
+            hasher.update(piece)
+    digest = hasher.hexdigest()
     if buffer is None or digest != wheel.sha256:
         raise DetzipError(
             f"the stored wheel's sha256 is {digest}, not the {wheel.sha256} it was locked or "
@@ -149,7 +188,7 @@ def _verified(wheel: Wheel) -> mmap.mmap:
 def _entries(
     wheel: Wheel,
     archive: zipfile.ZipFile,
-    buffer: mmap.mmap,
+    buffer: _Mapped,
     prefix: str,
     exclude: pathspec.GitIgnoreSpec,
     origin: str,
@@ -169,14 +208,16 @@ def _entries(
         executable = bool((info.external_attr >> 16) & 0o111)
         if info.compress_type in (STORED, DEFLATED) and not wheel.built:
             start = data_offset(buffer, info, origin)
+            buffer.release(info.header_offset, start)  # read again only when written
             end = start + info.compress_size
             source: Precompressed | FromBytes = Precompressed(
                 info.compress_type,
                 info.CRC,
                 info.compress_size,
                 info.file_size,
-                lambda s=start, e=end: buffer[s:e],  # type: ignore[misc]
+                lambda s=start, e=end: b"".join(buffer.pieces(s, e)),  # type: ignore[misc]
                 origin,
+                lambda s=start, e=end: buffer.pieces(s, e),  # type: ignore[misc]
             )
         else:  # another compression method, or a wheel built here: recompress canonically
             source = FromBytes(archive.read(info), origin)

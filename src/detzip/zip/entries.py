@@ -8,7 +8,7 @@ from a wheel) and is written as is.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +52,8 @@ class Precompressed:
 
     ``read`` returns exactly ``compressed_size`` bytes of raw stream for ``method``
     (:data:`STORED` or :data:`DEFLATED`) that decompress to ``size`` bytes with CRC-32 ``crc32``.
+    ``chunks``, if given, yields those same bytes in bounded pieces: the writer then copies the
+    member without ever holding it whole (memory stays flat whatever the member's size).
     """
 
     method: int
@@ -60,6 +62,7 @@ class Precompressed:
     size: int
     read: Callable[[], bytes]
     origin: str = ""
+    chunks: Callable[[], Iterator[bytes]] | None = None
 
     def __post_init__(self) -> None:
         if self.method not in (STORED, DEFLATED):

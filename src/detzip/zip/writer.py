@@ -20,7 +20,7 @@ import os
 import struct
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,13 +95,21 @@ class WrittenZip:
 
 @dataclass(frozen=True, slots=True)
 class _Member:
-    """An entry's bytes as they go into the archive."""
+    """An entry's bytes as they go into the archive: ``data`` held in memory, or (a member
+    copied as it is) ``chunks`` of ``compressed`` bytes read only as they are written."""
 
     method: int
     crc32: int
     size: int
     data: bytes | bytearray | memoryview
     sha256: str | None = None  # of a file's content, as read now
+    chunks: Callable[[], Iterator[bytes]] | None = None
+    compressed: int = -1  # with chunks: how many bytes they must add up to
+
+    @property
+    def compressed_size(self) -> int:
+        """The bytes this member's data occupies in the archive."""
+        return self.compressed if self.chunks is not None else len(self.data)
 
 
 def canonical_order(entries: Iterable[Entry]) -> list[Entry]:
@@ -201,7 +209,7 @@ def _members(
     in_flight = 0
     try:
         for batch in batches:
-            weight = sum(entry.size_hint for entry in batch)
+            weight = sum(_held(entry) for entry in batch)
             while pending and (in_flight + weight > WINDOW_BYTES or len(pending) >= 4 * workers):
                 done, future, done_weight = pending.popleft()
                 in_flight -= done_weight
@@ -222,13 +230,22 @@ def _batches(ordered: Sequence[Entry]) -> list[list[Entry]]:
     weight = 0
     for entry in ordered:
         current.append(entry)
-        weight += entry.size_hint
+        weight += _held(entry)
         if weight >= BATCH_BYTES or len(current) >= BATCH_ENTRIES:
             batches.append(current)
             current, weight = [], 0
     if current:
         batches.append(current)
     return batches
+
+
+def _held(entry: Entry) -> int:
+    """The bytes preparing ``entry`` holds in memory until it is written: none for a member
+    copied in chunks (it is read as it is written), else its size."""
+    source = entry.source
+    if isinstance(source, Precompressed) and source.chunks is not None:
+        return 0
+    return entry.size_hint
 
 
 def _unchanged(entry: Entry, sha256: str, expected: Mapping[str, str]) -> None:
@@ -250,6 +267,8 @@ def _prepare(entry: Entry, compress: compressors.Compress | None) -> _Member:
     match entry.source:
         case None:
             return _Member(STORED, 0, 0, b"")
+        case Precompressed(chunks=chunks) as pre if chunks is not None:
+            return _Member(pre.method, pre.crc32, pre.size, b"", None, chunks, pre.compressed_size)
         case Precompressed() as pre:
             data = pre.read()
             if len(data) != pre.compressed_size:
@@ -303,7 +322,7 @@ class _ArchiveWriter:
         name = entry.name.encode("utf-8")
         flags = 0 if name.isascii() else FLAG_UTF8
         offset = self.sink.offset
-        csize = len(member.data)
+        csize = member.compressed_size
         big_sizes = member.size >= ZIP64_LIMIT or csize >= ZIP64_LIMIT
         zip64 = big_sizes or offset >= ZIP64_LIMIT
         version = VERSION_ZIP64 if zip64 else VERSION_DEFAULT
@@ -326,7 +345,17 @@ class _ArchiveWriter:
             )
         )
         self.sink.write(name + local_extra)
-        self.sink.write(member.data)
+        if member.chunks is None:
+            self.sink.write(member.data)
+        else:
+            copied = 0
+            for chunk in member.chunks():
+                copied += len(chunk)
+                if copied > csize:
+                    break
+                self.sink.write(chunk)
+            if copied != csize:
+                raise DetzipError(f"expected {csize} compressed bytes, read {copied}", entry.name)
         self.unzipped += member.size
 
         overflow = [value for value in (member.size, csize, offset) if value >= ZIP64_LIMIT]
