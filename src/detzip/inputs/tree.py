@@ -19,11 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import pathspec
-
 from detzip._fs import TEMP_SUFFIX
 from detzip.errors import DetzipError, Setting, literal
-from detzip.inputs._patterns import compile_patterns
+from detzip.inputs._patterns import Matcher, compile_patterns
 from detzip.zip.entries import Entry
 from detzip.zip.names import normalize_prefix
 
@@ -160,8 +158,8 @@ def collect(root: str | os.PathLike[str], spec: TreeSpec | None = None) -> list[
 class _Walker:
     real_root: Path
     prefix: str
-    exclude: pathspec.GitIgnoreSpec
-    include: pathspec.GitIgnoreSpec | None
+    exclude: Matcher
+    include: Matcher | None
     spec: TreeSpec
     entries: list[Entry] = field(default_factory=list)
 

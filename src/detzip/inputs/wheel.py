@@ -28,7 +28,7 @@ from detzip.zip.entries import DEFLATED, STORED, Entry, FromBytes, Precompressed
 from detzip.zip.reader import data_offset
 
 if TYPE_CHECKING:
-    import pathspec
+    from detzip.inputs._patterns import Matcher
 
 __all__ = [
     "DEFAULT_LAYER_EXCLUDES",
@@ -69,9 +69,7 @@ class Wheel(Protocol):
         ...
 
 
-def install(
-    wheels: Iterable[Wheel], prefix: str, exclude: pathspec.GitIgnoreSpec | None = None
-) -> list[Entry]:
+def install(wheels: Iterable[Wheel], prefix: str, exclude: Matcher | None = None) -> list[Entry]:
     """Every wheel's files as pip would install them, under ``prefix``, less what ``exclude``
     matches (default: :func:`compile_excludes` of no patterns, i.e. the bytecode)."""
     spec = exclude if exclude is not None else compile_excludes((), True)
@@ -103,7 +101,7 @@ def read_metadata(wheel: Wheel) -> bytes:
         buffer.close()
 
 
-def wheel_entries(wheel: Wheel, prefix: str, exclude: pathspec.GitIgnoreSpec) -> list[Entry]:
+def wheel_entries(wheel: Wheel, prefix: str, exclude: Matcher) -> list[Entry]:
     """The entries ``pip install --target`` would create for ``wheel``, under ``prefix``.
 
     The wheel is mapped once; those very bytes are checked against ``wheel.sha256`` and then
@@ -190,7 +188,7 @@ def _entries(
     archive: zipfile.ZipFile,
     buffer: _Mapped,
     prefix: str,
-    exclude: pathspec.GitIgnoreSpec,
+    exclude: Matcher,
     origin: str,
 ) -> list[Entry]:
     dist_info, data_dir = _wheel_dirs(archive, wheel)
@@ -307,7 +305,7 @@ def _hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def compile_excludes(patterns: Sequence[str], defaults: bool) -> pathspec.GitIgnoreSpec:
+def compile_excludes(patterns: Sequence[str], defaults: bool) -> Matcher:
     """``patterns`` (and, with ``defaults``, :data:`DEFAULT_LAYER_EXCLUDES`) as one matcher."""
     from detzip.inputs._patterns import compile_patterns
 
