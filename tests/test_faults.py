@@ -465,7 +465,9 @@ def test_a_full_cache_disk_costs_a_warning_and_leaks_nothing(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "warning" in result.stderr and "Traceback" not in result.stderr
-    assert not [p for p in small_disk.rglob("*") if p.is_file() and p.suffix != ".lock"]
+    # nothing but the lock and the (complete, tiny) stat memo of the source
+    leaked = [p for p in small_disk.rglob("*") if p.is_file() and p.suffix != ".lock"]
+    assert not [p for p in leaked if p.parent.name != "stat-memo"]
 
 
 def test_a_full_cache_disk_while_storing_wheels_costs_a_warning(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,6 +40,8 @@ Finish = Callable[[Sequence["Entry"]], list["Entry"]]
 """The last step on the entries before they are written (e.g. adding bytecode)."""
 Make = Callable[[Path, Finish], "WrittenZip"]
 """Writes the artifact's zip to a path, its entries passed through a :data:`Finish`."""
+_Complete = Callable[[dict[str, Any]], dict[str, Any]]
+"""Completes a description once the zip is written (with what the writer read)."""
 
 
 def build(
@@ -76,21 +79,33 @@ def build(
         store.require = True
     check = _with_handler(build_check(spec.output, spec.kind, upload), spec)
     dependencies = spec.dependencies()
+    complete: _Complete | None = None
     if spec.kind == "layer":
         assert dependencies is not None  # a layer's spec always names its requirements
         description, make = _layer(spec, dependencies, options, store)
     else:
         skip = frozenset().union(*(_identity(p) for p in (store.root, *never_pack)))
-        description, make = _function(spec, dependencies, options, store, skip)
+        description, make, complete = _function(spec, dependencies, options, store, skip)
     finish: Finish = list  # the entries as they are …
     if spec.compile:  # … or with bytecode for every packed .py
         description, finish = _compiled(spec, description)
-    key = cache_key(spec.kind, description)
 
     def write(path: Path) -> WrittenZip:
         return make(path, finish)
 
-    outcome = store.through(spec.artifact_name, key, description, spec.output, write, check)
+    if complete is None:
+        key = cache_key(spec.kind, description)
+        outcome = store.through(spec.artifact_name, key, description, spec.output, write, check)
+    else:  # the cache is off: the files are hashed as they are zipped, the key follows
+        finished = complete
+
+        def describe() -> tuple[str, dict[str, Any]]:
+            described = finished(description)
+            return cache_key(spec.kind, described), described
+
+        outcome = store.through(
+            spec.artifact_name, "", {}, spec.output, write, check, describe=describe
+        )
     artifact = Artifact.from_record(
         outcome.path, outcome.record, source=outcome.source, entry=outcome.entry
     )
@@ -203,8 +218,11 @@ def _function(
     options: ZipOptions,
     store: Cache,
     skip_dirs: frozenset[tuple[int, int]],
-) -> tuple[dict[str, Any], Make]:
-    """A source tree (and the packages it bundles): its description and how to write it."""
+) -> tuple[dict[str, Any], Make, _Complete | None]:
+    """A source tree (and the packages it bundles): its description, how to write it, and —
+    with the cache off — how to complete the description from the files as they were zipped
+    (each file is read once). With the cache on, each file's digest comes from the stat memo
+    when its stat is unchanged (:mod:`detzip.cache.stats`), else from reading it."""
     from detzip.inputs.tree import TreeSpec, collect
     from detzip.zip.entries import fingerprint
 
@@ -220,13 +238,23 @@ def _function(
         skip_files=_identity(spec.output),
         skip_dirs=skip_dirs,
     ).resolved(spec.source)
-    entries = collect(spec.source, tree)
+    memo = None
+    if store.enabled:
+        from detzip.cache.stats import StatMemo, memo_name
+
+        where = store.layout.stat_memo(memo_name(Path(spec.source), tree.describe(spec.source)))
+        memo = StatMemo(where)  # taken before the walk: its clock starts before any read
+    stats: dict[str, os.stat_result] = {}
+    entries = collect(spec.source, tree, stats=stats)
     digests: dict[str, str] = {}  # each file's sha256 as keyed: the writer checks it again
-    description: dict[str, Any] = {
-        **options.describe(),
-        **tree.describe(spec.source),
-        "content": fingerprint(entries, digests),
-    }
+    description: dict[str, Any] = {**options.describe(), **tree.describe(spec.source)}
+    if memo is not None:
+        remembered = memo
+
+        def digest(entry: Entry, path: Path) -> str:
+            return remembered.digest(entry.name, path, stats.get(entry.name))
+
+        description["content"] = fingerprint(entries, digests, digest_of=digest)
     resolution = None
     if dependencies is not None:
         from detzip.deps.resolution import resolve
@@ -236,7 +264,7 @@ def _function(
         description["dependencies"] = resolution.description
 
     def make(path: Path, finish: Finish) -> WrittenZip:
-        from detzip.zip.writer import write_zip
+        from detzip.zip.writer import Changed, write_zip
 
         more = []
         if dependencies is not None and resolution is not None:
@@ -245,9 +273,28 @@ def _function(
             more = install(resolution.wheels(), "")
         report = progress.bytes_done(f"zipping {spec.artifact_name}")
         everything = finish([*entries, *more])
-        return write_zip(everything, path, options, progress=report, expected=digests)
+        if memo is None:  # one read per file: the writer's digests make the key
+            return write_zip(everything, path, options, progress=report, observed=digests)
+        try:
+            return write_zip(everything, path, options, progress=report, expected=digests)
+        except Changed:
+            memo.forget()  # it may have vouched for the file: hash every file next time
+            raise
 
-    return description, make
+    def complete(described: dict[str, Any]) -> dict[str, Any]:
+        def written(entry: Entry, path: Path) -> str:
+            known = digests.get(entry.name)  # not written: replaced by a finishing step
+            if known is not None:
+                return known
+            with open(path, "rb") as handle:
+                return hashlib.file_digest(handle, "sha256").hexdigest()
+
+        return {**described, "content": fingerprint(entries, digest_of=written)}
+
+    if memo is None:
+        return description, make, complete
+    memo.save()
+    return description, make, None
 
 
 def _layer(

@@ -126,8 +126,14 @@ def _read_ignore_file(root: Path) -> list[str]:
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def collect(root: str | os.PathLike[str], spec: TreeSpec | None = None) -> list[Entry]:
-    """The entries for the tree at ``root``, in walk order (the writer sorts them)."""
+def collect(
+    root: str | os.PathLike[str],
+    spec: TreeSpec | None = None,
+    *,
+    stats: dict[str, os.stat_result] | None = None,
+) -> list[Entry]:
+    """The entries for the tree at ``root``, in walk order (the writer sorts them). ``stats``,
+    if given, receives each file entry's stat as the walk took it (by archive name)."""
     spec = spec or TreeSpec()
     top = Path(root)
     if not top.is_dir():
@@ -149,6 +155,7 @@ def collect(root: str | os.PathLike[str], spec: TreeSpec | None = None) -> list[
         exclude=excludes,
         include=compile_patterns([(spec.include, "include")]) if spec.include else None,
         spec=spec,
+        stats=stats,
     )
     walker.walk(top, "", (real_root,))
     return walker.entries
@@ -161,6 +168,7 @@ class _Walker:
     exclude: Matcher
     include: Matcher | None
     spec: TreeSpec
+    stats: dict[str, os.stat_result] | None = None
     entries: list[Entry] = field(default_factory=list)
 
     def walk(self, directory: Path, rel: str, chain: tuple[Path, ...]) -> int:
@@ -173,10 +181,11 @@ class _Walker:
                 directory,
             ) from None
         for child in children:
-            self.visit(Path(child.path), rel + child.name, child.is_symlink(), chain)
+            self.visit(Path(child.path), rel + child.name, child, chain)
         return len(children)
 
-    def visit(self, path: Path, rel: str, is_link: bool, chain: tuple[Path, ...]) -> None:
+    def visit(self, path: Path, rel: str, child: os.DirEntry[str], chain: tuple[Path, ...]) -> None:
+        is_link = child.is_symlink()
         try:
             rel.encode("utf-8")
         except UnicodeEncodeError:
@@ -205,7 +214,7 @@ class _Walker:
                     settings=[Setting("allow_outside_links", True)],
                 )
         try:
-            info = path.stat()
+            info = child.stat()  # follows a link, as path.stat() would
         except OSError as exc:
             raise DetzipError(f"cannot read ({exc.strerror}); fix or exclude it", path) from None
 
@@ -237,14 +246,12 @@ class _Walker:
             raise DetzipError(f"is a {kind}, which a zip cannot hold; exclude it", path)
         if (info.st_dev, info.st_ino) in self.spec.skip_files:
             return
+        name = self.prefix + rel
         self.entries.append(
-            Entry.file(
-                self.prefix + rel,
-                path,
-                executable=bool(info.st_mode & 0o111),
-                size_hint=info.st_size,
-            )
+            Entry.file(name, path, executable=bool(info.st_mode & 0o111), size_hint=info.st_size)
         )
+        if self.stats is not None:
+            self.stats[name] = info
 
 
 #: folder names the default excludes take for virtualenvs (any folder with a pyvenv.cfg is one)

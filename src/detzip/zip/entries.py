@@ -120,17 +120,22 @@ class Entry:
 
 
 def fingerprint(
-    entries: Iterable[Entry], file_digests: dict[str, str] | None = None
+    entries: Iterable[Entry],
+    file_digests: dict[str, str] | None = None,
+    *,
+    digest_of: Callable[[Entry, Path], str] | None = None,
 ) -> dict[str, object]:
     """A digest of every entry's name, exec bit and content (files are read and hashed).
 
     Entries with equal fingerprints written with equal options give equal zips. Each file
     entry's content sha256 goes into ``file_digests`` (by name) if given: pass it to
     :func:`~detzip.zip.writer.write_zip` so that the bytes zipped are the bytes keyed.
+    ``digest_of(entry, path)``, if given, gives a file entry's sha256 (hex) instead of reading it
+    here (e.g. from a memo, or as the writer read it); it raises ``OSError`` if unreadable.
     """
     ordered = sorted(entries, key=lambda e: e.name)
     # serial: threads measured slower here (small files; open() and stat() dominate)
-    contents = [_content_digest(entry.source) for entry in ordered]
+    contents = [_content_digest(entry.source, entry, digest_of) for entry in ordered]
     if file_digests is not None:
         for entry, content in zip(ordered, contents, strict=True):
             if isinstance(entry.source, FromFile):
@@ -144,12 +149,16 @@ def fingerprint(
     return {"entries": len(ordered), "sha256": digest.hexdigest()}
 
 
-def _content_digest(source: Source | None) -> bytes:
+def _content_digest(
+    source: Source | None, entry: Entry, digest_of: Callable[[Entry, Path], str] | None
+) -> bytes:
     match source:
         case None:
             return b"directory"
         case FromFile(path=path):
             try:
+                if digest_of is not None:
+                    return digest_of(entry, path).encode()
                 with open(path, "rb") as handle:
                     return hashlib.file_digest(handle, "sha256").hexdigest().encode()
             except OSError as exc:

@@ -47,6 +47,7 @@ __all__ = [
     "VERSION_ZIP64",
     "WINDOW_BYTES",
     "ZIP64_LIMIT",
+    "Changed",
     "WrittenZip",
     "canonical_order",
     "write_zip",
@@ -75,6 +76,10 @@ _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
 _EOCD = struct.Struct("<IHHHHIIH")
 _EOCD64 = struct.Struct("<IQHHIIQQQQ")
 _LOCATOR64 = struct.Struct("<IIQI")
+
+
+class Changed(DetzipError):
+    """A file's bytes, read to be zipped, are not the ones the build was keyed on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,13 +165,16 @@ def write_zip(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     expected: Mapping[str, str] | None = None,
+    observed: dict[str, str] | None = None,
 ) -> WrittenZip:
     """Write ``entries`` as a canonical zip at ``output`` (atomically) and describe the result.
 
     ``progress``, if given, is called with (bytes of input done, bytes in all) as entries are
     written. ``expected`` maps file entries' names to the sha256 their content had when the
     cache key was computed (see :func:`~detzip.zip.entries.fingerprint`): a file read with other
-    bytes now changed during the build, which is an error (the output is left as it was).
+    bytes now changed during the build, which is an error (:class:`Changed`; the output is
+    left as it was). ``observed``, if given, receives each file entry's sha256 as it was read
+    and zipped (by name): one read per file gives both the zip and the digests for its key.
     """
     options = options or ZipOptions()
     ordered = canonical_order(entries)
@@ -178,8 +186,11 @@ def write_zip(
         sink = _Sink(handle)
         writer = _ArchiveWriter(sink, options)
         for entry, member in _members(ordered, compress, workers or _cpu_count()):
-            if expected is not None and member.sha256 is not None:
-                _unchanged(entry, member.sha256, expected)
+            if member.sha256 is not None:
+                if expected is not None:
+                    _unchanged(entry, member.sha256, expected)
+                if observed is not None:
+                    observed[entry.name] = member.sha256
             writer.add(entry, member)
             if progress is not None:
                 done += entry.size_hint
@@ -252,7 +263,7 @@ def _unchanged(entry: Entry, sha256: str, expected: Mapping[str, str]) -> None:
     keyed = expected.get(entry.name)
     if keyed is not None and keyed != sha256:
         assert isinstance(entry.source, FromFile)
-        raise DetzipError(
+        raise Changed(
             "changed while it was being zipped (its bytes are not the ones the build was keyed "
             "on); nothing was written or cached — run the build again",
             entry.source.path,

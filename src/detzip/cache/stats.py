@@ -1,0 +1,169 @@
+"""The stat memo: each source file's sha256, trusted while its stat says it is the same file.
+
+A function's cache key needs the sha256 of every file it packs. Reading a 100 MB tree for that
+costs most of a hit, so (as git's index does) each file's digest is remembered with its stat —
+size, mtime_ns, ctime_ns, inode and device — and used again only while all five are unchanged.
+
+What could still fool it, and what guards against it:
+
+- An edit that keeps the size and lands in the same timestamp tick as the memo's reading of the
+  file ("racily clean" in git's words). A digest is trusted only if the file's mtime and ctime
+  are at least :data:`RACY_NS` older than the moment its hashing began; otherwise it is read
+  again on the next build (a file changed in the last two seconds is always rehashed).
+- A memo copied to another machine (a cache folder restored in CI, a container image): inodes
+  and times mean nothing there. Every memo names the machine and boot it was written on
+  (:func:`scope`: machine id, boot id, host name) and is ignored anywhere else.
+- A damaged or foreign memo file: anything that is not exactly a memo is ignored (the files
+  are hashed as if there were none), never an error.
+
+The digests are only a shortcut to the key: the writer still hashes every byte it zips and
+refuses a file whose bytes are not the keyed ones (and the memo is then forgotten).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from detzip._fs import write_file
+
+__all__ = ["RACY_NS", "VERSION", "StatMemo", "memo_name", "scope", "stat_of"]
+
+#: the memo file's format; another version is ignored
+VERSION = 1
+#: how old a file's mtime and ctime must be, against the start of its hashing, for its digest
+#: to be trusted: coarser than any filesystem's timestamps (FAT's 2 s) and small clock skews
+RACY_NS = 2_000_000_000
+
+Stat = tuple[int, int, int, int, int]
+"""(size, mtime_ns, ctime_ns, inode, device)"""
+
+
+def stat_of(info: os.stat_result) -> Stat:
+    """The fields of ``info`` a memo compares."""
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+
+
+def _read_id(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read(200).strip()
+    except (OSError, ValueError):
+        return ""
+
+
+def scope() -> str:
+    """What a memo is valid on: this machine, since its last boot (machine id, boot id, host
+    name). Inode numbers and device ids are only meaningful there."""
+    parts = [
+        _read_id("/etc/machine-id") or _read_id("/var/lib/dbus/machine-id"),
+        _read_id("/proc/sys/kernel/random/boot_id"),
+        _host(),
+    ]
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest()
+
+
+def _host() -> str:
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        return str(uname().nodename)
+    return os.environ.get("COMPUTERNAME", "")  # pragma: no cover - Windows
+
+
+class StatMemo:
+    """The remembered digests of one source tree's files, in the file ``path``.
+
+    :meth:`digest` answers from the memo when it may, else reads and hashes the file;
+    :meth:`save` writes what this build learnt; :meth:`forget` removes the file.
+    """
+
+    def __init__(self, path: Path, *, machine: str | None = None) -> None:
+        self.path = path
+        self.machine = machine if machine is not None else scope()
+        self.started = time.time_ns()  # before any file is read: the racy rule's reference
+        self.known: dict[str, list[Any]] = _load(path, self.machine)
+        self.seen: dict[str, list[Any]] = {}
+        self.changed = False
+
+    def digest(self, name: str, path: Path, info: os.stat_result | None = None) -> str:
+        """The sha256 (hex) of the file at ``path``, remembered under ``name``: from the memo
+        if its stat is unchanged and old enough, else read now (``OSError`` if unreadable)."""
+        if info is None:
+            info = os.stat(path)
+        now = stat_of(info)
+        entry = self.known.get(name)
+        if (
+            entry is not None
+            and _valid(entry)
+            and tuple(entry[:5]) == now
+            and _settled(now, entry[6])
+        ):
+            self.seen[name] = entry
+            return str(entry[5])
+        with open(path, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        self.seen[name] = [*now, digest, self.started]
+        self.changed = True
+        return digest
+
+    def save(self) -> None:
+        """Keep what this build saw (only the files it saw), if anything changed; a failure to
+        write is no error (the next build hashes again)."""
+        if not self.changed and len(self.seen) == len(self.known):
+            return
+        memo = {"detzip-stat-memo": VERSION, "scope": self.machine, "files": self.seen}
+        with contextlib.suppress(OSError):
+            write_file(self.path, json.dumps(memo, separators=(",", ":")).encode())
+
+    def forget(self) -> None:
+        """Remove the memo: a file it vouched for had other bytes (edited in a way its stat
+        did not show, or during the build). The next build hashes every file."""
+        self.known = {}
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+def _settled(now: Stat, hashed: int) -> bool:
+    """Whether a file with this stat, hashed starting at ``hashed``, was older than the racy
+    window then: a later edit within the same timestamp tick cannot hide behind its stat."""
+    return max(now[1], now[2]) + RACY_NS <= hashed
+
+
+def _load(path: Path, machine: str) -> dict[str, list[Any]]:
+    """The memo's entries, or none if it is missing, damaged, of another version or machine."""
+    try:
+        with open(path, "rb") as handle:
+            memo = json.loads(handle.read())
+    except (OSError, ValueError, RecursionError):
+        return {}
+    if (
+        not isinstance(memo, dict)
+        or memo.get("detzip-stat-memo") != VERSION
+        or memo.get("scope") != machine
+        or not isinstance(memo.get("files"), dict)
+    ):
+        return {}
+    files: dict[str, list[Any]] = memo["files"]  # each entry is checked when it is used
+    return files
+
+
+def _valid(entry: object) -> bool:
+    return (
+        isinstance(entry, list)
+        and len(entry) == 7
+        and all(type(v) is int for v in (*entry[:5], entry[6]))
+        and isinstance(entry[5], str)
+        and len(entry[5]) == 64
+    )
+
+
+def memo_name(root: Path, describe: Mapping[str, Any]) -> str:
+    """The memo file's name for a tree at ``root`` walked as ``describe`` says."""
+    payload = json.dumps([os.path.abspath(root), describe], sort_keys=True, default=str).encode()
+    return hashlib.sha256(payload).hexdigest()[:32]
