@@ -158,3 +158,80 @@ def test_no_cache_keys_and_bytes_equal_cached_ones(tmp_path: Path) -> None:
     cached = build_function(source, tmp_path / "one.zip", cache=Cache(tmp_path / "cache"))
     uncached = build_function(source, tmp_path / "two.zip", cache=False)
     assert uncached.key == cached.key and uncached.sha256 == cached.sha256
+
+
+@pytest.fixture
+def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written by the test a moment ago count as settled (else every build rehashes)."""
+    monkeypatch.setattr(stats, "RACY_NS", 0)
+
+
+def _tree(tmp_path: Path) -> Path:
+    source = tmp_path / "src"
+    (source / "pkg").mkdir(parents=True)
+    (source / "pkg" / "a.py").write_bytes(b"a = 1\n")
+    (source / "b.py").write_bytes(b"b = 2\n")
+    (source / "empty").mkdir()
+    return source
+
+
+@pytest.mark.usefixtures("no_racy_window")
+@pytest.mark.parametrize("change", ["add", "remove", "rename", "chmod", "edit", "empty", "none"])
+def test_a_hit_from_the_remembered_walk_sees_every_change(tmp_path: Path, change: str) -> None:
+    source = _tree(tmp_path)
+    cache = Cache(tmp_path / "cache")
+    first = build_function(source, tmp_path / "one.zip", cache=cache)
+    assert json.loads(_memo_file(tmp_path / "cache").read_text())["tree"]["empty"] == ["empty/"]
+    again = build_function(source, tmp_path / "two.zip", cache=cache)  # from the memo's walk
+    assert again.cache_hit and again.key == first.key
+    match change:
+        case "add":
+            (source / "pkg" / "new.py").write_bytes(b"")
+        case "remove":
+            (source / "pkg" / "a.py").unlink()
+        case "rename":
+            (source / "pkg" / "a.py").rename(source / "pkg" / "c.py")
+        case "chmod":
+            (source / "b.py").chmod(0o755)
+        case "edit":
+            (source / "b.py").write_bytes(b"b = 3\n")
+        case "empty":
+            (source / "empty" / "now.txt").write_bytes(b"")
+    changed = build_function(source, tmp_path / "three.zip", cache=cache)
+    fresh = build_function(source, tmp_path / "four.zip", cache=False)  # walks, reads all
+    assert changed.key == fresh.key and changed.sha256 == fresh.sha256
+    assert changed.cache_hit == (change == "none")
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_a_damaged_walk_in_the_memo_is_ignored(tmp_path: Path) -> None:
+    source = _tree(tmp_path)
+    cache = Cache(tmp_path / "cache")
+    first = build_function(source, tmp_path / "one.zip", cache=cache)
+    memo_path = _memo_file(tmp_path / "cache")
+    memo = json.loads(memo_path.read_text())
+    for damage in ([[1, 2]], [[3, "x"]], [["a", 1]], "x", [[None, None, None]]):
+        memo["tree"]["files"] = damage
+        memo_path.write_text(json.dumps(memo))
+        again = build_function(source, tmp_path / "two.zip", cache=cache)
+        assert again.cache_hit and again.key == first.key
+    memo["tree"]["dirs"] = [[0, 1, 2, 3, 4, 5]]  # 0 would be a file descriptor to os.stat
+    memo_path.write_text(json.dumps(memo))
+    assert build_function(source, tmp_path / "two.zip", cache=cache).key == first.key
+
+
+def test_a_folder_changed_in_the_racy_window_is_listed_again(tmp_path: Path) -> None:
+    source = _tree(tmp_path)
+    cache = Cache(tmp_path / "cache")
+    first = build_function(source, tmp_path / "one.zip", cache=cache)
+    memo_path = _memo_file(tmp_path / "cache")
+    memo = json.loads(memo_path.read_text())
+    memo["tree"]["files"] = [["b.py", str(source / "b.py")]]  # a walk that missed pkg/a.py
+    memo["tree"]["empty"] = []
+    # listed right when the folders last changed: a file added in that tick could be missing
+    memo["tree"]["walked"] = max(
+        max(p.stat().st_mtime_ns, p.stat().st_ctime_ns) for p in (source, source / "pkg")
+    )
+    memo_path.write_text(json.dumps(memo))
+    again = build_function(source, tmp_path / "two.zip", cache=cache)
+    assert again.cache_hit and again.key == first.key  # walked again: every file is there

@@ -224,7 +224,7 @@ def _function(
     (each file is read once). With the cache on, each file's digest comes from the stat memo
     when its stat is unchanged (:mod:`detzip.cache.stats`), else from reading it."""
     from detzip.inputs.tree import TreeSpec, collect
-    from detzip.zip.entries import fingerprint
+    from detzip.zip.entries import FromFile, fingerprint
 
     assert spec.source is not None  # a function's spec always names its source
     _not_a_source_file(spec.output, Path(spec.source))
@@ -244,17 +244,47 @@ def _function(
 
         where = store.layout.stat_memo(memo_name(Path(spec.source), tree.describe(spec.source)))
         memo = StatMemo(where)  # taken before the walk: its clock starts before any read
-    stats: dict[str, os.stat_result] = {}
-    entries = collect(spec.source, tree, stats=stats)
     digests: dict[str, str] = {}  # each file's sha256 as keyed: the writer checks it again
     description: dict[str, Any] = {**options.describe(), **tree.describe(spec.source)}
-    if memo is not None:
-        remembered = memo
+    source = spec.source
+    found = None if memo is None else memo.snapshot(tree.skip_files, tree.skip_dirs)
+    if found is not None:  # no folder changed since the last walk: its files, each stat'ed
+        from detzip.zip.entries import fingerprint_of
 
-        def digest(entry: Entry, path: Path) -> str:
-            return remembered.digest(entry.name, path, stats.get(entry.name))
+        found.sort(key=lambda item: item[0])
+        digests.update((item[0], item[2]) for item in found if item[2] is not None)
+        description["content"] = fingerprint_of(
+            (name, executable, b"directory" if sha is None else sha.encode())
+            for name, executable, sha, _, _ in found
+        )
+        walked: list[Entry] | None = None  # to build, the very files keyed (see entries())
+    else:
+        stats: dict[str, os.stat_result] = {}
+        listed: list[tuple[str, os.stat_result]] = []
+        walked = collect(source, tree, stats=stats, listed=listed)
+        if memo is not None:
+            remembered = memo
 
-        description["content"] = fingerprint(entries, digests, digest_of=digest)
+            def digest(entry: Entry, path: Path) -> str:
+                return remembered.digest(entry.name, path, stats.get(entry.name))
+
+            description["content"] = fingerprint(walked, digests, digest_of=digest)
+            files = {e.name: str(e.source.path) for e in walked if isinstance(e.source, FromFile)}
+            memo.walked(listed, files, (e.name for e in walked if e.source is None))
+
+    def entries() -> list[Entry]:
+        if walked is not None:
+            return walked
+        from detzip.zip.entries import Entry
+
+        assert found is not None
+        return [
+            Entry.directory(name)
+            if sha is None
+            else Entry.file(name, Path(path), executable=x, size_hint=size)
+            for name, x, sha, path, size in found
+        ]
+
     resolution = None
     if dependencies is not None:
         from detzip.deps.resolution import resolve
@@ -272,7 +302,7 @@ def _function(
 
             more = install(resolution.wheels(), "")
         report = progress.bytes_done(f"zipping {spec.artifact_name}")
-        everything = finish([*entries, *more])
+        everything = finish([*entries(), *more])
         if memo is None:  # one read per file: the writer's digests make the key
             return write_zip(everything, path, options, progress=report, observed=digests)
         try:
@@ -289,7 +319,7 @@ def _function(
             with open(path, "rb") as handle:
                 return hashlib.file_digest(handle, "sha256").hexdigest()
 
-        return {**described, "content": fingerprint(entries, digest_of=written)}
+        return {**described, "content": fingerprint(entries(), digest_of=written)}
 
     if memo is None:
         return description, make, complete

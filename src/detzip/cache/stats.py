@@ -26,8 +26,9 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,11 +88,58 @@ class StatMemo:
         self.path = path
         self.machine = machine if machine is not None else scope()
         self.started = time.time_ns()  # before any file is read: the racy rule's reference
-        self.known: dict[str, list[Any]] = _load(path, self.machine)
+        self.known, self.tree = _load(path, self.machine)
         self.seen: dict[str, list[Any]] = {}
         self.changed = False
 
-    def digest(self, name: str, path: Path, info: os.stat_result | None = None) -> str:
+    def snapshot(
+        self, skip_files: Collection[tuple[int, int]], skip_dirs: Collection[tuple[int, int]]
+    ) -> list[tuple[str, bool, str | None, str, int]] | None:
+        """The tree as the last walk found it — (archive name, executable, sha256, path, size)
+        for each file, (name, False, None, "", 0) for each empty folder — if no folder it
+        listed has changed since (their stat unchanged, and settled when the walk began: a
+        file added, removed or renamed changes its folder's mtime). Each file is stat'ed now,
+        its digest taken as :meth:`digest` does and its exec bit from that stat. None: walk
+        the tree again.
+        """
+        tree = self.tree
+        if tree is None:
+            return None
+        try:
+            walked = tree["walked"]
+            for path, *remembered in tree["dirs"]:
+                if type(path) is not str:  # an int would be taken for a file descriptor
+                    return None
+                now = stat_of(os.stat(path))
+                if now != tuple(remembered) or not _settled(now, walked) or now[3:] in skip_dirs:
+                    return None
+            items: list[tuple[str, bool, str | None, str, int]] = []
+            for name, path in tree["files"]:
+                if type(name) is not str or type(path) is not str:
+                    return None
+                info = os.stat(path)
+                if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in skip_files:
+                    return None
+                digest = self.digest(name, path, info)
+                items.append((name, bool(info.st_mode & 0o111), digest, path, info.st_size))
+            items += [(name, False, None, "", 0) for name in tree["empty"]]
+        except (OSError, ValueError, TypeError, KeyError):  # gone, unreadable, or not a memo
+            return None
+        return items
+
+    def walked(self, folders: Iterable[tuple[str, os.stat_result]], files: Mapping[str, str],
+               empty: Iterable[str]) -> None:  # fmt: skip
+        """Remember a whole walk: the ``folders`` it listed (path, stat), the ``files`` it
+        packs (archive name → path) and the ``empty`` folders' archive names."""
+        self.tree = {
+            "walked": self.started,
+            "dirs": [[path, *stat_of(info)] for path, info in folders],
+            "files": sorted(files.items()),
+            "empty": sorted(empty),
+        }
+        self.changed = True
+
+    def digest(self, name: str, path: str | Path, info: os.stat_result | None = None) -> str:
         """The sha256 (hex) of the file at ``path``, remembered under ``name``: from the memo
         if its stat is unchanged and old enough, else read now (``OSError`` if unreadable)."""
         if info is None:
@@ -117,14 +165,20 @@ class StatMemo:
         write is no error (the next build hashes again)."""
         if not self.changed and len(self.seen) == len(self.known):
             return
-        memo = {"detzip-stat-memo": VERSION, "scope": self.machine, "files": self.seen}
+        memo: dict[str, Any] = {
+            "detzip-stat-memo": VERSION,
+            "scope": self.machine,
+            "files": self.seen,
+        }
+        if self.tree is not None:
+            memo["tree"] = self.tree
         with contextlib.suppress(OSError):
             write_file(self.path, json.dumps(memo, separators=(",", ":")).encode())
 
     def forget(self) -> None:
         """Remove the memo: a file it vouched for had other bytes (edited in a way its stat
         did not show, or during the build). The next build hashes every file."""
-        self.known = {}
+        self.known, self.tree = {}, None
         with contextlib.suppress(OSError):
             self.path.unlink()
 
@@ -135,31 +189,44 @@ def _settled(now: Stat, hashed: int) -> bool:
     return max(now[1], now[2]) + RACY_NS <= hashed
 
 
-def _load(path: Path, machine: str) -> dict[str, list[Any]]:
-    """The memo's entries, or none if it is missing, damaged, of another version or machine."""
+def _load(path: Path, machine: str) -> tuple[dict[str, list[Any]], dict[str, Any] | None]:
+    """The memo's file entries and walk, or none if it is missing, damaged, of another
+    version or machine."""
     try:
         with open(path, "rb") as handle:
             memo = json.loads(handle.read())
     except (OSError, ValueError, RecursionError):
-        return {}
+        return {}, None
     if (
         not isinstance(memo, dict)
         or memo.get("detzip-stat-memo") != VERSION
         or memo.get("scope") != machine
         or not isinstance(memo.get("files"), dict)
     ):
-        return {}
+        return {}, None
     files: dict[str, list[Any]] = memo["files"]  # each entry is checked when it is used
-    return files
+    tree = memo.get("tree")
+    return files, tree if _valid_tree(tree) else None
+
+
+def _valid_tree(tree: object) -> bool:
+    """Whether ``tree`` has a walk's shape (its values are checked as they are used)."""
+    return (
+        isinstance(tree, dict)
+        and type(tree.get("walked")) is int
+        and all(isinstance(tree.get(k), list) for k in ("dirs", "files", "empty"))
+        and all(isinstance(name, str) for name in tree["empty"])
+    )
 
 
 def _valid(entry: object) -> bool:
+    """Whether a file entry has its shape (its stat is compared with a real one's integers)."""
     return (
-        isinstance(entry, list)
+        type(entry) is list
         and len(entry) == 7
-        and all(type(v) is int for v in (*entry[:5], entry[6]))
-        and isinstance(entry[5], str)
+        and type(entry[5]) is str
         and len(entry[5]) == 64
+        and type(entry[6]) is int
     )
 
 

@@ -131,9 +131,11 @@ def collect(
     spec: TreeSpec | None = None,
     *,
     stats: dict[str, os.stat_result] | None = None,
+    listed: list[tuple[str, os.stat_result]] | None = None,
 ) -> list[Entry]:
     """The entries for the tree at ``root``, in walk order (the writer sorts them). ``stats``,
-    if given, receives each file entry's stat as the walk took it (by archive name)."""
+    if given, receives each file entry's stat as the walk took it (by archive name), and
+    ``listed`` each folder whose listing was read, with its stat (taken before the listing)."""
     spec = spec or TreeSpec()
     top = Path(root)
     if not top.is_dir():
@@ -156,8 +158,13 @@ def collect(
         include=compile_patterns([(spec.include, "include")]) if spec.include else None,
         spec=spec,
         stats=stats,
+        listed=listed,
     )
-    walker.walk(top, "", (real_root,))
+    try:
+        info = top.stat()
+    except OSError as exc:
+        raise DetzipError(f"cannot read ({exc.strerror}); fix its permissions", top) from None
+    walker.walk(top, "", (real_root,), info)
     return walker.entries
 
 
@@ -169,10 +176,13 @@ class _Walker:
     include: Matcher | None
     spec: TreeSpec
     stats: dict[str, os.stat_result] | None = None
+    listed: list[tuple[str, os.stat_result]] | None = None
     entries: list[Entry] = field(default_factory=list)
 
-    def walk(self, directory: Path, rel: str, chain: tuple[Path, ...]) -> int:
+    def walk(self, directory: Path, rel: str, chain: tuple[Path, ...], info: os.stat_result) -> int:
         """Visit the folder's children; returns how many it has on disk."""
+        if self.listed is not None:
+            self.listed.append((str(directory), info))
         try:
             children = sorted(os.scandir(directory), key=lambda d: d.name)
         except OSError as exc:
@@ -232,7 +242,7 @@ class _Walker:
                 )
             # Folders with packed content get their entries as parents of that content; a
             # folder of its own only when it is empty on disk (not merely emptied by patterns).
-            if self.walk(path, rel + "/", (*chain, real)) == 0 and (
+            if self.walk(path, rel + "/", (*chain, real), info) == 0 and (
                 self.include is None or self.include.match_file(rel + "/")
             ):
                 self.entries.append(Entry.directory(self.prefix + rel + "/"))

@@ -24,6 +24,7 @@ __all__ = [
     "Precompressed",
     "Source",
     "fingerprint",
+    "fingerprint_of",
 ]
 
 STORED = 0
@@ -140,13 +141,24 @@ def fingerprint(
         for entry, content in zip(ordered, contents, strict=True):
             if isinstance(entry.source, FromFile):
                 file_digests[entry.name] = content.decode()
+    return fingerprint_of(
+        (entry.name, entry.executable, content)
+        for entry, content in zip(ordered, contents, strict=True)
+    )
+
+
+def fingerprint_of(items: Iterable[tuple[str, bool, bytes]]) -> dict[str, object]:
+    """:func:`fingerprint` from each entry's (name, executable, content digest), in name order:
+    a file's content digest is its sha256 in hex (ASCII), a directory's ``b"directory"``."""
     digest = hashlib.sha256()
-    for entry, content in zip(ordered, contents, strict=True):
-        digest.update(entry.name.encode("utf-8", "surrogateescape"))
-        digest.update(b"\0x\0" if entry.executable else b"\0-\0")
+    count = 0
+    for name, executable, content in items:
+        digest.update(name.encode("utf-8", "surrogateescape"))
+        digest.update(b"\0x\0" if executable else b"\0-\0")
         digest.update(content)
         digest.update(b"\n")
-    return {"entries": len(ordered), "sha256": digest.hexdigest()}
+        count += 1
+    return {"entries": count, "sha256": digest.hexdigest()}
 
 
 def _content_digest(
