@@ -32,8 +32,9 @@ from detzip.errors import DetzipError, Setting, literal
 __all__ = ["StoredWheel", "Wanted", "WheelStore"]
 
 #: how many ``pip download`` processes fetch missing wheels at once (each takes a share of them;
-#: pip's own configuration — indexes, credentials, proxies, certificates — applies to each)
-DOWNLOADS = 4
+#: pip's own configuration — indexes, credentials, proxies, certificates — applies to each): one
+#: per core, 2 to 4 (each pip is a second of start-up on a core before it downloads)
+DOWNLOADS = min(4, max(2, os.cpu_count() or 1))
 #: temporary stores of this process (see :meth:`WheelStore._use_scratch`)
 _SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
 
