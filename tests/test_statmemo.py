@@ -235,3 +235,19 @@ def test_a_folder_changed_in_the_racy_window_is_listed_again(tmp_path: Path) -> 
     memo_path.write_text(json.dumps(memo))
     again = build_function(source, tmp_path / "two.zip", cache=cache)
     assert again.cache_hit and again.key == first.key  # walked again: every file is there
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_an_output_edited_in_place_is_replaced_on_a_hit(tmp_path: Path) -> None:
+    source = _tree(tmp_path)
+    cache = Cache(tmp_path / "cache")
+    out = tmp_path / "out.zip"
+    first = build_function(source, out, cache=cache)
+    build_function(source, out, cache=cache)  # the output's digest is now remembered
+    assert (tmp_path / "cache" / "stat-memo" / "outputs.json").exists()
+    good = out.read_bytes()
+    info = out.stat()
+    out.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # same size …
+    os.utime(out, ns=(info.st_atime_ns, info.st_mtime_ns))  # … same mtime: ctime tells
+    again = build_function(source, out, cache=cache)
+    assert again.cache_hit and out.read_bytes() == good and again.sha256 == first.sha256

@@ -255,7 +255,7 @@ class Cache:
 
         An output that already holds exactly the recorded bytes is left alone.
         """
-        if _holds(output, record):
+        if self._holds(output, record):
             return True
         try:
             src = open(source, "rb")  # noqa: SIM115 (closed by the with below)
@@ -432,12 +432,25 @@ class Cache:
         digest = hashlib.sha256(canonical_json(dict(request))).hexdigest()
         return self.layout.memo_file(kind, digest)
 
+    def _holds(self, path: Path, record: Mapping[str, Any]) -> bool:
+        """Whether ``path`` holds exactly the recorded zip: its size, then its sha256 — from
+        the outputs' stat memo while the file's stat is unchanged (see
+        :mod:`detzip.cache.stats`), else read now (and then remembered)."""
+        try:
+            info = path.stat()
+            if info.st_size != record["size"]:
+                return False
+            if not self.enabled:
+                with open(path, "rb") as handle:
+                    return bool(
+                        hashlib.file_digest(handle, "sha256").hexdigest() == record["sha256"]
+                    )
+            from detzip.cache.stats import StatMemo
 
-def _holds(path: Path, record: Mapping[str, Any]) -> bool:
-    try:
-        if path.stat().st_size != record["size"]:
+            memo = StatMemo(self.layout.stat_memo("outputs"), keep_unseen=True)
+            held = bool(memo.digest(os.path.abspath(path), path, info) == record["sha256"])
+        except OSError:
             return False
-        with open(path, "rb") as handle:
-            return bool(hashlib.file_digest(handle, "sha256").hexdigest() == record["sha256"])
-    except OSError:
-        return False
+        if held:
+            memo.save()
+        return held

@@ -62,12 +62,18 @@ def _read_id(path: str) -> str:
 def scope() -> str:
     """What a memo is valid on: this machine, since its last boot (machine id, boot id, host
     name). Inode numbers and device ids are only meaningful there."""
+    if _SCOPE:
+        return _SCOPE[0]
     parts = [
         _read_id("/etc/machine-id") or _read_id("/var/lib/dbus/machine-id"),
         _read_id("/proc/sys/kernel/random/boot_id"),
         _host(),
     ]
-    return hashlib.sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest()
+    _SCOPE.append(hashlib.sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest())
+    return _SCOPE[0]
+
+
+_SCOPE: list[str] = []  # this process's, once read
 
 
 def _host() -> str:
@@ -84,12 +90,15 @@ class StatMemo:
     :meth:`save` writes what this build learnt; :meth:`forget` removes the file.
     """
 
-    def __init__(self, path: Path, *, machine: str | None = None) -> None:
+    def __init__(
+        self, path: Path, *, machine: str | None = None, keep_unseen: bool = False
+    ) -> None:
         self.path = path
+        self.keep_unseen = keep_unseen  # a memo of many builds' files (outputs): keep them all
         self.machine = machine if machine is not None else scope()
         self.started = time.time_ns()  # before any file is read: the racy rule's reference
         self.known, self.tree = _load(path, self.machine)
-        self.seen: dict[str, list[Any]] = {}
+        self.seen: dict[str, list[Any]] = dict(self.known) if keep_unseen else {}
         self.changed = False
 
     def snapshot(
@@ -163,13 +172,13 @@ class StatMemo:
     def save(self) -> None:
         """Keep what this build saw (only the files it saw), if anything changed; a failure to
         write is no error (the next build hashes again)."""
-        if not self.changed and len(self.seen) == len(self.known):
+        if not self.changed and (self.keep_unseen or len(self.seen) == len(self.known)):
             return
-        memo: dict[str, Any] = {
-            "detzip-stat-memo": VERSION,
-            "scope": self.machine,
-            "files": self.seen,
-        }
+        files = self.seen
+        if self.keep_unseen and len(files) > _MOST:  # the most recently hashed half
+            recent = sorted(files, key=lambda n: _hashed(files[n]), reverse=True)[: _MOST // 2]
+            files = {name: files[name] for name in recent}
+        memo: dict[str, Any] = {"detzip-stat-memo": VERSION, "scope": self.machine, "files": files}
         if self.tree is not None:
             memo["tree"] = self.tree
         with contextlib.suppress(OSError):
@@ -181,6 +190,14 @@ class StatMemo:
         self.known, self.tree = {}, None
         with contextlib.suppress(OSError):
             self.path.unlink()
+
+
+#: the most files a memo keeps (an outputs memo collects every output ever checked)
+_MOST = 100_000
+
+
+def _hashed(entry: object) -> int:
+    return entry[6] if _valid(entry) else 0  # type: ignore[index]
 
 
 def _settled(now: Stat, hashed: int) -> bool:
