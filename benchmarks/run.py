@@ -23,11 +23,13 @@ sys.path.insert(0, str(HERE))
 import bench_bytecode  # noqa: E402
 import bench_cache  # noqa: E402
 import bench_layer  # noqa: E402
+import bench_memory  # noqa: E402
 import bench_writer  # noqa: E402
 
 BENCHMARKS = {
     "writer": bench_writer.run,
     "layer": bench_layer.run,
+    "memory": bench_memory.run,
     "cache": bench_cache.run,
     "bytecode": bench_bytecode.run,
 }

@@ -143,3 +143,30 @@ def test_extraction_gives_back_names_contents_and_exec_bits(
         }
         assert set(infos) == set(tree) | expected_dirs
     shutil.rmtree(base)
+
+
+PATTERN_PARTS = st.sampled_from(
+    ["*", "**", "?", "[ab]", "a", "b.py", "tests", "x", ".md", "!", "/", "\\*", "[!c]", "dir/"]
+)
+PATTERNS = st.lists(st.lists(PATTERN_PARTS, min_size=1, max_size=4).map("".join), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(patterns=PATTERNS, paths=st.lists(PATHS, min_size=1, max_size=8), folder=st.booleans())
+def test_the_fast_matcher_agrees_with_pathspec(
+    patterns: list[str], paths: list[tuple[str, ...]], folder: bool
+) -> None:
+    import pathspec
+
+    from detzip.errors import DetzipError
+    from detzip.inputs._patterns import compile_patterns
+    from detzip.inputs.tree import DEFAULT_EXCLUDES
+
+    try:
+        matcher = compile_patterns([(DEFAULT_EXCLUDES, "default_excludes"), (patterns, "exclude")])
+    except DetzipError:
+        return  # not a valid pattern: refused either way
+    spec = pathspec.GitIgnoreSpec.from_lines([*DEFAULT_EXCLUDES, *patterns])
+    for parts in paths:
+        path = "/".join(parts) + ("/" if folder else "")
+        assert matcher.match_file(path) == spec.match_file(path), (patterns, path)

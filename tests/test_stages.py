@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -272,6 +273,21 @@ def test_install_copies_members_precompressed_unless_built_here(repo: Repo, tmp_
     rebuilt = install([_File(gamma, built=True)], "")
     assert isinstance(next(e for e in copied if e.name == "gamma.py").source, Precompressed)
     assert not isinstance(next(e for e in rebuilt if e.name == "gamma.py").source, Precompressed)
+
+
+def test_wheel_members_stream_in_chunks_and_the_pages_are_handed_back(tmp_path: Path) -> None:
+    from detzip.inputs import wheel as wheels
+
+    big = os.urandom(1 << 20) * 3 + bytes(3 << 20)  # 6 MB, several pieces once deflated
+    built = Wheel("big", "1.0", files={"big/lib.so": big, "big/__init__.py": ""}).build(tmp_path)
+    entries = install([_File(built)], "python/")
+    member = next(e.source for e in entries if e.name == "python/big/lib.so")
+    assert isinstance(member, Precompressed) and member.chunks is not None
+    pieces = list(member.chunks())
+    assert len(pieces) > 1 and max(map(len, pieces)) <= wheels.CHUNK
+    assert b"".join(pieces) == member.read() and len(member.read()) == member.compressed_size
+    archive = _write(tmp_path, [_File(built)])
+    assert archive.read("python/big/lib.so") == big
 
 
 def test_install_excludes_are_gitignore_patterns(repo: Repo, tmp_path: Path) -> None:

@@ -142,6 +142,36 @@ def test_precompressed_short_read_is_an_error(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def _never() -> bytes:
+    raise AssertionError("a member with chunks is never read whole")
+
+
+def test_precompressed_chunks_are_streamed(tmp_path: Path) -> None:
+    content = os.urandom(1 << 16) * 40  # large, and compressible
+    packed = bytes(deflate.deflate_compress(content, 1))
+    pieces = [packed[i : i + 4096] for i in range(0, len(packed), 4096)]
+    crc = zlib.crc32(content)
+    streamed = Precompressed(
+        DEFLATED, crc, len(packed), len(content), _never, "test", lambda: iter(pieces)
+    )
+    whole = Precompressed(DEFLATED, crc, len(packed), len(content), lambda: packed)
+    one = write_zip([Entry("big.bin", streamed)], tmp_path / "one.zip", workers=2)
+    two = write_zip([Entry("big.bin", whole)], tmp_path / "two.zip", workers=1)
+    assert one.sha256 == two.sha256
+    with zipfile.ZipFile(one.path) as archive:
+        assert archive.read("big.bin") == content
+
+
+@pytest.mark.parametrize("pieces", [[b"short"], [b"0123456789", b"more"]])
+def test_precompressed_chunks_of_the_wrong_length_are_an_error(
+    tmp_path: Path, pieces: list[bytes]
+) -> None:
+    member = Precompressed(DEFLATED, 0, 10, 20, _never, "test", lambda: iter(pieces))
+    with pytest.raises(DetzipError, match="expected 10 compressed bytes"):
+        write_zip([Entry("x", member)], tmp_path / "x.zip")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("compressor", "level"), [("zlib", 1), ("zlib", 9), ("store", 0), ("deflate", 12)]
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -27,7 +28,9 @@ from detzip.limits import build_check, check_with_layers
 if TYPE_CHECKING:
     from detzip.cache.local import Cache, Check
     from detzip.cache.remote import StoredObject
+    from detzip.cache.stats import StatMemo
     from detzip.deps.request import Dependencies
+    from detzip.inputs.tree import TreeSpec
     from detzip.spec import ArtifactSpec
     from detzip.zip.entries import Entry
     from detzip.zip.options import ZipOptions
@@ -39,6 +42,8 @@ Finish = Callable[[Sequence["Entry"]], list["Entry"]]
 """The last step on the entries before they are written (e.g. adding bytecode)."""
 Make = Callable[[Path, Finish], "WrittenZip"]
 """Writes the artifact's zip to a path, its entries passed through a :data:`Finish`."""
+_Complete = Callable[[dict[str, Any]], dict[str, Any]]
+"""Completes a description once the zip is written (with what the writer read)."""
 
 
 def build(
@@ -80,21 +85,33 @@ def build(
         dependencies = dataclasses.replace(
             dependencies, never_pack=(spec.output, store.root, *never_pack)
         )
+    complete: _Complete | None = None
     if spec.kind == "layer":
         assert dependencies is not None  # a layer's spec always names its requirements
         description, make = _layer(spec, dependencies, options, store)
     else:
         skip = frozenset().union(*(_identity(p) for p in (store.root, *never_pack)))
-        description, make = _function(spec, dependencies, options, store, skip)
+        description, make, complete = _function(spec, dependencies, options, store, skip)
     finish: Finish = list  # the entries as they are …
     if spec.compile:  # … or with bytecode for every packed .py
         description, finish = _compiled(spec, description)
-    key = cache_key(spec.kind, description)
 
     def write(path: Path) -> WrittenZip:
         return make(path, finish)
 
-    outcome = store.through(spec.artifact_name, key, description, spec.output, write, check)
+    if complete is None:
+        key = cache_key(spec.kind, description)
+        outcome = store.through(spec.artifact_name, key, description, spec.output, write, check)
+    else:  # the cache is off: the files are hashed as they are zipped, the key follows
+        finished = complete
+
+        def describe() -> tuple[str, dict[str, Any]]:
+            described = finished(description)
+            return cache_key(spec.kind, described), described
+
+        outcome = store.through(
+            spec.artifact_name, "", {}, spec.output, write, check, describe=describe
+        )
     artifact = Artifact.from_record(
         outcome.path, outcome.record, source=outcome.source, entry=outcome.entry
     )
@@ -207,9 +224,12 @@ def _function(
     options: ZipOptions,
     store: Cache,
     skip_dirs: frozenset[tuple[int, int]],
-) -> tuple[dict[str, Any], Make]:
-    """A source tree (and the packages it bundles): its description and how to write it."""
-    from detzip.inputs.tree import TreeSpec, collect
+) -> tuple[dict[str, Any], Make, _Complete | None]:
+    """A source tree (and the packages it bundles): its description, how to write it, and —
+    with the cache off — how to complete the description from the files as they were zipped
+    (each file is read once). With the cache on, each file's digest comes from the stat memo
+    when its stat is unchanged (:mod:`detzip.cache.stats`), else from reading it."""
+    from detzip.inputs.tree import TreeSpec
     from detzip.zip.entries import fingerprint
 
     assert spec.source is not None  # a function's spec always names its source
@@ -218,9 +238,10 @@ def _function(
         folders.append((Path(path), spec.prefix if prefix is None else prefix,
                         spec.exclude if exclude is None else exclude,
                         spec.include if include is None else include))  # fmt: skip
-    entries: list[Entry] = []
+    digests: dict[str, str] = {}  # each file's sha256 as keyed: the writer checks it again
+    memos: list[StatMemo] = []
+    parts: list[_Part] = []
     described: list[dict[str, object]] = []
-    came_from: dict[str, Path] = {}
     for folder, prefix, exclude, include in folders:
         _not_a_source_file(spec.output, folder)
         tree = TreeSpec(
@@ -233,25 +254,30 @@ def _function(
             skip_files=_identity(spec.output),
             skip_dirs=skip_dirs,
         ).resolved(folder)
-        for entry in collect(folder, tree):
-            first = came_from.setdefault(entry.name, folder)
-            if first == folder:
-                entries.append(entry)
-            elif not entry.is_dir:  # one folder's file where another put a file or folder
-                raise DetzipError(
-                    f"{literal(entry.name)} comes from both {first} and {folder}; give one of "
-                    "them another prefix ({0}), or exclude it from one",
-                    settings=[Setting("extra_sources")],
-                )
         described.append(tree.describe(folder))
-    digests: dict[str, str] = {}  # each file's sha256 as keyed: the writer checks it again
-    description: dict[str, Any] = {
-        **options.describe(),
-        **described[0],
-        "content": fingerprint(entries, digests),
-    }
+        memo = None
+        if store.enabled:
+            from detzip.cache.stats import StatMemo, memo_name
+
+            memo = StatMemo(store.layout.stat_memo(memo_name(folder, described[-1])))
+            memos.append(memo)  # taken before the walk: its clock starts before any read
+        parts.append(_walk(folder, tree, memo, digests))
+    _no_clash(parts)
+    description: dict[str, Any] = {**options.describe(), **described[0]}
     if described[1:]:  # (absent without extra folders: the keys of earlier builds hold)
         description["extra_sources"] = described[1:]
+    if store.enabled:  # every file's digest known (from the stat memo, or read now)
+        from detzip.zip.entries import fingerprint_of
+
+        items = sorted({item[0]: item for part in parts for item in part.items}.values())
+        description["content"] = fingerprint_of(
+            (name, executable, b"directory" if sha is None else sha.encode())
+            for name, executable, sha in items
+        )
+
+    def entries() -> list[Entry]:  # a folder two source folders share is listed once
+        return list({e.name: e for part in reversed(parts) for e in part.entries()}.values())
+
     resolution = None
     if dependencies is not None:
         from detzip.deps.resolution import resolve
@@ -261,7 +287,7 @@ def _function(
         description["dependencies"] = resolution.description
 
     def make(path: Path, finish: Finish) -> WrittenZip:
-        from detzip.zip.writer import write_zip
+        from detzip.zip.writer import Changed, write_zip
 
         more = []
         if dependencies is not None and resolution is not None:
@@ -269,10 +295,105 @@ def _function(
 
             more = install(resolution.wheels(), "")
         report = progress.bytes_done(f"zipping {spec.artifact_name}")
-        everything = finish([*entries, *more])
-        return write_zip(everything, path, options, progress=report, expected=digests)
+        everything = finish([*entries(), *more])
+        if not memos:  # one read per file: the writer's digests make the key
+            return write_zip(everything, path, options, progress=report, observed=digests)
+        try:
+            return write_zip(everything, path, options, progress=report, expected=digests)
+        except Changed:
+            for memo in memos:  # one may have vouched for the file: hash every file next time
+                memo.forget()
+            raise
 
-    return description, make
+    def complete(described: dict[str, Any]) -> dict[str, Any]:
+        def written(entry: Entry, path: Path) -> str:
+            known = digests.get(entry.name)  # not written: replaced by a finishing step
+            if known is not None:
+                return known
+            with open(path, "rb") as handle:
+                return hashlib.file_digest(handle, "sha256").hexdigest()
+
+        return {**described, "content": fingerprint(entries(), digest_of=written)}
+
+    if not memos:
+        return description, make, complete
+    for memo in memos:
+        memo.save()
+    return description, make, None
+
+
+@dataclasses.dataclass
+class _Part:
+    """One source folder's files: ``items`` (name, executable, sha256 or None for a folder;
+    the sha256 is "" when the cache is off: the writer hashes it) and how to list its entries
+    (the very files keyed: walked now, or as the stat memo remembered them)."""
+
+    folder: Path
+    items: list[tuple[str, bool, str | None]]
+    walked: list[Entry] | None
+    found: list[tuple[str, bool, str | None, str, int]] | None
+
+    def entries(self) -> list[Entry]:
+        if self.walked is not None:
+            return self.walked
+        from detzip.zip.entries import Entry
+
+        assert self.found is not None
+        return [
+            Entry.directory(name)
+            if sha is None
+            else Entry.file(name, Path(path), executable=x, size_hint=size)
+            for name, x, sha, path, size in self.found
+        ]
+
+
+def _walk(folder: Path, tree: TreeSpec, memo: StatMemo | None, digests: dict[str, str]) -> _Part:
+    """A source folder's files, their digests into ``digests``: from the stat memo when no
+    folder it listed changed, else walked (each file's digest from the memo while its stat is
+    unchanged, else read); with no memo (the cache off), walked and left to the writer."""
+    from detzip.inputs.tree import collect
+    from detzip.zip.entries import FromFile
+
+    found = None if memo is None else memo.snapshot(tree.skip_files, tree.skip_dirs)
+    if found is not None:  # no folder changed since the last walk: its files, each stat'ed
+        digests.update((item[0], item[2]) for item in found if item[2] is not None)
+        return _Part(folder, [(n, x, sha) for n, x, sha, _, _ in found], None, found)
+    stats: dict[str, os.stat_result] = {}
+    listed: list[tuple[str, os.stat_result]] = []
+    walked = collect(folder, tree, stats=stats, listed=listed)
+    items: list[tuple[str, bool, str | None]] = []
+    for entry in walked:
+        sha: str | None = None
+        if isinstance(entry.source, FromFile):
+            sha = ""
+            if memo is not None:
+                try:
+                    sha = memo.digest(entry.name, entry.source.path, stats.get(entry.name))
+                except OSError as exc:
+                    raise DetzipError(
+                        f"cannot read ({exc.strerror}); fix its permissions or exclude it",
+                        entry.source.path,
+                    ) from None
+                digests[entry.name] = sha
+        items.append((entry.name, entry.executable, sha))
+    if memo is not None:
+        files = {e.name: str(e.source.path) for e in walked if isinstance(e.source, FromFile)}
+        memo.walked(listed, files, (e.name for e in walked if e.source is None))
+    return _Part(folder, items, walked, None)
+
+
+def _no_clash(parts: Sequence[_Part]) -> None:
+    """Two folders may share folders, never a file name: refused naming both."""
+    came_from: dict[str, Path] = {}
+    for part in parts:
+        for name, _, sha in part.items:
+            first = came_from.setdefault(name, part.folder)
+            if first != part.folder and sha is not None:
+                raise DetzipError(
+                    f"{literal(name)} comes from both {first} and {part.folder}; give one of "
+                    "them another prefix ({0}), or exclude it from one",
+                    settings=[Setting("extra_sources")],
+                )
 
 
 def _layer(

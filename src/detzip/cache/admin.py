@@ -1,7 +1,8 @@
 """What the local cache holds, and pruning it by age and size.
 
 The cache dir holds built artifacts (``artifacts/``: a zip and its record), wheels
-(``wheels/<sha[:2]>/<sha256>/``), small memos (``memo/``, ``resolved/``) and per-key lock files
+(``wheels/<sha[:2]>/<sha256>/``), small memos (``memo/``, ``resolved/``, ``stat-memo/``) and per-key
+lock files
 (``locks/``). Every artifact and wheel carries its last use as a modification time (a cache hit
 touches it), so pruning removes the least recently used first. Files are removed record first,
 so a concurrent reader sees either a whole entry or none.
@@ -93,7 +94,7 @@ def info(root: Path) -> CacheInfo:
     items = list(_items(layout))
     artifacts = [i for i in items if i.kind == "artifact"]
     wheels = [i for i in items if i.kind == "wheel"]
-    memos = sum(1 for folder in (layout.memo, layout.resolved) for _ in _files(folder, ".json"))
+    memos = sum(1 for folder in _memo_folders(layout) for _ in _files(folder, ".json"))
     return CacheInfo(
         root,
         len(artifacts),
@@ -132,7 +133,7 @@ def prune(
             result.removed.append(item)
     result.kept_bytes = sum(item.size for item in kept)
     if older_than is not None:
-        for folder in (layout.memo, layout.resolved):
+        for folder in _memo_folders(layout):
             for path in _files(folder, ".json"):
                 if now - _mtime(path) > older_than and not dry_run:
                     _unlink(path)
@@ -190,9 +191,13 @@ def _items(layout: Layout) -> Iterator[Item]:
                 )
 
 
+def _memo_folders(layout: Layout) -> tuple[Path, ...]:
+    return (layout.memo, layout.resolved, layout.stat_memos)
+
+
 def _temporaries(layout: Layout, now: float) -> Iterator[Path]:
     """Temporaries whose writer is gone (its lock is free), and lock files long unused."""
-    folders = [layout.artifacts, layout.memo, layout.resolved]
+    folders = [layout.artifacts, *_memo_folders(layout)]
     folders += [folder for shard in _dirs(layout.wheels) for folder in _dirs(shard)]
     for folder in folders:
         for path in _files(folder, ""):

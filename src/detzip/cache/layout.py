@@ -5,6 +5,7 @@
     <root>/artifacts/<name>-<key[:16]>.zip   built zips, each beside its .json record
     <root>/locks/<key[:32]>.lock              per-key build locks
     <root>/memo/<kind>-<digest>.json          remembered resolutions (inputs → description)
+    <root>/stat-memo/<digest>.json            source files' digests by their stat (one per tree)
     <root>/wheels/<sha[:2]>/<sha256>/<file>   the wheel store, content-addressed
     <root>/resolved/<digest>.json             which wheel pip chose for a hash-less pin
 """
@@ -53,6 +54,11 @@ class Layout(NamedTuple):  # a NamedTuple, not a dataclass: cheaper to define on
         return self.root / "memo"
 
     @property
+    def stat_memos(self) -> Path:
+        """Source files' digests, remembered with their stat (see :mod:`detzip.cache.stats`)."""
+        return self.root / "stat-memo"
+
+    @property
     def wheels(self) -> Path:
         """The wheel store."""
         return self.root / "wheels"
@@ -69,6 +75,10 @@ class Layout(NamedTuple):  # a NamedTuple, not a dataclass: cheaper to define on
     def lock(self, key: str) -> Path:
         """The lock file for building ``key``."""
         return self.locks / f"{key[:32]}.lock"
+
+    def stat_memo(self, name: str) -> Path:
+        """The stat memo of the tree named ``name`` (see :func:`detzip.cache.stats.memo_name`)."""
+        return self.stat_memos / f"{name}.json"
 
     def memo_file(self, kind: str, digest: str) -> Path:
         """Where a ``kind`` memo for a request with this digest lives."""

@@ -127,17 +127,24 @@ class Cache:
         output: str | os.PathLike[str],
         build: Callable[[Path], WrittenZip],
         check: Check | None = None,
+        *,
+        describe: Callable[[], tuple[str, Mapping[str, Any]]] | None = None,
     ) -> Outcome:
         """The zip for ``key`` at ``output``: served from a cache, else built and stored.
 
         ``build`` writes the zip to the path it is given (next to ``output``) and returns what
         it wrote. ``check`` sees every zip (built or cached) with its record before it reaches
         ``output``, and may refuse it by raising; ``output`` is then left as it was.
+        With the cache off, the key and description may be known only once the zip is written
+        (a function's files hashed as they are zipped): ``describe`` then gives them.
         """
         out = Path(output)
         if not self.enabled:
-            record, _ = self._build(out, build, check, name, key, description, keep=False)
+            record, _ = self._build(
+                out, build, check, name, key, description, keep=False, describe=describe
+            )
             return Outcome(out, record)
+        assert describe is None, "a cache lookup needs the key first"
         found = self._serve_local(name, key, out, check)
         if found is not None:
             return found
@@ -161,6 +168,7 @@ class Cache:
         description: Mapping[str, Any],
         *,
         keep: bool,
+        describe: Callable[[], tuple[str, Mapping[str, Any]]] | None = None,
     ) -> tuple[dict[str, Any], Path | None]:
         """Build into a staging file beside ``out``; store and upload it (``keep``), check it,
         then rename it to ``out``. Returns its record and the local cache entry."""
@@ -173,6 +181,8 @@ class Cache:
                 written = build(staged)
             except DetzipError as exc:  # the staging file is the user's output, to them
                 raise (exc.about(out) if exc.path == str(staged) else exc) from None
+            if describe is not None:
+                key, description = describe()
             record = {
                 "detzip-cache-entry": KEY_VERSION,
                 "key": key,
@@ -245,7 +255,7 @@ class Cache:
 
         An output that already holds exactly the recorded bytes is left alone.
         """
-        if _holds(output, record):
+        if self._holds(output, record):
             return True
         try:
             src = open(source, "rb")  # noqa: SIM115 (closed by the with below)
@@ -422,12 +432,25 @@ class Cache:
         digest = hashlib.sha256(canonical_json(dict(request))).hexdigest()
         return self.layout.memo_file(kind, digest)
 
+    def _holds(self, path: Path, record: Mapping[str, Any]) -> bool:
+        """Whether ``path`` holds exactly the recorded zip: its size, then its sha256 — from
+        the outputs' stat memo while the file's stat is unchanged (see
+        :mod:`detzip.cache.stats`), else read now (and then remembered)."""
+        try:
+            info = path.stat()
+            if info.st_size != record["size"]:
+                return False
+            if not self.enabled:
+                with open(path, "rb") as handle:
+                    return bool(
+                        hashlib.file_digest(handle, "sha256").hexdigest() == record["sha256"]
+                    )
+            from detzip.cache.stats import StatMemo
 
-def _holds(path: Path, record: Mapping[str, Any]) -> bool:
-    try:
-        if path.stat().st_size != record["size"]:
+            memo = StatMemo(self.layout.stat_memo("outputs"), keep_unseen=True)
+            held = bool(memo.digest(os.path.abspath(path), path, info) == record["sha256"])
+        except OSError:
             return False
-        with open(path, "rb") as handle:
-            return bool(hashlib.file_digest(handle, "sha256").hexdigest() == record["sha256"])
-    except OSError:
-        return False
+        if held:
+            memo.save()
+        return held

@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,10 @@ from detzip.errors import DetzipError, Setting, literal
 
 __all__ = ["StoredWheel", "Wanted", "WheelStore"]
 
+#: how many ``pip download`` processes fetch missing wheels at once (each takes a share of them;
+#: pip's own configuration — indexes, credentials, proxies, certificates — applies to each): one
+#: per core, 2 to 4 (each pip is a second of start-up on a core before it downloads)
+DOWNLOADS = min(4, max(2, os.cpu_count() or 1))
 #: temporary stores of this process (see :meth:`WheelStore._use_scratch`)
 _SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
 
@@ -218,29 +222,37 @@ class WheelStore:
         hashed: bool,
         build: bool,
     ) -> list[StoredWheel]:
-        pins = [f"{w.pin.name}=={w.pin.version}" for w in batch]
-        names = (
-            ", ".join(pins)
-            if len(pins) <= 4
-            else f"{len(pins)} packages ({', '.join(pins[:3])}, …)"
-        )
+        names = _names(batch)
         log.info("fetching %s for %s %s", names, target.runtime, target.arch)
         with tempfile.TemporaryDirectory(prefix="detzip-fetch-") as scratch:
             folder = Path(scratch)
-            requirements = folder / "requirements.txt"
-            requirements.write_text("".join(_requirement_line(w, hashed) for w in batch))
             # on a terminal pip shows its own download progress; elsewhere it stays quiet
             quiet = [] if progress.enabled() else ["--quiet"]
             progress.clear()
-            args = ["--no-deps", *quiet, "-r", str(requirements)]
-            args += [*options, *(["--index-url", index] if index else [])]
+            args = ["--no-deps", *quiet, *options, *(["--index-url", index] if index else [])]
             if build:
                 return [self._build(w, target, options, index, hashed, folder) for w in batch]
-            pip.run(
-                ["download", *args, "-d", str(folder / "out"), *target.pip_arguments()],
-                what=f"downloading {names} for {target.runtime} {target.arch}",
-            )
-            return [self._admit(w, folder / "out", target, options) for w in batch]
+            parts = [batch[i::DOWNLOADS] for i in range(min(DOWNLOADS, len(batch)))]
+            if len(parts) > 1 and not quiet:  # pips at once: their progress bars would mix
+                args.insert(1, "--quiet")
+
+            def download(number: int) -> Path:
+                out = folder / f"out-{number}"
+                wanted = folder / f"requirements-{number}.txt"
+                wanted.write_text("".join(_requirement_line(w, hashed) for w in parts[number]))
+                where = ["-r", str(wanted), "-d", str(out), *target.pip_arguments()]
+                pip.run(
+                    ["download", *args, *where],
+                    what=f"downloading {_names(parts[number])} for {target.runtime} {target.arch}",
+                )
+                return out
+
+            outs = _at_once(download, len(parts))
+            return [
+                self._admit(w, outs[number], target, options)
+                for number, part in enumerate(parts)
+                for w in part
+            ]
 
     def _build(
         self,
@@ -314,6 +326,25 @@ class WheelStore:
         if not want.sha256 or want.build:
             self.remember(pin, target, options, stored)
         return stored
+
+
+def _names(batch: Sequence[Wanted]) -> str:
+    pins = [f"{w.pin.name}=={w.pin.version}" for w in batch]
+    if len(pins) <= 4:
+        return ", ".join(pins)
+    return f"{len(pins)} packages ({', '.join(pins[:3])}, …)"
+
+
+def _at_once(task: Callable[[int], Path], count: int) -> list[Path]:
+    """``task(0) … task(count - 1)``, run at once on threads (each waits on a pip process);
+    their results in order. Every task runs to its end; then the first failure is raised."""
+    if count == 1:
+        return [task(0)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="detzip-pip") as pool:
+        futures = [pool.submit(task, number) for number in range(count)]
+    return [future.result() for future in futures]
 
 
 def _wheel_name(filename: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -11,16 +12,68 @@ if TYPE_CHECKING:
     import pathspec
 
 
+class Matcher:
+    """A :class:`pathspec.GitIgnoreSpec` with a fast "no pattern can match" test in front.
+
+    pathspec tries every pattern's regex in turn for every path; a walk asks about thousands of
+    paths that almost no pattern matches. One regex that matches whenever any single pattern
+    does (their union, sharing the "any folder" prefix gitignore regexes start with) answers
+    most paths at once; the others go to the spec itself, which decides as before.
+    """
+
+    __slots__ = ("_any", "spec")
+
+    def __init__(self, spec: pathspec.GitIgnoreSpec) -> None:
+        self.spec = spec
+        self._any = _union(spec)
+
+    def match_file(self, path: str) -> bool:
+        """Whether ``path`` (relative, ``/``-separated; a folder ends with ``/``) is matched."""
+        if self._any is not None and self._any.match(path) is None:
+            return False
+        return bool(self.spec.match_file(path))
+
+
+_ANY_FOLDER = "^(?:.+/)?"
+
+
+def _union(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
+    """A regex matching (at the start) every path one of the spec's patterns matches; None
+    when the patterns are not all anchored string regexes (then every path goes to the spec)."""
+    shared: list[str] = []
+    alone: list[str] = []
+    for pattern in spec.patterns:
+        if pattern.include is None:
+            continue  # a comment or blank line
+        regex = getattr(pattern, "regex", None)
+        if not isinstance(regex, re.Pattern) or not isinstance(regex.pattern, str):
+            return None
+        text = regex.pattern.replace("(?P<ps_d>", "(?:")  # one name may not repeat
+        if not text.startswith("^") or "(?P" in text:
+            return None
+        if text.startswith(_ANY_FOLDER):
+            shared.append(text[len(_ANY_FOLDER) :])
+        else:
+            alone.append(f"(?:{text})")
+    branches = ([f"{_ANY_FOLDER}(?:{'|'.join(shared)})"] if shared else []) + alone
+    try:
+        return re.compile("|".join(branches) or "(?!)")
+    except re.error:
+        return None
+
+
 def compile_patterns(
     sources: Iterable[tuple[Iterable[str], str]],
-) -> pathspec.GitIgnoreSpec:
+) -> Matcher:
     """One matcher from ``(patterns, origin)`` pairs, in order. ``origin`` is a file's path or
     an option's name (``exclude``, ``include``): an invalid pattern is an error naming it."""
     import pathspec  # here: the slowest import on a build's path
 
     given = [(list(patterns), origin) for patterns, origin in sources]
     try:
-        return pathspec.GitIgnoreSpec.from_lines([p for patterns, _ in given for p in patterns])
+        return Matcher(
+            pathspec.GitIgnoreSpec.from_lines([p for patterns, _ in given for p in patterns])
+        )
     except (ValueError, TypeError):
         pass
     for patterns, origin in given:  # find the culprit and say where it came from

@@ -19,11 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import pathspec
-
 from detzip._fs import TEMP_SUFFIX
 from detzip.errors import DetzipError, Setting, literal
-from detzip.inputs._patterns import compile_patterns
+from detzip.inputs._patterns import Matcher, compile_patterns
 from detzip.zip.entries import Entry
 from detzip.zip.names import normalize_prefix
 
@@ -128,8 +126,16 @@ def _read_ignore_file(root: Path) -> list[str]:
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def collect(root: str | os.PathLike[str], spec: TreeSpec | None = None) -> list[Entry]:
-    """The entries for the tree at ``root``, in walk order (the writer sorts them)."""
+def collect(
+    root: str | os.PathLike[str],
+    spec: TreeSpec | None = None,
+    *,
+    stats: dict[str, os.stat_result] | None = None,
+    listed: list[tuple[str, os.stat_result]] | None = None,
+) -> list[Entry]:
+    """The entries for the tree at ``root``, in walk order (the writer sorts them). ``stats``,
+    if given, receives each file entry's stat as the walk took it (by archive name), and
+    ``listed`` each folder whose listing was read, with its stat (taken before the listing)."""
     spec = spec or TreeSpec()
     top = Path(root)
     if not top.is_dir():
@@ -151,8 +157,14 @@ def collect(root: str | os.PathLike[str], spec: TreeSpec | None = None) -> list[
         exclude=excludes,
         include=compile_patterns([(spec.include, "include")]) if spec.include else None,
         spec=spec,
+        stats=stats,
+        listed=listed,
     )
-    walker.walk(top, "", (real_root,))
+    try:
+        info = top.stat()
+    except OSError as exc:
+        raise DetzipError(f"cannot read ({exc.strerror}); fix its permissions", top) from None
+    walker.walk(top, "", (real_root,), info)
     return walker.entries
 
 
@@ -160,13 +172,17 @@ def collect(root: str | os.PathLike[str], spec: TreeSpec | None = None) -> list[
 class _Walker:
     real_root: Path
     prefix: str
-    exclude: pathspec.GitIgnoreSpec
-    include: pathspec.GitIgnoreSpec | None
+    exclude: Matcher
+    include: Matcher | None
     spec: TreeSpec
+    stats: dict[str, os.stat_result] | None = None
+    listed: list[tuple[str, os.stat_result]] | None = None
     entries: list[Entry] = field(default_factory=list)
 
-    def walk(self, directory: Path, rel: str, chain: tuple[Path, ...]) -> int:
+    def walk(self, directory: Path, rel: str, chain: tuple[Path, ...], info: os.stat_result) -> int:
         """Visit the folder's children; returns how many it has on disk."""
+        if self.listed is not None:
+            self.listed.append((str(directory), info))
         try:
             children = sorted(os.scandir(directory), key=lambda d: d.name)
         except OSError as exc:
@@ -175,10 +191,11 @@ class _Walker:
                 directory,
             ) from None
         for child in children:
-            self.visit(Path(child.path), rel + child.name, child.is_symlink(), chain)
+            self.visit(Path(child.path), rel + child.name, child, chain)
         return len(children)
 
-    def visit(self, path: Path, rel: str, is_link: bool, chain: tuple[Path, ...]) -> None:
+    def visit(self, path: Path, rel: str, child: os.DirEntry[str], chain: tuple[Path, ...]) -> None:
+        is_link = child.is_symlink()
         try:
             rel.encode("utf-8")
         except UnicodeEncodeError:
@@ -207,7 +224,7 @@ class _Walker:
                     settings=[Setting("allow_outside_links", True)],
                 )
         try:
-            info = path.stat()
+            info = child.stat()  # follows a link, as path.stat() would
         except OSError as exc:
             raise DetzipError(f"cannot read ({exc.strerror}); fix or exclude it", path) from None
 
@@ -225,7 +242,7 @@ class _Walker:
                 )
             # Folders with packed content get their entries as parents of that content; a
             # folder of its own only when it is empty on disk (not merely emptied by patterns).
-            if self.walk(path, rel + "/", (*chain, real)) == 0 and (
+            if self.walk(path, rel + "/", (*chain, real), info) == 0 and (
                 self.include is None or self.include.match_file(rel + "/")
             ):
                 self.entries.append(Entry.directory(self.prefix + rel + "/"))
@@ -239,14 +256,12 @@ class _Walker:
             raise DetzipError(f"is a {kind}, which a zip cannot hold; exclude it", path)
         if (info.st_dev, info.st_ino) in self.spec.skip_files:
             return
+        name = self.prefix + rel
         self.entries.append(
-            Entry.file(
-                self.prefix + rel,
-                path,
-                executable=bool(info.st_mode & 0o111),
-                size_hint=info.st_size,
-            )
+            Entry.file(name, path, executable=bool(info.st_mode & 0o111), size_hint=info.st_size)
         )
+        if self.stats is not None:
+            self.stats[name] = info
 
 
 #: folder names the default excludes take for virtualenvs (any folder with a pyvenv.cfg is one)

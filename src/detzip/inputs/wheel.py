@@ -11,13 +11,14 @@ is kept with ``INSTALLER`` = ``detzip`` and a ``RECORD`` that lists exactly what
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import hashlib
 import io
 import mmap
 import os
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -27,7 +28,7 @@ from detzip.zip.entries import DEFLATED, STORED, Entry, FromBytes, Precompressed
 from detzip.zip.reader import data_offset
 
 if TYPE_CHECKING:
-    import pathspec
+    from detzip.inputs._patterns import Matcher
 
 __all__ = [
     "DEFAULT_LAYER_EXCLUDES",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 INSTALLER = b"detzip\n"
+#: how much of a wheel is read (hashed, copied) at a time: memory stays flat for any wheel
+CHUNK = 1 << 20
 #: Dropped from layers unless switched off: Lambda cannot use bytecode compiled elsewhere.
 DEFAULT_LAYER_EXCLUDES = ("__pycache__/", "*.pyc")
 
@@ -66,9 +69,7 @@ class Wheel(Protocol):
         ...
 
 
-def install(
-    wheels: Iterable[Wheel], prefix: str, exclude: pathspec.GitIgnoreSpec | None = None
-) -> list[Entry]:
+def install(wheels: Iterable[Wheel], prefix: str, exclude: Matcher | None = None) -> list[Entry]:
     """Every wheel's files as pip would install them, under ``prefix``, less what ``exclude``
     matches (default: :func:`compile_excludes` of no patterns, i.e. the bytecode)."""
     spec = exclude if exclude is not None else compile_excludes((), True)
@@ -100,7 +101,7 @@ def read_metadata(wheel: Wheel) -> bytes:
         buffer.close()
 
 
-def wheel_entries(wheel: Wheel, prefix: str, exclude: pathspec.GitIgnoreSpec) -> list[Entry]:
+def wheel_entries(wheel: Wheel, prefix: str, exclude: Matcher) -> list[Entry]:
     """The entries ``pip install --target`` would create for ``wheel``, under ``prefix``.
 
     The wheel is mapped once; those very bytes are checked against ``wheel.sha256`` and then
@@ -115,17 +116,49 @@ def wheel_entries(wheel: Wheel, prefix: str, exclude: pathspec.GitIgnoreSpec) ->
             f"not a valid wheel ({exc}); delete it from the store", wheel.path
         ) from None
     with archive:
-        return _entries(wheel, archive, buffer, prefix, exclude, origin)
+        try:
+            return _entries(wheel, archive, buffer, prefix, exclude, origin)
+        finally:  # the headers and directory read so far: each member is read again later
+            buffer.release(0, len(buffer))
 
 
 class _Mapped(mmap.mmap):
-    """A read-only map that :class:`zipfile.ZipFile` can read like a file."""
+    """A read-only map that :class:`zipfile.ZipFile` can read like a file.
+
+    Pages it has read are handed back (:meth:`release`): a mapped file's resident pages count
+    in the process's memory, and a layer maps every wheel at once.
+    """
 
     def seekable(self) -> bool:
         return True
 
+    def release(self, start: int, end: int) -> None:
+        """Drop the pages around ``[start, end)`` from this process (the page cache keeps
+        them; a later read faults them back in). The range is widened to 2 MiB boundaries: a
+        fault maps the neighbouring cached pages too ("fault-around", up to 2 MiB)."""
+        if _DONTNEED is None:  # pragma: no cover - not Linux/BSD/macOS
+            return
+        low = start - start % _AROUND
+        high = min(end + (-end) % _AROUND, len(self))
+        if high > low:
+            with contextlib.suppress(OSError, ValueError):
+                self.madvise(_DONTNEED, low, high - low)
 
-def _verified(wheel: Wheel) -> mmap.mmap:
+    def pieces(self, start: int, end: int) -> Iterator[bytes]:
+        """``self[start:end]`` in pieces of at most :data:`CHUNK` bytes, each released once read."""
+        while start < end:
+            stop = min(start + CHUNK, end)
+            piece = self[start:stop]
+            self.release(start, stop)
+            start = stop
+            yield piece
+
+
+_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
+_AROUND = 2 << 20
+
+
+def _verified(wheel: Wheel) -> _Mapped:
     """The wheel's bytes, mapped, once their sha256 is the one expected."""
     try:
         with open(wheel.path, "rb") as handle:
@@ -135,7 +168,11 @@ def _verified(wheel: Wheel) -> mmap.mmap:
         raise DetzipError(
             f"cannot read the wheel ({exc.strerror}); build again", wheel.path
         ) from None
-    digest = hashlib.sha256(buffer if buffer is not None else b"").hexdigest()
+    hasher = hashlib.sha256()
+    if buffer is not None:
+        for piece in buffer.pieces(0, len(buffer)):
+            hasher.update(piece)
+    digest = hasher.hexdigest()
     if buffer is None or digest != wheel.sha256:
         raise DetzipError(
             f"the stored wheel's sha256 is {digest}, not the {wheel.sha256} it was locked or "
@@ -149,9 +186,9 @@ def _verified(wheel: Wheel) -> mmap.mmap:
 def _entries(
     wheel: Wheel,
     archive: zipfile.ZipFile,
-    buffer: mmap.mmap,
+    buffer: _Mapped,
     prefix: str,
-    exclude: pathspec.GitIgnoreSpec,
+    exclude: Matcher,
     origin: str,
 ) -> list[Entry]:
     dist_info, data_dir = _wheel_dirs(archive, wheel)
@@ -169,14 +206,16 @@ def _entries(
         executable = bool((info.external_attr >> 16) & 0o111)
         if info.compress_type in (STORED, DEFLATED) and not wheel.built:
             start = data_offset(buffer, info, origin)
+            buffer.release(info.header_offset, start)  # read again only when written
             end = start + info.compress_size
             source: Precompressed | FromBytes = Precompressed(
                 info.compress_type,
                 info.CRC,
                 info.compress_size,
                 info.file_size,
-                lambda s=start, e=end: buffer[s:e],  # type: ignore[misc]
+                lambda s=start, e=end: b"".join(buffer.pieces(s, e)),  # type: ignore[misc]
                 origin,
+                lambda s=start, e=end: buffer.pieces(s, e),  # type: ignore[misc]
             )
         else:  # another compression method, or a wheel built here: recompress canonically
             source = FromBytes(archive.read(info), origin)
@@ -266,7 +305,7 @@ def _hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def compile_excludes(patterns: Sequence[str], defaults: bool) -> pathspec.GitIgnoreSpec:
+def compile_excludes(patterns: Sequence[str], defaults: bool) -> Matcher:
     """``patterns`` (and, with ``defaults``, :data:`DEFAULT_LAYER_EXCLUDES`) as one matcher."""
     from detzip.inputs._patterns import compile_patterns
 

@@ -8,7 +8,7 @@ from a wheel) and is written as is.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ __all__ = [
     "Precompressed",
     "Source",
     "fingerprint",
+    "fingerprint_of",
 ]
 
 STORED = 0
@@ -52,6 +53,8 @@ class Precompressed:
 
     ``read`` returns exactly ``compressed_size`` bytes of raw stream for ``method``
     (:data:`STORED` or :data:`DEFLATED`) that decompress to ``size`` bytes with CRC-32 ``crc32``.
+    ``chunks``, if given, yields those same bytes in bounded pieces: the writer then copies the
+    member without ever holding it whole (memory stays flat whatever the member's size).
     """
 
     method: int
@@ -60,6 +63,7 @@ class Precompressed:
     size: int
     read: Callable[[], bytes]
     origin: str = ""
+    chunks: Callable[[], Iterator[bytes]] | None = None
 
     def __post_init__(self) -> None:
         if self.method not in (STORED, DEFLATED):
@@ -117,36 +121,56 @@ class Entry:
 
 
 def fingerprint(
-    entries: Iterable[Entry], file_digests: dict[str, str] | None = None
+    entries: Iterable[Entry],
+    file_digests: dict[str, str] | None = None,
+    *,
+    digest_of: Callable[[Entry, Path], str] | None = None,
 ) -> dict[str, object]:
     """A digest of every entry's name, exec bit and content (files are read and hashed).
 
     Entries with equal fingerprints written with equal options give equal zips. Each file
     entry's content sha256 goes into ``file_digests`` (by name) if given: pass it to
     :func:`~detzip.zip.writer.write_zip` so that the bytes zipped are the bytes keyed.
+    ``digest_of(entry, path)``, if given, gives a file entry's sha256 (hex) instead of reading it
+    here (e.g. from a memo, or as the writer read it); it raises ``OSError`` if unreadable.
     """
     ordered = sorted(entries, key=lambda e: e.name)
     # serial: threads measured slower here (small files; open() and stat() dominate)
-    contents = [_content_digest(entry.source) for entry in ordered]
+    contents = [_content_digest(entry.source, entry, digest_of) for entry in ordered]
     if file_digests is not None:
         for entry, content in zip(ordered, contents, strict=True):
             if isinstance(entry.source, FromFile):
                 file_digests[entry.name] = content.decode()
+    return fingerprint_of(
+        (entry.name, entry.executable, content)
+        for entry, content in zip(ordered, contents, strict=True)
+    )
+
+
+def fingerprint_of(items: Iterable[tuple[str, bool, bytes]]) -> dict[str, object]:
+    """:func:`fingerprint` from each entry's (name, executable, content digest), in name order:
+    a file's content digest is its sha256 in hex (ASCII), a directory's ``b"directory"``."""
     digest = hashlib.sha256()
-    for entry, content in zip(ordered, contents, strict=True):
-        digest.update(entry.name.encode("utf-8", "surrogateescape"))
-        digest.update(b"\0x\0" if entry.executable else b"\0-\0")
+    count = 0
+    for name, executable, content in items:
+        digest.update(name.encode("utf-8", "surrogateescape"))
+        digest.update(b"\0x\0" if executable else b"\0-\0")
         digest.update(content)
         digest.update(b"\n")
-    return {"entries": len(ordered), "sha256": digest.hexdigest()}
+        count += 1
+    return {"entries": count, "sha256": digest.hexdigest()}
 
 
-def _content_digest(source: Source | None) -> bytes:
+def _content_digest(
+    source: Source | None, entry: Entry, digest_of: Callable[[Entry, Path], str] | None
+) -> bytes:
     match source:
         case None:
             return b"directory"
         case FromFile(path=path):
             try:
+                if digest_of is not None:
+                    return digest_of(entry, path).encode()
                 with open(path, "rb") as handle:
                     return hashlib.file_digest(handle, "sha256").hexdigest().encode()
             except OSError as exc:

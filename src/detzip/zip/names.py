@@ -24,22 +24,24 @@ def check_name(name: str, *, directory: bool) -> None:
         raise DetzipError("an archive name is empty", name)
     if stem.startswith("/") or (len(stem) > 1 and stem[1] == ":"):
         raise DetzipError("archive names must be relative; remove the leading '/'", name)
-    parts = stem.split("/")
-    if any(part in ("", ".", "..") for part in parts):
+    wrapped = f"/{stem}/"  # an empty, '.' or '..' part shows as one of these
+    if "//" in wrapped or "/./" in wrapped or "/../" in wrapped:
         raise DetzipError("archive names may not contain empty, '.' or '..' parts", name)
     if "\0" in stem:
         raise DetzipError("archive names may not contain NUL", name)
-    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME:
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        size = -1
+    if size > MAX_NAME or (size < 0 and len(name.encode("utf-8", "surrogateescape")) > MAX_NAME):
         raise DetzipError(
             f"an archive name is longer than the {MAX_NAME:,} bytes a zip can hold; shorten it",
             literal(name[:80]) + "…",
         )
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
+    if size < 0:
         raise DetzipError(
             "the name is not valid UTF-8; rename the file with a UTF-8 name", ascii(name)
-        ) from None
+        )
 
 
 def parents(name: str) -> list[str]:

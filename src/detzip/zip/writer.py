@@ -20,7 +20,7 @@ import os
 import struct
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +47,7 @@ __all__ = [
     "VERSION_ZIP64",
     "WINDOW_BYTES",
     "ZIP64_LIMIT",
+    "Changed",
     "WrittenZip",
     "canonical_order",
     "write_zip",
@@ -77,6 +78,10 @@ _EOCD64 = struct.Struct("<IQHHIIQQQQ")
 _LOCATOR64 = struct.Struct("<IIQI")
 
 
+class Changed(DetzipError):
+    """A file's bytes, read to be zipped, are not the ones the build was keyed on."""
+
+
 @dataclass(frozen=True, slots=True)
 class WrittenZip:
     """What was written: the file, its digest, and the totals a size check needs."""
@@ -95,13 +100,21 @@ class WrittenZip:
 
 @dataclass(frozen=True, slots=True)
 class _Member:
-    """An entry's bytes as they go into the archive."""
+    """An entry's bytes as they go into the archive: ``data`` held in memory, or (a member
+    copied as it is) ``chunks`` of ``compressed`` bytes read only as they are written."""
 
     method: int
     crc32: int
     size: int
     data: bytes | bytearray | memoryview
     sha256: str | None = None  # of a file's content, as read now
+    chunks: Callable[[], Iterator[bytes]] | None = None
+    compressed: int = -1  # with chunks: how many bytes they must add up to
+
+    @property
+    def compressed_size(self) -> int:
+        """The bytes this member's data occupies in the archive."""
+        return self.compressed if self.chunks is not None else len(self.data)
 
 
 def canonical_order(entries: Iterable[Entry]) -> list[Entry]:
@@ -152,13 +165,16 @@ def write_zip(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     expected: Mapping[str, str] | None = None,
+    observed: dict[str, str] | None = None,
 ) -> WrittenZip:
     """Write ``entries`` as a canonical zip at ``output`` (atomically) and describe the result.
 
     ``progress``, if given, is called with (bytes of input done, bytes in all) as entries are
     written. ``expected`` maps file entries' names to the sha256 their content had when the
     cache key was computed (see :func:`~detzip.zip.entries.fingerprint`): a file read with other
-    bytes now changed during the build, which is an error (the output is left as it was).
+    bytes now changed during the build, which is an error (:class:`Changed`; the output is
+    left as it was). ``observed``, if given, receives each file entry's sha256 as it was read
+    and zipped (by name): one read per file gives both the zip and the digests for its key.
     """
     options = options or ZipOptions()
     ordered = canonical_order(entries)
@@ -170,8 +186,11 @@ def write_zip(
         sink = _Sink(handle)
         writer = _ArchiveWriter(sink, options)
         for entry, member in _members(ordered, compress, workers or _cpu_count()):
-            if expected is not None and member.sha256 is not None:
-                _unchanged(entry, member.sha256, expected)
+            if member.sha256 is not None:
+                if expected is not None:
+                    _unchanged(entry, member.sha256, expected)
+                if observed is not None:
+                    observed[entry.name] = member.sha256
             writer.add(entry, member)
             if progress is not None:
                 done += entry.size_hint
@@ -201,7 +220,7 @@ def _members(
     in_flight = 0
     try:
         for batch in batches:
-            weight = sum(entry.size_hint for entry in batch)
+            weight = sum(_held(entry) for entry in batch)
             while pending and (in_flight + weight > WINDOW_BYTES or len(pending) >= 4 * workers):
                 done, future, done_weight = pending.popleft()
                 in_flight -= done_weight
@@ -222,7 +241,7 @@ def _batches(ordered: Sequence[Entry]) -> list[list[Entry]]:
     weight = 0
     for entry in ordered:
         current.append(entry)
-        weight += entry.size_hint
+        weight += _held(entry)
         if weight >= BATCH_BYTES or len(current) >= BATCH_ENTRIES:
             batches.append(current)
             current, weight = [], 0
@@ -231,11 +250,20 @@ def _batches(ordered: Sequence[Entry]) -> list[list[Entry]]:
     return batches
 
 
+def _held(entry: Entry) -> int:
+    """The bytes preparing ``entry`` holds in memory until it is written: none for a member
+    copied in chunks (it is read as it is written), else its size."""
+    source = entry.source
+    if isinstance(source, Precompressed) and source.chunks is not None:
+        return 0
+    return entry.size_hint
+
+
 def _unchanged(entry: Entry, sha256: str, expected: Mapping[str, str]) -> None:
     keyed = expected.get(entry.name)
     if keyed is not None and keyed != sha256:
         assert isinstance(entry.source, FromFile)
-        raise DetzipError(
+        raise Changed(
             "changed while it was being zipped (its bytes are not the ones the build was keyed "
             "on); nothing was written or cached — run the build again",
             entry.source.path,
@@ -250,6 +278,8 @@ def _prepare(entry: Entry, compress: compressors.Compress | None) -> _Member:
     match entry.source:
         case None:
             return _Member(STORED, 0, 0, b"")
+        case Precompressed(chunks=chunks) as pre if chunks is not None:
+            return _Member(pre.method, pre.crc32, pre.size, b"", None, chunks, pre.compressed_size)
         case Precompressed() as pre:
             data = pre.read()
             if len(data) != pre.compressed_size:
@@ -303,7 +333,7 @@ class _ArchiveWriter:
         name = entry.name.encode("utf-8")
         flags = 0 if name.isascii() else FLAG_UTF8
         offset = self.sink.offset
-        csize = len(member.data)
+        csize = member.compressed_size
         big_sizes = member.size >= ZIP64_LIMIT or csize >= ZIP64_LIMIT
         zip64 = big_sizes or offset >= ZIP64_LIMIT
         version = VERSION_ZIP64 if zip64 else VERSION_DEFAULT
@@ -326,7 +356,17 @@ class _ArchiveWriter:
             )
         )
         self.sink.write(name + local_extra)
-        self.sink.write(member.data)
+        if member.chunks is None:
+            self.sink.write(member.data)
+        else:
+            copied = 0
+            for chunk in member.chunks():
+                copied += len(chunk)
+                if copied > csize:
+                    break
+                self.sink.write(chunk)
+            if copied != csize:
+                raise DetzipError(f"expected {csize} compressed bytes, read {copied}", entry.name)
         self.unzipped += member.size
 
         overflow = [value for value in (member.size, csize, offset) if value >= ZIP64_LIMIT]

@@ -1,0 +1,136 @@
+"""Layer scaling: time and peak RSS of `detzip layer --no-cache` as the layer grows.
+
+Each layer is built from a warm wheel store as its own process (peak RSS from GNU time), so
+the table shows what a layer costs in memory as it grows toward Lambda's 262,144,000-byte
+unzipped limit: members copied from wheels stream through in bounded chunks.
+
+Full mode: real wheels from PyPI for python3.12 x86_64 (~10, ~100 and ~250 MB unzipped).
+Quick mode (CI): synthetic wheels of the same shape (many small modules, a few large shared
+libraries, already deflated) served from a local folder, no network.
+detzip's outputs must be byte-identical across runs; memory and speed are reported, never
+asserted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import sys
+import zipfile
+from pathlib import Path
+
+import bench_layer
+import bench_writer
+
+#: full mode: PyPI packages per layer
+LAYERS = {
+    "~10 MB": ["requests", "pyyaml", "attrs", "python-dateutil"],
+    "~100 MB": ["numpy", "pandas"],
+    "~250 MB": ["numpy", "pandas", "scipy", "scikit-learn"],
+}
+#: quick mode: synthetic layers of (packages, MB unzipped each)
+SYNTHETIC = {"~10 MB": (2, 5), "~60 MB": (3, 20)}
+
+
+def _record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def synthetic_wheel(folder: Path, name: str, megabytes: int) -> Path:
+    """A platform wheel of ~``megabytes`` MB unzipped: source modules and a few large,
+    partly compressible binary members (like a shared library), deflated as pip's wheels are."""
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    if path.exists():
+        return path
+    rng = random.Random(name)
+    members: dict[str, bytes] = {}
+    budget = megabytes * 1_000_000
+    big = budget * 3 // 4  # three quarters in four large members
+    for i in range(4):
+        noise = rng.randbytes(big // 8)
+        members[f"{name}/_lib{i}.so"] = noise + bytes(big // 8)  # half random, half zeros
+    text = b"".join(b"def function_%d(x):\n    return x * %d\n\n" % (i, i) for i in range(200))
+    for i in range((budget - big) // len(text)):
+        members[f"{name}/sub{i % 20}/module{i}.py"] = text
+    dist = f"{name}-1.0.dist-info"
+    members[f"{dist}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode()
+    members[f"{dist}/WHEEL"] = b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    record = "".join(f"{n},{_record_hash(d)},{len(d)}\n" for n, d in members.items())
+    members[f"{dist}/RECORD"] = (record + f"{dist}/RECORD,,\n").encode()
+    temp = path.with_suffix(".tmp")
+    with zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for member, data in members.items():
+            info = zipfile.ZipInfo(member, (2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    temp.rename(path)
+    return path
+
+
+def _synthetic_requirements(work: Path, label: str, count: int, megabytes: int) -> Path:
+    wheels = work / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(count):
+        name = f"synthetic{megabytes}mb{i}"
+        wheel = synthetic_wheel(wheels, name, megabytes)
+        lines.append(f"{name}==1.0 --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}")
+    requirements = work / f"requirements-{label.strip('~ ').replace(' ', '')}.txt"
+    requirements.write_text("\n".join(lines) + "\n")
+    return requirements
+
+
+def run(work: Path, quick: bool) -> dict[str, object]:
+    mode = "quick" if quick else "full"
+    work = work / mode
+    work.mkdir(parents=True, exist_ok=True)
+    repeats = 2 if quick else 3
+    rows: list[dict[str, object]] = []
+    identical = True
+    for label in SYNTHETIC if quick else LAYERS:
+        extra: list[str] = []
+        if quick:
+            count, megabytes = SYNTHETIC[label]
+            requirements = _synthetic_requirements(work, label, count, megabytes)
+            extra = ["--no-index", "--find-links", str(work / "wheels"), "--runtime", "python3.12"]
+        else:
+            folder = work / label.strip("~ ").replace(" ", "")
+            folder.mkdir(exist_ok=True)
+            requirements = bench_layer.pin(folder, LAYERS[label])
+        out = work / "layer.zip"
+        argv = [sys.executable, "-m", "detzip", "layer", "-r", str(requirements), "-o", str(out)]
+        argv += ["--cache-dir", str(work / "detzip-cache"), "--no-cache", *extra]
+        bench_writer.run_measured(argv)  # warm-up: fills the wheel store
+        runs = []
+        digests = set()
+        for _ in range(repeats):
+            out.unlink(missing_ok=True)
+            runs.append(bench_writer.run_measured(argv))
+            digests.add(hashlib.sha256(out.read_bytes()).hexdigest())
+        identical = identical and len(digests) == 1
+        with zipfile.ZipFile(out) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+            largest = max(info.compress_size for info in archive.infolist())
+        rows.append(
+            {
+                "layer": label,
+                "unzipped_bytes": unzipped,
+                "zipped_bytes": out.stat().st_size,
+                "largest_member_zipped": largest,
+                "seconds": round(min(seconds for seconds, _ in runs), 3),
+                "peak_rss_mb": round(max(rss for _, rss in runs), 1),
+            }
+        )
+    smallest = float(rows[0]["peak_rss_mb"])  # type: ignore[arg-type]
+    for row in rows:
+        row["rss_above_smallest_mb"] = round(float(row["peak_rss_mb"]) - smallest, 1)  # type: ignore[arg-type]
+    what = "synthetic wheels, local folder" if quick else "PyPI wheels, python3.12 x86_64"
+    return {
+        "benchmark": "memory",
+        "input": f"layers of growing size ({what}), --no-cache, warm wheel store",
+        "rows": rows,
+        "identical": identical,
+        "targets": "peak RSS <= 80 MB for any layer up to 262,144,000 bytes unzipped, and "
+        "<= 15 MB above the smallest layer's",
+    }

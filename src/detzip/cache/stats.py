@@ -1,0 +1,253 @@
+"""The stat memo: each source file's sha256, trusted while its stat says it is the same file.
+
+A function's cache key needs the sha256 of every file it packs. Reading a 100 MB tree for that
+costs most of a hit, so (as git's index does) each file's digest is remembered with its stat —
+size, mtime_ns, ctime_ns, inode and device — and used again only while all five are unchanged.
+
+What could still fool it, and what guards against it:
+
+- An edit that keeps the size and lands in the same timestamp tick as the memo's reading of the
+  file ("racily clean" in git's words). A digest is trusted only if the file's mtime and ctime
+  are at least :data:`RACY_NS` older than the moment its hashing began; otherwise it is read
+  again on the next build (a file changed in the last two seconds is always rehashed).
+- A memo copied to another machine (a cache folder restored in CI, a container image): inodes
+  and times mean nothing there. Every memo names the machine and boot it was written on
+  (:func:`scope`: machine id, boot id, host name) and is ignored anywhere else.
+- A damaged or foreign memo file: anything that is not exactly a memo is ignored (the files
+  are hashed as if there were none), never an error.
+
+The digests are only a shortcut to the key: the writer still hashes every byte it zips and
+refuses a file whose bytes are not the keyed ones (and the memo is then forgotten).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import time
+from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from detzip._fs import write_file
+
+__all__ = ["RACY_NS", "VERSION", "StatMemo", "memo_name", "scope", "stat_of"]
+
+#: the memo file's format; another version is ignored
+VERSION = 1
+#: how old a file's mtime and ctime must be, against the start of its hashing, for its digest
+#: to be trusted: coarser than any filesystem's timestamps (FAT's 2 s) and small clock skews
+RACY_NS = 2_000_000_000
+
+Stat = tuple[int, int, int, int, int]
+"""(size, mtime_ns, ctime_ns, inode, device)"""
+
+
+def stat_of(info: os.stat_result) -> Stat:
+    """The fields of ``info`` a memo compares."""
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+
+
+def _read_id(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read(200).strip()
+    except (OSError, ValueError):
+        return ""
+
+
+def scope() -> str:
+    """What a memo is valid on: this machine, since its last boot (machine id, boot id, host
+    name). Inode numbers and device ids are only meaningful there."""
+    if _SCOPE:
+        return _SCOPE[0]
+    parts = [
+        _read_id("/etc/machine-id") or _read_id("/var/lib/dbus/machine-id"),
+        _read_id("/proc/sys/kernel/random/boot_id"),
+        _host(),
+    ]
+    _SCOPE.append(hashlib.sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest())
+    return _SCOPE[0]
+
+
+_SCOPE: list[str] = []  # this process's, once read
+
+
+def _host() -> str:
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        return str(uname().nodename)
+    return os.environ.get("COMPUTERNAME", "")  # pragma: no cover - Windows
+
+
+class StatMemo:
+    """The remembered digests of one source tree's files, in the file ``path``.
+
+    :meth:`digest` answers from the memo when it may, else reads and hashes the file;
+    :meth:`save` writes what this build learnt; :meth:`forget` removes the file.
+    """
+
+    def __init__(
+        self, path: Path, *, machine: str | None = None, keep_unseen: bool = False
+    ) -> None:
+        self.path = path
+        self.keep_unseen = keep_unseen  # a memo of many builds' files (outputs): keep them all
+        self.machine = machine if machine is not None else scope()
+        self.started = time.time_ns()  # before any file is read: the racy rule's reference
+        self.known, self.tree = _load(path, self.machine)
+        self.seen: dict[str, list[Any]] = dict(self.known) if keep_unseen else {}
+        self.changed = False
+
+    def snapshot(
+        self, skip_files: Collection[tuple[int, int]], skip_dirs: Collection[tuple[int, int]]
+    ) -> list[tuple[str, bool, str | None, str, int]] | None:
+        """The tree as the last walk found it — (archive name, executable, sha256, path, size)
+        for each file, (name, False, None, "", 0) for each empty folder — if no folder it
+        listed has changed since (their stat unchanged, and settled when the walk began: a
+        file added, removed or renamed changes its folder's mtime). Each file is stat'ed now,
+        its digest taken as :meth:`digest` does and its exec bit from that stat. None: walk
+        the tree again.
+        """
+        tree = self.tree
+        if tree is None:
+            return None
+        try:
+            walked = tree["walked"]
+            for path, *remembered in tree["dirs"]:
+                if type(path) is not str:  # an int would be taken for a file descriptor
+                    return None
+                now = stat_of(os.stat(path))
+                if now != tuple(remembered) or not _settled(now, walked) or now[3:] in skip_dirs:
+                    return None
+            items: list[tuple[str, bool, str | None, str, int]] = []
+            for name, path in tree["files"]:
+                if type(name) is not str or type(path) is not str:
+                    return None
+                info = os.stat(path)
+                if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in skip_files:
+                    return None
+                digest = self.digest(name, path, info)
+                items.append((name, bool(info.st_mode & 0o111), digest, path, info.st_size))
+            items += [(name, False, None, "", 0) for name in tree["empty"]]
+        except (OSError, ValueError, TypeError, KeyError):  # gone, unreadable, or not a memo
+            return None
+        return items
+
+    def walked(self, folders: Iterable[tuple[str, os.stat_result]], files: Mapping[str, str],
+               empty: Iterable[str]) -> None:  # fmt: skip
+        """Remember a whole walk: the ``folders`` it listed (path, stat), the ``files`` it
+        packs (archive name → path) and the ``empty`` folders' archive names."""
+        self.tree = {
+            "walked": self.started,
+            "dirs": [[path, *stat_of(info)] for path, info in folders],
+            "files": sorted(files.items()),
+            "empty": sorted(empty),
+        }
+        self.changed = True
+
+    def digest(self, name: str, path: str | Path, info: os.stat_result | None = None) -> str:
+        """The sha256 (hex) of the file at ``path``, remembered under ``name``: from the memo
+        if its stat is unchanged and old enough, else read now (``OSError`` if unreadable)."""
+        if info is None:
+            info = os.stat(path)
+        now = stat_of(info)
+        entry = self.known.get(name)
+        if (
+            entry is not None
+            and _valid(entry)
+            and tuple(entry[:5]) == now
+            and _settled(now, entry[6])
+        ):
+            self.seen[name] = entry
+            return str(entry[5])
+        with open(path, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        self.seen[name] = [*now, digest, self.started]
+        self.changed = True
+        return digest
+
+    def save(self) -> None:
+        """Keep what this build saw (only the files it saw), if anything changed; a failure to
+        write is no error (the next build hashes again)."""
+        if not self.changed and (self.keep_unseen or len(self.seen) == len(self.known)):
+            return
+        files = self.seen
+        if self.keep_unseen and len(files) > _MOST:  # the most recently hashed half
+            recent = sorted(files, key=lambda n: _hashed(files[n]), reverse=True)[: _MOST // 2]
+            files = {name: files[name] for name in recent}
+        memo: dict[str, Any] = {"detzip-stat-memo": VERSION, "scope": self.machine, "files": files}
+        if self.tree is not None:
+            memo["tree"] = self.tree
+        with contextlib.suppress(OSError):
+            write_file(self.path, json.dumps(memo, separators=(",", ":")).encode())
+
+    def forget(self) -> None:
+        """Remove the memo: a file it vouched for had other bytes (edited in a way its stat
+        did not show, or during the build). The next build hashes every file."""
+        self.known, self.tree = {}, None
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+#: the most files a memo keeps (an outputs memo collects every output ever checked)
+_MOST = 100_000
+
+
+def _hashed(entry: object) -> int:
+    return entry[6] if _valid(entry) else 0  # type: ignore[index]
+
+
+def _settled(now: Stat, hashed: int) -> bool:
+    """Whether a file with this stat, hashed starting at ``hashed``, was older than the racy
+    window then: a later edit within the same timestamp tick cannot hide behind its stat."""
+    return max(now[1], now[2]) + RACY_NS <= hashed
+
+
+def _load(path: Path, machine: str) -> tuple[dict[str, list[Any]], dict[str, Any] | None]:
+    """The memo's file entries and walk, or none if it is missing, damaged, of another
+    version or machine."""
+    try:
+        with open(path, "rb") as handle:
+            memo = json.loads(handle.read())
+    except (OSError, ValueError, RecursionError):
+        return {}, None
+    if (
+        not isinstance(memo, dict)
+        or memo.get("detzip-stat-memo") != VERSION
+        or memo.get("scope") != machine
+        or not isinstance(memo.get("files"), dict)
+    ):
+        return {}, None
+    files: dict[str, list[Any]] = memo["files"]  # each entry is checked when it is used
+    tree = memo.get("tree")
+    return files, tree if _valid_tree(tree) else None
+
+
+def _valid_tree(tree: object) -> bool:
+    """Whether ``tree`` has a walk's shape (its values are checked as they are used)."""
+    return (
+        isinstance(tree, dict)
+        and type(tree.get("walked")) is int
+        and all(isinstance(tree.get(k), list) for k in ("dirs", "files", "empty"))
+        and all(isinstance(name, str) for name in tree["empty"])
+    )
+
+
+def _valid(entry: object) -> bool:
+    """Whether a file entry has its shape (its stat is compared with a real one's integers)."""
+    return (
+        type(entry) is list
+        and len(entry) == 7
+        and type(entry[5]) is str
+        and len(entry[5]) == 64
+        and type(entry[6]) is int
+    )
+
+
+def memo_name(root: Path, describe: Mapping[str, Any]) -> str:
+    """The memo file's name for a tree at ``root`` walked as ``describe`` says."""
+    payload = json.dumps([os.path.abspath(root), describe], sort_keys=True, default=str).encode()
+    return hashlib.sha256(payload).hexdigest()[:32]

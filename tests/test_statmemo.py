@@ -1,0 +1,253 @@
+"""The stat memo: a function hit does not reread unchanged files, and is never fooled into a
+wrong key by a memo it must not trust (racy edits, other machines, changed stat, damage)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from detzip import Cache, DetzipError, build_function
+from detzip.cache import stats
+from detzip.cache.stats import RACY_NS, StatMemo, stat_of
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def remembered(
+    memo_path: Path, name: str, path: Path, digest: str, hashed: int, **where: str
+) -> None:
+    """A memo that vouches for ``path`` as it is now, with ``digest``, hashed at ``hashed``."""
+    entry = [*stat_of(path.stat()), digest, hashed]
+    memo = {
+        "detzip-stat-memo": stats.VERSION,
+        "scope": where.get("scope", stats.scope()),
+        "files": {name: entry},
+    }
+    memo_path.write_text(json.dumps(memo))
+
+
+def settled(path: Path) -> int:
+    info = path.stat()
+    return max(info.st_mtime_ns, info.st_ctime_ns) + RACY_NS
+
+
+@pytest.fixture
+def file(tmp_path: Path) -> Path:
+    path = tmp_path / "a.py"
+    path.write_bytes(b"old = 1\n")
+    return path
+
+
+def test_an_unchanged_settled_file_is_not_read_again(tmp_path: Path, file: Path) -> None:
+    memo_path = tmp_path / "memo.json"
+    remembered(memo_path, "a.py", file, "f" * 64, settled(file))
+    # the memo's word is taken (it says ffff…, which the file is not): nothing was read
+    assert StatMemo(memo_path).digest("a.py", file) == "f" * 64
+
+
+def test_an_edit_in_the_racy_window_is_seen_even_with_the_same_stat(
+    tmp_path: Path, file: Path
+) -> None:
+    memo_path = tmp_path / "memo.json"
+    before = file.stat()
+    file.write_bytes(b"new = 2\n")  # same size …
+    os.utime(file, ns=(before.st_atime_ns, before.st_mtime_ns))  # … same mtime
+    # the memo recorded the file with exactly today's stat, but hashed it within the
+    # timestamp granularity of its mtime: an edit in that tick could hide behind the stat
+    remembered(memo_path, "a.py", file, sha(b"old = 1\n"), settled(file) - 1)
+    assert StatMemo(memo_path).digest("a.py", file) == sha(b"new = 2\n")
+
+
+def test_a_memo_from_another_machine_is_ignored(tmp_path: Path, file: Path) -> None:
+    memo_path = tmp_path / "memo.json"
+    remembered(memo_path, "a.py", file, "f" * 64, settled(file), scope="another machine")
+    assert StatMemo(memo_path).digest("a.py", file) == sha(b"old = 1\n")
+
+
+@pytest.mark.parametrize("field", [0, 1, 2, 3, 4])  # size, mtime, ctime, inode, device
+def test_an_entry_whose_stat_changed_is_not_trusted(tmp_path: Path, file: Path, field: int) -> None:
+    memo_path = tmp_path / "memo.json"
+    remembered(memo_path, "a.py", file, "f" * 64, settled(file))
+    memo = json.loads(memo_path.read_text())
+    memo["files"]["a.py"][field] += 1
+    memo_path.write_text(json.dumps(memo))
+    assert StatMemo(memo_path).digest("a.py", file) == sha(b"old = 1\n")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"",
+        b"\x00\xff garbage",
+        b"[]",
+        b'{"detzip-stat-memo": 1}',
+        b'{"detzip-stat-memo": 1, "scope": "SCOPE", "files": []}',
+        b'{"detzip-stat-memo": 1, "scope": "SCOPE", "files": {"a.py": "x"}}',
+        b'{"detzip-stat-memo": 1, "scope": "SCOPE", "files": {"a.py": [1, 2, 3]}}',
+        b'{"detzip-stat-memo": 1, "scope": "SCOPE", "files": {"a.py": '
+        b'["a", "b", "c", "d", "e", "f", "g"]}}',
+        b'{"detzip-stat-memo": 1, "scope": "SCOPE", "files": {"a.py": [1, 2, 3, 4, 5, 6, 7]}}',
+        b"[" * 100_000,
+    ],
+)
+def test_a_damaged_memo_is_ignored(tmp_path: Path, file: Path, damage: bytes) -> None:
+    memo_path = tmp_path / "memo.json"
+    memo_path.write_bytes(damage.replace(b"SCOPE", stats.scope().encode()))
+    memo = StatMemo(memo_path)
+    assert memo.digest("a.py", file) == sha(b"old = 1\n")
+    memo.save()
+    assert StatMemo(memo_path).known["a.py"][5] == sha(b"old = 1\n")
+
+
+def _memo_file(cache: Path) -> Path:
+    (found,) = (cache / "stat-memo").iterdir()
+    return found
+
+
+def test_a_hit_uses_the_memo_and_an_edit_is_still_a_miss(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "app.py").write_bytes(b"x = 1\n")
+    (source / "lib.py").write_bytes(b"y = 2\n")
+    cache = Cache(tmp_path / "cache")
+    first = build_function(source, tmp_path / "one.zip", cache=cache)
+    memo = json.loads(_memo_file(tmp_path / "cache").read_text())
+    assert sorted(memo["files"]) == ["app.py", "lib.py"]
+    again = build_function(source, tmp_path / "two.zip", cache=cache)
+    assert again.cache_hit and again.sha256 == first.sha256
+    # an edit that keeps the size and the mtime (only ctime moves): still seen
+    info = (source / "app.py").stat()
+    (source / "app.py").write_bytes(b"x = 9\n")
+    os.utime(source / "app.py", ns=(info.st_atime_ns, info.st_mtime_ns))
+    edited = build_function(source, tmp_path / "three.zip", cache=cache)
+    assert not edited.cache_hit and edited.sha256 != first.sha256
+
+
+def test_the_writer_catches_a_memo_that_vouches_for_other_bytes(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "app.py").write_bytes(b"x = 1\n")
+    cache = Cache(tmp_path / "cache")
+    build_function(source, tmp_path / "one.zip", cache=cache)
+    memo_path = _memo_file(tmp_path / "cache")
+    # a memo that lies (as a stat-preserving edit outside the racy window would make it)
+    app = source / "app.py"
+    remembered(memo_path, "app.py", app, sha(b"x = 2\n"), settled(app))
+    with pytest.raises(DetzipError, match="changed while it was being zipped"):
+        build_function(source, tmp_path / "two.zip", cache=cache)
+    assert not (tmp_path / "two.zip").exists()
+    assert not memo_path.exists()  # forgotten: the next build hashes every file
+    again = build_function(source, tmp_path / "two.zip", cache=cache)
+    assert again.cache_hit and again.sha256 == build_function(source, tmp_path / "n.zip",
+                                                              cache=False).sha256  # fmt: skip
+
+
+def test_no_cache_keys_and_bytes_equal_cached_ones(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    (source / "pkg").mkdir(parents=True)
+    (source / "pkg" / "a.py").write_bytes(b"a = 1\n" * 1000)
+    (source / "run.sh").write_bytes(b"#!/bin/sh\n")
+    (source / "run.sh").chmod(0o755)
+    (source / "empty").mkdir()
+    cached = build_function(source, tmp_path / "one.zip", cache=Cache(tmp_path / "cache"))
+    uncached = build_function(source, tmp_path / "two.zip", cache=False)
+    assert uncached.key == cached.key and uncached.sha256 == cached.sha256
+
+
+@pytest.fixture
+def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written by the test a moment ago count as settled (else every build rehashes)."""
+    monkeypatch.setattr(stats, "RACY_NS", 0)
+
+
+def _tree(tmp_path: Path) -> Path:
+    source = tmp_path / "src"
+    (source / "pkg").mkdir(parents=True)
+    (source / "pkg" / "a.py").write_bytes(b"a = 1\n")
+    (source / "b.py").write_bytes(b"b = 2\n")
+    (source / "empty").mkdir()
+    return source
+
+
+@pytest.mark.usefixtures("no_racy_window")
+@pytest.mark.parametrize("change", ["add", "remove", "rename", "chmod", "edit", "empty", "none"])
+def test_a_hit_from_the_remembered_walk_sees_every_change(tmp_path: Path, change: str) -> None:
+    source = _tree(tmp_path)
+    cache = Cache(tmp_path / "cache")
+    first = build_function(source, tmp_path / "one.zip", cache=cache)
+    assert json.loads(_memo_file(tmp_path / "cache").read_text())["tree"]["empty"] == ["empty/"]
+    again = build_function(source, tmp_path / "two.zip", cache=cache)  # from the memo's walk
+    assert again.cache_hit and again.key == first.key
+    match change:
+        case "add":
+            (source / "pkg" / "new.py").write_bytes(b"")
+        case "remove":
+            (source / "pkg" / "a.py").unlink()
+        case "rename":
+            (source / "pkg" / "a.py").rename(source / "pkg" / "c.py")
+        case "chmod":
+            (source / "b.py").chmod(0o755)
+        case "edit":
+            (source / "b.py").write_bytes(b"b = 3\n")
+        case "empty":
+            (source / "empty" / "now.txt").write_bytes(b"")
+    changed = build_function(source, tmp_path / "three.zip", cache=cache)
+    fresh = build_function(source, tmp_path / "four.zip", cache=False)  # walks, reads all
+    assert changed.key == fresh.key and changed.sha256 == fresh.sha256
+    assert changed.cache_hit == (change == "none")
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_a_damaged_walk_in_the_memo_is_ignored(tmp_path: Path) -> None:
+    source = _tree(tmp_path)
+    cache = Cache(tmp_path / "cache")
+    first = build_function(source, tmp_path / "one.zip", cache=cache)
+    memo_path = _memo_file(tmp_path / "cache")
+    memo = json.loads(memo_path.read_text())
+    for damage in ([[1, 2]], [[3, "x"]], [["a", 1]], "x", [[None, None, None]]):
+        memo["tree"]["files"] = damage
+        memo_path.write_text(json.dumps(memo))
+        again = build_function(source, tmp_path / "two.zip", cache=cache)
+        assert again.cache_hit and again.key == first.key
+    memo["tree"]["dirs"] = [[0, 1, 2, 3, 4, 5]]  # 0 would be a file descriptor to os.stat
+    memo_path.write_text(json.dumps(memo))
+    assert build_function(source, tmp_path / "two.zip", cache=cache).key == first.key
+
+
+def test_a_folder_changed_in_the_racy_window_is_listed_again(tmp_path: Path) -> None:
+    source = _tree(tmp_path)
+    cache = Cache(tmp_path / "cache")
+    first = build_function(source, tmp_path / "one.zip", cache=cache)
+    memo_path = _memo_file(tmp_path / "cache")
+    memo = json.loads(memo_path.read_text())
+    memo["tree"]["files"] = [["b.py", str(source / "b.py")]]  # a walk that missed pkg/a.py
+    memo["tree"]["empty"] = []
+    # listed right when the folders last changed: a file added in that tick could be missing
+    memo["tree"]["walked"] = max(
+        max(p.stat().st_mtime_ns, p.stat().st_ctime_ns) for p in (source, source / "pkg")
+    )
+    memo_path.write_text(json.dumps(memo))
+    again = build_function(source, tmp_path / "two.zip", cache=cache)
+    assert again.cache_hit and again.key == first.key  # walked again: every file is there
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_an_output_edited_in_place_is_replaced_on_a_hit(tmp_path: Path) -> None:
+    source = _tree(tmp_path)
+    cache = Cache(tmp_path / "cache")
+    out = tmp_path / "out.zip"
+    first = build_function(source, out, cache=cache)
+    build_function(source, out, cache=cache)  # the output's digest is now remembered
+    assert (tmp_path / "cache" / "stat-memo" / "outputs.json").exists()
+    good = out.read_bytes()
+    info = out.stat()
+    out.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # same size …
+    os.utime(out, ns=(info.st_atime_ns, info.st_mtime_ns))  # … same mtime: ctime tells
+    again = build_function(source, out, cache=cache)
+    assert again.cache_hit and out.read_bytes() == good and again.sha256 == first.sha256
