@@ -52,6 +52,20 @@ def _offline(house: Path, cache: Path, **more: Any) -> dict[str, Any]:
             "cache_dir": cache, **more}  # fmt: skip
 
 
+def _layer_cli(
+    lock: Path,
+    out: Path,
+    house: Path,
+    *more: str,
+    cache: Path | None = None,
+    cwd: Path | None = None,
+) -> Any:
+    """``detzip layer`` for python3.11 from the wheelhouse only, as a user would type it."""
+    cached = ["--cache-dir", str(cache)] if cache is not None else []
+    return run_cli("layer", "-r", str(lock), "-o", str(out), "--runtime", "python3.11",
+                   "--no-index", "--find-links", str(house), *cached, *more, cwd=cwd)  # fmt: skip
+
+
 def _registry(house: Path, name: str, deps: str = "") -> str:
     version = WHEELS[name][0]
     wheel = house / f"{name}-{version}-py3-none-any.whl"
@@ -180,9 +194,7 @@ def test_include_project_adds_the_root_and_refuses_a_virtual_one(
     assert "service" not in _members(member.path)
     lock.write_text(lock.read_text().replace('source = { editable = "." }',
                                              'source = { virtual = "." }'))  # fmt: skip
-    result = run_cli("layer", "-r", str(lock), "-o", str(tmp_path / "v.zip"), "--include-project",
-                     "--runtime", "python3.11", "--no-index", "--find-links", str(house),
-                     "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+    result = _layer_cli(lock, tmp_path / "v.zip", house, "--include-project", cache=tmp_path / "c")
     assert_one_line_error(result, "service", "virtual", "--include-project")
 
 
@@ -293,9 +305,7 @@ def test_a_requirements_file_with_a_path_and_an_editable_line(house: Path, tmp_p
     assert _imports(layer.path, tmp_path, code) == "libx liby"
     # from another working directory and another checkout: the same bytes
     other = _copy_elsewhere(repo, tmp_path / "z" / "repo") / "deploy" / "requirements.txt"
-    result = run_cli("layer", "-r", str(other), "-o", str(tmp_path / "l2.zip"), "--runtime",
-                     "python3.11", "--no-index", "--find-links", str(house), "--cache-dir",
-                     str(tmp_path / "c2"), cwd=tmp_path)  # fmt: skip
+    result = _layer_cli(other, tmp_path / "l2.zip", house, cache=tmp_path / "c2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "l2.zip").read_bytes() == layer.path.read_bytes()
     # libx's own requirement must be met: leaving certifi out is refused, naming who needs it
@@ -352,9 +362,7 @@ def test_what_cannot_be_built_is_refused(
     lock = tmp_path / kind
     lock.write_text(text)
     out = tmp_path / "l.zip"
-    result = run_cli("layer", "-r", str(lock), "-o", str(out), "--runtime", "python3.11",
-                     "--no-index", "--find-links", str(house), "--cache-dir",
-                     str(tmp_path / "c"))  # fmt: skip
+    result = _layer_cli(lock, out, house, cache=tmp_path / "c")
     assert_one_line_error(result, *needles)
     assert not out.exists()
 
@@ -486,9 +494,7 @@ def test_include_project_needs_a_package_to_install(house: Path, tmp_path: Path)
     lock = _poetry_lock(house, tmp_path / "repo")
     pyproject = tmp_path / "repo/pyproject.toml"
     pyproject.write_text(pyproject.read_text() + "\n[tool.poetry]\npackage-mode = false\n")
-    result = run_cli("layer", "-r", str(lock), "-o", str(tmp_path / "l.zip"), "--include-project",
-                     "--runtime", "python3.11", "--no-index", "--find-links", str(house),
-                     "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+    result = _layer_cli(lock, tmp_path / "l.zip", house, "--include-project", cache=tmp_path / "c")
     assert_one_line_error(result, "package-mode = false", "--include-project")
     query = {"kind": "layer", "requirements": str(lock), "output": str(tmp_path / "t.zip"),
              "include_project": "true", "runtime": "python3.11", "no_index": "true",
@@ -596,9 +602,7 @@ def test_bad_local_lines_are_one_line_errors(
     lock = tmp_path / "requirements.txt"
     lock.write_text(lines.replace("LIBS", str(tmp_path / "libs").lstrip("/")))
     out = tmp_path / "l.zip"
-    result = run_cli("layer", "-r", str(lock), "-o", str(out), "--runtime", "python3.11",
-                     "--no-index", "--find-links", str(house), "--cache-dir",
-                     str(tmp_path / "c"))  # fmt: skip
+    result = _layer_cli(lock, out, house, cache=tmp_path / "c")
     assert_one_line_error(result, *needles)
     assert not out.exists()
 
@@ -650,7 +654,6 @@ def test_bad_extra_sources_are_one_line_errors(tmp_path: Path, door: str, value:
 def test_include_project_with_a_pyproject_of_the_wrong_shape(house: Path, tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("idna==3.7\n")
     (tmp_path / "pyproject.toml").write_text("project = 'x'\n")
-    result = run_cli("layer", "-r", str(tmp_path / "requirements.txt"), "-o",
-                     str(tmp_path / "l.zip"), "--include-project", "--runtime", "python3.11",
-                     "--no-index", "--find-links", str(house))  # fmt: skip
+    lock = tmp_path / "requirements.txt"
+    result = _layer_cli(lock, tmp_path / "l.zip", house, "--include-project")
     assert_one_line_error(result, "pyproject.toml", "must be tables", "--include-project")

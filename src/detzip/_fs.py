@@ -313,3 +313,16 @@ def copy_file(source: Path, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as handle, open(source, "rb") as src:
         shutil.copyfileobj(src, handle, _CHUNK)
+
+
+def identities(*paths: Path) -> frozenset[tuple[int, int]]:
+    """The (device, inode) of each path that exists: what a tree walk must never pack (the
+    output, the cache folder) however it is reached."""
+    found = set()
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        found.add((info.st_dev, info.st_ino))
+    return frozenset(found)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from detzip import _log as log
 from detzip import _progress as progress
-from detzip._fs import check_output_name
+from detzip._fs import check_output_name, identities
 from detzip.artifact import Artifact
 from detzip.cache.keys import cache_key
 from detzip.errors import DetzipError, Setting, literal
@@ -90,7 +90,7 @@ def build(
         assert dependencies is not None  # a layer's spec always names its requirements
         description, make = _layer(spec, dependencies, options, store)
     else:
-        skip = frozenset().union(*(_identity(p) for p in (store.root, *never_pack)))
+        skip = identities(store.root, *never_pack)
         description, make, complete = _function(spec, dependencies, options, store, skip)
     finish: Finish = list  # the entries as they are …
     if spec.compile:  # … or with bytecode for every packed .py
@@ -251,7 +251,7 @@ def _function(
             ignore_file=spec.ignore_file,
             prefix=prefix,
             allow_outside_links=spec.allow_outside_links,
-            skip_files=_identity(spec.output),
+            skip_files=identities(spec.output),
             skip_dirs=skip_dirs,
         ).resolved(folder)
         described.append(tree.describe(folder))
@@ -423,15 +423,6 @@ def _layer(
         return write_zip(entries, path, options, progress=report)
 
     return description, make
-
-
-def _identity(path: Path) -> frozenset[tuple[int, int]]:
-    """A path's (device, inode), so that a tree holding it never packs it (none if absent)."""
-    try:
-        info = path.stat()
-    except OSError:
-        return frozenset()
-    return frozenset({(info.st_dev, info.st_ino)})
 
 
 # -- an output never overwrites what the build reads -------------------------------------------

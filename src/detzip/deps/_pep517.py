@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -126,12 +126,18 @@ def resolve_requires(requires: Sequence[str], options: Sequence[str], folder: Pa
 
 
 def build_wheel(
-    source: Path, pins: Sequence[str], options: Sequence[str], folder: Path, what: str
+    source: Path,
+    pins: Sequence[str],
+    options: Sequence[str],
+    folder: Path,
+    what: str,
+    env: Mapping[str, str] | None = None,
 ) -> Path:
     """Build ``source`` (an sdist file or a project folder) into a pure wheel under
     ``folder/out`` with pip, its build requirements pinned to ``pins``, in :func:`sealed`'s
-    environment. Raises :class:`NotPure` when the build fails or the wheel is not pure."""
-    env = sealed(folder)
+    environment (``env``, when the caller made it already). Raises :class:`NotPure` when the
+    build fails or the wheel is not pure."""
+    env = env if env is not None else sealed(folder)
     constraints = folder / "build-constraints.txt"
     constraints.write_text("".join(f"{pin}\n" for pin in pins))
     out = folder / "out"

@@ -8,13 +8,13 @@ build tools' versions.
 
 from __future__ import annotations
 
-import hashlib
 import tarfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from detzip._digest import file_sha256
 from detzip.deps import _pep517, pip
 from detzip.errors import DetzipError, Setting, literal
 
@@ -62,8 +62,7 @@ def build_pure(
             raise
         raise _not_pure(name, version, runtime, literal(str(exc).split(": ", 1)[-1])) from None
     [sdist] = [p for p in (folder / "sdist").iterdir() if p.is_file()]
-    with open(sdist, "rb") as handle:
-        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    digest = file_sha256(sdist)
     if sdist_sha256 and digest != sdist_sha256:
         raise DetzipError(
             f"{sdist.name} has sha256 {digest}, not the {sdist_sha256} the lock names for "
@@ -79,7 +78,7 @@ def build_pure(
         )
     pins = _pep517.resolve_requires(requires, options, folder)
     try:
-        wheel = _pep517.build_wheel(sdist, pins, options, folder, f"{what} from its sdist")
+        wheel = _pep517.build_wheel(sdist, pins, options, folder, f"{what} from its sdist", env)
     except _pep517.NotPure as exc:
         raise _not_pure(name, version, runtime, literal(exc.why)) from None
     return Built(wheel, digest, tuple(pins))

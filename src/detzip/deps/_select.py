@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from detzip import _log as log
-from detzip.deps.local import LocalWheel, Memo, build_local
+from detzip.deps.local import LocalWheel, build_local
 from detzip.deps.locks.loading import load as load_lock
 from detzip.deps.locks.model import Pin
 from detzip.deps.request import Dependencies
@@ -26,6 +26,9 @@ from detzip.deps.store import StoredWheel, Wanted, WheelStore
 from detzip.deps.targets import Target
 from detzip.errors import DetzipError, Setting, literal
 from detzip.inputs.wheel import DEFAULT_LAYER_EXCLUDES
+
+if TYPE_CHECKING:
+    from detzip.deps.resolution import Memo
 
 
 @dataclass

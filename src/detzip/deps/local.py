@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import (
     InvalidWheelFilename,
@@ -33,37 +33,21 @@ from packaging.utils import (
 )
 
 from detzip import _log as log
+from detzip._digest import file_sha256
+from detzip._fs import identities
 from detzip.deps import _pep517
 from detzip.deps.locks.model import Pin
 from detzip.errors import DetzipError, literal
 
-__all__ = ["LocalWheel", "Memo", "build_local"]
+if TYPE_CHECKING:
+    from detzip.deps.resolution import Memo
+    from detzip.deps.store import WheelStore
+
+__all__ = ["LocalWheel", "build_local"]
 
 #: a local package's own build outputs, never part of its source
 _BUILD_OUTPUTS = ("/build/", "/dist/")
 _MEMO = "local-package"
-
-
-class Memo(Protocol):
-    """Where built local packages are remembered (the local cache)."""
-
-    def recall(self, kind: str, request: dict[str, Any]) -> Any:
-        """The value remembered for ``request``, or None."""
-
-    def remember(
-        self, kind: str, request: dict[str, Any], inputs: Sequence[Path], value: Any
-    ) -> None:
-        """Remember ``value`` for ``request``."""
-
-
-class Store(Protocol):
-    """The wheel store: where built wheels are kept by sha256."""
-
-    def get(self, sha256: str) -> Path | None:
-        """The stored wheel with this sha256, if any."""
-
-    def add(self, source: Path, sha256: str) -> Path:
-        """Store ``source`` (with this sha256); its stored path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +86,7 @@ class LocalWheel:
 def build_local(
     pin: Pin,
     memo: Memo,
-    store: Store,
+    store: WheelStore,
     options: Sequence[str],
     runtime: str,
     never_pack: Sequence[Path] = (),
@@ -153,34 +137,21 @@ def _content(
             "fix the path in the lock (or lock again)",
             folder,
         )
-    if not (folder / "pyproject.toml").is_file() and not (folder / "setup.py").is_file():
-        raise DetzipError(
-            f"{pin.name}: the local package has neither pyproject.toml nor setup.py, so it "
-            "cannot be built; fix the path, or add a pyproject.toml",
-            folder,
-        )
-    skip: set[tuple[int, int]] = set()
-    for path in never_pack:
-        try:
-            info = path.stat()
-        except OSError:
-            continue
-        skip.add((info.st_dev, info.st_ino))
+    skip = identities(*never_pack)
     # the package's own build decides what its wheel holds: a .detzipignore (written for a
     # function zip of the same folder) is not read, so it cannot drop a file from the wheel
     tree = TreeSpec(
         exclude=_BUILD_OUTPUTS,
         ignore_file=False,
         allow_outside_links=True,  # what a link points to is hashed and copied like a file
-        skip_files=frozenset(skip),
-        skip_dirs=frozenset(skip),
-    )
-    tree = tree.resolved(folder)
+        skip_files=skip,
+        skip_dirs=skip,
+    ).resolved(folder)
     entries = collect(folder, tree)
     if not any(e.name in ("pyproject.toml", "setup.py") for e in entries):
         raise DetzipError(
-            f"{pin.name}: pyproject.toml and setup.py are both excluded, so the local package "
-            "cannot be built; keep one",
+            f"{pin.name}: the local package has neither pyproject.toml nor setup.py, so it "
+            "cannot be built; fix the path, or add a pyproject.toml",
             folder,
         )
     digests: dict[str, str] = {}
@@ -195,7 +166,7 @@ def _build(
     digests: dict[str, str],
     source: str,
     pinned: tuple[str, ...] | None,
-    store: Store,
+    store: WheelStore,
     options: Sequence[str],
     runtime: str,
 ) -> LocalWheel:
@@ -252,8 +223,7 @@ def _build(
             name, version, _, _ = parse_wheel_filename(built.name)
         except InvalidWheelFilename:  # build_wheel checked it; a wheel name it is
             raise AssertionError(built.name) from None
-        with open(built, "rb") as handle:
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        digest = file_sha256(built)
         stored = store.add(built, digest)
     return LocalWheel(canonicalize_name(name), str(version), stored.name, digest, stored, source,
                       tuple(pins), folder, pin.extras)  # fmt: skip
