@@ -657,3 +657,14 @@ def test_include_project_with_a_pyproject_of_the_wrong_shape(house: Path, tmp_pa
     lock = tmp_path / "requirements.txt"
     result = _layer_cli(lock, tmp_path / "l.zip", house, "--include-project")
     assert_one_line_error(result, "pyproject.toml", "must be tables", "--include-project")
+
+
+def test_an_extra_a_local_package_does_not_declare_is_refused(house: Path, tmp_path: Path) -> None:
+    package(tmp_path / "libs/x", "libx", "1.0", extras={"net": ["idna"]})
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("./libs/x[net]\nidna==3.7\n")
+    assert _layer_cli(lock, tmp_path / "a.zip", house, cache=tmp_path / "c").returncode == 0
+    lock.write_text("./libs/x[nope]\nidna==3.7\n")  # a hit by key: the extra is still checked
+    result = _layer_cli(lock, tmp_path / "b.zip", house, cache=tmp_path / "c")
+    assert_one_line_error(result, "libx", "has no extra nope", "declares net")
+    assert not (tmp_path / "b.zip").exists()

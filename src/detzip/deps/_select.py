@@ -130,6 +130,7 @@ def select(deps: Dependencies, store: WheelStore, memo: Memo) -> Selection:
     ]
     wanted = [choose(pin, target) for pin in pins if not pin.local]
     _distinct(local, [want.pin.name for want in wanted], deps.requirements)
+    _extras_declared(local, deps.requirements)
     packages: dict[str, dict[str, object]] = {w.name: w.describe() for w in local}
     unknown: list[Wanted] = []
     for want in wanted:
@@ -181,6 +182,26 @@ def _distinct(local: Sequence[LocalWheel], others: Sequence[str], lock: object) 
                 str(lock),
             )
         seen[wheel.name] = str(wheel.folder)
+
+
+def _extras_declared(local: Sequence[LocalWheel], lock: object) -> None:
+    """An extra asked of a local package (``./libs/x[aws]``) must be one it declares: checked on
+    every run (a hit too), since the key does not hold the extras asked."""
+    from detzip.deps.closure import declared_extras
+    from detzip.inputs.wheel import read_metadata
+
+    for wheel in local:
+        if not wheel.extras:
+            continue
+        declared = declared_extras(read_metadata(wheel))
+        missing = sorted(wheel.extras - declared)
+        if missing:
+            raise DetzipError(
+                f"{wheel.name} (the local package at {literal(str(wheel.folder))}) has no extra "
+                f"{literal(', '.join(missing))} (it declares "
+                f"{literal(', '.join(sorted(declared)) or 'none')}); fix the name",
+                str(lock),
+            )
 
 
 def choose(pin: Pin, target: Target) -> Wanted:

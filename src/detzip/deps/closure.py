@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name
 
 from detzip.deps.targets import Target
 
-__all__ = ["Installed", "Unmet", "unmet"]
+__all__ = ["Installed", "Unmet", "declared_extras", "unmet"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +105,13 @@ def _parse(package: Installed) -> tuple[list[Requirement], set[str]]:
             requirements.append(Requirement(str(line)))
         except InvalidRequirement:
             continue  # pip ignores what it cannot parse too; the oracle tests agree
-    extras: set[str] = {canonicalize_name(str(e)) for e in message.get_all("Provides-Extra") or []}
-    return requirements, extras
+    return requirements, declared_extras(package.metadata)
+
+
+def declared_extras(metadata: bytes) -> set[str]:
+    """The extras a distribution's ``METADATA`` declares (``Provides-Extra``), normalized."""
+    message = email.parser.BytesParser().parsebytes(metadata, headersonly=True)
+    return {canonicalize_name(str(e)) for e in message.get_all("Provides-Extra") or []}
 
 
 def _provided(extra: str, provides: set[str]) -> bool:
