@@ -34,7 +34,7 @@ def test_function_json_and_human_output(src: Path, tmp_path: Path) -> None:
     assert data["sha256"] == digest.hex()
     assert data["base64sha256"] == base64.b64encode(digest).decode()
     assert data["size"] == out.stat().st_size
-    assert data["entries"] == 3 and data["unzipped_size"] == 15
+    assert data["entries"] == 2 and data["unzipped_size"] == 15
     assert data["options"]["mtime"] == "1980-01-01T00:00:00Z"
     human = run_cli("function", str(src), "-o", str(out))
     assert human.returncode == 0 and human.stderr == ""

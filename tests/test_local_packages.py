@@ -424,8 +424,7 @@ def test_a_function_from_two_source_folders_at_every_front_door(tmp_path: Path) 
     api = build_function(tmp_path / "functions/api", tmp_path / "api.zip", cache=False,
                          extra_sources=[extra], handler="app.handler")  # fmt: skip
     with zipfile.ZipFile(api.path) as archive:
-        assert archive.namelist() == ["app.py", "common/", "common/__init__.py",
-                                      "common/util.py"]  # fmt: skip
+        assert archive.namelist() == ["app.py", "common/__init__.py", "common/util.py"]
     assert _imports(api.path, tmp_path, "import app; print(app.handler(1, 2))", root="") == "hi"
 
     (tmp_path / "pyproject.toml").write_text(

@@ -104,8 +104,8 @@ def test_patterns_are_newline_separated(project: Path) -> None:
     outcome = external(query, project)
     assert outcome.result is not None, outcome.error
     with zipfile.ZipFile(project / "out.zip") as archive:
-        assert archive.namelist() == ["pkg/", "pkg/app.py"]
-        assert archive.infolist()[1].date_time[:3] == (2024, 1, 1)
+        assert archive.namelist() == ["pkg/app.py"]
+        assert archive.infolist()[0].date_time[:3] == (2024, 1, 1)
     assert outcome.result["cache"] == "miss"
 
 
@@ -126,7 +126,7 @@ def test_layer_with_pip_output_kept_off_stdout(repo: Repo, tmp_path: Path) -> No
     with zipfile.ZipFile(tmp_path / "layer.zip") as archive:
         names = archive.namelist()
         assert b"aarch64" in archive.read("python/native/_ext.py")
-    assert "python/alpha/__init__.py" in names and names[0] == "python/"
+    assert "python/alpha/__init__.py" in names and all(n.startswith("python/") for n in names)
     assert not any(n.startswith(("python/beta", "python/devtool")) for n in names)
     assert outcome.result["base64sha256"] == b64_of(tmp_path / "layer.zip")
 

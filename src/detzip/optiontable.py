@@ -491,6 +491,21 @@ OPTIONS: tuple[Option, ...] = (
         toml="level",
         project_default=True,
     ),
+    Option(
+        "recompress",
+        "bool",
+        "inflate the wheels' members and compress them again with the compressor and level "
+        "(up to deflate 12) instead of copying their compressed bytes: a smaller layer, a "
+        "slower build",
+        BOTH,
+        "zip format",
+        default=False,
+        cli="--recompress",
+        terraform="recompress",
+        toml="recompress",
+        project_default=True,
+        needs_requirements=True,
+    ),
     # -- cache --------------------------------------------------------------------------------
     Option(
         "cache",

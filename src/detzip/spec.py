@@ -68,6 +68,7 @@ class ArtifactSpec:
     mtime: MTime
     compressor: str
     level: int | None
+    recompress: bool
     upload: str | None
     upload_to: str | None
     handler: str | None
@@ -144,11 +145,16 @@ class ArtifactSpec:
         return self.output.stem if self.output.suffix == ".zip" else self.output.name
 
     def zip_options(self) -> ZipOptions:
-        """The zip format options (``mtime``, ``compressor``, ``level``), checked; no ``mtime``
-        means 1980-01-01 (``source-date-epoch``: ``$SOURCE_DATE_EPOCH``)."""
+        """The zip format options (``mtime``, ``compressor``, ``level``, ``recompress``),
+        checked; no ``mtime`` means 1980-01-01 (``source-date-epoch``: ``$SOURCE_DATE_EPOCH``)."""
         from detzip.zip.options import ZipOptions
 
-        return ZipOptions.create(mtime=self.mtime, compressor=self.compressor, level=self.level)
+        return ZipOptions.create(
+            mtime=self.mtime,
+            compressor=self.compressor,
+            level=self.level,
+            recompress=self.recompress,
+        )
 
     def dependencies(self) -> Dependencies | None:
         """What to install: a layer's packages, or the ones a function bundles (None: none).

@@ -32,7 +32,7 @@ __all__ = [
 DEFLATE_PIN = "0.9.0"
 """The exact ``deflate`` release whose output detzip's format is defined by (libdeflate 1.26)."""
 
-Compress = Callable[[bytes], bytes]
+Compress = Callable[[bytes | bytearray], bytes]
 
 
 def known_answer_inputs() -> list[bytes]:
@@ -123,7 +123,7 @@ def get(name: str, level: int) -> Compress | None:
         return None
     if name == "zlib":
 
-        def compress_zlib(data: bytes) -> bytes:
+        def compress_zlib(data: bytes | bytearray) -> bytes:
             engine = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY)
             return engine.compress(data) + engine.flush()
 
@@ -131,7 +131,7 @@ def get(name: str, level: int) -> Compress | None:
     verify_deflate(level)
     import deflate
 
-    def compress_deflate(data: bytes) -> bytes:
+    def compress_deflate(data: bytes | bytearray) -> bytes:
         return deflate.deflate_compress(data, level)  # type: ignore[return-value]
 
     return compress_deflate

@@ -27,7 +27,7 @@ __all__ = [
 
 #: Version of detzip's output format. Bump it whenever the same inputs and options would give
 #: other bytes (header layout, naming rules, compressor pin) — cache keys include it.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: folders have entries only when empty (1: every parent folder had one)
 
 Compressor = Literal["deflate", "zlib", "store"]
 COMPRESSORS: tuple[str, ...] = get_args(Compressor)
@@ -43,11 +43,14 @@ class ZipOptions:
     """How entries are written: the timestamp every entry carries and the compressor.
 
     ``mtime`` is the time stored in every header (UTC, whole even seconds, 1980-2107).
+    ``recompress``: members that arrive compressed (a wheel's) are inflated and compressed
+    again with ``compressor`` at ``level`` instead of being copied as they are.
     """
 
     mtime: datetime = DOS_EPOCH
     compressor: str = "deflate"
     level: int = field(default=-1)
+    recompress: bool = False
 
     def __post_init__(self) -> None:
         if self.compressor not in COMPRESSORS:
@@ -71,6 +74,7 @@ class ZipOptions:
         mtime: str | int | float | datetime | None = None,
         compressor: str = "deflate",
         level: int | None = None,
+        recompress: bool = False,
         environ: Mapping[str, str] | None = None,
     ) -> ZipOptions:
         """Options from user-facing values; ``mtime=None`` is 1980-01-01, and
@@ -81,7 +85,9 @@ class ZipOptions:
                 f"{{0}} {literal(repr(level))} is not a compression level; use {ranges}",
                 settings=[Setting("level")],
             )
-        return cls(resolve_mtime(mtime, environ), compressor, -1 if level is None else level)
+        return cls(
+            resolve_mtime(mtime, environ), compressor, -1 if level is None else level, recompress
+        )
 
     def describe(self) -> dict[str, str | int]:
         """The options as plain data (reported in results, part of cache keys)."""
@@ -92,6 +98,7 @@ class ZipOptions:
             "compressor": self.compressor,
             "compressor_identity": identity(self.compressor),
             "level": self.level,
+            "recompress": self.recompress,
             "mtime": self.mtime.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
 

@@ -1,15 +1,17 @@
 """The canonical zip writer.
 
-Reads top to bottom: entries are put in canonical order (parent directories added, names sorted
-by their UTF-8 bytes), compressed in parallel in a bounded window, and written in order, every
-header field set explicitly:
+Reads top to bottom: entries are put in canonical order (names sorted by their UTF-8 bytes; a
+folder has an entry only when it is empty), compressed in parallel in a bounded window, and
+written in order, every header field set explicitly:
 
 - DOS time from the options (1980-01-01 by default); no extra fields except ZIP64 when needed;
 - "made by" Unix (3), version 2.0 (4.5 for an entry or archive that needs ZIP64);
 - mode 0o100644 or 0o100755 for files, 0o40755 plus the MS-DOS directory bit for directories;
 - general purpose flags: only bit 11 (UTF-8), set exactly when the name is not ASCII;
 - no data descriptors, comments or internal attributes;
-- a member is stored when its deflated form is not smaller than the original.
+- a member is stored when its deflated form is not smaller than the original;
+- a member that arrives compressed (a wheel's) is copied as it is, or with ``recompress``
+  inflated, checked against its CRC-32 and size, and compressed like any other.
 """
 
 from __future__ import annotations
@@ -118,7 +120,11 @@ class _Member:
 
 
 def canonical_order(entries: Iterable[Entry]) -> list[Entry]:
-    """Entries plus every missing parent directory, sorted by UTF-8 name; conflicts are errors."""
+    """Entries sorted by UTF-8 name; conflicts are errors.
+
+    A folder gets an entry of its own only when one is given (an empty folder): every reader
+    creates the folders a file's name implies, so an entry for each would only add bytes
+    (format 1 wrote one for every parent; format 2 does not)."""
     by_name: dict[str, Entry] = {}
     for entry in entries:
         previous = by_name.get(entry.name)
@@ -128,14 +134,18 @@ def canonical_order(entries: Iterable[Entry]) -> list[Entry]:
                 f"{_origin(entry)}; exclude or rename one of them"
             )
         by_name[entry.name] = entry
-    for name in list(by_name):
-        for parent in parents(name):
-            if parent[:-1] in by_name:
-                raise DetzipError(
-                    f"{parent[:-1]!r} is both a file ({_origin(by_name[parent[:-1]])}) and a "
-                    f"directory (of {name!r}); exclude or rename one of them"
-                )
-            by_name.setdefault(parent, Entry(parent))
+    implied: dict[str, str] = {}  # folder name (with "/") -> a name inside it
+    for name in by_name:
+        for parent in reversed(parents(name)):  # innermost first
+            if parent in implied:
+                break  # and its own parents with it
+            implied[parent] = name
+    for folder, inside in implied.items():
+        if folder[:-1] in by_name:
+            raise DetzipError(
+                f"{folder[:-1]!r} is both a file ({_origin(by_name[folder[:-1]])}) and a "
+                f"directory (of {inside!r}); exclude or rename one of them"
+            )
     for name, entry in by_name.items():
         if entry.is_dir and name[:-1] in by_name:
             raise DetzipError(
@@ -185,7 +195,8 @@ def write_zip(
     with atomic_output(path) as handle:
         sink = _Sink(handle)
         writer = _ArchiveWriter(sink, options)
-        for entry, member in _members(ordered, compress, workers or _cpu_count()):
+        members = _members(ordered, compress, options.recompress, workers or _cpu_count())
+        for entry, member in members:
             if member.sha256 is not None:
                 if expected is not None:
                     _unchanged(entry, member.sha256, expected)
@@ -207,25 +218,29 @@ def _cpu_count() -> int:
 
 
 def _members(
-    ordered: Sequence[Entry], compress: compressors.Compress | None, workers: int
+    ordered: Sequence[Entry],
+    compress: compressors.Compress | None,
+    recompress: bool,
+    workers: int,
 ) -> Iterable[tuple[Entry, _Member]]:
     """Each entry with its bytes, in order; batches are prepared ahead on ``workers`` threads."""
-    batches = _batches(ordered)
+    batches = _batches(ordered, recompress)
     if workers <= 1:
         for batch in batches:
-            yield from zip(batch, _prepare_batch(batch, compress), strict=True)
+            yield from zip(batch, _prepare_batch(batch, compress, recompress), strict=True)
         return
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detzip-compress")
     pending: deque[tuple[list[Entry], Future[list[_Member]], int]] = deque()
     in_flight = 0
     try:
         for batch in batches:
-            weight = sum(_held(entry) for entry in batch)
+            weight = sum(_held(entry, recompress) for entry in batch)
             while pending and (in_flight + weight > WINDOW_BYTES or len(pending) >= 4 * workers):
                 done, future, done_weight = pending.popleft()
                 in_flight -= done_weight
                 yield from zip(done, future.result(), strict=True)
-            pending.append((batch, pool.submit(_prepare_batch, batch, compress), weight))
+            prepared = pool.submit(_prepare_batch, batch, compress, recompress)
+            pending.append((batch, prepared, weight))
             in_flight += weight
         while pending:
             done, future, _ = pending.popleft()
@@ -234,14 +249,14 @@ def _members(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _batches(ordered: Sequence[Entry]) -> list[list[Entry]]:
+def _batches(ordered: Sequence[Entry], recompress: bool) -> list[list[Entry]]:
     """Consecutive entries grouped so that each task is worth handing to a thread."""
     batches: list[list[Entry]] = []
     current: list[Entry] = []
     weight = 0
     for entry in ordered:
         current.append(entry)
-        weight += _held(entry)
+        weight += _held(entry, recompress)
         if weight >= BATCH_BYTES or len(current) >= BATCH_ENTRIES:
             batches.append(current)
             current, weight = [], 0
@@ -250,12 +265,16 @@ def _batches(ordered: Sequence[Entry]) -> list[list[Entry]]:
     return batches
 
 
-def _held(entry: Entry) -> int:
+def _held(entry: Entry, recompress: bool) -> int:
     """The bytes preparing ``entry`` holds in memory until it is written: none for a member
-    copied in chunks (it is read as it is written), else its size."""
+    copied in chunks (it is read as it is written), its inflated and compressed bytes for one
+    recompressed, else its size."""
     source = entry.source
-    if isinstance(source, Precompressed) and source.chunks is not None:
-        return 0
+    if isinstance(source, Precompressed):
+        if recompress:
+            return source.size + source.compressed_size
+        if source.chunks is not None:
+            return 0
     return entry.size_hint
 
 
@@ -270,14 +289,19 @@ def _unchanged(entry: Entry, sha256: str, expected: Mapping[str, str]) -> None:
         )
 
 
-def _prepare_batch(batch: Sequence[Entry], compress: compressors.Compress | None) -> list[_Member]:
-    return [_prepare(entry, compress) for entry in batch]
+def _prepare_batch(
+    batch: Sequence[Entry], compress: compressors.Compress | None, recompress: bool
+) -> list[_Member]:
+    return [_prepare(entry, compress, recompress) for entry in batch]
 
 
-def _prepare(entry: Entry, compress: compressors.Compress | None) -> _Member:
+def _prepare(entry: Entry, compress: compressors.Compress | None, recompress: bool) -> _Member:
+    content: bytes | bytearray
     match entry.source:
         case None:
             return _Member(STORED, 0, 0, b"")
+        case Precompressed() as pre if recompress:
+            content = _inflated(pre, entry.name)
         case Precompressed(chunks=chunks) as pre if chunks is not None:
             return _Member(pre.method, pre.crc32, pre.size, b"", None, chunks, pre.compressed_size)
         case Precompressed() as pre:
@@ -304,6 +328,38 @@ def _prepare(entry: Entry, compress: compressors.Compress | None) -> _Member:
         if len(packed) < len(content):
             return _Member(DEFLATED, crc, len(content), packed, digest)
     return _Member(STORED, crc, len(content), content, digest)
+
+
+def _inflated(pre: Precompressed, name: str) -> bytes | bytearray:
+    """A compressed member's content, checked against its recorded size and CRC-32."""
+    pieces = pre.chunks() if pre.chunks is not None else iter((pre.read(),))
+    content: bytes | bytearray
+    if pre.method == STORED:
+        content = b"".join(pieces)
+    else:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        inflated = bytearray()
+        try:
+            for piece in pieces:
+                inflated += inflater.decompress(piece)
+            inflated += inflater.flush()
+        except zlib.error as exc:
+            raise DetzipError(
+                f"the member's compressed bytes do not inflate ({exc}); fetch it again",
+                pre.origin or name,
+            ) from None
+        if not inflater.eof or inflater.unused_data:
+            raise DetzipError(
+                "the member's compressed stream is truncated or has trailing bytes; fetch it again",
+                pre.origin or name,
+            )
+        content = inflated
+    if len(content) != pre.size or zlib.crc32(content) != pre.crc32:
+        raise DetzipError(
+            f"{name}: inflates to bytes other than its recorded size and CRC-32; fetch it again",
+            pre.origin or name,
+        )
+    return content
 
 
 class _Sink:
