@@ -123,6 +123,9 @@ def measure(tool: str, tree: Path, out: Path) -> Measurement:
             str(out),
             "--exclude",
             ".complete",
+            # the same files as zip: the sampled library has venv/ folders (the stdlib's venv
+            # package), which detzip's default excludes would leave out
+            "--no-default-excludes",
             "--no-cache",  # every run writes (bench_cache measures hits)
         ]
         seconds, rss = run_measured(argv)
@@ -192,5 +195,5 @@ def run(work: Path, quick: bool) -> dict[str, object]:
         "input": f"{input_bytes / 1e6:.0f} MB in {files} files",
         "rows": rows,
         "identical": len(detzip_digests) == 1,
-        "targets": "detzip >= 1.5x zip -X speed, size <= zip -X, peak RSS <= 100 MB",
+        "targets": "detzip >= 3x zip -X speed, size <= zip -X, peak RSS <= 100 MB",
     }

@@ -190,8 +190,8 @@ class _Walker:
                 f"cannot list the folder ({exc.strerror}); fix its permissions or exclude it",
                 directory,
             ) from None
-        for child in children:
-            self.visit(Path(child.path), rel + child.name, child, chain)
+        for child in children:  # `directory / name` costs a third of Path(child.path)
+            self.visit(directory / child.name, rel + child.name, child, chain)
         return len(children)
 
     def visit(self, path: Path, rel: str, child: os.DirEntry[str], chain: tuple[Path, ...]) -> None:
@@ -235,7 +235,8 @@ class _Walker:
                 if path.name in _VENV_NAMES and not _is_virtualenv(path, self.spec):
                     _not_a_virtualenv(path, rel)
                 return
-            real = Path(os.path.realpath(path))
+            # a folder that is not a link is where its parent really is (no lstat per component)
+            real = Path(os.path.realpath(path)) if is_link else chain[-1] / child.name
             if real in chain:
                 raise DetzipError(
                     f"symlink loop (leads back to {real}); exclude it or remove the link", path
