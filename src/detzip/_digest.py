@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import os
 from pathlib import Path
@@ -28,4 +28,4 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 def b64(hex_digest: str) -> str:
     """Standard base64 of a raw digest given in hex (Terraform's ``filebase64sha256`` form)."""
-    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+    return binascii.b2a_base64(bytes.fromhex(hex_digest), newline=False).decode("ascii")

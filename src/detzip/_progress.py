@@ -7,7 +7,6 @@ never turns it on by itself.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +33,8 @@ def status(text: str) -> None:
     global _shown
     if not _enabled:
         return
+    import shutil  # only on a terminal: a cache hit does not pay for it
+
     width = shutil.get_terminal_size((80, 24)).columns - 1
     sys.stderr.write("\r\x1b[K" + text[:width])
     sys.stderr.flush()

@@ -12,8 +12,8 @@ zlib-ng or another version. ``store`` does not compress.
 
 from __future__ import annotations
 
+import _thread
 import hashlib
-import threading
 import zlib
 from collections.abc import Callable
 
@@ -73,7 +73,7 @@ KNOWN_ANSWERS: dict[int, str] = {
 }
 
 _verified: set[int] = set()
-_verify_lock = threading.Lock()
+_verify_lock = _thread.allocate_lock()  # (threading is not imported on a cache hit)
 
 
 def _answer(level: int, compress: Callable[[bytes, int], bytes]) -> str:
