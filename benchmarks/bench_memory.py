@@ -2,7 +2,9 @@
 
 Each layer is built from a warm wheel store as its own process (peak RSS from GNU time), so
 the table shows what a layer costs in memory as it grows toward Lambda's 262,144,000-byte
-unzipped limit: members copied from wheels stream through in bounded chunks.
+unzipped limit: members copied from wheels stream through in bounded chunks. The largest
+layer is built once more with ``--recompress``: each member is then inflated and compressed
+whole, so memory may grow by about twice the largest member (``deflate`` has no streaming API).
 
 Full mode: real wheels from PyPI for python3.12 x86_64 (~10, ~100 and ~250 MB unzipped).
 Quick mode (CI): synthetic wheels of the same shape (many small modules, a few large shared
@@ -88,12 +90,13 @@ def run(work: Path, quick: bool) -> dict[str, object]:
     repeats = 2 if quick else 3
     rows: list[dict[str, object]] = []
     identical = True
-    for label in SYNTHETIC if quick else LAYERS:
-        extra: list[str] = []
+    labels = list(SYNTHETIC if quick else LAYERS)
+    for label, recompress in [*((label, False) for label in labels), (labels[-1], True)]:
+        extra: list[str] = ["--recompress"] if recompress else []
         if quick:
             count, megabytes = SYNTHETIC[label]
             requirements = _synthetic_requirements(work, label, count, megabytes)
-            extra = ["--no-index", "--find-links", str(work / "wheels"), "--runtime", "python3.12"]
+            extra += ["--no-index", "--find-links", str(work / "wheels"), "--runtime", "python3.12"]
         else:
             folder = work / label.strip("~ ").replace(" ", "")
             folder.mkdir(exist_ok=True)
@@ -112,12 +115,14 @@ def run(work: Path, quick: bool) -> dict[str, object]:
         with zipfile.ZipFile(out) as archive:
             unzipped = sum(info.file_size for info in archive.infolist())
             largest = max(info.compress_size for info in archive.infolist())
+            largest_unzipped = max(info.file_size for info in archive.infolist())
         rows.append(
             {
-                "layer": label,
+                "layer": label + (", --recompress" if recompress else ""),
                 "unzipped_bytes": unzipped,
                 "zipped_bytes": out.stat().st_size,
                 "largest_member_zipped": largest,
+                "largest_member_unzipped": largest_unzipped,
                 "seconds": round(min(seconds for seconds, _ in runs), 3),
                 "peak_rss_mb": round(max(rss for _, rss in runs), 1),
             }
@@ -132,5 +137,6 @@ def run(work: Path, quick: bool) -> dict[str, object]:
         "rows": rows,
         "identical": identical,
         "targets": "peak RSS <= 80 MB for any layer up to 262,144,000 bytes unzipped, and "
-        "<= 15 MB above the smallest layer's",
+        "<= 15 MB above the smallest layer's (copied members); with --recompress, <= 80 MB plus "
+        "twice the largest member unzipped",
     }

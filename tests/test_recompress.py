@@ -7,6 +7,7 @@ anywhere else: the zip equals the one built from the inflated bytes, at every le
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import subprocess
 import zipfile
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detzip import build_layer
@@ -115,6 +116,36 @@ def test_a_member_that_does_not_inflate_to_its_record_is_refused(
         write_zip([entry], out, ZipOptions(recompress=True))
     assert "wheel w" in str(caught.value)
     assert out.read_bytes() == b"previous"
+
+
+def test_a_stream_far_longer_than_its_record_is_stopped_at_the_record(tmp_path: Path) -> None:
+    # a bomb: 64 MiB of zeros declared as 10 bytes; inflating stops one byte past the record
+    engine = zlib.compressobj(9, zlib.DEFLATED, -15)
+    raw = engine.compress(bytes(64 << 20)) + engine.flush()
+    entry = Entry("m.py", Precompressed(DEFLATED, 0, len(raw), 10, lambda: raw, "wheel w"))
+    with pytest.raises(DetzipError, match="recorded size"):
+        write_zip([entry], tmp_path / "out.zip", ZipOptions(recompress=True))
+
+
+@given(cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=6))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_stream_in_any_chunks_recompresses_to_the_same_bytes(
+    tmp_path: Path, cuts: list[int]
+) -> None:
+    engine = zlib.compressobj(6, zlib.DEFLATED, -15)
+    raw = engine.compress(TEXT) + engine.flush()
+    bounds = [0, *sorted(min(cut, len(raw)) for cut in cuts), len(raw)]
+    pieces = [raw[a:b] for a, b in itertools.pairwise(bounds)]
+    whole = Precompressed(DEFLATED, zlib.crc32(TEXT), len(raw), len(TEXT), lambda: raw, "w")
+    chunked = Precompressed(
+        DEFLATED, zlib.crc32(TEXT), len(raw), len(TEXT), lambda: raw, "w", lambda: iter(pieces)
+    )
+    a, b = tmp_path / "a.zip", tmp_path / "b.zip"
+    write_zip([Entry("m.py", whole)], a, ZipOptions(recompress=True))
+    write_zip([Entry("m.py", chunked)], b, ZipOptions(recompress=True))
+    assert a.read_bytes() == b.read_bytes()
 
 
 # -- layers -------------------------------------------------------------------------------------

@@ -272,7 +272,7 @@ def _held(entry: Entry, recompress: bool) -> int:
     source = entry.source
     if isinstance(source, Precompressed):
         if recompress:
-            return source.size + source.compressed_size
+            return 2 * source.size  # inflated, and libdeflate's output buffer while compressing
         if source.chunks is not None:
             return 0
     return entry.size_hint
@@ -356,32 +356,39 @@ def _crc32(data: bytes | bytearray) -> int:
 def _inflated(pre: Precompressed, name: str) -> bytes | bytearray:
     """A compressed member's content, checked against its recorded size and CRC-32."""
     pieces = pre.chunks() if pre.chunks is not None else iter((pre.read(),))
-    content: bytes | bytearray
-    if pre.method == STORED:
-        content = b"".join(pieces)
-    else:
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        inflated = bytearray()
-        try:
-            for piece in pieces:
-                inflated += inflater.decompress(piece)
-            inflated += inflater.flush()
-        except zlib.error as exc:
-            raise DetzipError(
-                f"the member's compressed bytes do not inflate ({exc}); fetch it again",
-                pre.origin or name,
-            ) from None
-        if not inflater.eof or inflater.unused_data:
-            raise DetzipError(
-                "the member's compressed stream is truncated or has trailing bytes; fetch it again",
-                pre.origin or name,
-            )
-        content = inflated
-    if len(content) != pre.size or zlib.crc32(content) != pre.crc32:
+    origin = pre.origin or name
+    mismatch = DetzipError(
+        f"{name}: inflates to bytes other than its recorded size and CRC-32; fetch it again", origin
+    )
+    content = b"".join(pieces) if pre.method == STORED else _inflate(pieces, pre.size, origin)
+    if len(content) != pre.size or _crc32(content) != pre.crc32:
+        raise mismatch
+    return content
+
+
+def _inflate(pieces: Iterable[bytes], size: int, origin: str | Path) -> bytearray:
+    """A raw deflate stream inflated into one buffer of its recorded ``size`` (a growing buffer
+    would hold up to twice the member), never past it; a longer stream comes back one byte over."""
+    content = bytearray(size + 1)
+    filled = 0
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        for piece in pieces:
+            while piece and filled <= size:
+                out = inflater.decompress(piece, size + 1 - filled)
+                content[filled : filled + len(out)] = out
+                filled += len(out)
+                piece = inflater.unconsumed_tail
+    except zlib.error as exc:
         raise DetzipError(
-            f"{name}: inflates to bytes other than its recorded size and CRC-32; fetch it again",
-            pre.origin or name,
+            f"the member's compressed bytes do not inflate ({exc}); fetch it again", origin
+        ) from None
+    if filled <= size and (not inflater.eof or inflater.unused_data):
+        raise DetzipError(
+            "the member's compressed stream is truncated or has trailing bytes; fetch it again",
+            origin,
         )
+    del content[filled:]
     return content
 
 
