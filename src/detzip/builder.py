@@ -262,7 +262,8 @@ def _function(
             memo = StatMemo(store.layout.stat_memo(memo_name(folder, described[-1])))
             memos.append(memo)  # taken before the walk: its clock starts before any read
         parts.append(_walk(folder, tree, memo, digests))
-    _no_clash(parts)
+    if len(parts) > 1:  # (names within one folder are unique)
+        _no_clash(parts)
     description: dict[str, Any] = {**options.describe(), **described[0]}
     if described[1:]:  # (absent without extra folders: the keys of earlier builds hold)
         description["extra_sources"] = described[1:]

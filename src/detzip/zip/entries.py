@@ -150,15 +150,15 @@ def fingerprint(
 def fingerprint_of(items: Iterable[tuple[str, bool, bytes]]) -> dict[str, object]:
     """:func:`fingerprint` from each entry's (name, executable, content digest), in name order:
     a file's content digest is its sha256 in hex (ASCII), a directory's ``b"directory"``."""
-    digest = hashlib.sha256()
-    count = 0
-    for name, executable, content in items:
-        digest.update(name.encode("utf-8", "surrogateescape"))
-        digest.update(b"\0x\0" if executable else b"\0-\0")
-        digest.update(content)
-        digest.update(b"\n")
-        count += 1
-    return {"entries": count, "sha256": digest.hexdigest()}
+    pieces: list[bytes] = []
+    for name, executable, content in items:  # hashed in one call: 4 per entry cost a hit 5%
+        pieces += (
+            name.encode("utf-8", "surrogateescape"),
+            b"\0x\0" if executable else b"\0-\0",
+            content,
+            b"\n",
+        )
+    return {"entries": len(pieces) // 4, "sha256": hashlib.sha256(b"".join(pieces)).hexdigest()}
 
 
 def _content_digest(
