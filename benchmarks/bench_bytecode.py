@@ -4,7 +4,9 @@ Each layer is built for this machine's Python (python3.11: the only interpreter 
 to a read-only folder as Lambda does with /opt, and a fresh interpreter imports every top-level
 package with ``PYTHONDONTWRITEBYTECODE=1`` (nothing compiled at one cold start is kept for the
 next). The whole process is timed; the median of several runs is reported, with the size the
-bytecode adds. detzip's outputs must be byte-identical across runs. Needs PyPI (the wheels).
+bytecode adds. detzip's outputs must be byte-identical across runs. Full mode: real wheels
+from PyPI. Quick mode (CI): synthetic pure-Python wheels (importable modules, the top-level
+package imports them all) from a local folder, no network.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import time
 import zipfile
 from pathlib import Path
 
+import _wheels
 from bench_layer import pin
 
+#: quick mode: synthetic pure-Python distributions (MB unzipped)
+SYNTHETIC = {"synthrequests": 0.5, "synthyaml": 0.3}
 SETS = {
-    "quick": {"example service layer": ["requests", "pyyaml"]},
+    "quick": {"synthetic service layer": list(SYNTHETIC)},
     "full": {
         "example service layer": ["requests", "pyyaml"],
         "API layer": [
@@ -40,11 +45,12 @@ RUNTIME = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 IMPORTS = {"pyyaml": "yaml", "pyjwt": "jwt", "python-dateutil": "dateutil"}
 
 
-def _layer(requirements: Path, out: Path, compile: bool) -> Path:
+def _layer(requirements: Path, out: Path, compile: bool, wheels: Path | None) -> Path:
     from detzip.api import build_layer
 
     build_layer(requirements, out, runtime=RUNTIME, arch="x86_64", compile=compile,
-                cache_dir=requirements.parent / "detzip-cache", cache=False)  # fmt: skip
+                cache_dir=requirements.parent / "detzip-cache", cache=False,
+                find_links=[str(wheels)] if wheels else None, no_index=bool(wheels))  # fmt: skip
     return out
 
 
@@ -87,12 +93,16 @@ def run(work: Path, quick: bool) -> dict[str, object]:
     for name, packages in SETS[mode].items():
         folder = work / name.replace(" ", "-")
         folder.mkdir(exist_ok=True)
-        requirements = pin(folder, packages, runtime=RUNTIME)
+        wheels: Path | None = None
+        if quick:
+            requirements, wheels = _wheels.pinned(folder, "quick", SYNTHETIC, binary=False)
+        else:
+            requirements = pin(folder, packages, runtime=RUNTIME)
         modules = [IMPORTS.get(p, p.replace("-", "_")) for p in packages]
         measured = {}
         for compiled in (False, True):
-            layer = _layer(requirements, folder / f"layer-{compiled}.zip", compiled)
-            again = _layer(requirements, folder / f"again-{compiled}.zip", compiled)
+            layer = _layer(requirements, folder / f"layer-{compiled}.zip", compiled, wheels)
+            again = _layer(requirements, folder / f"again-{compiled}.zip", compiled, wheels)
             identical &= layer.read_bytes() == again.read_bytes()
             unzipped = sum(i.file_size for i in zipfile.ZipFile(layer).infolist())
             site = _extract(layer, folder / f"opt-{compiled}")

@@ -1,10 +1,15 @@
 """Layer build: detzip (warm wheel store) vs pip --target + zip -X vs uv --target + zip -X.
 
-detzip runs with ``--no-cache``: this measures building, not serving a cached artifact.
+detzip runs with ``--no-cache``: this measures building, not serving a cached artifact. It runs
+once more with ``--recompress`` at levels 6, 9 and 12 (quick mode: 6 and 12): the wheels'
+members are inflated and compressed again, a smaller layer for a slower build; every row shows
+its size against the smallest peer's zip (``size_vs_smallest_peer`` < 1: smaller than all).
 
-A realistic python3.12 x86_64 layer is resolved once (by detzip, through pip) and pinned with
-hashes; then every tool builds it from warm caches, each as its own process. detzip's outputs
-must be byte-identical across runs. Needs PyPI (for the first resolution and the warm-up).
+Full mode: a realistic python3.12 x86_64 layer is resolved once (by detzip, through pip, from
+PyPI) and pinned with hashes. Quick mode (CI): synthetic wheels of the same shape (importable
+modules, a few shared libraries), pinned with hashes and installed by every tool from a local
+folder (``--no-index --find-links``), no network. Every tool builds from warm caches, each as
+its own process; detzip's outputs must be byte-identical across runs.
 """
 
 from __future__ import annotations
@@ -15,13 +20,39 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import _wheels
+
 PACKAGES = {
-    "quick": ["httpx", "pydantic"],
+    "quick": ["httpx", "pydantic"],  # not installed in quick mode: see SYNTHETIC
     "full": ["boto3", "sqlalchemy", "httpx", "pydantic", "fastapi", "mangum"],
 }
+#: quick mode: synthetic distributions (MB unzipped); the two largest carry shared libraries
+SYNTHETIC = {
+    "synthhttp": 1.0,
+    "synthmodels": 2.0,
+    "synthmodelscore": 4.0,
+    "synthorm": 3.0,
+    "synthutil": 0.5,
+    "synthdates": 1.0,
+}
+SYNTHETIC_BINARY = {"synthmodelscore", "synthorm"}
 RUNTIME, ARCH = "python3.12", "x86_64"
+LEVELS = {"quick": [6, 12], "full": [6, 9, 12]}
+
+
+def requirements_for(work: Path, mode: str) -> tuple[Path, list[str], str]:
+    """The layer's pinned requirements, the extra arguments every installer needs for them
+    (quick mode: the local folder, no index) and what they are, for the table's title."""
+    if mode == "quick":
+        requirements, wheels = _wheels.pinned(work, "quick", SYNTHETIC, binary=SYNTHETIC_BINARY)
+        what = f"{len(SYNTHETIC)} synthetic distributions, local folder"
+        return requirements, _wheels.offline(wheels), what
+    requirements = pin(work, PACKAGES[mode])
+    count = len(requirements.read_text().splitlines())
+    return requirements, [], f"{', '.join(PACKAGES[mode])} ({count} distributions)"
 
 
 def _run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> float:
@@ -67,8 +98,7 @@ def run(work: Path, quick: bool) -> dict[str, object]:
     mode = "quick" if quick else "full"
     work = work / mode
     work.mkdir(exist_ok=True)
-    requirements = pin(work, PACKAGES[mode])
-    count = len(requirements.read_text().splitlines())
+    requirements, offline, what = requirements_for(work, mode)
     repeats = 2 if quick else 3
     from detzip.deps.targets import Target
 
@@ -76,96 +106,66 @@ def run(work: Path, quick: bool) -> dict[str, object]:
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
     env = {"PIP_CACHE_DIR": str(work / "pip-cache"), "UV_CACHE_DIR": str(work / "uv-cache")}
 
-    def detzip(out: Path) -> float:
-        return _run(
-            [
-                sys.executable,
-                "-m",
-                "detzip",
-                "layer",
-                "-r",
-                str(requirements),
-                "-o",
-                str(out),
-                "--runtime",
-                RUNTIME,
-                "--arch",
-                ARCH,
-                "--cache-dir",
-                str(work / "detzip-cache"),
-                "--no-cache",  # every run installs and writes (bench_cache measures hits)
-            ]
-        )
+    def detzip(*extra: str) -> Callable[[Path], float]:
+        def build(out: Path) -> float:
+            argv = [sys.executable, "-m", "detzip", "layer", "-r", str(requirements)]
+            argv += ["-o", str(out), "--runtime", RUNTIME, "--arch", ARCH]
+            argv += ["--cache-dir", str(work / "detzip-cache"), *offline, *extra]
+            return _run([*argv, "--no-cache"])  # every run installs and writes
+
+        return build
 
     def pip_zip(out: Path) -> float:
         target = out.parent / "pip-target"
         shutil.rmtree(target, ignore_errors=True)
-        seconds = _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--target",
-                str(target / "python"),
-                *target_args,
-                "-r",
-                str(requirements),
-            ],
-            env=env,
-        )
+        argv = [sys.executable, "-m", "pip", "install", "--quiet", "--target"]
+        argv += [str(target / "python"), *target_args, *offline, "-r", str(requirements)]
+        seconds = _run(argv, env=env)
         return seconds + _run(["zip", "-X", "-r", "-q", str(out), "python"], cwd=target)
 
     def uv_zip(out: Path) -> float:
         target = out.parent / "uv-target"
         shutil.rmtree(target, ignore_errors=True)
-        seconds = _run(
-            [
-                uv,
-                "pip",
-                "install",
-                "--quiet",
-                "--target",
-                str(target / "python"),
-                "--python-platform",
-                "x86_64-manylinux_2_34",
-                "--python-version",
-                "3.12",
-                "-r",
-                str(requirements),
-            ],
-            env=env,
-        )
+        argv = [uv, "pip", "install", "--quiet", "--target", str(target / "python")]
+        argv += ["--python-platform", "x86_64-manylinux_2_34", "--python-version", "3.12"]
+        seconds = _run([*argv, *offline, "-r", str(requirements)], env=env)
         return seconds + _run(["zip", "-X", "-r", "-q", str(out), "python"], cwd=target)
 
-    tools = {"detzip (warm store)": detzip, "pip --target + zip -X": pip_zip}
+    tools = {"detzip (warm store)": detzip(), "pip --target + zip -X": pip_zip}
     if Path(uv).exists():
         tools["uv --target + zip -X"] = uv_zip
+    for level in LEVELS[mode]:
+        recompress = detzip("--recompress", "--level", str(level))
+        tools[f"detzip --recompress --level {level}"] = recompress
     rows = []
-    digests: set[str] = set()
-    for name, build in tools.items():
-        out = work / "out" / f"{name.split()[0]}.zip"
+    identical = True
+    for index, (name, build) in enumerate(tools.items()):
+        out = work / "out" / f"{index}.zip"
         out.parent.mkdir(exist_ok=True)
-        out.unlink(missing_ok=True)
-        build(out)  # warm-up: fills this tool's cache
+        if "--recompress" not in name:  # warm-up: fills this tool's cache (detzip's is shared)
+            out.unlink(missing_ok=True)
+            build(out)
         times = []
+        digests = set()
         for _ in range(repeats):
             out.unlink(missing_ok=True)
             times.append(build(out))
-            if name.startswith("detzip"):
-                digests.add(hashlib.sha256(out.read_bytes()).hexdigest())
+            digests.add(hashlib.sha256(out.read_bytes()).hexdigest())
+        if name.startswith("detzip"):
+            identical = identical and len(digests) == 1
         rows.append(
             {"tool": name, "seconds": round(min(times), 3), "output_bytes": out.stat().st_size}
         )
-    baseline = {r["tool"]: float(r["seconds"]) for r in rows}  # type: ignore[arg-type]
-    ours = baseline["detzip (warm store)"]
+    ours = next(float(r["seconds"]) for r in rows if r["tool"] == "detzip (warm store)")  # type: ignore[arg-type]
+    peers = [int(r["output_bytes"]) for r in rows if not str(r["tool"]).startswith("detzip")]  # type: ignore[call-overload]
     for row in rows:
         row["detzip_speedup"] = round(float(row["seconds"]) / ours, 1)  # type: ignore[arg-type]
+        row["size_vs_smallest_peer"] = round(int(row["output_bytes"]) / min(peers), 4)  # type: ignore[call-overload]
     return {
         "benchmark": "layer",
-        "input": f"{RUNTIME} {ARCH}: {', '.join(PACKAGES[mode])} ({count} distributions)",
+        "input": f"{RUNTIME} {ARCH}: {what}",
         "rows": rows,
-        "identical": len(digests) == 1,
-        "targets": "detzip >= 10x faster than pip+zip, >= 3x faster than uv+zip; identical bytes",
+        "identical": identical,
+        "targets": "detzip >= 10x faster than pip+zip, >= 3x faster than uv+zip; no zip larger "
+        "than the smallest peer's with --recompress (size_vs_smallest_peer <= 1); identical bytes",
     }

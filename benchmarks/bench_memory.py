@@ -15,13 +15,12 @@ asserted.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import random
 import sys
 import zipfile
 from pathlib import Path
 
+import _wheels
 import bench_layer
 import bench_writer
 
@@ -33,54 +32,6 @@ LAYERS = {
 }
 #: quick mode: synthetic layers of (packages, MB unzipped each)
 SYNTHETIC = {"~10 MB": (2, 5), "~60 MB": (3, 20)}
-
-
-def _record_hash(data: bytes) -> str:
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-
-
-def synthetic_wheel(folder: Path, name: str, megabytes: int) -> Path:
-    """A platform wheel of ~``megabytes`` MB unzipped: source modules and a few large,
-    partly compressible binary members (like a shared library), deflated as pip's wheels are."""
-    path = folder / f"{name}-1.0-py3-none-any.whl"
-    if path.exists():
-        return path
-    rng = random.Random(name)
-    members: dict[str, bytes] = {}
-    budget = megabytes * 1_000_000
-    big = budget * 3 // 4  # three quarters in four large members
-    for i in range(4):
-        noise = rng.randbytes(big // 8)
-        members[f"{name}/_lib{i}.so"] = noise + bytes(big // 8)  # half random, half zeros
-    text = b"".join(b"def function_%d(x):\n    return x * %d\n\n" % (i, i) for i in range(200))
-    for i in range((budget - big) // len(text)):
-        members[f"{name}/sub{i % 20}/module{i}.py"] = text
-    dist = f"{name}-1.0.dist-info"
-    members[f"{dist}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode()
-    members[f"{dist}/WHEEL"] = b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    record = "".join(f"{n},{_record_hash(d)},{len(d)}\n" for n, d in members.items())
-    members[f"{dist}/RECORD"] = (record + f"{dist}/RECORD,,\n").encode()
-    temp = path.with_suffix(".tmp")
-    with zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-        for member, data in members.items():
-            info = zipfile.ZipInfo(member, (2020, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data)
-    temp.rename(path)
-    return path
-
-
-def _synthetic_requirements(work: Path, label: str, count: int, megabytes: int) -> Path:
-    wheels = work / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for i in range(count):
-        name = f"synthetic{megabytes}mb{i}"
-        wheel = synthetic_wheel(wheels, name, megabytes)
-        lines.append(f"{name}==1.0 --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}")
-    requirements = work / f"requirements-{label.strip('~ ').replace(' ', '')}.txt"
-    requirements.write_text("\n".join(lines) + "\n")
-    return requirements
 
 
 def run(work: Path, quick: bool) -> dict[str, object]:
@@ -95,8 +46,10 @@ def run(work: Path, quick: bool) -> dict[str, object]:
         extra: list[str] = ["--recompress"] if recompress else []
         if quick:
             count, megabytes = SYNTHETIC[label]
-            requirements = _synthetic_requirements(work, label, count, megabytes)
-            extra += ["--no-index", "--find-links", str(work / "wheels"), "--runtime", "python3.12"]
+            names = {f"synthetic{megabytes}mb{i}": megabytes for i in range(count)}
+            tag = label.strip("~ ").replace(" ", "")
+            requirements, wheels = _wheels.pinned(work, tag, names)
+            extra += [*_wheels.offline(wheels), "--runtime", "python3.12"]
         else:
             folder = work / label.strip("~ ").replace(" ", "")
             folder.mkdir(exist_ok=True)

@@ -1,0 +1,101 @@
+"""Synthetic wheels and a local index: the benchmarks' quick mode runs without the network.
+
+A synthetic wheel has the shape of a real platform wheel: many small, importable source modules
+in subpackages (the top-level package imports them all, so an import costs what a real one
+does) and, optionally, a few large, partly compressible binary members like shared libraries.
+Members are deflated at level 6, as wheels on PyPI are. Wheels are built once per work folder
+(pseudo-random from the name, so the same bytes every time) and pinned with their sha256, so
+detzip, pip and uv all install the same verified set with ``--no-index --find-links``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+#: functions per module: ~8 KB of source each
+_FUNCTIONS = 200
+_SUBPACKAGES = 20
+
+
+def _record_hash(data: bytes) -> str:
+    digest = hashlib.sha256(data).digest()
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _module(name: str, i: int) -> bytes:
+    body = "".join(
+        f"def function_{k}(x):\n    return x * {k} + {i}\n\n\n" for k in range(_FUNCTIONS)
+    )
+    return f'"""{name}: module {i}."""\n\nCONSTANT = {i}\n\n\n{body}'.encode()
+
+
+def synthetic_wheel(folder: Path, name: str, megabytes: float, *, binary: bool = True) -> Path:
+    """A ``py3-none-any`` wheel of ~``megabytes`` MB unzipped, built once in ``folder``.
+
+    With ``binary``, three quarters of it are four large members, half random and half zeros
+    (like a shared library); the rest are source modules under ``name/subN/``.
+    """
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    if path.exists():
+        return path
+    rng = random.Random(name)
+    members: dict[str, bytes] = {}
+    budget = int(megabytes * 1_000_000)
+    big = budget * 3 // 4 if binary else 0
+    for i in range(4 if binary else 0):
+        members[f"{name}/_lib{i}.so"] = rng.randbytes(big // 8) + bytes(big // 8)
+    sample = len(_module(name, 0))
+    count = max(1, (budget - big) // sample)
+    modules: dict[int, list[int]] = {}
+    for i in range(count):
+        members[f"{name}/sub{i % _SUBPACKAGES}/module{i}.py"] = _module(name, i)
+        modules.setdefault(i % _SUBPACKAGES, []).append(i)
+    for sub, numbers in modules.items():
+        imports = "".join(f"from . import module{i}\n" for i in numbers)
+        members[f"{name}/sub{sub}/__init__.py"] = imports.encode()
+    members[f"{name}/__init__.py"] = "".join(f"from . import sub{s}\n" for s in modules).encode()
+    dist = f"{name}-1.0.dist-info"
+    members[f"{dist}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode()
+    members[f"{dist}/WHEEL"] = b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    members[f"{dist}/top_level.txt"] = f"{name}\n".encode()
+    record = "".join(f"{n},{_record_hash(d)},{len(d)}\n" for n, d in members.items())
+    members[f"{dist}/RECORD"] = (record + f"{dist}/RECORD,,\n").encode()
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = path.with_suffix(".tmp")
+    with zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for member, data in members.items():
+            info = zipfile.ZipInfo(member, (2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    temp.rename(path)
+    return path
+
+
+def pinned(
+    work: Path, label: str, wheels: Mapping[str, float], *, binary: bool | set[str] = True
+) -> tuple[Path, Path]:
+    """Build ``wheels`` (name: MB unzipped) into ``work/wheels`` and pin them with hashes in
+    ``work/requirements-<label>.txt``; ``binary``: all of them have shared libraries, none,
+    or those named. Returns (requirements, the wheel folder)."""
+    folder = work / "wheels"
+    lines = []
+    for name, megabytes in wheels.items():
+        native = name in binary if isinstance(binary, set) else binary
+        wheel = synthetic_wheel(folder, name, megabytes, binary=native)
+        lines.append(f"{name}==1.0 --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}")
+    requirements = work / f"requirements-{label}.txt"
+    text = "\n".join(lines) + "\n"
+    if not requirements.exists() or requirements.read_text() != text:
+        requirements.write_text(text)
+    return requirements, folder
+
+
+def offline(folder: Path) -> list[str]:
+    """The arguments that make detzip, pip and uv install only from ``folder``."""
+    return ["--no-index", "--find-links", str(folder)]
