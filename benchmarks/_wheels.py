@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 #: functions per module: ~8 KB of source each
-_FUNCTIONS = 200
+_FUNCTIONS = 22
 _SUBPACKAGES = 20
+_LETTERS = "etaoinshrdlucmfwypvbgkqjxz"
 
 
 def _record_hash(data: bytes) -> str:
@@ -27,11 +28,35 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def _words(rng: random.Random, count: int) -> list[str]:
+    """Pseudo-words of 3-10 letters, common letters more often (text that compresses like
+    real identifiers and prose, not like a repeated line)."""
+    weights = [26 - i for i in range(26)]
+    return ["".join(rng.choices(_LETTERS, weights, k=rng.randint(3, 10))) for _ in range(count)]
+
+
 def _module(name: str, i: int) -> bytes:
-    body = "".join(
-        f"def function_{k}(x):\n    return x * {k} + {i}\n\n\n" for k in range(_FUNCTIONS)
-    )
-    return f'"""{name}: module {i}."""\n\nCONSTANT = {i}\n\n\n{body}'.encode()
+    """Valid, importable source: functions with docstrings, defaults, branches and literals,
+    drawn from a vocabulary of 400 pseudo-words (pseudo-random from the name and number)."""
+    rng = random.Random(f"{name}/{i}")
+    vocabulary = _words(random.Random(name), 400)
+
+    def word() -> str:
+        return rng.choice(vocabulary)
+
+    parts = [f'"""{name}: {" ".join(word() for _ in range(12))}."""\n\nCONSTANT = {i}\n\n\n']
+    for k in range(_FUNCTIONS):
+        a, b = word(), word()
+        doc = " ".join(word() for _ in range(rng.randint(8, 24)))
+        parts.append(
+            f"def {word()}_{word()}_{k}({a}, {b}_=None, *, limit={rng.randint(1, 999)}):\n"
+            f'    """{doc.capitalize()}."""\n'
+            f"    if {b}_ is None:\n"
+            f'        return {{"{word()}": {a}, "{word()}": {rng.randint(0, 1 << 16)}}}\n'
+            f"    total = {a} * {rng.randint(2, 97)} + len(str({b}_))\n"
+            f"    return total if total < limit else limit - {rng.randint(1, 9)}\n\n\n"
+        )
+    return "".join(parts).encode()
 
 
 def synthetic_wheel(folder: Path, name: str, megabytes: float, *, binary: bool = True) -> Path:
