@@ -627,7 +627,8 @@ def test_markers_egg_fragments_and_a_function_ignore_file_on_local_lines(
 @pytest.mark.parametrize(
     ("door", "value"),
     [("cli", ""), ("terraform", '[{"path": 5}'), ("terraform", '["a=b", 7]'),
-     ("toml", '[{path = "fn", prefix = 7}]')],
+     ("toml", '[{path = "fn", prefix = 7}]'), ("cli", "fn=../up"), ("cli", "fn=a/./b"),
+     ("terraform", "fn=../up"), ("toml", '[{path = "fn", prefix = "../up"}]')],
 )  # fmt: skip
 def test_bad_extra_sources_are_one_line_errors(tmp_path: Path, door: str, value: str) -> None:
     (tmp_path / "fn").mkdir()
@@ -647,6 +648,8 @@ def test_bad_extra_sources_are_one_line_errors(tmp_path: Path, door: str, value:
         result = run_cli("build", "--no-cache", cwd=tmp_path)
         needle = "extra_sources"
     assert_one_line_error(result, needle)
+    if "up" in value or "./" in value:  # the extra folder's own prefix, named as its option
+        assert "the prefix" in result.stderr and "--prefix" not in result.stderr
     assert not (tmp_path / "x.zip").exists()
 
 
