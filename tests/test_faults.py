@@ -726,3 +726,70 @@ def test_a_layer_builds_with_an_unusable_cache_folder(repo: Repo, tmp_path: Path
 
 def _one_wheel(repo: Repo) -> str:
     return "wheels/*/*/" + sorted(p.name for p in repo.folder.glob("*.whl"))[0]
+
+
+_HOLD_SCRATCH = """
+import sys, time
+from detzip._scratch import Scratch
+scratch = Scratch(sys.argv[1])
+print(scratch.path, flush=True)
+time.sleep(120)
+"""
+
+
+def _scratch_process(tmp: Path, what: str) -> tuple[subprocess.Popen[str], Path]:
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD_SCRATCH, what], env=env,
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    return proc, Path(proc.stdout.readline().strip())
+
+
+def test_scratch_folders_of_killed_runs_are_swept_and_live_ones_kept(tmp_path: Path) -> None:
+    """A run killed with SIGKILL cannot remove its scratch folder (pip's report, downloads, a
+    local package's build): the next run's first scratch folder sweeps it away, and leaves a
+    live run's, another tool's and a non-folder alone."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    killed, dead = _scratch_process(tmp, "fetch")
+    live_proc, live = _scratch_process(tmp, "local")
+    try:
+        assert (dead / ".owner").is_file() and (live / ".owner").is_file()
+        (dead / "half-downloaded.whl").write_bytes(b"x" * 1000)
+        killed.kill()
+        killed.wait(timeout=30)
+        (tmp / "detzip-foreign").mkdir()  # no owner file: not ours to judge
+        (tmp / "detzip-file").write_text("")
+        sweeper = subprocess.run(
+            [sys.executable, "-c", "from detzip._scratch import Scratch; Scratch('x').cleanup()"],
+            env={**os.environ, "TMPDIR": str(tmp)}, capture_output=True, text=True,
+        )  # fmt: skip
+        assert sweeper.returncode == 0, sweeper.stderr
+        assert not dead.exists()
+        assert live.is_dir() and (live / ".owner").is_file()
+        assert sorted(p.name for p in tmp.iterdir()) == sorted(
+            ["detzip-foreign", "detzip-file", live.name]
+        )
+    finally:
+        for proc in (live_proc, killed):
+            proc.kill()
+            proc.wait(timeout=30)
+            assert proc.stdout is not None
+            proc.stdout.close()
+    from detzip._scratch import sweep_scratch
+
+    assert sweep_scratch(tmp) == 1 and not live.exists()  # its process is gone now
+
+
+def test_a_scratch_folder_is_removed_when_its_step_ends(tmp_path: Path) -> None:
+    from detzip._scratch import Scratch
+
+    with Scratch("resolve") as folder:
+        (folder / "report.json").write_text("{}")
+        assert folder.name.startswith("detzip-resolve-")
+    assert not folder.exists()
+    kept = Scratch("wheels")  # an object: until cleanup (or the end of the process)
+    assert kept.path.is_dir()
+    kept.cleanup()
+    kept.cleanup()
+    assert not kept.path.exists()

@@ -138,6 +138,7 @@ STAGES = [
     (
         "detzip.errors",
         "detzip._fs",
+        "detzip._scratch",
         "detzip._digest",
         "detzip._log",
         "detzip._progress",

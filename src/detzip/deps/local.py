@@ -19,7 +19,6 @@ reuses it without building.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from packaging.utils import (
 from detzip import _log as log
 from detzip._digest import file_sha256
 from detzip._fs import identities
+from detzip._scratch import Scratch
 from detzip.deps import _pep517
 from detzip.deps.locks.model import Pin
 from detzip.errors import DetzipError, literal
@@ -174,8 +174,7 @@ def _build(
 
     what = f"{pin.name} ({folder})"
     log.info("building local package %s", what)
-    with tempfile.TemporaryDirectory(prefix="detzip-local-") as scratch:
-        work = Path(scratch)
+    with Scratch("local") as work:
         copy = work / "src" / (pin.name or "package")
         copy.mkdir(parents=True)
         for entry in entries:

@@ -10,12 +10,12 @@ import json
 import re
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from detzip import _log as log
+from detzip._scratch import Scratch
 from detzip.errors import DetzipError, literal
 
 __all__ = ["resolve", "run"]
@@ -98,8 +98,8 @@ def _culprit(output: str) -> str | None:
 
 def resolve(requirements: Path, target_args: Sequence[str], options: Sequence[str]) -> list[Any]:
     """pip's resolution of a requirements file for the target: the report's 'install' items."""
-    with tempfile.TemporaryDirectory(prefix="detzip-resolve-") as scratch:
-        report = Path(scratch) / "report.json"
+    with Scratch("resolve") as scratch:
+        report = scratch / "report.json"
         run(
             [
                 "install",
@@ -109,7 +109,7 @@ def resolve(requirements: Path, target_args: Sequence[str], options: Sequence[st
                 "--report",
                 str(report),
                 "--target",
-                str(Path(scratch) / "target"),
+                str(scratch / "target"),
                 *target_args,
                 *options,
                 "-r",

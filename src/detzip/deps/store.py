@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from detzip import _log as log
 from detzip import _progress as progress
 from detzip._fs import copy_file, write_file
+from detzip._scratch import Scratch
 from detzip.deps import pip
 from detzip.deps.locks.model import Pin
 from detzip.deps.targets import Target
@@ -36,7 +36,7 @@ __all__ = ["StoredWheel", "Wanted", "WheelStore"]
 #: per core, 2 to 4 (each pip is a second of start-up on a core before it downloads)
 DOWNLOADS = min(4, max(2, os.cpu_count() or 1))
 #: temporary stores of this process (see :meth:`WheelStore._use_scratch`)
-_SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
+_SCRATCH: list[Scratch] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,7 @@ class WheelStore:
     def __init__(self, folder: Path, resolved: Path) -> None:
         self.root = folder
         self.memo = resolved
-        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._scratch: Scratch | None = None
 
     def _folder(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
@@ -131,10 +131,10 @@ class WheelStore:
                 settings=[Setting("cache_dir")],
             ),
         )
-        self._scratch = tempfile.TemporaryDirectory(prefix="detzip-wheels-")
+        self._scratch = Scratch("wheels")
         _SCRATCH.append(self._scratch)  # lives until the process ends: the build reads it
-        self.root = Path(self._scratch.name) / "wheels"
-        self.memo = Path(self._scratch.name) / "resolved"
+        self.root = self._scratch.path / "wheels"
+        self.memo = self._scratch.path / "resolved"
 
     def _memo_key(self, pin: Pin, target: Target, options: Sequence[str]) -> Path:
         text = json.dumps([pin.name, pin.version, pin.index, target.describe(), list(options)])
@@ -224,8 +224,7 @@ class WheelStore:
     ) -> list[StoredWheel]:
         names = _names(batch)
         log.info("fetching %s for %s %s", names, target.runtime, target.arch)
-        with tempfile.TemporaryDirectory(prefix="detzip-fetch-") as scratch:
-            folder = Path(scratch)
+        with Scratch("fetch") as folder:
             # on a terminal pip shows its own download progress; elsewhere it stays quiet
             quiet = [] if progress.enabled() else ["--quiet"]
             progress.clear()

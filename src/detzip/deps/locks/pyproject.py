@@ -8,7 +8,6 @@ requirements file is. The set is reported as not locked, with a warning that rec
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from detzip._scratch import Scratch
 from detzip.deps.locks.model import (
     NOTHING_MORE,
     Choice,
@@ -49,8 +49,8 @@ def load(
     project = [project_pin(path, "pyproject", path)] if choice.project else []
     if not lines:
         return project
-    with tempfile.TemporaryDirectory(prefix="detzip-pyproject-") as scratch:
-        listing = Path(scratch) / "requirements.txt"
+    with Scratch("pyproject") as scratch:
+        listing = scratch / "requirements.txt"
         listing.write_text("".join(f"{line}\n" for line in lines))
         return resolve_lines(listing, target, pip_options) + project
 
