@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import subprocess
 import zipfile
 import zlib
@@ -259,3 +260,51 @@ def test_a_file_and_a_folder_of_the_same_name_still_clash(tmp_path: Path) -> Non
     entries = [Entry.data("a", b"1"), Entry.data("a/b/c/d", b"2")]
     with pytest.raises(DetzipError, match="both a file"):
         write_zip(entries, tmp_path / "z.zip")
+
+
+def test_a_member_recording_more_than_its_stream_can_hold_is_refused_unallocated(
+    tmp_path: Path,
+) -> None:
+    # a forged record (16 TiB from a few bytes): refused before any buffer is made for it
+    engine = zlib.compressobj(6, zlib.DEFLATED, -15)
+    raw = engine.compress(TEXT) + engine.flush()
+    entry = Entry(
+        "m.py", Precompressed(DEFLATED, zlib.crc32(TEXT), len(raw), 1 << 44, lambda: raw, "wheel w")
+    )
+    with pytest.raises(DetzipError, match="more than its") as caught:
+        write_zip([entry], tmp_path / "out.zip", ZipOptions(recompress=True), workers=2)
+    assert "wheel w" in str(caught.value)
+    assert not (tmp_path / "out.zip").exists()
+
+
+def test_too_little_memory_to_recompress_is_an_error_naming_the_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detzip.zip import writer
+
+    def no_memory(size: int) -> bytearray:
+        raise MemoryError
+
+    monkeypatch.setattr(writer, "bytearray", no_memory, raising=False)
+    with pytest.raises(DetzipError, match="too little memory") as caught:
+        write_zip([precompressed("m.py", TEXT)], tmp_path / "out.zip", ZipOptions(recompress=True))
+    assert caught.value.settings[0].option == "recompress"
+
+
+def test_files_are_read_to_their_end_when_reads_come_back_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Linux returns at most 0x7ffff000 bytes per read: a short read is not always the end
+    from detzip.zip import writer
+
+    make_tree(tmp_path / "src", {"big.bin": bytes(range(256)) * 40, "small.py": "x = 1\n"})
+    whole = write_zip(writer_entries(tmp_path / "src"), tmp_path / "a.zip")
+    real = os.read
+    monkeypatch.setattr(os, "read", lambda fd, n: real(fd, min(n, 1000)))
+    assert writer._read(tmp_path / "src/big.bin") == bytes(range(256)) * 40
+    capped = write_zip(writer_entries(tmp_path / "src"), tmp_path / "b.zip")
+    assert capped.sha256 == whole.sha256
+
+
+def writer_entries(root: Path) -> list[Entry]:
+    return [Entry.file(p.name, p) for p in sorted(root.iterdir())]

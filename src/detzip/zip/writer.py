@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from detzip._fs import atomic_output
-from detzip.errors import DetzipError
+from detzip.errors import DetzipError, Setting
 from detzip.zip import compressors
 from detzip.zip.entries import DEFLATED, STORED, Entry, FromBytes, FromFile, Precompressed
 from detzip.zip.names import parents
@@ -330,18 +330,22 @@ def _prepare(entry: Entry, compress: compressors.Compress | None, recompress: bo
 
 
 def _read(path: Path) -> bytes:
-    """The file's bytes, read to its end: one read when it is the size it says (a third fewer
-    CPU cycles than ``open().read()``, which was a tenth of a build's reading and hashing)."""
+    """The file's bytes, read to its end: ``os.read`` of the size it says (a third fewer CPU
+    cycles than ``open().read()``, which was a tenth of a build's reading and hashing), then
+    reads until one returns nothing — a short read is not always the end (Linux returns at most
+    0x7ffff000 bytes per read)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        want = os.fstat(fd).st_size + 1
-        data = os.read(fd, want)
-        if len(data) < want:  # a short read of a regular file is its end
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size + 1)
+        if not data:
             return data
         pieces = [data]
-        while piece := os.read(fd, 1 << 20):
+        done = len(data)
+        while piece := os.read(fd, max(1 << 20, size + 1 - done)):
             pieces.append(piece)
-        return b"".join(pieces)
+            done += len(piece)
+        return data if len(pieces) == 1 else b"".join(pieces)
     finally:
         os.close(fd)
 
@@ -360,16 +364,33 @@ def _inflated(pre: Precompressed, name: str) -> bytes | bytearray:
     mismatch = DetzipError(
         f"{name}: inflates to bytes other than its recorded size and CRC-32; fetch it again", origin
     )
+    if pre.method != STORED and pre.size > _MAX_RATIO * pre.compressed_size + 1024:
+        raise DetzipError(
+            f"{name}: records {pre.size:,} bytes unzipped, more than its "
+            f"{pre.compressed_size:,} compressed bytes can hold; the file is damaged or forged",
+            origin,
+        )
     content = b"".join(pieces) if pre.method == STORED else _inflate(pieces, pre.size, origin)
     if len(content) != pre.size or _crc32(content) != pre.crc32:
         raise mismatch
     return content
 
 
+#: the most a DEFLATE stream can expand: 258 bytes from one length/distance pair of 2 bits
+_MAX_RATIO = 1032
+
+
 def _inflate(pieces: Iterable[bytes], size: int, origin: str | Path) -> bytearray:
     """A raw deflate stream inflated into one buffer of its recorded ``size`` (a growing buffer
     would hold up to twice the member), never past it; a longer stream comes back one byte over."""
-    content = bytearray(size + 1)
+    try:
+        content = bytearray(size + 1)
+    except MemoryError:
+        raise DetzipError(
+            f"too little memory to recompress a member of {size:,} bytes; build without {{0}}",
+            origin,
+            settings=[Setting("recompress")],
+        ) from None
     filled = 0
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     try:
