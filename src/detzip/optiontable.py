@@ -840,25 +840,13 @@ def _sources(opt: Option, value: Any) -> tuple[SourceFolder, ...]:
             )
         exclude, include = (tuple(v) if v is not None else None for v in lists)
         found.append((item["path"], item.get("prefix"), exclude, include))
-    for folder in found:
-        if folder[1] is not None:
-            _source_prefix(opt, folder[0], folder[1])
-    return tuple(found)
-
-
-def _source_prefix(opt: Option, path: str, prefix: str) -> None:
-    """An extra folder's own prefix, checked here so that the error names the option it came
-    from (``--add-source``, ``extra_sources``) rather than the function's prefix."""
     from detzip.zip.names import normalize_prefix
 
-    try:
-        normalize_prefix(prefix)
-    except DetzipError as exc:
-        reason = exc.template.replace("{0} ", "the prefix ", 1)
-        raise OptionError(
-            "{0} " + literal(repr(f"{path}={prefix}")) + f": {reason}",
-            settings=[Setting(opt.name)],
-        ) from None
+    for folder, own, _, _ in found:  # checked here: the error names the option it came from
+        if own is not None:
+            given = literal(repr(f"{folder}={own}"))
+            normalize_prefix(own, Setting(opt.name), f"{{0}} {given}: the prefix")
+    return tuple(found)
 
 
 def _from_terraform_string(opt: Option, value: Any) -> Any:

@@ -50,20 +50,25 @@ def parents(name: str) -> list[str]:
     return ["/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
 
 
-def normalize_prefix(prefix: str) -> str:
-    """'' or 'a/b/': the folder every archive name is placed under."""
+_PREFIX = Setting("prefix")
+
+
+def normalize_prefix(prefix: str, setting: Setting = _PREFIX, subject: str = "{0}") -> str:
+    """'' or 'a/b/': the folder every archive name is placed under. A bad prefix is an error
+    naming ``setting``, the prefix spoken of as ``subject`` (a message template)."""
     cleaned = prefix.replace("\\", "/").strip("/")
     if not cleaned:
         return ""
     if len(cleaned.encode("utf-8", "surrogateescape")) > MAX_PREFIX:
         raise DetzipError(
-            f"{{0}} is {len(cleaned):,} characters; a folder in the zip takes at most "
+            f"{subject} is {len(cleaned):,} characters; a folder in the zip takes at most "
             f"{MAX_PREFIX:,} bytes — shorten it",
-            settings=[Setting("prefix")],
+            settings=[setting],
         )
     if any(part in ("", ".", "..") for part in cleaned.split("/")):
         raise DetzipError(
-            "{0} " + literal(repr(prefix)) + " must be a relative folder without '.' or '..' parts",
-            settings=[Setting("prefix")],
+            f"{subject} {literal(repr(prefix))} must be a relative folder without '.' or '..' "
+            "parts",
+            settings=[setting],
         )
     return cleaned + "/"

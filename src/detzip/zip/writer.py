@@ -73,6 +73,9 @@ WINDOW_BYTES = 32 << 20
 BATCH_BYTES = 1 << 20
 BATCH_ENTRIES = 64
 
+#: the most a DEFLATE stream can expand: 258 bytes from one length/distance pair of 2 bits
+_MAX_RATIO = 1032
+
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
 _EOCD = struct.Struct("<IHHHHIIH")
@@ -338,8 +341,6 @@ def _read(path: Path) -> bytes:
     try:
         size = os.fstat(fd).st_size
         data = os.read(fd, size + 1)
-        if not data:
-            return data
         pieces = [data]
         done = len(data)
         while piece := os.read(fd, max(1 << 20, size + 1 - done)):
@@ -374,10 +375,6 @@ def _inflated(pre: Precompressed, name: str) -> bytes | bytearray:
     if len(content) != pre.size or _crc32(content) != pre.crc32:
         raise mismatch
     return content
-
-
-#: the most a DEFLATE stream can expand: 258 bytes from one length/distance pair of 2 bits
-_MAX_RATIO = 1032
 
 
 def _inflate(pieces: Iterable[bytes], size: int, origin: str | Path) -> bytearray:
