@@ -170,3 +170,22 @@ def test_the_fast_matcher_agrees_with_pathspec(
     for parts in paths:
         path = "/".join(parts) + ("/" if folder else "")
         assert matcher.match_file(path) == spec.match_file(path), (patterns, path)
+
+
+def test_the_same_patterns_compile_once_and_a_bad_one_is_still_named() -> None:
+    """A process (a layer's local packages, a project's functions) compiles each set of
+    patterns once, whatever file or option each came from; an invalid one is never kept."""
+    from detzip.errors import DetzipError
+    from detzip.inputs._patterns import compile_patterns
+
+    first = compile_patterns([(["*.tmp", "cache/"], "exclude")])
+    again = compile_patterns([(["*.tmp"], "default_excludes"), (["cache/"], "/a/.detzipignore")])
+    assert again is first
+    assert compile_patterns([(["*.tmp"], "exclude")]) is not first
+    for _ in range(2):
+        try:
+            compile_patterns([(["*.tmp"], "exclude"), (["!"], "/src/.detzipignore")])
+        except DetzipError as exc:
+            assert str(exc).startswith("/src/.detzipignore: '!' is not a valid pattern")
+        else:
+            raise AssertionError("an invalid pattern was accepted")

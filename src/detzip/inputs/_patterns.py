@@ -66,23 +66,39 @@ def compile_patterns(
     sources: Iterable[tuple[Iterable[str], str]],
 ) -> Matcher:
     """One matcher from ``(patterns, origin)`` pairs, in order. ``origin`` is a file's path or
-    an option's name (``exclude``, ``include``): an invalid pattern is an error naming it."""
+    an option's name (``exclude``, ``include``): an invalid pattern is an error naming it.
+
+    The same patterns give the one matcher already compiled in this process (a layer's local
+    packages and a project's functions share the default excludes): compiling is most of what
+    pathspec costs a small tree."""
+    given = [(list(patterns), origin) for patterns, origin in sources]
+    lines = tuple(p for patterns, _ in given for p in patterns)
+    found = _COMPILED.get(lines)
+    if found is not None:
+        return found
     import pathspec  # here: the slowest import on a build's path
 
-    given = [(list(patterns), origin) for patterns, origin in sources]
     try:
-        return Matcher(
-            pathspec.GitIgnoreSpec.from_lines([p for patterns, _ in given for p in patterns])
-        )
+        found = Matcher(pathspec.GitIgnoreSpec.from_lines(lines))
     except (ValueError, TypeError):
-        pass
-    for patterns, origin in given:  # find the culprit and say where it came from
+        _culprit(given, pathspec.GitIgnoreSpec)
+        raise DetzipError("the patterns do not compile together; check them") from None
+    _COMPILED[lines] = found
+    return found
+
+
+#: the matchers compiled in this process, by their patterns (a matcher is never changed)
+_COMPILED: dict[tuple[str, ...], Matcher] = {}
+
+
+def _culprit(given: list[tuple[list[str], str]], spec: type[pathspec.GitIgnoreSpec]) -> None:
+    """Raise the error naming the first invalid pattern and where it came from."""
+    for patterns, origin in given:
         for pattern in patterns:
             try:
-                pathspec.GitIgnoreSpec.from_lines([pattern])
+                spec.from_lines([pattern])
             except (ValueError, TypeError) as exc:
                 reason = literal(f"{pattern!r} is not a valid pattern ({exc})")
                 if "/" in origin or "." in origin:  # a file
                     raise DetzipError(f"{reason}; fix it", origin) from None
                 raise DetzipError(f"{reason}; fix {{0}}", settings=[Setting(origin)]) from None
-    raise DetzipError("the patterns do not compile together; check them")
