@@ -336,6 +336,44 @@ def test_a_hit_does_not_import_the_lock_readers(repo: Repo, tmp_path: Path) -> N
     assert warm.stdout.splitlines()[-1] == "0 []", warm.stdout + warm.stderr
 
 
+#: what a hit's start-up does without: dataclasses (with inspect, ast, dis: detzip's types are
+#: detzip._datatype's), shutil (argparse asks it the terminal's width only to print help),
+#: zlib (the pinned compressor is libdeflate), threads, logging (until a message is logged)
+NOT_ON_A_HIT = (
+    "dataclasses",
+    "inspect",
+    "shutil",
+    "zlib",
+    "copy",
+    "threading",
+    "concurrent.futures",
+    "logging",
+    "pathspec",
+    "detzip.zip.writer",
+)
+
+
+@pytest.mark.parametrize("kind", ["function", "layer"])
+def test_a_hit_loads_only_what_it_needs(repo: Repo, tmp_path: Path, kind: str) -> None:
+    if kind == "layer":
+        args = ["layer", "-r", str(repo.write("uv", tmp_path / "u"))]
+    else:
+        args = ["function", str(make_tree(tmp_path / "src", {"app.py": "x = 1\n"}))]
+    args += ["-o", str(tmp_path / "out.zip"), "--cache-dir", str(tmp_path / "c")]
+    code = (
+        f"import sys; sys.path.insert(0, {str(SRC)!r}); from detzip.cli import main; "
+        f"code = main({args!r}); "
+        f"print(code, sorted(m for m in {NOT_ON_A_HIT!r} if m in sys.modules))"
+    )
+    env = {**os.environ, **ON}
+    if kind == "function":  # past the stat memo's racy window: the miss's memo vouches for all
+        time.sleep(2.1)
+    for _ in range(2):  # a miss, then the hit
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "0 []", run.stdout + run.stderr
+
+
 # -- verification ---------------------------------------------------------------------------------
 
 

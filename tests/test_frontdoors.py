@@ -3,7 +3,6 @@ code, and an error tells each user how to fix it in their own words."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import sys
@@ -15,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detzip import cli, optiontable, project, terraform
+from detzip._datatype import replace
 from detzip.cache.settings import CacheSettings
 from detzip.errors import DetzipError, Setting
 from detzip.optiontable import OPTIONS, Option
@@ -43,8 +43,9 @@ def _value(opt: Option) -> st.SearchStrategy[Any]:
         return st.lists(WORDS, max_size=3).map(tuple)
     if opt.type == "path":
         return WORDS.map(lambda word: str(ROOT / word))
-    if opt.type == "sources":  # PATH or PATH=PREFIX
-        folder = st.tuples(WORDS, st.one_of(st.none(), WORDS)).map(
+    if opt.type == "sources":  # PATH or PATH=PREFIX (checked as it is read: a valid one)
+        prefix = st.from_regex(r"[a-z_]{1,6}(/[a-z_]{1,6})?", fullmatch=True)
+        folder = st.tuples(WORDS, st.one_of(st.none(), prefix)).map(
             lambda pair: str(ROOT / pair[0]) + ("" if pair[1] is None else f"={pair[1]}")
         )
         return st.lists(folder, max_size=2).map(tuple)
@@ -146,7 +147,7 @@ def test_cli_terraform_and_project_give_the_same_spec(
     from_api = ArtifactSpec.create(kind, {**values, "output": out, "name": "thing"})
     assert from_cli == from_terraform == from_api
     # a project's cache is the project's (one for every artifact), not each artifact's
-    assert dataclasses.replace(from_cli, cache=CacheSettings()) == from_project
+    assert replace(from_cli, cache=CacheSettings()) == from_project
 
 
 def test_every_option_is_spelled_at_each_door_it_belongs_to() -> None:

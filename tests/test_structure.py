@@ -136,6 +136,7 @@ def test_the_top_package_imports_nothing_at_start() -> None:
 #: may use them.
 STAGES = [
     (
+        "detzip._datatype",
         "detzip.errors",
         "detzip._fs",
         "detzip._scratch",

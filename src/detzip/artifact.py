@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from detzip._datatype import datatype, field
 
 if TYPE_CHECKING:
     from detzip.cache.remote import StoredObject
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 __all__ = ["Artifact"]
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Artifact:
     """A built zip. ``base64sha256`` equals Terraform's ``filebase64sha256(path)``.
 

@@ -9,8 +9,6 @@ reaches the output path, and a function is then checked together with the layers
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from detzip import _log as log
 from detzip import _progress as progress
+from detzip._datatype import datatype, replace
 from detzip._fs import check_output_name, identities
 from detzip.artifact import Artifact
 from detzip.cache.keys import cache_key
@@ -77,14 +76,14 @@ def build(
         log.info("%s: every entry is dated %s (%s)", spec.artifact_name, moment, why)
     upload = _upload(spec)
     if upload == "s3" and spec.upload_to is None and store.remote is not None:
+        import copy
+
         store = copy.copy(store)  # the result must name the object in S3: no S3, no build
         store.require = True
     check = _with_handler(build_check(spec.output, spec.kind, upload), spec)
     dependencies = spec.dependencies()
     if dependencies is not None:  # a local package's files never include these
-        dependencies = dataclasses.replace(
-            dependencies, never_pack=(spec.output, store.root, *never_pack)
-        )
+        dependencies = replace(dependencies, never_pack=(spec.output, store.root, *never_pack))
     complete: _Complete | None = None
     if spec.kind == "layer":
         assert dependencies is not None  # a layer's spec always names its requirements
@@ -119,14 +118,14 @@ def build(
         from detzip.limits import read_sizes
 
         pyc = read_sizes(outcome.path, spec.kind).pyc_size
-        artifact = dataclasses.replace(artifact, pyc_size=pyc)
+        artifact = replace(artifact, pyc_size=pyc)
     if spec.layers or spec.external_layers:
         total, problems = check_with_layers(
             spec.artifact_name, artifact, spec.layers, spec.external_layers
         )
-        artifact = dataclasses.replace(artifact, unzipped_total=total, problems=problems)
+        artifact = replace(artifact, unzipped_total=total, problems=problems)
     if upload == "s3" and (spec.upload_to or store.remote is not None):
-        artifact = dataclasses.replace(artifact, s3=_in_s3(spec, store, artifact, outcome.record))
+        artifact = replace(artifact, s3=_in_s3(spec, store, artifact, outcome.record))
     return artifact
 
 
@@ -323,7 +322,7 @@ def _function(
     return description, make, None
 
 
-@dataclasses.dataclass
+@datatype(frozen=False)
 class _Part:
     """One source folder's files: ``items`` (name, executable, sha256 or None for a folder;
     the sha256 is "" when the cache is off: the writer hashes it) and how to list its entries

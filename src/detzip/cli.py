@@ -28,9 +28,32 @@ EXIT_BAD_INPUT = 2
 
 
 class _Parser(argparse.ArgumentParser):
+    #: the width help is laid out in, measured when help is printed. argparse makes a formatter
+    #: for every option it adds (to check the option's metavar), and a formatter asks shutil
+    #: for the terminal's width: importing shutil (and bz2, lzma) is ~3 ms of every run.
+    _width = 78
+
     def error(self, message: str) -> NoReturn:
         """One line naming what is wrong and where to read more (no usage dump)."""
         self.exit(EXIT_BAD_INPUT, f"detzip: error: {message}; see {self.prog} --help\n")
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        make: Any = self.formatter_class  # (typeshed's type names prog only: all take width)
+        formatter: argparse.HelpFormatter = make(prog=self.prog, width=self._width)
+        return formatter
+
+    def format_usage(self) -> str:
+        self._measure()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._measure()
+        return super().format_help()
+
+    def _measure(self) -> None:
+        import shutil
+
+        self._width = shutil.get_terminal_size().columns - 2
 
 
 def _add_options(parser: argparse.ArgumentParser, kind: Kind | None, *, only: str = "") -> None:
@@ -410,13 +433,12 @@ def _project_keys() -> str:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from detzip import _progress as progress
     from detzip import project
+    from detzip._datatype import replace
 
     loaded = project.load(args.config, door="toml")
-    settings = dataclasses.replace(loaded.cache, **_cache_given(args))
+    settings = replace(loaded.cache, **_cache_given(args))
     results = loaded.build(
         args.names,
         cache=settings.open(),

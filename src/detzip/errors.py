@@ -12,7 +12,6 @@ Terraform, ``upload='s3'`` in Python (what ``str(error)`` shows).
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -103,19 +102,24 @@ class DetzipError(Exception):
         # one line, always: fold what a library's message spreads over several
         return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
+    def _copy(self) -> DetzipError:
+        import copy  # (only errors are copied: a run without one does not load it)
+
+        return copy.copy(self)
+
     def spelled(self, spell: Spelling) -> DetzipError:
         """The same error with its settings written out in ``spell``'s words, for good: an
         error about a file (``[tool.detzip]``) speaks that file's language at every door."""
         if not self.settings:
             return self
-        error = copy.copy(self)
+        error = self._copy()
         text = self.template.format(*(spell(setting) for setting in self.settings))
         error.template, error.settings = text, ()
         return error
 
     def about(self, path: str | os.PathLike[str]) -> DetzipError:
         """The same error about ``path`` instead (a staging file's error is its output's)."""
-        error = copy.copy(self)
+        error = self._copy()
         error.path = os.fspath(path)
         error.args = (error.render(python_spelling),)
         return error
@@ -125,7 +129,7 @@ class DetzipError(Exception):
         head = prefix + (f"{self.path}: " if self.path is not None else "")
         if self.settings:
             head = literal(head)
-        error = copy.copy(self)
+        error = self._copy()
         error.template, error.path = head + self.template, None
         error.args = (error.render(python_spelling),)
         return error

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from detzip import _log as log
 from detzip import optiontable as _table
+from detzip._datatype import datatype, field
 from detzip._fs import regular_file
 from detzip.errors import DetzipError, Setting, literal
 
@@ -67,7 +67,7 @@ class LimitExceeded(DetzipError):
     exit_code = 1
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class ZipSizes:
     """One zip's sizes, from its central directory, and its unzipped bytes by top-level name."""
 
@@ -86,7 +86,7 @@ class ZipSizes:
         return base64_size(self.size)
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Check:
     """One limit checked: ``name`` (e.g. ``zipped size``) of ``subject``, its ``value`` against
     ``limit``, and whether it is ``ok``."""
@@ -114,7 +114,7 @@ class Check:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Contributor:
     """A top-level package or folder (see :func:`contributor`) and its unzipped bytes in ``zip``."""
 
@@ -127,7 +127,7 @@ class Contributor:
         return {"name": self.name, "unzipped_size": self.unzipped_size, "zip": str(self.zip)}
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class LimitsReport:
     """What :func:`check_limits` found: each zip's sizes, every check against Lambda's limits
     (for ``upload``, ``direct`` or ``s3``) and the largest contributors, unzipped."""

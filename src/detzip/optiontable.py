@@ -13,9 +13,9 @@ This module imports nothing heavy: the CLI builds its parser from it on every st
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from detzip._datatype import datatype
 from detzip.deps import targets as _targets
 from detzip.errors import DetzipError, Setting, literal
 from detzip.zip.options import Compressor
@@ -76,7 +76,7 @@ UPLOADS: tuple[str, ...] = get_args(Upload)
 FORMATS: tuple[str, ...] = get_args(LockFormat)  # the lock readers' (a test holds them equal)
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Option:
     """One option. ``cli`` is its flag (None: not on the command line, or positional there);
     ``terraform`` and ``toml`` its keys (None: not accepted there). ``default`` may depend on the

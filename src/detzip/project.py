@@ -25,12 +25,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detzip import _toml
 from detzip import optiontable as table
+from detzip._datatype import datatype, field, replace
 from detzip.cache.settings import CacheSettings
 from detzip.errors import DetzipError, Setting, speaking
 from detzip.optiontable import Door, Kind
@@ -46,7 +46,7 @@ CONFIG_FILES = ("detzip.toml", "pyproject.toml")
 PLURALS: dict[Kind, str] = {"layer": "layers", "function": "functions"}
 
 
-@dataclass(frozen=True)
+@datatype
 class Declared:
     """One artifact the project declares: its name, its spec, and the layers it uses."""
 
@@ -60,7 +60,7 @@ class Declared:
         return self.spec.kind
 
 
-@dataclass(frozen=True)
+@datatype
 class Project:
     """A loaded project file: its artifacts and where they are written."""
 
@@ -120,7 +120,7 @@ class Project:
         return results
 
 
-@dataclass(frozen=True)
+@datatype
 class Built:
     """One artifact of a project build, with its check against Lambda's limits."""
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detzip import optiontable as table
+from detzip._datatype import datatype
 from detzip.cache.settings import CacheSettings
 from detzip.errors import Setting
 from detzip.optiontable import Door, Kind, OptionError
@@ -30,7 +30,7 @@ MTime = str | int | float | datetime | None
 """A timestamp as the API takes it; the other front doors give strings."""
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class ArtifactSpec:
     """Everything that decides one artifact: what goes in, how it is written, where it goes.
 

@@ -141,9 +141,8 @@ def run(query: Mapping[str, str]) -> dict[str, str]:
 def _declared(query: Mapping[str, str]) -> tuple[Artifact, ArtifactSpec, tuple[str, ...]]:
     """``{"config": …, "artifact": name}``: an artifact as the project declares it, built with
     the layers it uses and checked with them."""
-    from dataclasses import replace
-
     from detzip import project
+    from detzip._datatype import replace
 
     unknown = sorted(set(query) - set(PROJECT_FORM))
     if unknown:

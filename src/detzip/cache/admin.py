@@ -15,9 +15,9 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from detzip._datatype import datatype, field
 from detzip._fs import INCOMING, is_dead
 from detzip.cache.layout import Layout
 from detzip.errors import DetzipError
@@ -29,7 +29,7 @@ _AGES = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _STALE_LOCK = 86400
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Item:
     """An artifact or a wheel: the files that go together, their size and last use."""
 
@@ -40,7 +40,7 @@ class Item:
     last_used: float
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class CacheInfo:
     """How many artifacts, wheels and memos a local cache holds, and their bytes."""
 
@@ -64,7 +64,7 @@ class CacheInfo:
         }
 
 
-@dataclass(slots=True)
+@datatype(frozen=False)
 class Pruned:
     """What a prune removed (or would remove, on a dry run) and what it kept."""
 

@@ -6,11 +6,12 @@ the cache itself is imported only when :meth:`CacheSettings.open` is called.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from detzip._datatype import datatype
 
 if TYPE_CHECKING:
     from detzip.cache.local import Cache
@@ -21,7 +22,7 @@ __all__ = ["OFF", "CacheSettings"]
 OFF = ("off", "none", "no", "false", "0")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@datatype
 class CacheSettings:
     """Which cache a build uses: the one rule every front door and the API share.
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import tarfile
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from detzip._datatype import datatype
 from detzip._digest import file_sha256
 from detzip.deps import _pep517, pip
 from detzip.errors import DetzipError, Setting, literal
@@ -21,7 +21,7 @@ from detzip.errors import DetzipError, Setting, literal
 __all__ = ["Built", "build_pure"]
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Built:
     """A wheel built from an sdist: the wheel, the sdist's sha256, and the build requirements
     as resolved (``name==version``) for the build."""

@@ -11,13 +11,13 @@ remembered (:mod:`detzip.deps.local`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from detzip import _log as log
+from detzip._datatype import datatype, field
 from detzip.deps.local import LocalWheel, build_local
 from detzip.deps.locks.loading import load as load_lock
 from detzip.deps.locks.model import Pin
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from detzip.deps.resolution import Memo
 
 
-@dataclass
+@datatype(frozen=False)
 class Selection:
     """The chosen files for a target; ``wheels()`` makes sure they are all in the store."""
 

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import email.parser
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from packaging.markers import UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from detzip._datatype import datatype
 from detzip.deps.targets import Target
 
 __all__ = ["Installed", "Unmet", "declared_extras", "unmet"]
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Installed:
     """A distribution in the set: its name, version, ``METADATA`` and the extras asked of it."""
 
@@ -34,7 +34,7 @@ class Installed:
     extras: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Unmet:
     """A requirement no package in the set meets: who needs what, and what the set has."""
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ from packaging.utils import (
 )
 
 from detzip import _log as log
+from detzip._datatype import datatype
 from detzip._digest import file_sha256
 from detzip._fs import identities
 from detzip._scratch import Scratch
@@ -50,7 +50,7 @@ _BUILD_OUTPUTS = ("/build/", "/dist/")
 _MEMO = "local-package"
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class LocalWheel:
     """A local package built into a wheel: what it is, the wheel, and what its bytes depend on:
     the ``source_sha256`` of its files and the ``build_requires`` as resolved for the build."""

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from detzip._datatype import datatype, field
 from detzip.deps.targets import DEFAULT_ARCH, DEFAULT_RUNTIME, Target
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["Dependencies"]
 
 
-@dataclass(frozen=True)
+@datatype
 class Dependencies:
     """What to install from a lock or requirements file, for which target, and from where."""
 

@@ -11,9 +11,10 @@ local packages: their folders are hashed on every run, since any file in them ma
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from detzip._datatype import datatype
 
 if TYPE_CHECKING:
     from detzip.deps._select import Selection
@@ -37,7 +38,7 @@ class Memo(Protocol):
         """Remember ``value`` for ``request`` while the ``inputs`` keep their bytes."""
 
 
-@dataclass(frozen=True)
+@datatype
 class Resolution:
     """The resolved set's description, the files it was read from (the lock and what it
     includes: an output must never overwrite them), and how to get its wheels (on a build)."""

@@ -15,13 +15,13 @@ import json
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from detzip import _log as log
 from detzip import _progress as progress
+from detzip._datatype import datatype
 from detzip._fs import copy_file, write_file
 from detzip._scratch import Scratch
 from detzip.deps import pip
@@ -39,7 +39,7 @@ DOWNLOADS = min(4, max(2, os.cpu_count() or 1))
 _SCRATCH: list[Scratch] = []
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Wanted:
     """A file to have in the store: chosen from the lock's list, or left to pip."""
 
@@ -50,7 +50,7 @@ class Wanted:
     build: bool = False  # an sdist to build into a wheel (pure Python only)
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class StoredWheel:
     """A wheel in the store: its project ``name`` and ``version``, file name, sha256 and path."""
 

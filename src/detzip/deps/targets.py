@@ -8,10 +8,10 @@ loads (newest first), then the pure-Python tags.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from detzip._datatype import datatype
 from detzip.errors import DetzipError
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ _OLDEST = {"x86_64": 5, "aarch64": 17}
 _LEGACY = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
 
-@dataclass(frozen=True)
+@datatype
 class Target:
     """Where a layer runs: a Lambda Python runtime on an architecture."""
 

@@ -12,8 +12,8 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
 
+from detzip._datatype import datatype
 from detzip.errors import DetzipError, Setting, literal
 
 __all__ = ["Interpreter", "find_interpreter"]
@@ -25,7 +25,7 @@ _PROBE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Interpreter:
     """A Python to compile with: its path, full version (``3.11.7``) and pyc magic number."""
 

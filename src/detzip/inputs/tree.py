@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from detzip._datatype import datatype, field, replace
 from detzip._fs import TEMP_SUFFIX
 from detzip.errors import DetzipError, Setting, literal
 from detzip.inputs._patterns import Matcher, compile_patterns
@@ -70,7 +70,7 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class TreeSpec:
     """What to take from a source tree and where to put it in the archive."""
 
@@ -168,7 +168,7 @@ def collect(
     return walker.entries
 
 
-@dataclass
+@datatype(frozen=False)
 class _Walker:
     real_root: Path
     prefix: str

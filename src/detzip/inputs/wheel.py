@@ -19,10 +19,10 @@ import mmap
 import os
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from detzip._datatype import datatype
 from detzip.errors import DetzipError
 from detzip.zip.entries import DEFLATED, STORED, Entry, FromBytes, Precompressed
 from detzip.zip.reader import data_offset
@@ -79,7 +79,7 @@ def install(wheels: Iterable[Wheel], prefix: str, exclude: Matcher | None = None
     return entries
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class _Installed:
     path: str  # installed path, relative to the layer root
     entry: Entry

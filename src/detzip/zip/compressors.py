@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import _thread
 import hashlib
-import zlib
 from collections.abc import Callable
 
 from detzip.errors import CompressorMismatchError, Setting
@@ -122,6 +121,7 @@ def get(name: str, level: int) -> Compress | None:
     if name == "store":
         return None
     if name == "zlib":
+        import zlib
 
         def compress_zlib(data: bytes | bytearray) -> bytes:
             engine = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY)
@@ -139,8 +139,8 @@ def get(name: str, level: int) -> Compress | None:
 
 def identity(name: str) -> str:
     """What produced the compressed bytes, for results and cache keys."""
-    return {
-        "deflate": f"libdeflate (deflate=={DEFLATE_PIN})",
-        "zlib": f"zlib {zlib.ZLIB_RUNTIME_VERSION} (this machine only)",
-        "store": "stored",
-    }[name]
+    if name == "zlib":  # (zlib is imported only for it: a hit with deflate does not load it)
+        import zlib
+
+        return f"zlib {zlib.ZLIB_RUNTIME_VERSION} (this machine only)"
+    return {"deflate": f"libdeflate (deflate=={DEFLATE_PIN})", "store": "stored"}[name]

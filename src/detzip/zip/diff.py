@@ -9,9 +9,9 @@ import os
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from detzip._datatype import datatype
 from detzip.errors import DetzipError
 from detzip.zip.reader import local_header, raw_bytes
 
@@ -20,7 +20,7 @@ __all__ = ["Difference", "diff_zips", "open_zip", "render"]
 _SHOW_PER_ASPECT = 10
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Difference:
     """One way in which archive B differs from archive A. ``entry`` is None for the archive."""
 

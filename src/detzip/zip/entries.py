@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from detzip._datatype import datatype
 from detzip.errors import DetzipError
 from detzip.zip.names import check_name
 
@@ -31,7 +31,7 @@ STORED = 0
 DEFLATED = 8
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class FromFile:
     """Content read from ``path`` when the entry is written."""
 
@@ -39,7 +39,7 @@ class FromFile:
     size_hint: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class FromBytes:
     """Content held in memory; ``origin`` says where it came from (for error messages)."""
 
@@ -47,7 +47,7 @@ class FromBytes:
     origin: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Precompressed:
     """An already-compressed member, copied without recompressing.
 
@@ -75,7 +75,7 @@ class Precompressed:
 Source = FromFile | FromBytes | Precompressed
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Entry:
     """One archive member. Directory names end with ``/``; ``source`` is None for directories."""
 

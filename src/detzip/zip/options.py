@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
+from detzip._datatype import datatype, field
 from detzip.errors import DetzipError, Setting, literal
 
 __all__ = [
@@ -38,7 +38,7 @@ DOS_EPOCH = datetime(1980, 1, 1, tzinfo=UTC)
 DOS_MAX = datetime(2107, 12, 31, 23, 59, 58, tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class ZipOptions:
     """How entries are written: the timestamp every entry carries and the compressor.
 

@@ -24,10 +24,10 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from detzip._datatype import datatype
 from detzip._fs import atomic_output
 from detzip.errors import DetzipError, Setting
 from detzip.zip import compressors
@@ -87,7 +87,7 @@ class Changed(DetzipError):
     """A file's bytes, read to be zipped, are not the ones the build was keyed on."""
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class WrittenZip:
     """What was written: the file, its digest, and the totals a size check needs."""
 
@@ -103,7 +103,7 @@ class WrittenZip:
         return base64.b64encode(bytes.fromhex(self.sha256)).decode("ascii")
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class _Member:
     """An entry's bytes as they go into the archive: ``data`` held in memory, or (a member
     copied as it is) ``chunks`` of ``compressed`` bytes read only as they are written."""

@@ -6,15 +6,14 @@ Formats: ``requirements.txt`` (any ``*.txt``), ``poetry.lock``, ``pylock.toml`` 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from detzip._datatype import datatype, replace
 from detzip.deps.locks.model import Choice, LockedFile, Pin, project_pin, recording_inputs
 from detzip.deps.targets import Target
 from detzip.errors import DetzipError, Setting
@@ -24,7 +23,7 @@ __all__ = ["FORMATS", "LockedFile", "LockedSet", "Pin", "detect_format", "load"]
 FORMATS = ("requirements", "poetry", "pylock", "uv", "pyproject")
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class LockedSet:
     """The pins a lock gives for a target, and pip options it carries (index URLs).
 
@@ -156,7 +155,7 @@ def load(
                 lock,
             )
         if pin.name in seen:  # the same pin twice (a[x]==1 and a==1): every extra is asked
-            pin = dataclasses.replace(pin, extras=pin.extras | seen[pin.name].extras)
+            pin = replace(pin, extras=pin.extras | seen[pin.name].extras)
         seen[pin.name] = pin
     return LockedSet(
         tuple(seen[name] for name in sorted(seen)),

@@ -6,7 +6,6 @@ import contextlib
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
 
 from detzip import _toml
+from detzip._datatype import datatype
 from detzip.deps.targets import Target
 from detzip.errors import DetzipError, Setting, literal
 
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Choice:
     """What to take from a lock besides its main dependencies: dependency ``groups``, the
     project's own ``extras``, for a workspace the member (``package``) to start from, and
@@ -50,7 +50,7 @@ class Choice:
 NOTHING_MORE = Choice()
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class LockedFile:
     """A distribution file a lock names: a wheel or sdist, with its URL and hash when known."""
 
@@ -59,7 +59,7 @@ class LockedFile:
     sha256: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@datatype
 class Pin:
     """One distribution at an exact version, as the lock says to get it.
 
