@@ -322,7 +322,7 @@ def _function(
     return description, make, None
 
 
-@datatype(frozen=False)
+@datatype(frozen=False, slots=False)
 class _Part:
     """One source folder's files: ``items`` (name, executable, sha256 or None for a folder;
     the sha256 is "" when the cache is off: the writer hashes it) and how to list its entries

@@ -46,7 +46,7 @@ CONFIG_FILES = ("detzip.toml", "pyproject.toml")
 PLURALS: dict[Kind, str] = {"layer": "layers", "function": "functions"}
 
 
-@datatype
+@datatype(slots=False)
 class Declared:
     """One artifact the project declares: its name, its spec, and the layers it uses."""
 
@@ -60,7 +60,7 @@ class Declared:
         return self.spec.kind
 
 
-@datatype
+@datatype(slots=False)
 class Project:
     """A loaded project file: its artifacts and where they are written."""
 
@@ -120,7 +120,7 @@ class Project:
         return results
 
 
-@datatype
+@datatype(slots=False)
 class Built:
     """One artifact of a project build, with its check against Lambda's limits."""
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from detzip.deps.resolution import Memo
 
 
-@datatype(frozen=False)
+@datatype(frozen=False, slots=False)
 class Selection:
     """The chosen files for a target; ``wheels()`` makes sure they are all in the store."""
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["Dependencies"]
 
 
-@datatype
+@datatype(slots=False)
 class Dependencies:
     """What to install from a lock or requirements file, for which target, and from where."""
 

@@ -38,7 +38,7 @@ class Memo(Protocol):
         """Remember ``value`` for ``request`` while the ``inputs`` keep their bytes."""
 
 
-@datatype
+@datatype(slots=False)
 class Resolution:
     """The resolved set's description, the files it was read from (the lock and what it
     includes: an output must never overwrite them), and how to get its wheels (on a build)."""

@@ -36,7 +36,7 @@ _OLDEST = {"x86_64": 5, "aarch64": 17}
 _LEGACY = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
 
-@datatype
+@datatype(slots=False)
 class Target:
     """Where a layer runs: a Lambda Python runtime on an architecture."""
 

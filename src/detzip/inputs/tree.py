@@ -168,7 +168,7 @@ def collect(
     return walker.entries
 
 
-@datatype(frozen=False)
+@datatype(frozen=False, slots=False)
 class _Walker:
     real_root: Path
     prefix: str
