@@ -314,24 +314,24 @@ def test_durable_output_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_a_file_changed_during_the_build_is_an_error_and_nothing_cached(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from detzip.zip import entries
+    from detzip.inputs import tree
 
     src = make_tree(tmp_path / "src", {"app.py": "v = 1\n", "lib.py": "x = 2\n"})
-    real = entries.fingerprint_of  # where every content key is finally computed
+    real = tree.fingerprint_items  # where a source tree's content key is computed
 
     def then_edit(*args: Any, **kw: Any) -> dict[str, object]:
         keyed = real(*args, **kw)
         (src / "lib.py").write_text("x = 'edited after the key was computed'\n")
         return keyed
 
-    monkeypatch.setattr(entries, "fingerprint_of", then_edit)
+    monkeypatch.setattr(tree, "fingerprint_items", then_edit)
     cache = tmp_path / "cache"
     out = tmp_path / "f.zip"
     with pytest.raises(DetzipError, match="changed while it was being zipped") as raised:
         build_function(src, out, cache=Cache(cache))
     assert raised.value.path == str(src / "lib.py") or str(src / "lib.py") in str(raised.value)
     assert not out.exists() and _artifacts(cache) == []
-    monkeypatch.setattr(entries, "fingerprint_of", real)
+    monkeypatch.setattr(tree, "fingerprint_items", real)
     again = build_function(src, out, cache=Cache(cache))
     assert not again.cache_hit
     assert zipfile.ZipFile(out).read("lib.py").startswith(b"x = 'edited")

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,41 @@ def test_two_checkouts_give_the_same_bytes_a_touch_nothing_an_edit_a_new_layer(
     # a wiped cache builds the same bytes again
     wiped = build_layer(one, tmp_path / "a4.zip", **_offline(house, tmp_path / "c3"))
     assert wiped.sha256 == edited.sha256
+
+
+def test_a_hit_checks_the_members_files_by_their_stat_and_sees_an_edit_of_the_same_size(
+    house: Path, tmp_path: Path
+) -> None:
+    """A set with local packages is remembered with their files' digest: a hit stats the
+    members' files (no walk, no lock reader, neither packaging nor pathspec), and an edit that
+    keeps the size and the mtime is still seen (its ctime changed)."""
+    lock = uv_workspace(house, tmp_path / "repo")
+    time.sleep(2.1)  # past the stat memo's racy window: it may vouch for these files
+    args = ["layer", "-r", str(lock), "-o", str(tmp_path / "l.zip"), "--runtime", "python3.11",
+            "--no-index", "--find-links", str(house), "--cache-dir", str(tmp_path / "c"), "--json"]  # fmt: skip
+    code = (
+        f"import sys; from detzip.cli import main; code = main({args!r}); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'packaging', 'pathspec'}))"
+    )
+    env = {**os.environ, "DETZIP_CACHE": ""}
+
+    def run() -> tuple[dict[str, Any], str]:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        *result, loaded = done.stdout.splitlines()
+        return json.loads("\n".join(result)), loaded
+
+    first, _ = run()
+    assert not first["cache_hit"]
+    hit, loaded = run()
+    assert hit["cache_hit"] and hit["key"] == first["key"] and loaded == "[]"
+    model = lock.parent / "packages/models/models/__init__.py"
+    before = model.stat()
+    model.write_text("MODEL = 'v2'\n")  # the same size
+    os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same mtime
+    edited, _ = run()
+    assert not edited["cache_hit"] and edited["key"] != first["key"]
+    assert _imports(Path(edited["path"]), tmp_path, "import models; print(models.MODEL)") == "v2"
 
 
 def test_build_debris_and_caches_in_a_member_do_not_change_the_layer(

@@ -131,6 +131,9 @@ class _Memo:
     ) -> None:
         self.remembered.append((kind, request, inputs, value))
 
+    def tree_memo(self, root: Path, describe: Mapping[str, Any]) -> None:
+        return None  # local packages' files are walked and read
+
 
 def _deps(repo: Repo, lock: Path, **kw: Any) -> Dependencies:
     return Dependencies(lock, runtime="python3.11", **repo.find_links, **kw)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from detzip import _log as log
 from detzip import _progress as progress
-from detzip._datatype import datatype, replace
+from detzip._datatype import replace
 from detzip._fs import check_output_name, identities
 from detzip.artifact import Artifact
 from detzip.cache.keys import cache_key
@@ -27,9 +27,8 @@ from detzip.limits import build_check, check_with_layers
 if TYPE_CHECKING:
     from detzip.cache.local import Cache, Check
     from detzip.cache.remote import StoredObject
-    from detzip.cache.stats import StatMemo
     from detzip.deps.request import Dependencies
-    from detzip.inputs.tree import TreeSpec
+    from detzip.inputs.tree import TreeMemo, Walked
     from detzip.spec import ArtifactSpec
     from detzip.zip.entries import Entry
     from detzip.zip.options import ZipOptions
@@ -228,7 +227,7 @@ def _function(
     with the cache off — how to complete the description from the files as they were zipped
     (each file is read once). With the cache on, each file's digest comes from the stat memo
     when its stat is unchanged (:mod:`detzip.cache.stats`), else from reading it."""
-    from detzip.inputs.tree import TreeSpec
+    from detzip.inputs.tree import TreeSpec, fingerprint_items, walk
     from detzip.zip.entries import fingerprint
 
     assert spec.source is not None  # a function's spec always names its source
@@ -238,8 +237,8 @@ def _function(
                         spec.exclude if exclude is None else exclude,
                         spec.include if include is None else include))  # fmt: skip
     digests: dict[str, str] = {}  # each file's sha256 as keyed: the writer checks it again
-    memos: list[StatMemo] = []
-    parts: list[_Part] = []
+    memos: list[TreeMemo] = []
+    parts: list[Walked] = []
     described: list[dict[str, object]] = []
     for folder, prefix, exclude, include in folders:
         _not_a_source_file(spec.output, folder)
@@ -254,26 +253,18 @@ def _function(
             skip_dirs=skip_dirs,
         ).resolved(folder)
         described.append(tree.describe(folder))
-        memo = None
-        if store.enabled:
-            from detzip.cache.stats import StatMemo, memo_name
-
-            memo = StatMemo(store.layout.stat_memo(memo_name(folder, described[-1])))
+        memo = store.tree_memo(folder, described[-1])  # (None: the cache is off)
+        if memo is not None:
             memos.append(memo)  # taken before the walk: its clock starts before any read
-        parts.append(_walk(folder, tree, memo, digests))
+        parts.append(walk(folder, tree, memo, digests))
     if len(parts) > 1:  # (names within one folder are unique)
         _no_clash(parts)
     description: dict[str, Any] = {**options.describe(), **described[0]}
     if described[1:]:  # (absent without extra folders: the keys of earlier builds hold)
         description["extra_sources"] = described[1:]
-    if store.enabled:  # every file's digest known (from the stat memo, or read now)
-        from detzip.zip.entries import fingerprint_of
-
-        items = sorted({item[0]: item for part in parts for item in part.items}.values())
-        description["content"] = fingerprint_of(
-            (name, executable, b"directory" if sha is None else sha.encode())
-            for name, executable, sha in items
-        )
+    if memos:  # every file's digest known (from the stat memo, or read now)
+        items = {item[0]: item for part in parts for item in part.items}.values()
+        description["content"] = fingerprint_items(items)
 
     def entries() -> list[Entry]:  # a folder two source folders share is listed once
         return list({e.name: e for part in reversed(parts) for e in part.entries()}.values())
@@ -317,72 +308,12 @@ def _function(
 
     if not memos:
         return description, make, complete
-    for memo in memos:
-        memo.save()
+    for taken in memos:
+        taken.save()
     return description, make, None
 
 
-@datatype(frozen=False, slots=False)
-class _Part:
-    """One source folder's files: ``items`` (name, executable, sha256 or None for a folder;
-    the sha256 is "" when the cache is off: the writer hashes it) and how to list its entries
-    (the very files keyed: walked now, or as the stat memo remembered them)."""
-
-    folder: Path
-    items: list[tuple[str, bool, str | None]]
-    walked: list[Entry] | None
-    found: list[tuple[str, bool, str | None, str, int]] | None
-
-    def entries(self) -> list[Entry]:
-        if self.walked is not None:
-            return self.walked
-        from detzip.zip.entries import Entry
-
-        assert self.found is not None
-        return [
-            Entry.directory(name)
-            if sha is None
-            else Entry.file(name, Path(path), executable=x, size_hint=size)
-            for name, x, sha, path, size in self.found
-        ]
-
-
-def _walk(folder: Path, tree: TreeSpec, memo: StatMemo | None, digests: dict[str, str]) -> _Part:
-    """A source folder's files, their digests into ``digests``: from the stat memo when no
-    folder it listed changed, else walked (each file's digest from the memo while its stat is
-    unchanged, else read); with no memo (the cache off), walked and left to the writer."""
-    from detzip.inputs.tree import collect
-    from detzip.zip.entries import FromFile
-
-    found = None if memo is None else memo.snapshot(tree.skip_files, tree.skip_dirs)
-    if found is not None:  # no folder changed since the last walk: its files, each stat'ed
-        digests.update((item[0], item[2]) for item in found if item[2] is not None)
-        return _Part(folder, [(n, x, sha) for n, x, sha, _, _ in found], None, found)
-    stats: dict[str, os.stat_result] = {}
-    listed: list[tuple[str, os.stat_result]] = []
-    walked = collect(folder, tree, stats=stats, listed=listed)
-    items: list[tuple[str, bool, str | None]] = []
-    for entry in walked:
-        sha: str | None = None
-        if isinstance(entry.source, FromFile):
-            sha = ""
-            if memo is not None:
-                try:
-                    sha = memo.digest(entry.name, entry.source.path, stats.get(entry.name))
-                except OSError as exc:
-                    raise DetzipError(
-                        f"cannot read ({exc.strerror}); fix its permissions or exclude it",
-                        entry.source.path,
-                    ) from None
-                digests[entry.name] = sha
-        items.append((entry.name, entry.executable, sha))
-    if memo is not None:
-        files = {e.name: str(e.source.path) for e in walked if isinstance(e.source, FromFile)}
-        memo.walked(listed, files, (e.name for e in walked if e.source is None))
-    return _Part(folder, items, walked, None)
-
-
-def _no_clash(parts: Sequence[_Part]) -> None:
+def _no_clash(parts: Sequence[Walked]) -> None:
     """Two folders may share folders, never a file name: refused naming both."""
     came_from: dict[str, Path] = {}
     for part in parts:

@@ -42,6 +42,7 @@ from detzip.cache.remote import Remote, RemoteUnavailable
 from detzip.errors import DetzipError, Setting, literal
 
 if TYPE_CHECKING:
+    from detzip.cache.stats import StatMemo
     from detzip.zip.writer import WrittenZip
 
 __all__ = ["Cache", "Check", "Outcome", "open_remote"]
@@ -395,6 +396,16 @@ class Cache:
             os.close(fd)
 
     # -- remembered inputs → results ------------------------------------------------------------
+
+    def tree_memo(self, root: Path, describe: Mapping[str, Any]) -> StatMemo | None:
+        """The stat memo of the tree at ``root`` walked as ``describe`` says (see
+        :mod:`detzip.cache.stats`); None when the cache is off. Take it before the walk: its
+        clock starts then."""
+        if not self.enabled:
+            return None
+        from detzip.cache.stats import StatMemo, memo_name
+
+        return StatMemo(self.layout.stat_memo(memo_name(root, describe)))
 
     def recall(self, kind: str, request: Mapping[str, Any]) -> Any:
         """What :meth:`remember` stored for ``request``, if none of its input files changed."""

@@ -33,9 +33,9 @@ from packaging.utils import (
 from detzip import _log as log
 from detzip._datatype import datatype
 from detzip._digest import file_sha256
-from detzip._fs import identities
 from detzip._scratch import Scratch
 from detzip.deps import _pep517
+from detzip.deps._source import local_files
 from detzip.deps.locks.model import Pin
 from detzip.errors import DetzipError, literal
 
@@ -45,8 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LocalWheel", "build_local"]
 
-#: a local package's own build outputs, never part of its source
-_BUILD_OUTPUTS = ("/build/", "/dist/")
 _MEMO = "local-package"
 
 
@@ -96,7 +94,7 @@ def build_local(
     ``never_pack``: files and folders that are not its files (the output zip, the cache)."""
     assert pin.local is not None
     folder = pin.local
-    entries, digests, source = _content(folder, pin, never_pack)
+    entries, digests, source = _content(folder, pin, never_pack, memo)
     request = {"source_sha256": source, "options": list(options), "name": pin.name}
     remembered = memo.recall(_MEMO, request)
     requires: tuple[str, ...] | None = None
@@ -125,38 +123,23 @@ def build_local(
 
 
 def _content(
-    folder: Path, pin: Pin, never_pack: Sequence[Path]
+    folder: Path, pin: Pin, never_pack: Sequence[Path], memos: Memo
 ) -> tuple[list[Any], dict[str, str], str]:
-    """The package's files as a function's tree rules choose them, and their digest."""
-    from detzip.inputs.tree import TreeSpec, collect
-    from detzip.zip.entries import fingerprint
-
+    """The package's files (see :func:`~detzip.deps._source.local_files`) and their digest."""
     if not folder.is_dir():
         raise DetzipError(
             f"{pin.name} is a local package at {literal(str(folder))}, which is not a folder; "
             "fix the path in the lock (or lock again)",
             folder,
         )
-    skip = identities(*never_pack)
-    # the package's own build decides what its wheel holds: a .detzipignore (written for a
-    # function zip of the same folder) is not read, so it cannot drop a file from the wheel
-    tree = TreeSpec(
-        exclude=_BUILD_OUTPUTS,
-        ignore_file=False,
-        allow_outside_links=True,  # what a link points to is hashed and copied like a file
-        skip_files=skip,
-        skip_dirs=skip,
-    ).resolved(folder)
-    entries = collect(folder, tree)
+    entries, digests, source = local_files(folder, never_pack, memos)
     if not any(e.name in ("pyproject.toml", "setup.py") for e in entries):
         raise DetzipError(
             f"{pin.name}: the local package has neither pyproject.toml nor setup.py, so it "
             "cannot be built; fix the path, or add a pyproject.toml",
             folder,
         )
-    digests: dict[str, str] = {}
-    found = fingerprint(entries, digests)
-    return entries, digests, str(found["sha256"])
+    return entries, digests, source
 
 
 def _build(

@@ -4,8 +4,9 @@
 description of the resolved set (target, patterns, and each chosen wheel's name, version, file and
 sha256), which is what the bytes depend on, and a way to get the wheels themselves. A lock that
 has not changed since the last resolution (nor any file it reads) is answered from the cache's
-memo without parsing it, so a cache hit does not import the lock readers (unless the set has
-local packages: their folders are hashed on every run, since any file in them may change).
+memo without parsing it, so a cache hit does not import the lock readers. A set with local
+packages is remembered with their files' digest, checked on every run (by the stat memo: a
+folder whose files all keep their stat is not read again).
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ if TYPE_CHECKING:
     from detzip.deps.local import LocalWheel
     from detzip.deps.request import Dependencies
     from detzip.deps.store import StoredWheel
+    from detzip.inputs.tree import TreeMemo
 
 __all__ = ["Memo", "Resolution", "resolve"]
 
 
 class Memo(Protocol):
     """Remembers a value for a request while its input files keep their bytes (the local
-    cache is one: :meth:`~detzip.cache.local.Cache.recall`)."""
+    cache is one: :meth:`~detzip.cache.local.Cache.recall`), and gives a tree's stat memo."""
 
     def recall(self, kind: str, request: Mapping[str, Any]) -> Any:
         """The value remembered for ``request``, or None."""
@@ -36,6 +38,9 @@ class Memo(Protocol):
         self, kind: str, request: Mapping[str, Any], inputs: Sequence[Path], value: Any
     ) -> None:
         """Remember ``value`` for ``request`` while the ``inputs`` keep their bytes."""
+
+    def tree_memo(self, root: Path, describe: Mapping[str, Any]) -> TreeMemo | None:
+        """The stat memo of the tree at ``root`` walked as ``describe`` says; None: no memo."""
 
 
 @datatype(slots=False)
@@ -65,14 +70,37 @@ def resolve(deps: Dependencies, memo: Memo, wheels: Path, resolved: Path) -> Res
         isinstance(remembered, dict)
         and isinstance(remembered.get("description"), dict)
         and isinstance(remembered.get("inputs"), list)
+        and _same_local_files(remembered.get("local", []), deps, memo)
     ):
         inputs = tuple(Path(path) for path in remembered["inputs"])
         return Resolution(remembered["description"], inputs, lambda: read().wheels())
     selection = read()
-    if not selection.floating and not selection.local:  # local packages: hashed every time
+    if not selection.floating:
         value = {
             "description": selection.description,
             "inputs": [str(path) for path in selection.inputs],
+            # the local packages' folders and their files' digest, checked at every recall
+            "local": [[str(wheel.folder), wheel.source_sha256] for wheel in selection.local],
         }
         memo.remember("dependencies", request, selection.inputs, value)
     return Resolution(selection.description, selection.inputs, selection.wheels)
+
+
+def _same_local_files(local: object, deps: Dependencies, memo: Memo) -> bool:
+    """Whether every remembered local package's files still have the remembered digest (each
+    folder hashed again, by its stat memo while that vouches for it)."""
+    if not isinstance(local, list):
+        return False
+    from detzip.deps._source import local_files
+
+    for item in local:
+        if not (
+            isinstance(item, list)
+            and len(item) == 2
+            and all(isinstance(part, str) for part in item)
+            and Path(item[0]).is_dir()
+        ):
+            return False
+        if local_files(Path(item[0]), deps.never_pack, memo)[2] != item[1]:
+            return False
+    return True

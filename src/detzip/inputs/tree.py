@@ -15,17 +15,27 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from detzip._datatype import datatype, field, replace
 from detzip._fs import TEMP_SUFFIX
 from detzip.errors import DetzipError, Setting, literal
 from detzip.inputs._patterns import Matcher, compile_patterns
-from detzip.zip.entries import Entry
+from detzip.zip.entries import Entry, FromFile, fingerprint_of
 from detzip.zip.names import normalize_prefix
 
-__all__ = ["DEFAULT_EXCLUDES", "IGNORE_FILE", "TreeSpec", "collect"]
+__all__ = [
+    "DEFAULT_EXCLUDES",
+    "IGNORE_FILE",
+    "TreeMemo",
+    "TreeSpec",
+    "Walked",
+    "collect",
+    "fingerprint_items",
+    "walk",
+]
 
 IGNORE_FILE = ".detzipignore"
 
@@ -298,3 +308,98 @@ def _special_kind(mode: int) -> str:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "device"
     return "special file"
+
+
+# -- a walk a memo may spare -------------------------------------------------------------------
+
+
+class TreeMemo(Protocol):
+    """Remembers a tree's last walk and each file's sha256 by its stat: the cache's stat memo
+    (:class:`detzip.cache.stats.StatMemo`), which says when it may be trusted."""
+
+    def snapshot(
+        self, skip_files: Collection[tuple[int, int]], skip_dirs: Collection[tuple[int, int]]
+    ) -> list[tuple[str, bool, str | None, str, int]] | None:
+        """The remembered walk, each file stat'ed now (None: walk again)."""
+
+    def digest(self, name: str, path: str | Path, info: os.stat_result | None = None) -> str:
+        """A file's sha256: remembered while its stat is unchanged, else read now."""
+
+    def walked(
+        self,
+        folders: Iterable[tuple[str, os.stat_result]],
+        files: Mapping[str, str],
+        empty: Iterable[str],
+    ) -> None:
+        """Remember a walk: the folders it listed, its files and its empty folders."""
+
+    def save(self) -> None:
+        """Keep what this run learnt."""
+
+    def forget(self) -> None:
+        """Trust nothing remembered (a file it vouched for had other bytes)."""
+
+
+@datatype(frozen=False, slots=False)
+class Walked:
+    """One source folder's files: ``items`` (name, executable, sha256 or None for a folder;
+    the sha256 is "" when no memo was given: whoever reads the file hashes it) and how to list
+    its entries (the very files keyed: walked now, or as the memo remembered them)."""
+
+    folder: Path
+    items: list[tuple[str, bool, str | None]]
+    walked: list[Entry] | None
+    found: list[tuple[str, bool, str | None, str, int]] | None
+
+    def entries(self) -> list[Entry]:
+        """The entries, in walk order."""
+        if self.walked is not None:
+            return self.walked
+        assert self.found is not None
+        return [
+            Entry.directory(name)
+            if sha is None
+            else Entry.file(name, Path(path), executable=x, size_hint=size)
+            for name, x, sha, path, size in self.found
+        ]
+
+
+def walk(folder: Path, tree: TreeSpec, memo: TreeMemo | None, digests: dict[str, str]) -> Walked:
+    """A source folder's files, their digests into ``digests``: from the memo when no folder it
+    listed changed, else walked (each file's digest from the memo while its stat is unchanged,
+    else read); with no memo, walked and left to whoever reads the files."""
+    found = None if memo is None else memo.snapshot(tree.skip_files, tree.skip_dirs)
+    if found is not None:  # no folder changed since the last walk: its files, each stat'ed
+        digests.update((item[0], item[2]) for item in found if item[2] is not None)
+        return Walked(folder, [(n, x, sha) for n, x, sha, _, _ in found], None, found)
+    stats: dict[str, os.stat_result] = {}
+    listed: list[tuple[str, os.stat_result]] = []
+    walked = collect(folder, tree, stats=stats, listed=listed)
+    items: list[tuple[str, bool, str | None]] = []
+    for entry in walked:
+        sha: str | None = None
+        if isinstance(entry.source, FromFile):
+            sha = ""
+            if memo is not None:
+                try:
+                    sha = memo.digest(entry.name, entry.source.path, stats.get(entry.name))
+                except OSError as exc:
+                    raise DetzipError(
+                        f"cannot read ({exc.strerror}); fix its permissions or exclude it",
+                        entry.source.path,
+                    ) from None
+                digests[entry.name] = sha
+        items.append((entry.name, entry.executable, sha))
+    if memo is not None:
+        files = {e.name: str(e.source.path) for e in walked if isinstance(e.source, FromFile)}
+        memo.walked(listed, files, (e.name for e in walked if e.source is None))
+    return Walked(folder, items, walked, None)
+
+
+def fingerprint_items(items: Iterable[tuple[str, bool, str | None]]) -> dict[str, object]:
+    """The fingerprint of walked ``items`` (each file's sha256 known): what
+    :func:`~detzip.zip.entries.fingerprint` gives for the same entries."""
+    return fingerprint_of(
+        (name, executable, b"directory" if sha is None else sha.encode())
+        for name, executable, sha in sorted(items)
+    )

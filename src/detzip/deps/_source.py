@@ -1,0 +1,47 @@
+"""A local package's files, and the digest of them all: what its wheel and a layer's key depend
+on (see :mod:`detzip.deps.local`). Light on purpose: a cache hit checks its local packages with
+it, without packaging, and without pathspec while the stat memo vouches for the folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from detzip._fs import identities
+from detzip.inputs.tree import TreeSpec, collect, fingerprint_items, walk
+from detzip.zip.entries import fingerprint
+
+if TYPE_CHECKING:
+    from detzip.deps.resolution import Memo
+    from detzip.zip.entries import Entry
+
+__all__ = ["BUILD_OUTPUTS", "local_files"]
+
+#: a local package's own build outputs, never part of its source
+BUILD_OUTPUTS = ("/build/", "/dist/")
+
+
+def local_files(
+    folder: Path, never_pack: Sequence[Path], memos: Memo
+) -> tuple[list[Entry], dict[str, str], str]:
+    """The package's files as a function's tree rules choose them (its build outputs left out,
+    links followed; a ``.detzipignore`` is not read: the package's own build decides what its
+    wheel holds), each file's sha256 by name, and the sha256 of them all. While the stat memo
+    vouches for the folder, nothing is walked nor read again."""
+    skip = identities(*never_pack)
+    tree = TreeSpec(
+        exclude=BUILD_OUTPUTS,
+        ignore_file=False,
+        allow_outside_links=True,  # what a link points to is hashed and copied like a file
+        skip_files=skip,
+        skip_dirs=skip,
+    ).resolved(folder)
+    digests: dict[str, str] = {}
+    memo = memos.tree_memo(folder, tree.describe(folder))
+    if memo is None:  # no cache: walk and read
+        entries = collect(folder, tree)
+        return entries, digests, str(fingerprint(entries, digests)["sha256"])
+    walked = walk(folder, tree, memo, digests)
+    memo.save()
+    return walked.entries(), digests, str(fingerprint_items(walked.items)["sha256"])
