@@ -261,6 +261,52 @@ def test_a_hit_checks_the_members_files_by_their_stat_and_sees_an_edit_of_the_sa
     assert _imports(Path(edited["path"]), tmp_path, "import models; print(models.MODEL)") == "v2"
 
 
+def test_an_edit_after_the_key_is_computed_is_an_error_never_a_zip_under_the_old_key(
+    house: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detzip.deps import _select
+
+    lock = uv_workspace(house, tmp_path / "repo")
+    first = build_layer(lock, tmp_path / "1.zip", **_offline(house, tmp_path / "c"))
+    shutil.rmtree(tmp_path / "c" / "artifacts")  # the next build: keyed from the memo, built
+    model = lock.parent / "packages/models/models/__init__.py"
+    real = _select.select
+
+    def edit_then_select(*args: Any, **kw: Any) -> Any:
+        model.write_text("MODEL = 'v2'\n")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(_select, "select", edit_then_select)
+    with pytest.raises(DetzipError, match="changed while the layer was being built; run again"):
+        build_layer(lock, tmp_path / "2.zip", **_offline(house, tmp_path / "c"))
+    assert not (tmp_path / "2.zip").exists() and not (tmp_path / "c" / "artifacts").exists()
+    monkeypatch.setattr(_select, "select", real)
+    again = build_layer(lock, tmp_path / "2.zip", **_offline(house, tmp_path / "c"))
+    assert again.key != first.key
+    assert _imports(again.path, tmp_path, "import models; print(models.MODEL)") == "v2"
+
+
+def test_a_stat_memo_that_vouches_for_other_bytes_fails_once_then_is_forgotten(
+    house: Path, tmp_path: Path
+) -> None:
+    lock = uv_workspace(house, tmp_path / "repo")
+    time.sleep(2.1)  # past the racy window: the memo vouches for the members' files
+    first = build_layer(lock, tmp_path / "1.zip", **_offline(house, tmp_path / "c"))
+    models = lock.parent / "packages/models"
+    for memo_file in (tmp_path / "c" / "stat-memo").glob("*.json"):
+        memo = json.loads(memo_file.read_text())
+        if memo.get("tree", {}).get("dirs", [[""]])[0][0] == str(models):
+            memo["files"]["models/__init__.py"][5] = "0" * 64  # a digest of other bytes
+            memo_file.write_text(json.dumps(memo))
+            break
+    else:
+        raise AssertionError("no stat memo for the models member")
+    with pytest.raises(DetzipError, match="changed during the build; run again"):
+        build_layer(lock, tmp_path / "2.zip", **_offline(house, tmp_path / "c"))
+    again = build_layer(lock, tmp_path / "2.zip", **_offline(house, tmp_path / "c"))
+    assert again.key == first.key and again.cache_hit
+
+
 def test_build_debris_and_caches_in_a_member_do_not_change_the_layer(
     house: Path, tmp_path: Path, builds: list[str]
 ) -> None:

@@ -14,6 +14,7 @@ from detzip.zip.entries import fingerprint
 
 if TYPE_CHECKING:
     from detzip.deps.resolution import Memo
+    from detzip.inputs.tree import TreeMemo
     from detzip.zip.entries import Entry
 
 __all__ = ["BUILD_OUTPUTS", "local_files"]
@@ -24,11 +25,12 @@ BUILD_OUTPUTS = ("/build/", "/dist/")
 
 def local_files(
     folder: Path, never_pack: Sequence[Path], memos: Memo
-) -> tuple[list[Entry], dict[str, str], str]:
+) -> tuple[list[Entry], dict[str, str], str, TreeMemo | None]:
     """The package's files as a function's tree rules choose them (its build outputs left out,
     links followed; a ``.detzipignore`` is not read: the package's own build decides what its
-    wheel holds), each file's sha256 by name, and the sha256 of them all. While the stat memo
-    vouches for the folder, nothing is walked nor read again."""
+    wheel holds), each file's sha256 by name, the sha256 of them all, and the stat memo they
+    came from (to forget if a file turns out to hold other bytes). While the stat memo vouches
+    for the folder, nothing is walked nor read again."""
     skip = identities(*never_pack)
     tree = TreeSpec(
         exclude=BUILD_OUTPUTS,
@@ -41,7 +43,7 @@ def local_files(
     memo = memos.tree_memo(folder, tree.describe(folder))
     if memo is None:  # no cache: walk and read
         entries = collect(folder, tree)
-        return entries, digests, str(fingerprint(entries, digests)["sha256"])
+        return entries, digests, str(fingerprint(entries, digests)["sha256"]), None
     walked = walk(folder, tree, memo, digests)
     memo.save()
-    return walked.entries(), digests, str(fingerprint_items(walked.items)["sha256"])
+    return walked.entries(), digests, str(fingerprint_items(walked.items)["sha256"]), memo

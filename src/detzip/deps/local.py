@@ -42,6 +42,7 @@ from detzip.errors import DetzipError, literal
 if TYPE_CHECKING:
     from detzip.deps.resolution import Memo
     from detzip.deps.store import WheelStore
+    from detzip.inputs.tree import TreeMemo
 
 __all__ = ["LocalWheel", "build_local"]
 
@@ -94,7 +95,7 @@ def build_local(
     ``never_pack``: files and folders that are not its files (the output zip, the cache)."""
     assert pin.local is not None
     folder = pin.local
-    entries, digests, source = _content(folder, pin, never_pack, memo)
+    entries, digests, source, tree_memo = _content(folder, pin, never_pack, memo)
     request = {"source_sha256": source, "options": list(options), "name": pin.name}
     remembered = memo.recall(_MEMO, request)
     requires: tuple[str, ...] | None = None
@@ -110,7 +111,12 @@ def build_local(
                 return wheel
         except (KeyError, TypeError):
             requires = None  # not a memo of ours: build again
-    wheel = _build(pin, folder, entries, digests, source, requires, store, options, runtime)
+    try:
+        wheel = _build(pin, folder, entries, digests, source, requires, store, options, runtime)
+    except DetzipError:
+        if tree_memo is not None:  # it may have vouched for a file with other bytes
+            tree_memo.forget()
+        raise
     _same_version(pin, wheel)
     value = {
         "name": wheel.name,
@@ -124,22 +130,23 @@ def build_local(
 
 def _content(
     folder: Path, pin: Pin, never_pack: Sequence[Path], memos: Memo
-) -> tuple[list[Any], dict[str, str], str]:
-    """The package's files (see :func:`~detzip.deps._source.local_files`) and their digest."""
+) -> tuple[list[Any], dict[str, str], str, TreeMemo | None]:
+    """The package's files (see :func:`~detzip.deps._source.local_files`), their digests, the
+    digest of them all and the stat memo they came from."""
     if not folder.is_dir():
         raise DetzipError(
             f"{pin.name} is a local package at {literal(str(folder))}, which is not a folder; "
             "fix the path in the lock (or lock again)",
             folder,
         )
-    entries, digests, source = local_files(folder, never_pack, memos)
+    entries, digests, source, memo = local_files(folder, never_pack, memos)
     if not any(e.name in ("pyproject.toml", "setup.py") for e in entries):
         raise DetzipError(
             f"{pin.name}: the local package has neither pyproject.toml nor setup.py, so it "
             "cannot be built; fix the path, or add a pyproject.toml",
             folder,
         )
-    return entries, digests, source
+    return entries, digests, source, memo
 
 
 def _build(

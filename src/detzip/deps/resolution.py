@@ -73,7 +73,14 @@ def resolve(deps: Dependencies, memo: Memo, wheels: Path, resolved: Path) -> Res
         and _same_local_files(remembered.get("local", []), deps, memo)
     ):
         inputs = tuple(Path(path) for path in remembered["inputs"])
-        return Resolution(remembered["description"], inputs, lambda: read().wheels())
+        keyed = {folder: sha for folder, sha in remembered.get("local", [])}
+
+        def as_keyed() -> list[StoredWheel | LocalWheel]:
+            selection = read()  # (on a build: the local packages are walked again)
+            _as_keyed(selection, keyed, Path(deps.requirements))
+            return selection.wheels()
+
+        return Resolution(remembered["description"], inputs, as_keyed)
     selection = read()
     if not selection.floating:
         value = {
@@ -84,6 +91,18 @@ def resolve(deps: Dependencies, memo: Memo, wheels: Path, resolved: Path) -> Res
         }
         memo.remember("dependencies", request, selection.inputs, value)
     return Resolution(selection.description, selection.inputs, selection.wheels)
+
+
+def _as_keyed(selection: Selection, keyed: Mapping[str, str], lock: Path) -> None:
+    """The local packages about to be built must be the files the key was computed from: an
+    edit in between (while the cache was asked) is an error, never a zip under the old key."""
+    from detzip.errors import DetzipError
+
+    for wheel in selection.local:
+        if keyed.get(str(wheel.folder)) != wheel.source_sha256:
+            raise DetzipError("changed while the layer was being built; run again", wheel.folder)
+    if len(selection.local) != len(keyed):
+        raise DetzipError("changed while the layer was being built; run again", lock)
 
 
 def _same_local_files(local: object, deps: Dependencies, memo: Memo) -> bool:
