@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -172,11 +173,16 @@ def _tree(tmp_path: Path) -> Path:
     (source / "pkg" / "a.py").write_bytes(b"a = 1\n")
     (source / "b.py").write_bytes(b"b = 2\n")
     (source / "empty").mkdir()
+    (source / "env").mkdir()  # a virtualenv (its pyvenv.cfg says so): left out
+    (source / "env" / "pyvenv.cfg").write_bytes(b"home = /usr/bin\n")
+    (source / "env" / "code.py").write_bytes(b"c = 3\n")
     return source
 
 
 @pytest.mark.usefixtures("no_racy_window")
-@pytest.mark.parametrize("change", ["add", "remove", "rename", "chmod", "edit", "empty", "none"])
+@pytest.mark.parametrize(
+    "change", ["add", "remove", "rename", "chmod", "edit", "empty", "unvenv", "none"]
+)
 def test_a_hit_from_the_remembered_walk_sees_every_change(tmp_path: Path, change: str) -> None:
     source = _tree(tmp_path)
     cache = Cache(tmp_path / "cache")
@@ -197,10 +203,27 @@ def test_a_hit_from_the_remembered_walk_sees_every_change(tmp_path: Path, change
             (source / "b.py").write_bytes(b"b = 3\n")
         case "empty":
             (source / "empty" / "now.txt").write_bytes(b"")
+        case "unvenv":  # no longer a virtualenv: its code is packed
+            (source / "env" / "pyvenv.cfg").unlink()
     changed = build_function(source, tmp_path / "three.zip", cache=cache)
     fresh = build_function(source, tmp_path / "four.zip", cache=False)  # walks, reads all
     assert changed.key == fresh.key and changed.sha256 == fresh.sha256
     assert changed.cache_hit == (change == "none")
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_what_a_walk_left_out_as_the_output_is_packed_once_it_is_not(tmp_path: Path) -> None:
+    """An earlier output inside the source folder is left out while it is the output; built
+    elsewhere, it is a file of the tree like any other, as a fresh walk finds it."""
+    source = _tree(tmp_path)
+    cache = Cache(tmp_path / "cache")
+    first = build_function(source, source / "out.zip", cache=cache)
+    again = build_function(source, source / "out.zip", cache=cache)  # from the memo's walk
+    assert again.cache_hit and again.key == first.key
+    elsewhere = build_function(source, tmp_path / "elsewhere.zip", cache=cache)
+    fresh = build_function(source, tmp_path / "fresh.zip", cache=False)
+    assert elsewhere.key == fresh.key != first.key and elsewhere.sha256 == fresh.sha256
+    assert "out.zip" in zipfile.ZipFile(elsewhere.path).namelist()
 
 
 @pytest.mark.usefixtures("no_racy_window")

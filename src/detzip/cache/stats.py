@@ -106,10 +106,12 @@ class StatMemo:
     ) -> list[tuple[str, bool, str | None, str, int]] | None:
         """The tree as the last walk found it — (archive name, executable, sha256, path, size)
         for each file, (name, False, None, "", 0) for each empty folder — if no folder it
-        listed has changed since (their stat unchanged, and settled when the walk began: a
-        file added, removed or renamed changes its folder's mtime). Each file is stat'ed now,
-        its digest taken as :meth:`digest` does and its exec bit from that stat. None: walk
-        the tree again.
+        listed (or left out as a virtualenv) has changed since (their stat unchanged, and
+        settled when the walk began: a file added, removed or renamed changes its folder's
+        mtime), none is now one to leave out, and what it left out as detzip's own
+        (``skip_files``, ``skip_dirs``: the output, the cache) still is. Each file is stat'ed
+        now, its digest taken as :meth:`digest` does and its exec bit from that stat. None:
+        walk the tree again.
         """
         tree = self.tree
         if tree is None:
@@ -120,7 +122,17 @@ class StatMemo:
                 if type(path) is not str:  # an int would be taken for a file descriptor
                     return None
                 now = stat_of(os.stat(path))
-                if now != tuple(remembered) or not _settled(now, walked) or now[3:] in skip_dirs:
+                if now != tuple(remembered) or not _settled(now, walked):
+                    return None
+                if (now[4], now[3]) in skip_dirs:  # (device, inode): now one to leave out
+                    return None
+            for path in tree["skipped"]:  # left out as detzip's own: must still be
+                try:
+                    info = os.stat(path)
+                except FileNotFoundError:
+                    continue  # gone (its folder's listing changed too)
+                identity = (info.st_dev, info.st_ino)
+                if identity not in skip_files and identity not in skip_dirs:
                     return None
             items: list[tuple[str, bool, str | None, str, int]] = []
             known, seen = self.known, self.seen
@@ -152,14 +164,16 @@ class StatMemo:
         return items
 
     def walked(self, folders: Iterable[tuple[str, os.stat_result]], files: Mapping[str, str],
-               empty: Iterable[str]) -> None:  # fmt: skip
-        """Remember a whole walk: the ``folders`` it listed (path, stat), the ``files`` it
-        packs (archive name → path) and the ``empty`` folders' archive names."""
+               empty: Iterable[str], skipped: Iterable[str] = ()) -> None:  # fmt: skip
+        """Remember a whole walk: the ``folders`` it listed or left out for what they hold
+        (path, stat), the ``files`` it packs (archive name → path), the ``empty`` folders'
+        archive names, and the paths ``skipped`` as detzip's own (the output, the cache)."""
         self.tree = {
             "walked": self.started,
             "dirs": [[path, *stat_of(info)] for path, info in folders],
             "files": sorted(files.items()),
             "empty": sorted(empty),
+            "skipped": sorted(skipped),
         }
         self.changed = True
 
@@ -246,8 +260,8 @@ def _valid_tree(tree: object) -> bool:
     return (
         isinstance(tree, dict)
         and type(tree.get("walked")) is int
-        and all(isinstance(tree.get(k), list) for k in ("dirs", "files", "empty"))
-        and all(isinstance(name, str) for name in tree["empty"])
+        and all(isinstance(tree.get(k), list) for k in ("dirs", "files", "empty", "skipped"))
+        and all(isinstance(name, str) for name in (*tree["empty"], *tree["skipped"]))
     )
 
 

@@ -142,10 +142,14 @@ def collect(
     *,
     stats: dict[str, os.stat_result] | None = None,
     listed: list[tuple[str, os.stat_result]] | None = None,
+    skipped: list[str] | None = None,
 ) -> list[Entry]:
     """The entries for the tree at ``root``, in walk order (the writer sorts them). ``stats``,
     if given, receives each file entry's stat as the walk took it (by archive name), and
-    ``listed`` each folder whose listing was read, with its stat (taken before the listing)."""
+    ``listed`` each folder whose listing was read, with its stat (taken before the listing), and
+    each folder left out as a virtualenv (what it holds decides that), and ``skipped`` the paths
+    left out as detzip's own (``skip_files``, ``skip_dirs``): a memo of the walk must see when
+    one of them changes."""
     spec = spec or TreeSpec()
     top = Path(root)
     if not top.is_dir():
@@ -169,6 +173,7 @@ def collect(
         spec=spec,
         stats=stats,
         listed=listed,
+        skipped=skipped,
     )
     try:
         info = top.stat()
@@ -187,6 +192,7 @@ class _Walker:
     spec: TreeSpec
     stats: dict[str, os.stat_result] | None = None
     listed: list[tuple[str, os.stat_result]] | None = None
+    skipped: list[str] | None = None
     entries: list[Entry] = field(default_factory=list)
 
     def walk(self, directory: Path, rel: str, chain: tuple[Path, ...], info: os.stat_result) -> int:
@@ -240,10 +246,16 @@ class _Walker:
 
         if stat.S_ISDIR(info.st_mode):
             if (info.st_dev, info.st_ino) in self.spec.skip_dirs:
+                if self.skipped is not None:
+                    self.skipped.append(str(path))
                 return  # detzip's own outputs or cache: packing them would pack earlier builds
-            if self.exclude.match_file(rel + "/") or _is_virtualenv(path, self.spec):
+            if self.exclude.match_file(rel + "/"):
                 if path.name in _VENV_NAMES and not _is_virtualenv(path, self.spec):
                     _not_a_virtualenv(path, rel)
+                return
+            if _is_virtualenv(path, self.spec):
+                if self.listed is not None:  # (left out for what it holds: a pyvenv.cfg)
+                    self.listed.append((str(path), info))
                 return
             # a folder that is not a link is where its parent really is (no lstat per component)
             real = Path(os.path.realpath(path)) if is_link else chain[-1] / child.name
@@ -266,6 +278,8 @@ class _Walker:
             kind = _special_kind(info.st_mode)
             raise DetzipError(f"is a {kind}, which a zip cannot hold; exclude it", path)
         if (info.st_dev, info.st_ino) in self.spec.skip_files:
+            if self.skipped is not None:
+                self.skipped.append(str(path))
             return
         name = self.prefix + rel
         self.entries.append(
@@ -330,8 +344,10 @@ class TreeMemo(Protocol):
         folders: Iterable[tuple[str, os.stat_result]],
         files: Mapping[str, str],
         empty: Iterable[str],
+        skipped: Iterable[str],
     ) -> None:
-        """Remember a walk: the folders it listed, its files and its empty folders."""
+        """Remember a walk: the folders it listed, its files, its empty folders and the paths
+        it left out as detzip's own."""
 
     def save(self) -> None:
         """Keep what this run learnt."""
@@ -374,7 +390,8 @@ def walk(folder: Path, tree: TreeSpec, memo: TreeMemo | None, digests: dict[str,
         return Walked(folder, [(n, x, sha) for n, x, sha, _, _ in found], None, found)
     stats: dict[str, os.stat_result] = {}
     listed: list[tuple[str, os.stat_result]] = []
-    walked = collect(folder, tree, stats=stats, listed=listed)
+    skipped: list[str] = []
+    walked = collect(folder, tree, stats=stats, listed=listed, skipped=skipped)
     items: list[tuple[str, bool, str | None]] = []
     for entry in walked:
         sha: str | None = None
@@ -392,7 +409,7 @@ def walk(folder: Path, tree: TreeSpec, memo: TreeMemo | None, digests: dict[str,
         items.append((entry.name, entry.executable, sha))
     if memo is not None:
         files = {e.name: str(e.source.path) for e in walked if isinstance(e.source, FromFile)}
-        memo.walked(listed, files, (e.name for e in walked if e.source is None))
+        memo.walked(listed, files, (e.name for e in walked if e.source is None), skipped)
     return Walked(folder, items, walked, None)
 
 
