@@ -300,11 +300,13 @@ def _prepare_batch(
 
 def _prepare(entry: Entry, compress: compressors.Compress | None, recompress: bool) -> _Member:
     content: bytes | bytearray
+    crc: int | None = None
     match entry.source:
         case None:
             return _Member(STORED, 0, 0, b"")
         case Precompressed() as pre if recompress:
             content = _inflated(pre, entry.name)
+            crc = pre.crc32  # (checked against the inflated bytes)
         case Precompressed(chunks=chunks) as pre if chunks is not None:
             return _Member(pre.method, pre.crc32, pre.size, b"", None, chunks, pre.compressed_size)
         case Precompressed() as pre:
@@ -323,7 +325,8 @@ def _prepare(entry: Entry, compress: compressors.Compress | None, recompress: bo
                 raise DetzipError(
                     f"cannot read ({exc.strerror}); fix its permissions or exclude it", path
                 ) from None
-    crc = _crc32(content)
+    if crc is None:
+        crc = _crc32(content)
     digest = hashlib.sha256(content).hexdigest() if isinstance(entry.source, FromFile) else None
     if compress is not None and content:
         packed = compress(content)
