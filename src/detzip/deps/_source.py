@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from detzip._fs import identities
-from detzip.inputs.tree import TreeSpec, collect, fingerprint_items, walk
+from detzip.inputs.tree import TreeSpec, Walked, collect, fingerprint_items, walk
 from detzip.zip.entries import fingerprint
 
 if TYPE_CHECKING:
     from detzip.deps.resolution import Memo
     from detzip.inputs.tree import TreeMemo
-    from detzip.zip.entries import Entry
 
 __all__ = ["BUILD_OUTPUTS", "local_files"]
 
@@ -25,12 +24,13 @@ BUILD_OUTPUTS = ("/build/", "/dist/")
 
 def local_files(
     folder: Path, never_pack: Sequence[Path], memos: Memo
-) -> tuple[list[Entry], dict[str, str], str, TreeMemo | None]:
+) -> tuple[Walked, dict[str, str], str, TreeMemo | None]:
     """The package's files as a function's tree rules choose them (its build outputs left out,
     links followed; a ``.detzipignore`` is not read: the package's own build decides what its
-    wheel holds), each file's sha256 by name, the sha256 of them all, and the stat memo they
-    came from (to forget if a file turns out to hold other bytes). While the stat memo vouches
-    for the folder, nothing is walked nor read again."""
+    wheel holds; their entries are made only when asked for: a hit needs none), each file's
+    sha256 by name, the sha256 of them all, and the stat memo they came from (to forget if a
+    file turns out to hold other bytes). While the stat memo vouches for the folder, nothing
+    is walked nor read again."""
     skip = identities(*never_pack)
     tree = TreeSpec(
         exclude=BUILD_OUTPUTS,
@@ -43,7 +43,9 @@ def local_files(
     memo = memos.tree_memo(folder, tree.describe(folder))
     if memo is None:  # no cache: walk and read
         entries = collect(folder, tree)
-        return entries, digests, str(fingerprint(entries, digests)["sha256"]), None
+        source = str(fingerprint(entries, digests)["sha256"])
+        items = [(e.name, e.executable, digests.get(e.name)) for e in entries]
+        return Walked(folder, items, entries, None), digests, source, None
     walked = walk(folder, tree, memo, digests)
     memo.save()
-    return walked.entries(), digests, str(fingerprint_items(walked.items)["sha256"]), memo
+    return walked, digests, str(fingerprint_items(walked.items)["sha256"]), memo

@@ -42,7 +42,7 @@ from detzip.errors import DetzipError, literal
 if TYPE_CHECKING:
     from detzip.deps.resolution import Memo
     from detzip.deps.store import WheelStore
-    from detzip.inputs.tree import TreeMemo
+    from detzip.inputs.tree import TreeMemo, Walked
 
 __all__ = ["LocalWheel", "build_local"]
 
@@ -95,7 +95,7 @@ def build_local(
     ``never_pack``: files and folders that are not its files (the output zip, the cache)."""
     assert pin.local is not None
     folder = pin.local
-    entries, digests, source, tree_memo = _content(folder, pin, never_pack, memo)
+    files, digests, source, tree_memo = _content(folder, pin, never_pack, memo)
     request = {"source_sha256": source, "options": list(options), "name": pin.name}
     remembered = memo.recall(_MEMO, request)
     requires: tuple[str, ...] | None = None
@@ -112,7 +112,8 @@ def build_local(
         except (KeyError, TypeError):
             requires = None  # not a memo of ours: build again
     try:
-        wheel = _build(pin, folder, entries, digests, source, requires, store, options, runtime)
+        wheel = _build(pin, folder, files.entries(), digests, source, requires, store, options,
+                       runtime)  # fmt: skip
     except DetzipError:
         if tree_memo is not None:  # it may have vouched for a file with other bytes
             tree_memo.forget()
@@ -130,7 +131,7 @@ def build_local(
 
 def _content(
     folder: Path, pin: Pin, never_pack: Sequence[Path], memos: Memo
-) -> tuple[list[Any], dict[str, str], str, TreeMemo | None]:
+) -> tuple[Walked, dict[str, str], str, TreeMemo | None]:
     """The package's files (see :func:`~detzip.deps._source.local_files`), their digests, the
     digest of them all and the stat memo they came from."""
     if not folder.is_dir():
@@ -139,14 +140,14 @@ def _content(
             "fix the path in the lock (or lock again)",
             folder,
         )
-    entries, digests, source, memo = local_files(folder, never_pack, memos)
-    if not any(e.name in ("pyproject.toml", "setup.py") for e in entries):
+    files, digests, source, memo = local_files(folder, never_pack, memos)
+    if not any(name in ("pyproject.toml", "setup.py") for name, _, _ in files.items):
         raise DetzipError(
             f"{pin.name}: the local package has neither pyproject.toml nor setup.py, so it "
             "cannot be built; fix the path, or add a pyproject.toml",
             folder,
         )
-    return entries, digests, source, memo
+    return files, digests, source, memo
 
 
 def _build(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from detzip._datatype import datatype
+from detzip.errors import DetzipError
 
 if TYPE_CHECKING:
     from detzip.deps._select import Selection
@@ -96,8 +97,6 @@ def resolve(deps: Dependencies, memo: Memo, wheels: Path, resolved: Path) -> Res
 def _as_keyed(selection: Selection, keyed: Mapping[str, str], lock: Path) -> None:
     """The local packages about to be built must be the files the key was computed from: an
     edit in between (while the cache was asked) is an error, never a zip under the old key."""
-    from detzip.errors import DetzipError
-
     for wheel in selection.local:
         if keyed.get(str(wheel.folder)) != wheel.source_sha256:
             raise DetzipError("changed while the layer was being built; run again", wheel.folder)
