@@ -93,7 +93,7 @@ def pin(work: Path, packages: list[str], runtime: str = RUNTIME) -> Path:
     )
     lines = [
         f"{p['name']}=={p['version']} --hash=sha256:{p['sha256']}"
-        for p in artifact.options["packages"]
+        for p in artifact.description["packages"]
     ]
     pinned.write_text("\n".join(lines) + "\n")
     return pinned

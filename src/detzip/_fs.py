@@ -21,14 +21,18 @@ from detzip.errors import DetzipError, Setting, literal
 __all__ = [
     "INCOMING",
     "TEMP_SUFFIX",
+    "NeverPack",
     "atomic_output",
     "check_output_name",
     "copy_file",
     "fsync_dir",
     "is_dead",
+    "never_pack",
     "prepare_output",
+    "publish",
     "regular_file",
     "replacing",
+    "staged_output",
     "staging",
     "sweep",
     "temporary",
@@ -293,6 +297,31 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
         yield handle
 
 
+@contextlib.contextmanager
+def staged_output(output: Path) -> Iterator[Path]:
+    """A path beside ``output`` for a zip made in steps — written, recorded, checked — and then
+    put at ``output`` by :func:`publish`. Whatever the block does not publish is removed; an
+    error about the staging file is about ``output`` to the user. Temporaries that killed runs
+    left beside ``output`` are removed first."""
+    prepare_output(output)
+    sweep(output.parent, f".{output.name}.")
+    staged = staging(output.parent, f".{output.name}.")
+    try:
+        yield staged
+    except DetzipError as exc:  # the staging file is the user's output, to them
+        raise (exc.about(output) if exc.path == str(staged) else exc) from None
+    finally:
+        with contextlib.suppress(OSError):
+            staged.unlink()
+
+
+def publish(staged: Path, output: Path) -> None:
+    """Put the complete, fsynced ``staged`` file at ``output`` (a rename, then its folder
+    fsynced: a power loss leaves the old file or the new one)."""
+    os.replace(staged, output)
+    fsync_dir(output.parent)
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to the user's output ``path`` atomically (see :func:`atomic_output`)."""
     with atomic_output(path) as handle:
@@ -315,9 +344,13 @@ def copy_file(source: Path, path: Path) -> None:
         shutil.copyfileobj(src, handle, _CHUNK)
 
 
-def identities(*paths: Path) -> frozenset[tuple[int, int]]:
-    """The (device, inode) of each path that exists: what a tree walk must never pack (the
-    output, the cache folder) however it is reached."""
+NeverPack = frozenset[tuple[int, int]]
+"""The (device, inode) of detzip's own files and folders — the output, the cache folder, a
+project's output folder — which no walk packs, however it reaches them."""
+
+
+def never_pack(*paths: Path) -> NeverPack:
+    """The :data:`NeverPack` of ``paths`` (those that exist)."""
     found = set()
     for path in paths:
         try:

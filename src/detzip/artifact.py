@@ -31,7 +31,9 @@ class Artifact:
     size: int
     unzipped_size: int
     entries: int
-    options: dict[str, Any] = field(default_factory=dict)
+    description: dict[str, Any] = field(default_factory=dict)
+    """What the bytes depend on, as the key was made from it (zip options, patterns, the
+    target, each file's or wheel's digest)."""
     key: str | None = None
     cache_hit: bool = False
     cache_source: str | None = None
@@ -62,8 +64,8 @@ class Artifact:
     def built_from_source(self) -> tuple[str, ...]:
         """The packages (``name version``) whose wheels were built here: from their sdists, or
         local packages from their folders (a layer's, or those a function bundles)."""
-        bundled = self.options.get("dependencies")
-        options = bundled if isinstance(bundled, dict) else self.options
+        bundled = self.description.get("dependencies")
+        options = bundled if isinstance(bundled, dict) else self.description
         return tuple(
             f"{p['name']} {p['version']}"
             for p in options.get("packages", [])
@@ -74,8 +76,8 @@ class Artifact:
     def locked(self) -> bool:
         """False when its dependencies were resolved for this build rather than read from a
         lock (a pyproject.toml, unpinned requirements): they are resolved again every time."""
-        bundled = self.options.get("dependencies")
-        options = bundled if isinstance(bundled, dict) else self.options
+        bundled = self.description.get("dependencies")
+        options = bundled if isinstance(bundled, dict) else self.description
         return options.get("locked", True) is not False
 
     @property
@@ -103,12 +105,37 @@ class Artifact:
             size=record["size"],
             unzipped_size=record["unzipped_size"],
             entries=record["entries"],
-            options=dict(record["options"]),
+            description=dict(record["options"]),
             key=record["key"],
             cache_hit=source is not None,
             cache_source=source,
             cache_entry=entry,
         )
+
+    def render(self) -> str:
+        """The result as text (what ``detzip function`` and ``detzip layer`` print)."""
+        count = f"{self.entries:,} " + ("entry" if self.entries == 1 else "entries")
+        if self.cache_hit:
+            how = f"cache hit ({self.cache_source})"
+        elif self.cache_entry is not None:
+            how = "built, cached"
+        else:
+            how = "built"
+        lines = [
+            str(self.path),
+            f"  base64sha256  {self.base64sha256}",
+            f"  sha256        {self.sha256}",
+            f"  size          {self.size:,} bytes zipped, {self.unzipped_size:,} unzipped, {count}",
+            f"  key           {self.key}  {how}",
+        ]
+        if self.pyc_size is not None:
+            lines.append(f"  bytecode      {self.pyc_size:,} bytes unzipped")
+        if self.s3 is not None:
+            version = f" (version {self.s3.version})" if self.s3.version else ""
+            lines.append(f"  s3            s3://{self.s3.bucket}/{self.s3.key}{version}")
+        if self.built_from_source:
+            lines.append(f"  from source   {', '.join(self.built_from_source)}")
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-ready values (what ``--json`` prints)."""
@@ -119,7 +146,7 @@ class Artifact:
             "size": self.size,
             "unzipped_size": self.unzipped_size,
             "entries": self.entries,
-            "options": self.options,
+            "description": self.description,
             "key": self.key,
             "cache_hit": self.cache_hit,
             "cache_source": self.cache_source,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from detzip import __version__
 
 if TYPE_CHECKING:
-    from detzip.optiontable import Kind
+    from detzip.optiontable import Kind, Option
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_DIFFERENT", "EXIT_OK", "build_parser", "main", "parse_spec"]
 
@@ -56,47 +56,74 @@ class _Parser(argparse.ArgumentParser):
         self._width = shutil.get_terminal_size().columns - 2
 
 
-def _add_options(parser: argparse.ArgumentParser, kind: Kind | None, *, only: str = "") -> None:
-    """The option table's options for ``kind`` (every kind's with None), in their groups.
+def _add_options(
+    parser: argparse.ArgumentParser,
+    options: Sequence[Option],
+    kind: Kind | None = None,
+    command: str = "cli",
+) -> None:
+    """``options`` of the option table, as their flags (or argument) say, in their groups
+    (``kind``: required where the kind requires them; ``command``: whose documented default
+    the help shows, e.g. ``check``'s ``upload``).
 
-    Defaults are not set here: an option not given is absent from the namespace, and
-    :meth:`ArtifactSpec.create` fills in the table's default (so ``--help`` shows it).
+    Defaults are not set here, except a command's own: an option not given is absent from the
+    namespace, and :meth:`ArtifactSpec.create` fills in the table's default (which ``--help``
+    shows).
     """
-    from detzip import optiontable as table
-
     groups: dict[str, argparse._ArgumentGroup] = {}
-    for opt in table.OPTIONS:
-        if opt.cli is None or not opt.kinds or (kind is not None and kind not in opt.kinds):
-            continue
-        if only and opt.group != only:
+    for opt in options:
+        if "cli" not in opt.doors:
             continue
         group = groups.get(opt.group)
         if group is None:
             group = groups[opt.group] = parser.add_argument_group(opt.group)
-        flags = [opt.short, opt.cli] if opt.short else [opt.cli]
-        options: dict[str, Any] = {"dest": opt.name, "default": argparse.SUPPRESS}
         text = opt.help
+        if opt.positional:
+            group.add_argument(opt.name, metavar=opt.metavar, help=text.replace("%", "%%"))
+            continue
+        assert opt.cli is not None
+        flags = [opt.short, opt.cli] if opt.short else [opt.cli]
+        default = opt.default_for(kind or "function", command)
+        own = any(where == command for where, _ in opt.door_defaults)
+        settings: dict[str, Any] = {
+            "dest": opt.name,
+            "default": default if own else argparse.SUPPRESS,
+        }
         if opt.type == "bool":
             negated = opt.default is True
-            options["action"] = "store_false" if negated else "store_true"
+            settings["action"] = "store_false" if negated else "store_true"
             text = f"do not: {text}" if negated else text
         else:
             if opt.type in ("list", "paths", "layers", "sources"):
-                options["action"] = "append"
+                settings["action"] = "append"
                 text += " (repeatable)"
             if opt.type == "int":
-                options["type"] = int
+                settings["type"] = int
             if opt.choices:
-                options["choices"] = opt.choices
-                options["metavar"] = opt.name.upper()
+                settings["choices"] = opt.choices
+                settings["metavar"] = opt.name.upper()
                 text += f"; one of {', '.join(opt.choices)}"
             if opt.metavar:
-                options["metavar"] = opt.metavar
+                settings["metavar"] = opt.metavar
             if kind is not None and kind in opt.required:
-                options["required"] = True
+                settings["required"] = True
             else:
-                text += f" (default: {opt.describe_default(kind, 'cli')})"
-        group.add_argument(*flags, help=text.replace("%", "%%"), **options)
+                text += f" (default: {opt.describe_default(kind, command)})"
+        group.add_argument(*flags, help=text.replace("%", "%%"), **settings)
+
+
+def _options(*names: str) -> list[Option]:
+    """The option table's options called ``names``, in the table's order."""
+    from detzip import optiontable as table
+
+    return [opt for opt in table.OPTIONS if opt.name in names]
+
+
+def _cache_options() -> list[Option]:
+    """The cache options a command honours: those the cache settings take."""
+    from detzip.spec import CACHE_FIELDS
+
+    return _options(*CACHE_FIELDS)
 
 
 def _spec(args: argparse.Namespace, kind: Kind) -> Any:
@@ -118,9 +145,11 @@ def parse_spec(argv: Sequence[str]) -> Any:
 
 def _cache_given(args: argparse.Namespace) -> dict[str, Any]:
     """The cache flags given, as :class:`CacheSettings` fields."""
+    from detzip.optionvalues import read_values
     from detzip.spec import CACHE_FIELDS, cache_fields
 
-    return cache_fields({name: getattr(args, name) for name in CACHE_FIELDS if hasattr(args, name)})
+    given = {name: getattr(args, name) for name in CACHE_FIELDS if hasattr(args, name)}
+    return cache_fields(read_values(given, "cli"))
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -160,6 +189,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _function_parser(commands: Any, common: argparse.ArgumentParser, summary: str) -> None:
+    from detzip.optiontable import for_kind
+
     function = commands.add_parser(
         "function",
         parents=[common],
@@ -168,12 +199,13 @@ def _function_parser(commands: Any, common: argparse.ArgumentParser, summary: st
         "beside it). With --layer, the function is checked together with its layers against "
         "Lambda's limits (exit 1 if over).",
     )
-    function.add_argument("source", metavar="SRC", help=_option_help("source", default=False))
-    _add_options(function, "function")
+    _add_options(function, for_kind("function"), "function")
     function.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _layer_parser(commands: Any, common: argparse.ArgumentParser, summary: str) -> None:
+    from detzip.optiontable import for_kind
+
     layer = commands.add_parser(
         "layer",
         parents=[common],
@@ -181,7 +213,7 @@ def _layer_parser(commands: Any, common: argparse.ArgumentParser, summary: str) 
         description="Install the locked packages for a Lambda runtime and architecture into a "
         "layer zip (under python/), without Docker and without recompressing wheels.",
     )
-    _add_options(layer, "layer")
+    _add_options(layer, for_kind("layer"), "layer")
     layer.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -223,8 +255,7 @@ def _build_parser(commands: Any, common: argparse.ArgumentParser, summary: str) 
     build.add_argument(
         "names", nargs="*", metavar="NAME", help="build only these (and the layers they use)"
     )
-    build.add_argument("--config", metavar="PATH", help=_option_help("config"))
-    _add_options(build, None, only="cache")
+    _add_options(build, [*_options("config"), *_cache_options()])
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -239,28 +270,7 @@ def _check_parser(commands: Any, common: argparse.ArgumentParser, summary: str) 
         "limits, 1 over one.",
     )
     check.add_argument("function", nargs="?", metavar="FUNCTION.zip")
-    check.add_argument(
-        "--layer",
-        action="append",
-        default=[],
-        metavar="LAYER.zip",
-        help="a layer the function uses (repeatable)",
-    )
-    check.add_argument(
-        "--external-layer",
-        action="append",
-        default=[],
-        metavar="ARN=BYTES",
-        help="a layer detzip does not build, with its unzipped size (repeatable): counted in "
-        "the unzipped total and the layer count",
-    )
-    check.add_argument(
-        "--upload",
-        choices=_choices("upload"),
-        default="direct",
-        help="s3: the zips go through S3, so the zipped-size limit does not apply "
-        "(default: direct)",
-    )
+    _add_options(check, _options("layers", "external_layers", "upload"), command="check")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -283,7 +293,7 @@ def _cache_parser(commands: Any, common: argparse.ArgumentParser, summary: str) 
     )
     actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
     info = actions.add_parser("info", parents=[common], help="where the cache is and what it holds")
-    info.add_argument("--cache-dir", metavar="DIR", help=_option_help("cache_dir"))
+    _add_options(info, _options("cache_dir"))
     info.add_argument("--json", action="store_true", help="print as JSON")
     prune = actions.add_parser(
         "prune",
@@ -293,7 +303,7 @@ def _cache_parser(commands: Any, common: argparse.ArgumentParser, summary: str) 
         "recently used until the cache fits --max-size. Leftover temporary files are always "
         "removed.",
     )
-    prune.add_argument("--cache-dir", metavar="DIR", help=_option_help("cache_dir"))
+    _add_options(prune, _options("cache_dir"))
     prune.add_argument("--max-size", metavar="SIZE", help="keep at most this much, e.g. 2G")
     prune.add_argument("--older-than", metavar="AGE", help="remove what is unused for, e.g. 30d")
     prune.add_argument("--dry-run", action="store_true", help="only say what would be removed")
@@ -355,51 +365,13 @@ def _cmd_artifact(args: argparse.Namespace) -> int:
     from detzip.builder import build
 
     artifact = build(_spec(args, args.command))
-    _print_artifact(artifact, args.json)
+    if args.json:
+        _print_json(artifact.to_dict())
+    else:
+        print(artifact.render())
     for problem in artifact.problems:
         sys.stderr.write(f"detzip: error: {problem}\n")
     return EXIT_OK if artifact.ok else EXIT_DIFFERENT
-
-
-def _print_artifact(artifact: Any, as_json: bool) -> None:
-    if as_json:
-        _print_json(artifact.to_dict())
-        return
-    print(artifact.path)
-    print(f"  base64sha256  {artifact.base64sha256}")
-    print(f"  sha256        {artifact.sha256}")
-    print(
-        f"  size          {artifact.size:,} bytes zipped, "
-        f"{artifact.unzipped_size:,} unzipped, {artifact.entries:,} "
-        + ("entry" if artifact.entries == 1 else "entries")
-    )
-    if artifact.cache_hit:
-        how = f"cache hit ({artifact.cache_source})"
-    elif artifact.cache_entry is not None:
-        how = "built, cached"
-    else:
-        how = "built"
-    print(f"  key           {artifact.key}  {how}")
-    if artifact.pyc_size is not None:
-        print(f"  bytecode      {artifact.pyc_size:,} bytes unzipped")
-    if artifact.s3 is not None:
-        version = f" (version {artifact.s3.version})" if artifact.s3.version else ""
-        print(f"  s3            s3://{artifact.s3.bucket}/{artifact.s3.key}{version}")
-    if artifact.built_from_source:
-        print(f"  from source   {', '.join(artifact.built_from_source)}")
-
-
-def _option_help(name: str, *, default: bool = True) -> str:
-    from detzip.optiontable import option
-
-    opt = option(name)
-    return f"{opt.help} (default: {opt.describe_default()})" if default else opt.help
-
-
-def _choices(name: str) -> tuple[str, ...] | None:
-    from detzip.optiontable import option
-
-    return option(name).choices
 
 
 def _terraform_help() -> str:
@@ -418,7 +390,7 @@ def _terraform_help() -> str:
 
 
 def _project_keys() -> str:
-    from detzip.optiontable import toml_keys as keys
+    from detzip.project import toml_keys
 
     lines = ["keys of [tool.detzip] (or of detzip.toml's top level):"]
     for section, title in (
@@ -426,8 +398,10 @@ def _project_keys() -> str:
         ("layer", "layers.NAME"),
         ("function", "functions.NAME"),
     ):
-        names = list(keys(section)) + (["layers (names)"] if section == "function" else [])
-        lines.append(f"  {title}: " + ", ".join(names))
+        keys = toml_keys(section)
+        shown = [key if opt is not None or section == "top" else f"{key} (names)"
+                 for key, opt in keys.items()]  # fmt: skip
+        lines.append(f"  {title}: " + ", ".join(shown))
     lines.append("see detzip layer --help and detzip function --help for what each means")
     return "\n".join(lines)
 
@@ -437,7 +411,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from detzip import project
     from detzip._datatype import replace
 
-    loaded = project.load(args.config, door="toml")
+    loaded = project.load(getattr(args, "config", None), door="toml")
     settings = replace(loaded.cache, **_cache_given(args))
     results = loaded.build(
         args.names,
@@ -455,50 +429,24 @@ def _cmd_build(args: argparse.Namespace) -> int:
             }
         )
     else:
-        print(_summary(results))
+        print(project.summary(results))
     for result in results:
         for problem in result.problems:
             sys.stderr.write(f"detzip: error: {problem}\n")
     return EXIT_OK if all(r.limits_ok for r in results) else EXIT_DIFFERENT
 
 
-def _summary(results: Sequence[Any]) -> str:
-    header: tuple[str, ...] = ("name", "kind", "zipped", "unzipped", "sha256", "cache")
-    header += ("headroom: unzipped", "upload")
-    rows: list[tuple[str, ...]] = [header]
-    for result in results:
-        data = result.to_dict()
-        upload = data["upload_headroom"]
-        rows.append(
-            (
-                data["name"],
-                data["kind"],
-                f"{data['size']:,}",
-                f"{data['unzipped_size']:,}",
-                data["sha256"][:12],
-                "hit" if data["cache_hit"] else "miss",
-                f"{data['unzipped_headroom']:,}" + (" (with layers)" if data["layers"] else ""),
-                "s3" if upload is None else f"{upload:,}",
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    numeric = {2, 3, 6, 7}
-    lines = []
-    for row in rows:
-        cells = [
-            cell.rjust(width) if i in numeric and row is not header else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
 def _cmd_check(args: argparse.Namespace) -> int:
-    from detzip import optiontable as table
     from detzip.limits import check_limits
+    from detzip.optionvalues import read_values
 
-    external = table.coerce(table.option("external_layers"), args.external_layer, "cli")
-    report = check_limits(args.function, args.layer, upload=args.upload, external=external)
+    given = read_values({"external_layers": getattr(args, "external_layers", ())}, "cli")
+    report = check_limits(
+        args.function,
+        getattr(args, "layers", ()),
+        upload=args.upload,
+        external=given.get("external_layers", ()),
+    )
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -515,29 +463,16 @@ def _cmd_terraform(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from detzip.cache import admin as cacheadmin
-    from detzip.cache.layout import default_cache_dir
-    from detzip.cache.settings import CacheSettings
+    from detzip.cache.layout import Layout
 
-    root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    root = Layout.at(getattr(args, "cache_dir", None)).root
     if args.action == "info":
         found = cacheadmin.info(root)
         if args.json:
             _print_json(found.to_dict())
         else:
-            print(f"cache dir   {root}")
-            print(f"artifacts   {found.artifacts} ({_size(found.artifact_bytes)})")
-            print(f"wheels      {found.wheels} ({_size(found.wheel_bytes)})")
-            print(f"memos       {found.memos}")
-            settings = CacheSettings()
-            remote, origin = settings.remote()
-            if settings.is_off():
-                shown = f"off ({origin.lstrip('$')}: artifacts are not cached)"
-            else:
-                shown = f"{remote} (from {origin})" if remote else "none"
-            print(f"shared      {shown}")
+            print(found.render())
         return EXIT_OK
     pruned = cacheadmin.prune(
         root,
@@ -548,27 +483,8 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**pruned.to_dict(), "dry_run": args.dry_run})
     else:
-        data = pruned.to_dict()
-        verb = "would remove" if args.dry_run else "removed"
-        print(
-            f"{verb} {_count(data['removed_artifacts'], 'artifact')} and "
-            f"{_count(data['removed_wheels'], 'wheel')} ({_size(pruned.freed)}); "
-            f"{_size(pruned.kept_bytes)} kept"
-        )
+        print(pruned.render(args.dry_run))
     return EXIT_OK
-
-
-def _count(number: object, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{count:,} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError
 
 
 def _cmd_hash(args: argparse.Namespace) -> int:
@@ -641,24 +557,33 @@ def _log_to_stderr(verbose: int = 0, quiet: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (the console script exits with it)."""
+    """Run the CLI; returns the exit code (the console script exits with it). While it runs, a
+    SIGTERM unwinds normally (temporary outputs are removed); the caller's handler is restored
+    after, so an in-process caller keeps its own."""
     given = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(_command(given)).parse_args(given)
-    # On SIGTERM unwind normally, so that temporary outputs are removed.
-    signal.signal(signal.SIGTERM, _terminate)
+    before = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command ``args`` names, its errors rendered in its door's words."""
     _log_to_stderr(args.verbose, args.quiet)
     from detzip import _progress as progress
 
     interactive = sys.stderr.isatty() and not args.quiet and args.command != "terraform"
     progress.configure(interactive and not getattr(args, "json", False))
     from detzip.errors import DetzipError, speaking
-    from detzip.optiontable import speller
+    from detzip.spelling import speller
 
+    spelling = speller("terraform" if args.command == "terraform" else "cli")
     try:
-        with speaking(speller("terraform" if args.command == "terraform" else "cli")):
+        with speaking(spelling):
             return _COMMANDS[args.command](args)
     except DetzipError as exc:
-        spelling = speller("terraform" if args.command == "terraform" else "cli")
         sys.stderr.write(f"detzip: error: {exc.render(spelling)}\n")
         return exc.exit_code
     except KeyboardInterrupt:

@@ -25,6 +25,7 @@ __all__ = [
     "literal",
     "python_spelling",
     "speaking",
+    "warn",
 ]
 
 
@@ -137,3 +138,16 @@ class DetzipError(Exception):
 
 class CompressorMismatchError(DetzipError):
     """This machine's build of the pinned compressor does not produce the expected bytes."""
+
+
+def warn(
+    message: str,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    settings: Sequence[Setting] = (),
+) -> None:
+    """Warn on the ``detzip`` log with a message made as a :class:`DetzipError`'s is: one line
+    naming the file, its settings written in the words of the door speaking when it is shown."""
+    from detzip import _log
+
+    _log.warning("%s", DetzipError(message, path, settings=settings))

@@ -19,8 +19,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from detzip import _log as log
-from detzip.errors import DetzipError, Setting, literal
+from detzip.errors import DetzipError, Setting, literal, warn
 
 __all__ = ["check_handler", "defined_names", "split_handler"]
 
@@ -92,13 +91,10 @@ def _check_module(source: bytes, member: str, function: str, handler: str, zip_p
     if function in names:
         return
     if opaque:
-        log.warning(
-            "%s",
-            DetzipError(
-                f"cannot tell whether {literal(member)} defines {literal(function)} ({opaque}); "
-                "Lambda will find out when it imports it",
-                zip_path,
-            ),
+        warn(
+            f"cannot tell whether {literal(member)} defines {literal(function)} ({opaque}); "
+            "Lambda will find out when it imports it",
+            zip_path,
         )
         return
     callables = sorted(n for n in names if not n.startswith("_"))

@@ -14,11 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from detzip import _log as log
 from detzip import optiontable as _table
 from detzip._datatype import datatype, field
 from detzip._fs import regular_file
-from detzip.errors import DetzipError, Setting, literal
+from detzip.errors import DetzipError, Setting, literal, warn
 
 __all__ = [
     "BASE64_REQUEST_LIMIT",
@@ -26,9 +25,9 @@ __all__ = [
     "MAX_LAYERS",
     "TOP",
     "UNZIPPED_LIMIT",
-    "Check",
     "Contributor",
     "HasSizes",
+    "LimitCheck",
     "LimitExceeded",
     "LimitsReport",
     "ZipSizes",
@@ -87,7 +86,7 @@ class ZipSizes:
 
 
 @datatype
-class Check:
+class LimitCheck:
     """One limit checked: ``name`` (e.g. ``zipped size``) of ``subject``, its ``value`` against
     ``limit``, and whether it is ``ok``."""
 
@@ -134,7 +133,7 @@ class LimitsReport:
 
     zips: tuple[ZipSizes, ...]
     upload: str
-    checks: tuple[Check, ...]
+    checks: tuple[LimitCheck, ...]
     top: tuple[Contributor, ...]
     external: tuple[tuple[str, int], ...] = ()
 
@@ -270,7 +269,7 @@ def check_limits(
     upload: str = "direct",
     external: Sequence[tuple[str, int]] = (),
 ) -> LimitsReport:
-    """Check a function zip and its layers against Lambda's quotas (see the module doc).
+    """LimitCheck a function zip and its layers against Lambda's quotas (see the module doc).
 
     ``upload="s3"`` skips the zipped-size check (S3 uploads have none). ``function`` may be
     None to check layers alone. ``external`` layers (``(arn, unzipped_size)``, not built here)
@@ -283,36 +282,42 @@ def check_limits(
         zips.insert(0, read_sizes(function, "function"))
     if not zips:
         raise DetzipError("nothing to check; give a function zip or --layer")
-    checks: list[Check] = []
+    checks: list[LimitCheck] = []
     if upload == "direct":
         for z in zips:
-            checks.append(
-                Check(
-                    "zipped size",
-                    z.size,
-                    DIRECT_UPLOAD_LIMIT,
-                    z.size <= DIRECT_UPLOAD_LIMIT,
-                    str(z.path),
-                )
-            )
-            checks.append(
-                Check(
-                    "base64 request",
-                    z.base64_size,
-                    BASE64_REQUEST_LIMIT,
-                    z.base64_size < BASE64_REQUEST_LIMIT,
-                    str(z.path),
-                )
-            )
+            checks += _zipped(z.size, str(z.path))
     total = sum(z.unzipped_size for z in zips) + sum(size for _, size in external)
     subject = "function + layers" if function is not None and (layers or external) else zips[0].role
     if function is None and len(zips) > 1:
         subject = "layers"
-    checks.append(Check("unzipped size", total, UNZIPPED_LIMIT, total < UNZIPPED_LIMIT, subject))
+    checks.append(_unzipped(total, subject))
     if function is not None:  # a layer count is a function's
-        count = len(layers) + len(external)
-        checks.append(Check("layers", count, MAX_LAYERS, count <= MAX_LAYERS, "function"))
+        checks.append(_layer_count(len(layers) + len(external)))
     return LimitsReport(tuple(zips), upload, tuple(checks), top_contributors(zips), tuple(external))
+
+
+# -- the rules, each written once ------------------------------------------------------------
+
+
+def _zipped(size: int, subject: str) -> tuple[LimitCheck, LimitCheck]:
+    """A zip uploaded directly: its size, and the size of the request carrying it (base64)."""
+    encoded = base64_size(size)
+    return (
+        LimitCheck("zipped size", size, DIRECT_UPLOAD_LIMIT, size <= DIRECT_UPLOAD_LIMIT, subject),
+        LimitCheck(
+            "base64 request", encoded, BASE64_REQUEST_LIMIT, encoded < BASE64_REQUEST_LIMIT, subject
+        ),
+    )
+
+
+def _unzipped(total: int, subject: str) -> LimitCheck:
+    """A function and all its layers, unzipped."""
+    return LimitCheck("unzipped size", total, UNZIPPED_LIMIT, total < UNZIPPED_LIMIT, subject)
+
+
+def _layer_count(count: int) -> LimitCheck:
+    """The layers a function uses."""
+    return LimitCheck("layers", count, MAX_LAYERS, count <= MAX_LAYERS, "function")
 
 
 def top_contributors(zips: Sequence[ZipSizes], count: int = TOP) -> tuple[Contributor, ...]:
@@ -336,7 +341,7 @@ def check_with_layers(
     total = function.unzipped_size + sum(layer.unzipped_size for layer in sizes)
     total += sum(size for _, size in external)
     problems = []
-    if total >= UNZIPPED_LIMIT:
+    if not _unzipped(total, name).ok:
         ranked = sorted(
             [(layer.unzipped_size, layer.path.name) for layer in sizes]
             + [(size, arn.split(":layer:")[-1]) for arn, size in external],
@@ -349,8 +354,8 @@ def check_with_layers(
             f"See detzip check {function.path} "
             + " ".join(f"--layer {layer.path}" for layer in sizes)
         )
-    if len(sizes) + len(external) > MAX_LAYERS:
-        count = len(sizes) + len(external)
+    count = len(sizes) + len(external)
+    if not _layer_count(count).ok:
         also = f" ({len(external)} of them external)" if external else ""
         problems.append(f"{name} uses {count} layers{also}; Lambda allows {MAX_LAYERS}")
     return total, tuple(problems)
@@ -391,7 +396,7 @@ def check_build(
     Unzipped at or over the ceiling fails. Over the direct-upload size fails when ``upload``
     is ``"direct"``, warns when it is None (not declared), and is fine for ``"s3"``.
     """
-    if unzipped_size >= UNZIPPED_LIMIT:
+    if not _unzipped(unzipped_size, str(output)).ok:
         largest = _largest(staged, role)
         raise LimitExceeded(
             f"unzips to {unzipped_size:,} bytes; Lambda needs the function and all its layers "
@@ -400,19 +405,16 @@ def check_build(
             output,
             settings=[Setting("exclude_packages"), Setting("exclude")],
         )
-    fits = size <= DIRECT_UPLOAD_LIMIT and base64_size(size) < BASE64_REQUEST_LIMIT
-    if upload == "s3" or fits:
+    if upload == "s3" or all(check.ok for check in _zipped(size, str(output))):
         return
-    error = LimitExceeded(
+    message = (
         f"is {size:,} bytes zipped, over the {DIRECT_UPLOAD_LIMIT:,} Lambda accepts in a direct "
         f"upload (largest: {literal(_largest(staged, role))}); upload it through S3 ({{0}}) or "
-        "make it smaller",
-        output,
-        settings=[Setting("upload", "s3")],
+        "make it smaller"
     )
     if upload == "direct":
-        raise error
-    log.warning("%s", error)  # rendered when logged, in the words of the door speaking
+        raise LimitExceeded(message, output, settings=[Setting("upload", "s3")])
+    warn(message, output, settings=[Setting("upload", "s3")])
 
 
 def _largest(path: Path, role: str, count: int = 3) -> str:

@@ -1,11 +1,14 @@
 """Every option of an artifact, declared once: name, type, default, choices, help, the kinds it
-applies to, and how each front door spells it.
+applies to, and the front doors that take it.
 
-The command line's arguments (:mod:`detzip.cli`), the Terraform query keys
+An option's ``name`` is its keyword argument in the Python API and its field in
+:class:`detzip.spec.ArtifactSpec`. Its spelling at the other doors follows one rule — the
+Terraform and ``[tool.detzip]`` key is the name, the command-line flag is ``--dashed-name``
+(``--no-dashed-name`` for a switch that is on by default) — and only the exceptions are
+declared (``groups`` is ``with`` everywhere, ``--exclude-package`` is singular, an option a door
+does not take). The command line's arguments (:mod:`detzip.cli`), the Terraform query keys
 (:mod:`detzip.terraform`) and the ``[tool.detzip]`` schema (:mod:`detzip.project`) are made from
-:data:`OPTIONS`, and every value they read is checked here (:func:`coerce`), so the three cannot
-disagree. An option's ``name`` is its keyword argument in the Python API and its field in
-:class:`detzip.spec.ArtifactSpec`.
+:data:`OPTIONS`; every value a door reads goes through :mod:`detzip.optionvalues`.
 
 This module imports nothing heavy: the CLI builds its parser from it on every start.
 """
@@ -17,7 +20,6 @@ from typing import Any, Literal, get_args
 
 from detzip._datatype import datatype
 from detzip.deps import targets as _targets
-from detzip.errors import DetzipError, Setting, literal
 from detzip.zip.options import Compressor
 
 __all__ = [
@@ -25,29 +27,24 @@ __all__ = [
     "BOTH",
     "BY_NAME",
     "COMPRESSORS",
+    "DOORS",
     "FORMATS",
     "FUNCTION",
     "KINDS",
     "LAYER",
     "NONE",
     "OPTIONS",
-    "PROJECT_KEYS",
     "RUNTIMES",
     "UPLOADS",
     "Door",
     "Kind",
     "LockFormat",
     "Option",
-    "OptionError",
     "SourceFolder",
     "Type",
     "Upload",
-    "coerce",
     "for_kind",
     "option",
-    "spell",
-    "speller",
-    "toml_keys",
 ]
 
 Kind = Literal["function", "layer"]
@@ -67,6 +64,10 @@ BOTH: frozenset[Kind] = frozenset(KINDS)
 FUNCTION: frozenset[Kind] = frozenset({"function"})
 LAYER: frozenset[Kind] = frozenset({"layer"})
 NONE: frozenset[Kind] = frozenset()
+DOORS: frozenset[Door] = frozenset(get_args(Door))
+#: what a project file does not take: it decides where each zip goes and what it is called,
+#: and the local cache is the machine's
+NOT_IN_TOML: frozenset[Door] = DOORS - {"toml"}
 
 # the closed sets their own modules define (all light to import)
 RUNTIMES: tuple[str, ...] = tuple(_targets.RUNTIMES)
@@ -78,10 +79,15 @@ FORMATS: tuple[str, ...] = get_args(LockFormat)  # the lock readers' (a test hol
 
 @datatype
 class Option:
-    """One option. ``cli`` is its flag (None: not on the command line, or positional there);
-    ``terraform`` and ``toml`` its keys (None: not accepted there). ``default`` may depend on the
-    kind (a mapping kind → default), and a front door may document its own (``door_defaults``).
-    ``project_default``: may stand at the top of ``[tool.detzip]`` as every artifact's default.
+    """One option, by the name the API and the spec know it by.
+
+    ``doors`` are the front doors that take it; :attr:`cli`, :attr:`terraform` and
+    :attr:`toml` give its spelling at each (None: not taken there), by the rule unless
+    ``flag`` (the command line's) or ``key`` (Terraform's and TOML's) says otherwise;
+    ``positional`` is an argument rather than a flag on the command line. ``default`` may
+    depend on the kind (a mapping kind → default), and a door or command may document its own
+    (``door_defaults``). ``project_default``: may stand at the top of ``[tool.detzip]`` as every
+    artifact's default. ``needs_requirements``: a function takes it only with ``requirements``.
     """
 
     name: str
@@ -91,19 +97,50 @@ class Option:
     group: str
     default: Any = None
     choices: tuple[str, ...] | None = None
-    cli: str | None = None
+    flag: str | None = None
+    key: str | None = None
+    doors: frozenset[Door] = DOORS
+    positional: bool = False
     short: str | None = None
     metavar: str | None = None
-    terraform: str | None = None
-    toml: str | None = None
     required: frozenset[Kind] = NONE
     project_default: bool = False
-    door_defaults: tuple[tuple[Door, Any], ...] = ()
+    door_defaults: tuple[tuple[str, Any], ...] = ()
     needs_requirements: bool = False
 
-    def default_for(self, kind: Kind, door: Door = "python") -> Any:
-        """The default for ``kind`` at ``door``: the door's own (``door_defaults``) if it has
-        one, else the kind's, else the one ``default``."""
+    @property
+    def cli(self) -> str | None:
+        """The command-line flag (None: not on the command line, or an argument there)."""
+        if "cli" not in self.doors or self.positional:
+            return None
+        if self.flag is not None:
+            return self.flag
+        negated = self.type == "bool" and self.default is True
+        return ("--no-" if negated else "--") + self.name.replace("_", "-")
+
+    @property
+    def terraform(self) -> str | None:
+        """The Terraform query key (None: not taken there)."""
+        return (self.key or self.name) if "terraform" in self.doors else None
+
+    @property
+    def toml(self) -> str | None:
+        """The ``[tool.detzip]`` key (None: not taken there)."""
+        return (self.key or self.name) if "toml" in self.doors else None
+
+    def spelled(self, door: Door) -> str | None:
+        """The option's spelling at ``door`` (a flag, a key, a keyword), None if not there."""
+        if door == "cli":
+            return self.cli
+        if door == "terraform":
+            return self.terraform
+        if door == "toml":
+            return self.toml
+        return self.name
+
+    def default_for(self, kind: Kind, door: str = "python") -> Any:
+        """The default for ``kind`` at ``door`` (or command, e.g. ``check``): the door's own
+        (``door_defaults``) if it has one, else the kind's, else the one ``default``."""
         for where, value in self.door_defaults:
             if where == door:
                 return value
@@ -111,13 +148,7 @@ class Option:
             return self.default[kind]
         return self.default
 
-    def key(self, door: Door) -> str | None:
-        """The option's spelling at ``door`` (a flag, a key, a keyword), None if not there."""
-        return {"cli": self.cli, "terraform": self.terraform, "toml": self.toml}.get(
-            door, self.name
-        )
-
-    def describe_default(self, kind: Kind | None = None, door: Door = "python") -> str:
+    def describe_default(self, kind: Kind | None = None, door: str = "python") -> str:
         """The default as help texts show it."""
         if kind is None and isinstance(self.default, Mapping):
             return ", ".join(
@@ -147,10 +178,9 @@ OPTIONS: tuple[Option, ...] = (
         "the folder holding the function's code",
         FUNCTION,
         "source",
-        terraform="source",
-        toml="source",
         metavar="SRC",
         required=FUNCTION,
+        positional=True,
     ),
     Option(
         "extra_sources",
@@ -162,10 +192,8 @@ OPTIONS: tuple[Option, ...] = (
         FUNCTION,
         "source",
         default=(),
-        cli="--add-source",
+        flag="--add-source",
         metavar="PATH[=PREFIX]",
-        terraform="extra_sources",
-        toml="extra_sources",
     ),
     Option(
         "exclude",
@@ -175,10 +203,7 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         "source",
         default=(),
-        cli="--exclude",
         metavar="PATTERN",
-        terraform="exclude",
-        toml="exclude",
     ),
     Option(
         "include",
@@ -187,10 +212,7 @@ OPTIONS: tuple[Option, ...] = (
         FUNCTION,
         "source",
         default=(),
-        cli="--include",
         metavar="PATTERN",
-        terraform="include",
-        toml="include",
     ),
     Option(
         "default_excludes",
@@ -200,9 +222,6 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         "source",
         default=True,
-        cli="--no-default-excludes",
-        terraform="default_excludes",
-        toml="default_excludes",
     ),
     Option(
         "ignore_file",
@@ -211,9 +230,6 @@ OPTIONS: tuple[Option, ...] = (
         FUNCTION,
         "source",
         default=True,
-        cli="--no-ignore-file",
-        terraform="ignore_file",
-        toml="ignore_file",
     ),
     Option(
         "allow_outside_links",
@@ -222,9 +238,6 @@ OPTIONS: tuple[Option, ...] = (
         FUNCTION,
         "source",
         default=False,
-        cli="--allow-outside-links",
-        terraform="allow_outside_links",
-        toml="allow_outside_links",
     ),
     Option(
         "prefix",
@@ -233,10 +246,7 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         "source",
         default={"function": "", "layer": "python"},
-        cli="--prefix",
         metavar="DIR",
-        terraform="prefix",
-        toml="prefix",
     ),
     # -- dependencies -----------------------------------------------------------------------
     Option(
@@ -246,11 +256,8 @@ OPTIONS: tuple[Option, ...] = (
         "beside its code)",
         BOTH,
         _DEPS,
-        cli="--requirements",
         short="-r",
         metavar="FILE",
-        terraform="requirements",
-        toml="requirements",
         required=LAYER,
     ),
     Option(
@@ -260,9 +267,6 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         _DEPS,
         choices=FORMATS,
-        cli="--format",
-        terraform="format",
-        toml="format",
         needs_requirements=True,
     ),
     Option(
@@ -273,9 +277,6 @@ OPTIONS: tuple[Option, ...] = (
         _DEPS,
         default=_targets.DEFAULT_RUNTIME,
         choices=RUNTIMES,
-        cli="--runtime",
-        terraform="runtime",
-        toml="runtime",
         project_default=True,
     ),
     Option(
@@ -286,9 +287,6 @@ OPTIONS: tuple[Option, ...] = (
         _DEPS,
         default=_targets.DEFAULT_ARCH,
         choices=ARCHS,
-        cli="--arch",
-        terraform="arch",
-        toml="arch",
         project_default=True,
     ),
     Option(
@@ -298,10 +296,9 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         _DEPS,
         default=(),
-        cli="--with",
+        flag="--with",
         metavar="GROUP",
-        terraform="with",
-        toml="with",
+        key="with",
         needs_requirements=True,
     ),
     Option(
@@ -311,10 +308,7 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         _DEPS,
         default=(),
-        cli="--extras",
         metavar="NAME",
-        terraform="extras",
-        toml="extras",
         needs_requirements=True,
     ),
     Option(
@@ -324,10 +318,7 @@ OPTIONS: tuple[Option, ...] = (
         "lock's folder)",
         BOTH,
         _DEPS,
-        cli="--package",
         metavar="NAME",
-        terraform="package",
-        toml="package",
         needs_requirements=True,
     ),
     Option(
@@ -338,9 +329,6 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         _DEPS,
         default=False,
-        cli="--include-project",
-        terraform="include_project",
-        toml="include_project",
         needs_requirements=True,
     ),
     Option(
@@ -350,10 +338,8 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         _DEPS,
         default=(),
-        cli="--exclude-package",
+        flag="--exclude-package",
         metavar="NAME",
-        terraform="exclude_packages",
-        toml="exclude_packages",
         needs_requirements=True,
     ),
     Option(
@@ -362,10 +348,7 @@ OPTIONS: tuple[Option, ...] = (
         "the package index (pip's --index-url)",
         BOTH,
         _DEPS,
-        cli="--index-url",
         metavar="URL",
-        terraform="index_url",
-        toml="index_url",
         project_default=True,
         needs_requirements=True,
     ),
@@ -376,10 +359,8 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         _DEPS,
         default=(),
-        cli="--extra-index-url",
+        flag="--extra-index-url",
         metavar="URL",
-        terraform="extra_index_urls",
-        toml="extra_index_urls",
         project_default=True,
         needs_requirements=True,
     ),
@@ -390,10 +371,7 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         _DEPS,
         default=(),
-        cli="--find-links",
         metavar="DIR",
-        terraform="find_links",
-        toml="find_links",
         project_default=True,
         needs_requirements=True,
     ),
@@ -404,9 +382,6 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         _DEPS,
         default=False,
-        cli="--no-index",
-        terraform="no_index",
-        toml="no_index",
         project_default=True,
         needs_requirements=True,
     ),
@@ -419,9 +394,6 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         "bytecode",
         default=False,
-        cli="--compile",
-        terraform="compile",
-        toml="compile",
         project_default=True,
     ),
     Option(
@@ -433,9 +405,6 @@ OPTIONS: tuple[Option, ...] = (
         "bytecode",
         default="checked-hash",
         choices=("checked-hash", "unchecked-hash"),
-        cli="--invalidation",
-        terraform="invalidation",
-        toml="invalidation",
         project_default=True,
     ),
     Option(
@@ -445,10 +414,7 @@ OPTIONS: tuple[Option, ...] = (
         "none: pythonX.Y on PATH, else uv's)",
         BOTH,
         "bytecode",
-        cli="--python",
         metavar="PATH",
-        terraform="python",
-        toml="python",
         project_default=True,
     ),
     # -- zip format ---------------------------------------------------------------------------
@@ -459,10 +425,7 @@ OPTIONS: tuple[Option, ...] = (
         "$SOURCE_DATE_EPOCH (none: 1980-01-01, whatever the environment says)",
         BOTH,
         "zip format",
-        cli="--mtime",
         metavar="TIME",
-        terraform="mtime",
-        toml="mtime",
         project_default=True,
     ),
     Option(
@@ -474,9 +437,6 @@ OPTIONS: tuple[Option, ...] = (
         "zip format",
         default="deflate",
         choices=COMPRESSORS,
-        cli="--compressor",
-        terraform="compressor",
-        toml="compressor",
         project_default=True,
     ),
     Option(
@@ -485,10 +445,7 @@ OPTIONS: tuple[Option, ...] = (
         "compression level: deflate 1-12, zlib 1-9 (none: 6)",
         BOTH,
         "zip format",
-        cli="--level",
         metavar="N",
-        terraform="level",
-        toml="level",
         project_default=True,
     ),
     Option(
@@ -500,9 +457,6 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         "zip format",
         default=False,
-        cli="--recompress",
-        terraform="recompress",
-        toml="recompress",
         project_default=True,
         needs_requirements=True,
     ),
@@ -513,10 +467,7 @@ OPTIONS: tuple[Option, ...] = (
         "shared cache s3://BUCKET/PREFIX (needs detzip[s3]), or off (none: $DETZIP_CACHE)",
         BOTH,
         "cache",
-        cli="--cache",
         metavar="URL",
-        terraform="cache",
-        toml="cache",
     ),
     Option(
         "cache_dir",
@@ -525,9 +476,8 @@ OPTIONS: tuple[Option, ...] = (
         "$XDG_CACHE_HOME/detzip, else ~/.cache/detzip)",
         BOTH,
         "cache",
-        cli="--cache-dir",
         metavar="DIR",
-        terraform="cache_dir",
+        doors=NOT_IN_TOML,
     ),
     Option(
         "no_cache",
@@ -536,7 +486,7 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         "cache",
         default=False,
-        cli="--no-cache",
+        doors=frozenset({"cli", "python"}),
     ),
     Option(
         "require_cache",
@@ -545,8 +495,7 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         "cache",
         default=False,
-        cli="--require-cache",
-        terraform="require_cache",
+        doors=NOT_IN_TOML,
     ),
     Option(
         "name",
@@ -554,8 +503,7 @@ OPTIONS: tuple[Option, ...] = (
         "the artifact's name in caches (none: the output file name without .zip)",
         BOTH,
         "cache",
-        cli="--name",
-        terraform="name",
+        doors=NOT_IN_TOML,
     ),
     # -- output -------------------------------------------------------------------------------
     Option(
@@ -564,11 +512,10 @@ OPTIONS: tuple[Option, ...] = (
         "the zip to write",
         BOTH,
         "output",
-        cli="--output",
         short="-o",
         metavar="OUT.zip",
-        terraform="output",
         required=BOTH,
+        doors=NOT_IN_TOML,
     ),
     Option(
         "upload",
@@ -578,11 +525,8 @@ OPTIONS: tuple[Option, ...] = (
         BOTH,
         "output",
         choices=UPLOADS,
-        cli="--upload",
-        terraform="upload",
-        toml="upload",
         project_default=True,
-        door_defaults=(("terraform", "direct"),),
+        door_defaults=(("terraform", "direct"), ("check", "direct")),
     ),
     Option(
         "external_layers",
@@ -592,10 +536,8 @@ OPTIONS: tuple[Option, ...] = (
         FUNCTION,
         "output",
         default=(),
-        cli="--external-layer",
+        flag="--external-layer",
         metavar="ARN=BYTES",
-        terraform="external_layers",
-        toml="external_layers",
     ),
     Option(
         "handler",
@@ -604,10 +546,7 @@ OPTIONS: tuple[Option, ...] = (
         "its layers before deploy (none: not checked)",
         FUNCTION,
         "output",
-        cli="--handler",
         metavar="MODULE.FUNCTION",
-        terraform="handler",
-        toml="handler",
     ),
     Option(
         "upload_to",
@@ -616,10 +555,7 @@ OPTIONS: tuple[Option, ...] = (
         "when no S3 cache holds it; implies upload s3",
         BOTH,
         "output",
-        cli="--upload-to",
         metavar="S3_URL",
-        terraform="upload_to",
-        toml="upload_to",
         project_default=True,
     ),
     Option(
@@ -630,10 +566,8 @@ OPTIONS: tuple[Option, ...] = (
         FUNCTION,
         "output",
         default=(),
-        cli="--layer",
+        flag="--layer",
         metavar="LAYER.zip",
-        terraform="layers",
-        toml="layers",
     ),
     # -- where a project is (not an artifact's option) ----------------------------------------
     Option(
@@ -642,9 +576,8 @@ OPTIONS: tuple[Option, ...] = (
         "detzip.toml, pyproject.toml or the folder holding it (none: found from here)",
         NONE,
         "project",
-        cli="--config",
         metavar="PATH",
-        terraform="config",
+        doors=frozenset({"cli", "terraform"}),
     ),
 )
 
@@ -659,238 +592,3 @@ def option(name: str) -> Option:
 def for_kind(kind: Kind) -> tuple[Option, ...]:
     """The options ``kind`` takes, in the table's order."""
     return tuple(o for o in OPTIONS if kind in o.kinds)
-
-
-#: keys only a project file has: where zips go, the sections, and a function's layers by name
-PROJECT_KEYS = {
-    "output_dir": ("str", "where the zips go, relative to the file (default .build)"),
-    "layers": ("table", "the layers, by name"),
-    "functions": ("table", "the functions, by name"),
-}
-_NOT_IN_TOML = {"output", "name", "cache"}  # the file decides them (cache: top level only)
-
-
-def toml_keys(where: str) -> dict[str, Option | None]:
-    """The keys a table of the project file takes (``top``, ``layer`` or ``function``), each
-    with its option (None for the project's own keys)."""
-    found: dict[str, Option | None] = {}
-    for opt in OPTIONS:
-        if opt.toml is None:
-            continue
-        if where == "top":
-            if opt.project_default or opt.name == "cache":
-                found[opt.toml] = opt
-        elif where in opt.kinds and opt.name not in _NOT_IN_TOML:
-            found[opt.toml] = opt
-    if where == "top":
-        found.update({"output_dir": None, "layers": None, "functions": None})
-    return dict(sorted(found.items()))
-
-
-# -- how a front door writes a setting -----------------------------------------------------------
-
-
-def spell(door: Door, setting: Setting) -> str:
-    """``setting`` in ``door``'s words: ``--upload s3``, ``upload = "s3"``, ``upload='s3'``."""
-    opt = BY_NAME.get(setting.option)
-    value = setting.value
-    if opt is None or door == "python":
-        return setting.option if value is None else f"{setting.option}={value!r}"
-    key = opt.key(door) or opt.name
-    if door == "cli":
-        if opt.cli is None:
-            return opt.name
-        if value is None or opt.type == "bool":
-            return opt.cli  # a flag says its value (--no-default-excludes)
-        item = value[0] if isinstance(value, list | tuple) and value else value
-        return f"{opt.cli} {item}"
-    if value is None:
-        return key
-    if door == "terraform":
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, list | tuple):
-            text = "\\n".join(map(str, value))
-        else:
-            text = str(value)
-        return f'{key} = "{text}"'
-    return f"{key} = {_toml_literal(value)}"
-
-
-def _toml_literal(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_literal(item) for item in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def speller(door: Door) -> Any:
-    """A :data:`detzip.errors.Spelling` for ``door``."""
-    return lambda setting: spell(door, setting)
-
-
-# -- reading values ------------------------------------------------------------------------------
-
-
-class OptionError(DetzipError):
-    """A value a front door read is not what the option takes."""
-
-
-_TYPE_NAMES = {
-    "str": "a string",
-    "path": "a path (a string)",
-    "int": "a whole number",
-    "bool": "true or false",
-    "list": "a list of strings",
-    "paths": "a list of paths (strings)",
-    "layers": "a list of {arn, unzipped_size} tables",
-    "sources": "a list of folders (PATH, PATH=PREFIX, or {path, prefix, exclude, include})",
-}
-
-
-def coerce(opt: Option, value: Any, door: Door) -> Any:
-    """``value`` as ``opt`` takes it (lists as tuples), or :class:`OptionError` saying why.
-
-    Terraform passes strings only: lists are newline-separated, booleans ``"true"``/``"false"``.
-    """
-    if door == "terraform":
-        value = _from_terraform_string(opt, value)
-    if opt.type == "layers":
-        return _external_layers(opt, value)
-    if opt.type == "sources":
-        return _sources(opt, value)
-    if opt.type in ("list", "paths"):
-        good = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
-    elif opt.type == "bool":
-        good = isinstance(value, bool)
-    elif opt.type == "int":
-        good = isinstance(value, int) and not isinstance(value, bool)
-    else:
-        good = isinstance(value, str)
-    if not good:
-        raise OptionError(
-            f"{{0}} must be {_TYPE_NAMES[opt.type]} ({opt.help.split(';')[0]}), not {value!r}",
-            settings=[Setting(opt.name)],
-        )
-    if opt.choices is not None and value not in opt.choices:
-        raise OptionError(
-            f"{{0}} must be one of {', '.join(opt.choices)}, not {value!r}",
-            settings=[Setting(opt.name)],
-        )
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _external_layers(opt: Option, value: Any) -> tuple[tuple[str, int], ...]:
-    """Layers detzip does not build, as ``(arn, unzipped_size)`` pairs: from tables (TOML,
-    Terraform's ``jsonencode``, Python dicts), ``ARN=BYTES`` strings (the command line) or
-    pairs."""
-    if not isinstance(value, list | tuple):
-        value = [value]
-    found = []
-    for item in value:
-        arn, size = None, None
-        if isinstance(item, dict) and set(item) == {"arn", "unzipped_size"}:
-            arn, size = item["arn"], item["unzipped_size"]
-        elif isinstance(item, str) and "=" in item:
-            arn, _, text = item.rpartition("=")
-            size = int(text) if text.strip().isdigit() else text
-        elif isinstance(item, list | tuple) and len(item) == 2:
-            arn, size = item
-        good_arn = isinstance(arn, str) and arn.startswith("arn:") and ":layer:" in arn
-        good_size = isinstance(size, int) and not isinstance(size, bool) and size >= 0
-        if not (good_arn and good_size):
-            raise OptionError(
-                f"{{0}}: {literal(repr(item))} is not a layer ARN with its unzipped size; give "
-                "each as arn (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION) and "
-                "unzipped_size (its bytes unzipped), or ARN=BYTES on the command line",
-                settings=[Setting(opt.name)],
-            )
-        found.append((str(arn), int(size)))  # type: ignore[arg-type]
-    return tuple(found)
-
-
-def _sources(opt: Option, value: Any) -> tuple[SourceFolder, ...]:
-    """Extra source folders from ``PATH``/``PATH=PREFIX`` strings or ``{path, prefix, exclude,
-    include}`` tables (a single one stands for a list of one)."""
-    if isinstance(value, str | dict):
-        value = [value]
-    if not isinstance(value, list | tuple):
-        value = [value]
-    found: list[SourceFolder] = []
-    for item in value:
-        if isinstance(item, str) and item.strip():
-            path, sep, prefix = item.partition("=")
-            found.append((path, prefix if sep else None, None, None))
-            continue
-        good = isinstance(item, dict) and isinstance(item.get("path"), str) and item["path"]
-        good = good and set(item) <= {"path", "prefix", "exclude", "include"}
-        lists = [item.get(k) for k in ("exclude", "include")] if good else []
-        good = good and isinstance(item.get("prefix", ""), str) and all(
-            v is None or (isinstance(v, list | tuple) and all(isinstance(s, str) for s in v))
-            for v in lists
-        )  # fmt: skip
-        if not good:
-            raise OptionError(
-                f"{{0}}: {literal(repr(item))} is not a folder; give each as PATH, PATH=PREFIX "
-                "or a table {{path, prefix, exclude, include}}",
-                settings=[Setting(opt.name)],
-            )
-        exclude, include = (tuple(v) if v is not None else None for v in lists)
-        found.append((item["path"], item.get("prefix"), exclude, include))
-    from detzip.zip.names import normalize_prefix
-
-    for folder, own, _, _ in found:  # checked here: the error names the option it came from
-        if own is not None:
-            given = literal(repr(f"{folder}={own}"))
-            normalize_prefix(own, Setting(opt.name), f"{{0}} {given}: the prefix")
-    return tuple(found)
-
-
-def _from_terraform_string(opt: Option, value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if opt.type == "sources" and text.startswith(("[", "{")):
-        import json
-
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise OptionError(
-                "{0} must be PATH[=PREFIX] lines or jsonencode([{{path = …, prefix = …}}, …])",
-                settings=[Setting(opt.name)],
-            ) from None
-    if opt.type == "sources":
-        return tuple(line.strip() for line in value.splitlines() if line.strip())
-    if opt.type == "layers":
-        import json
-
-        try:
-            return json.loads(text) if text else []
-        except ValueError:
-            raise OptionError(
-                "{0} must be jsonencode([{arn = …, unzipped_size = …}, …])",
-                settings=[Setting(opt.name)],
-            ) from None
-    if opt.type in ("list", "paths"):
-        return tuple(line.strip() for line in value.splitlines() if line.strip())
-    if opt.type == "bool":
-        lowered = text.lower()
-        if lowered in ("true", "1", "yes"):
-            return True
-        if lowered in ("false", "0", "no"):
-            return False
-        raise OptionError(
-            f'{{0}} must be "true" or "false", not {value!r}', settings=[Setting(opt.name)]
-        )
-    if opt.type == "int":
-        try:
-            return int(text)
-        except ValueError:
-            raise OptionError(
-                f"{{0}} must be a whole number, not {value!r}", settings=[Setting(opt.name)]
-            ) from None
-    return text

@@ -33,17 +33,58 @@ from detzip import optiontable as table
 from detzip._datatype import datatype, field, replace
 from detzip.cache.settings import CacheSettings
 from detzip.errors import DetzipError, Setting, speaking
-from detzip.optiontable import Door, Kind
+from detzip.optiontable import Door, Kind, Option
+from detzip.optionvalues import read
 from detzip.spec import ArtifactSpec
+from detzip.spelling import speller
 
 if TYPE_CHECKING:
     from detzip.artifact import Artifact
     from detzip.cache.local import Cache
 
-__all__ = ["CONFIG_FILES", "PLURALS", "Built", "Declared", "Project", "find_config", "load"]
+__all__ = [
+    "CONFIG_FILES",
+    "PLURALS",
+    "PROJECT_KEYS",
+    "Built",
+    "Declared",
+    "Project",
+    "find_config",
+    "load",
+    "summary",
+    "toml_keys",
+]
 
 CONFIG_FILES = ("detzip.toml", "pyproject.toml")
 PLURALS: dict[Kind, str] = {"layer": "layers", "function": "functions"}
+
+#: keys only a project file has, by table (``top``, ``function``): where the zips go, the
+#: sections, and a function's layers by name; each with its TOML type and meaning
+PROJECT_KEYS: dict[str, dict[str, tuple[str, str]]] = {
+    "top": {
+        "output_dir": ("str", "where the zips go, relative to the file (default .build)"),
+        "layers": ("table", "the layers, by name"),
+        "functions": ("table", "the functions, by name"),
+    },
+    "function": {"layers": ("list", "the layers it uses, by name")},
+}
+#: the project's shared cache is the top level's alone
+_TOP_ONLY = ("cache",)
+
+
+def toml_keys(where: str) -> dict[str, Option | None]:
+    """The keys a table of the project file takes (``top``, ``layer`` or ``function``), each
+    with its option (None for the project's own keys, :data:`PROJECT_KEYS`)."""
+    own = PROJECT_KEYS.get(where, {})
+    found: dict[str, Option | None] = {key: None for key in own}
+    for opt in table.OPTIONS:
+        if opt.toml is None or opt.toml in own:
+            continue
+        if (where == "top" and (opt.project_default or opt.name in _TOP_ONLY)) or (
+            where in opt.kinds and opt.name not in _TOP_ONLY
+        ):
+            found[opt.toml] = opt
+    return dict(sorted(found.items()))
 
 
 @datatype(slots=False)
@@ -107,7 +148,7 @@ class Project:
 
         store = cache if cache is not None else self.cache.open()
         results = []
-        toml = table.speller("toml")
+        toml = speller("toml")
         for declared in self.select(names):
             if on_start is not None:
                 on_start(declared)
@@ -143,7 +184,7 @@ class Built:
         from detzip.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
 
         data = self.artifact.to_dict()
-        data.pop("options")
+        data.pop("description")
         total = data.pop("unzipped_total")
         data.pop("problems")
         s3 = self.declared.spec.upload == "s3"
@@ -158,6 +199,39 @@ class Built:
             "ok": self.limits_ok,
             "problems": list(self.problems),
         }
+
+
+def summary(results: Sequence[Built]) -> str:
+    """A project build's results as a table (what ``detzip build`` prints): sizes, short
+    sha256, cache hit or miss, and the headroom under Lambda's limits."""
+    header: tuple[str, ...] = ("name", "kind", "zipped", "unzipped", "sha256", "cache")
+    header += ("headroom: unzipped", "upload")
+    rows: list[tuple[str, ...]] = [header]
+    for result in results:
+        data = result.to_dict()
+        upload = data["upload_headroom"]
+        rows.append(
+            (
+                data["name"],
+                data["kind"],
+                f"{data['size']:,}",
+                f"{data['unzipped_size']:,}",
+                data["sha256"][:12],
+                "hit" if data["cache_hit"] else "miss",
+                f"{data['unzipped_headroom']:,}" + (" (with layers)" if data["layers"] else ""),
+                "s3" if upload is None else f"{upload:,}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    numeric = {2, 3, 6, 7}
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if i in numeric and row is not header else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
 
 
 def find_config(start: str | os.PathLike[str] | None = None) -> Path:
@@ -211,19 +285,12 @@ def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -
                 "under a [tool.detzip] header (see the README)",
                 path,
             )
-    reader = _Reader(path, where)
-    reader.check(top, "top", where)
     root = path.parent
+    reader = _Reader(path, root)
+    defaults = reader.read(top, "top", where)
     output_dir = root / top.get("output_dir", ".build")
-    defaults = reader.values(
-        {k: v for k, v in top.items() if k not in table.PROJECT_KEYS}, root, where
-    )
-    defaults.pop("cache", None)
-    for opt in table.OPTIONS:
-        for who, value in opt.door_defaults:
-            if who == door and opt.name not in defaults:
-                defaults[opt.name] = value
-    tables: dict[str, tuple[Kind, str, dict[str, Any]]] = {}
+    url = defaults.pop("cache", None)
+    tables: dict[str, tuple[Kind, str, dict[str, Any], dict[str, Any]]] = {}
     for kind in table.KINDS:
         plural = PLURALS[kind]
         section = top.get(plural, {})
@@ -246,12 +313,11 @@ def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -
                     "(each is written to <output_dir>/<name>.zip)",
                     path,
                 )
-            reader.check(options, kind, here)
-            tables[name] = (kind, here, options)
+            tables[name] = (kind, here, options, reader.read(options, kind, here))
     if not tables:
         raise DetzipError(f"[{where or 'top level'}] declares no layers or functions", path)
     artifacts: dict[str, Declared] = {}
-    for name, (kind, here, options) in tables.items():
+    for name, (kind, here, options, values) in tables.items():
         layer_names = tuple(options.get("layers", ()))
         for layer in layer_names:
             if layer.startswith("arn:"):
@@ -267,31 +333,29 @@ def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -
                     f"[{_join(where, 'layers', layer)}] or fix the name",
                     path,
                 )
-        values = reader.values({k: v for k, v in options.items() if k != "layers"}, root, here)
-        values.update(name=name, output=str(output_dir / f"{name}.zip"))
+        values.update(name=name, output=output_dir / f"{name}.zip")
         if layer_names:
-            values["layers"] = [str(output_dir / f"{layer}.zip") for layer in layer_names]
+            values["layers"] = tuple(output_dir / f"{layer}.zip" for layer in layer_names)
         inherited = {k: v for k, v in defaults.items() if kind in table.BY_NAME[k].kinds}
         if kind == "function" and "requirements" not in values:
             inherited = {
                 k: v for k, v in inherited.items() if not table.BY_NAME[k].needs_requirements
             }
         try:
-            spec = ArtifactSpec.create(kind, values, "toml", defaults=inherited)
+            spec = ArtifactSpec.from_values(kind, values, inherited, door)
         except DetzipError as exc:
-            raise DetzipError(f"[{here}] " + exc.render(table.speller("toml")), path) from None
+            raise DetzipError(f"[{here}] " + exc.render(speller("toml")), path) from None
         spec = replace(spec, cache=CacheSettings())  # the project's cache serves every build
         artifacts[name] = Declared(name, spec, layer_names)
     for declared in artifacts.values():
         _same_target(declared, artifacts, tables, top, where, path)
-    url = top.get("cache")
     return Project(path, root, output_dir, artifacts, CacheSettings(url=url))
 
 
 def _same_target(
     declared: Declared,
     artifacts: Mapping[str, Declared],
-    tables: Mapping[str, tuple[Kind, str, dict[str, Any]]],
+    tables: Mapping[str, tuple[Kind, str, dict[str, Any], dict[str, Any]]],
     top: Mapping[str, Any],
     where: str,
     path: Path,
@@ -314,16 +378,19 @@ def _same_target(
 
 
 class _Reader:
-    """Checks a project file's tables against the option table; turns them into values."""
+    """Reads a project file's tables: each key checked against the tables' keys, each value
+    read once by its option (:func:`detzip.optionvalues.read`), paths resolved against the
+    file's folder."""
 
-    def __init__(self, path: Path, where: str) -> None:
+    def __init__(self, path: Path, root: Path) -> None:
         self.path = path
-        self.where = where
+        self.root = root
 
-    def check(self, options: Mapping[str, Any], section: str, here: str) -> None:
-        allowed = table.toml_keys(section)
-        if section == "function":
-            allowed["layers"] = None
+    def read(self, options: Mapping[str, Any], section: str, here: str) -> dict[str, Any]:
+        """The table ``options`` of ``section`` (``top``, ``layer``, ``function``) at ``here``
+        as option values by name (the project's own keys checked, and left out)."""
+        allowed = toml_keys(section)
+        values: dict[str, Any] = {}
         for key, value in options.items():
             if key not in allowed:
                 raise DetzipError(
@@ -333,58 +400,41 @@ class _Reader:
                 )
             opt = allowed[key]
             if opt is None:
-                kind = "table" if key in ("layers", "functions") and section == "top" else "str"
-                if key == "layers" and section == "function":
-                    kind = "list"
-                good = {
-                    "table": isinstance(value, dict),
-                    "str": isinstance(value, str),
-                    "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
-                }[kind]
-                if not good:
-                    wanted = {"table": "a table", "str": "a string", "list": "a list of strings"}
-                    raise DetzipError(
-                        f"[{here or 'top level'}] {key} must be {wanted[kind]}, not {value!r}",
-                        self.path,
-                    )
+                self._own(key, value, PROJECT_KEYS[section][key][0], here)
                 continue
             try:
-                table.coerce(opt, value, "toml")
+                values[opt.name] = self._rooted(opt, read(opt, value, "toml"))
             except DetzipError as exc:
                 raise DetzipError(
-                    f"[{here or 'top level'}] " + exc.render(table.speller("toml")), self.path
+                    f"[{here or 'top level'}] " + exc.render(speller("toml")), self.path
                 ) from None
-
-    def values(self, options: Mapping[str, Any], root: Path, here: str) -> dict[str, Any]:
-        """Option values by name, with paths resolved against the file's folder."""
-        by_key = {opt.toml: opt for opt in table.OPTIONS if opt.toml is not None}
-        values: dict[str, Any] = {}
-        for key, value in options.items():
-            opt = by_key[key]
-            if opt.type == "path":
-                value = str(root / value)
-            elif opt.type == "sources":
-                value = _rooted_sources(value, root)
-            elif opt.name == "find_links":
-                value = [link if "://" in link else str(root / link) for link in value]
-            values[opt.name] = value
         return values
 
+    def _own(self, key: str, value: Any, kind: str, here: str) -> None:
+        good = {
+            "table": isinstance(value, dict),
+            "str": isinstance(value, str),
+            "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        }[kind]
+        if not good:
+            wanted = {"table": "a table", "str": "a string", "list": "a list of strings"}
+            raise DetzipError(
+                f"[{here or 'top level'}] {key} must be {wanted[kind]}, not {value!r}",
+                self.path,
+            )
 
-def _rooted_sources(value: Any, root: Path) -> Any:
-    """Extra source folders with their paths resolved against the project file's folder (a
-    value of the wrong shape is left for the option table to refuse)."""
-    items = value if isinstance(value, list) else [value]
-    rooted: list[Any] = []
-    for item in items:
-        if isinstance(item, str):
-            path, sep, prefix = item.partition("=")
-            rooted.append(str(root / path) + sep + prefix)
-        elif isinstance(item, dict) and isinstance(item.get("path"), str):
-            rooted.append({**item, "path": str(root / item["path"])})
-        else:
-            rooted.append(item)
-    return rooted
+    def _rooted(self, opt: Option, value: Any) -> Any:
+        """A value read, with the paths it names resolved against the file's folder."""
+        if opt.type == "path":
+            return self.root / value
+        if opt.type == "sources":
+            return tuple(
+                (str(self.root / path), prefix, exclude, include)
+                for path, prefix, exclude, include in value
+            )
+        if opt.name == "find_links":
+            return tuple(link if "://" in link else str(self.root / link) for link in value)
+        return value
 
 
 def _join(*parts: str) -> str:

@@ -8,7 +8,6 @@ apply to the kind or that lack what they need. :func:`detzip.builder.build` take
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -18,13 +17,16 @@ from detzip import optiontable as table
 from detzip._datatype import datatype
 from detzip.cache.settings import CacheSettings
 from detzip.errors import Setting
-from detzip.optiontable import Door, Kind, OptionError
+from detzip.optiontable import Door, Kind
+from detzip.optionvalues import OptionError, read_values
 
 if TYPE_CHECKING:
     from detzip.deps.request import Dependencies
     from detzip.zip.options import ZipOptions
 
 __all__ = ["CACHE_FIELDS", "ArtifactSpec", "MTime", "cache_fields"]
+
+_DEPS = "dependencies"  # the option table's group of what a Dependencies request holds
 
 MTime = str | int | float | datetime | None
 """A timestamp as the API takes it; the other front doors give strings."""
@@ -87,31 +89,35 @@ class ArtifactSpec:
         defaults: Mapping[str, Any] | None = None,
         **more: Any,
     ) -> ArtifactSpec:
-        """The spec for ``kind`` from option values by name (``values`` and keywords).
+        """The spec for ``kind`` from option values by name (``values`` and keywords), as
+        ``door`` gives them: each is read by :func:`detzip.optionvalues.read_values`, then
+        :meth:`from_values` checks and completes them.
 
         ``defaults`` are values a front door inherits (a project's top-level keys): they are
         used where ``values`` say nothing, and only if the option applies to the artifact.
-        Raises :class:`~detzip.optiontable.OptionError` for an unknown option, one that does
+        Raises :class:`~detzip.optionvalues.OptionError` for an unknown option, one that does
         not apply to the kind, a value of the wrong type or outside the choices, and a missing
         required option; its settings render in ``door``'s spelling.
         """
-        if kind not in table.KINDS:
-            raise OptionError(f"kind must be {' or '.join(table.KINDS)}, not {kind!r}", settings=[])
-        # None says nothing (the API's keyword defaults): the table's default applies
-        given = {k: v for k, v in {**(values or {}), **more}.items() if v is not None}
-        inherited = {k: v for k, v in (defaults or {}).items() if v is not None}
-        for name in [*given, *inherited]:
-            if name not in table.BY_NAME or not table.BY_NAME[name].kinds:
-                raise OptionError(
-                    f"unknown option {name!r}; use one of "
-                    f"{', '.join(o.name for o in table.for_kind(kind))}"
-                )
-        chosen: dict[str, Any] = {}
-        for opt in table.for_kind(kind):
-            if opt.name in given:
-                chosen[opt.name] = _coerce(opt, given[opt.name], door)
-            elif opt.name in inherited:
-                chosen[opt.name] = _coerce(opt, inherited[opt.name], door)
+        checked = _kind(kind)
+        given = read_values({**(values or {}), **more}, door, checked)
+        inherited = read_values(defaults or {}, door, checked)
+        return cls.from_values(checked, given, inherited, door)
+
+    @classmethod
+    def from_values(
+        cls,
+        kind: Kind,
+        given: Mapping[str, Any],
+        inherited: Mapping[str, Any] | None = None,
+        door: Door = "python",
+    ) -> ArtifactSpec:
+        """The spec for ``kind`` from values already read (:mod:`detzip.optionvalues`): refuses
+        an option that does not apply to the kind or lacks what it needs, and a missing
+        required one; fills in ``inherited`` values where ``given`` says nothing, then the
+        table's defaults (``door``'s own where it documents one)."""
+        _kind(kind)
+        inherited = inherited or {}
         for name in given:
             opt = table.BY_NAME[name]
             if kind not in opt.kinds:
@@ -119,22 +125,29 @@ class ArtifactSpec:
                 raise OptionError(
                     f"{{0}} applies to a {only} only; remove it", settings=[Setting(name)]
                 )
-            if opt.needs_requirements and kind == "function" and "requirements" not in chosen:
+            bundles = "requirements" in given or "requirements" in inherited
+            if opt.needs_requirements and kind == "function" and not bundles:
                 raise OptionError(
                     "{0} applies to bundled dependencies; set {1} too, or remove it",
                     settings=[Setting(name), Setting("requirements")],
                 )
-        for opt in table.for_kind(kind):
-            if kind in opt.required and chosen.get(opt.name) in (None, ""):
-                raise OptionError(f"needs {{0}} ({opt.help})", settings=[Setting(opt.name)])
-            if opt.name not in chosen:
+        chosen: dict[str, Any] = {}
+        for opt in table.OPTIONS:
+            if not opt.kinds:
+                continue  # not an artifact's option (where a project is)
+            if kind not in opt.kinds:  # the other kind's options keep their defaults
+                chosen[opt.name] = opt.default
+            elif opt.name in given:
+                chosen[opt.name] = given[opt.name]
+            elif opt.name in inherited:
+                chosen[opt.name] = inherited[opt.name]
+            else:
                 chosen[opt.name] = _default(opt, kind, door)
+            if kind in opt.required and chosen[opt.name] in (None, ""):
+                raise OptionError(f"needs {{0}} ({opt.help})", settings=[Setting(opt.name)])
         settings = CacheSettings(**cache_fields(chosen))
         for name in CACHE_FIELDS:
             chosen.pop(name)
-        for opt in table.OPTIONS:  # the other kind's options keep their defaults
-            if opt.kinds and kind not in opt.kinds:
-                chosen[opt.name] = opt.default
         return cls(kind=kind, cache=settings, **chosen)
 
     @property
@@ -168,21 +181,9 @@ class ArtifactSpec:
 
         layer = self.kind == "layer"
         return Dependencies(
-            self.requirements,
-            runtime=self.runtime,
-            arch=self.arch,
-            format=self.format,
-            groups=self.groups,
-            extras=self.extras,
-            package=self.package,
-            include_project=self.include_project,
+            **{opt.name: getattr(self, opt.name) for opt in table.OPTIONS if opt.group == _DEPS},
             exclude=self.exclude if layer else (),
-            exclude_packages=self.exclude_packages,
             default_excludes=self.default_excludes if layer else True,
-            index_url=self.index_url,
-            extra_index_urls=self.extra_index_urls,
-            find_links=self.find_links,
-            no_index=self.no_index,
             cache_dir=self.cache.dir,
         )
 
@@ -205,41 +206,14 @@ def cache_fields(values: Mapping[str, Any]) -> dict[str, Any]:
             value = values[name]
             if name == "no_cache":
                 value = not value
-            elif name == "cache_dir" and value is not None:
-                value = Path(value)
             fields_[field_name] = value
     return fields_
 
 
-def _coerce(opt: table.Option, value: Any, door: Door) -> Any:
-    if door == "python":
-        if opt.name == "mtime" and isinstance(value, int | float | datetime):
-            return value  # the API also takes a datetime or epoch seconds
-        value = _from_python(opt, value)
-    value = table.coerce(opt, value, door)
-    if opt.type == "path":
-        return Path(value)
-    if opt.type == "paths":
-        return tuple(Path(item) for item in value)
-    return value
-
-
-def _from_python(opt: table.Option, value: Any) -> Any:
-    """The API's looser forms: any path-like, any sequence, a datetime or number for mtime."""
-    if value is None:
-        return None
-    if opt.type == "path" and isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if opt.type == "sources" and isinstance(value, list | tuple):
-        return [os.fspath(v) if isinstance(v, os.PathLike) else v for v in value]
-    if opt.type == "sources" and isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if opt.type in ("list", "paths") and not isinstance(value, str | bytes):
-        try:
-            return tuple(os.fspath(v) if isinstance(v, os.PathLike) else v for v in value)
-        except TypeError:
-            return value
-    return value
+def _kind(kind: str) -> Kind:
+    if kind not in table.KINDS:
+        raise OptionError(f"kind must be {' or '.join(table.KINDS)}, not {kind!r}", settings=[])
+    return kind
 
 
 def _default(opt: table.Option, kind: Kind, door: Door) -> Any:

@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from detzip import optiontable as table
 from detzip.errors import DetzipError
+from detzip.spec import CACHE_FIELDS, ArtifactSpec, cache_fields
 
 if TYPE_CHECKING:
     from detzip.artifact import Artifact
-    from detzip.spec import ArtifactSpec
 
 __all__ = [
+    "CACHE_KEYS",
     "KIND_HELP",
     "PROJECT_FORM",
     "RESULT",
@@ -44,8 +45,12 @@ __all__ = [
 ]
 
 KIND_HELP = "function or layer (required)"
-#: the keys of the ``config``/``artifact`` form: the project, the name, and the cache
-PROJECT_FORM = ("artifact", "config", "cache", "cache_dir", "require_cache")
+#: the cache options' keys: the ones the ``config``/``artifact`` form takes besides those two
+CACHE_KEYS: tuple[str, ...] = tuple(
+    key for opt in table.OPTIONS if opt.name in CACHE_FIELDS and (key := opt.terraform)
+)
+#: the keys of the ``config``/``artifact`` form: the name, the project, and the cache options
+PROJECT_FORM: tuple[str, ...] = ("artifact", "config", *CACHE_KEYS)
 RESULT = ("path", "base64sha256", "sha256", "size", "unzipped_size", "key", "cache", "runtime",
           "arch", "layers", "handler", "s3_bucket", "s3_key", "s3_object_version")  # fmt: skip
 
@@ -98,8 +103,6 @@ def parse_query(text: str) -> dict[str, str]:
 
 def spec_from_query(query: Mapping[str, str]) -> ArtifactSpec:
     """The ``kind`` form's spec: each key read as its option takes it."""
-    from detzip.spec import ArtifactSpec
-
     known = keys()
     unknown = sorted(set(query) - set(known) - {"kind"})
     if unknown:
@@ -155,7 +158,7 @@ def _declared(query: Mapping[str, str]) -> tuple[Artifact, ArtifactSpec, tuple[s
         raise DetzipError("the query needs 'artifact' (an artifact declared in [tool.detzip])")
     config = query.get("config", "").strip() or None
     declared = project.load(config, door="terraform")
-    cache = {key: query[key] for key in ("cache", "cache_dir", "require_cache") if key in query}
+    cache = {key: query[key] for key in CACHE_KEYS if key in query}
     settings = replace(declared.cache, **_cache_fields(cache))
     built = declared.build([name], cache=settings.open())
     found = next(b for b in built if b.declared.name == name)
@@ -164,14 +167,11 @@ def _declared(query: Mapping[str, str]) -> tuple[Artifact, ArtifactSpec, tuple[s
 
 def _cache_fields(query: Mapping[str, str]) -> dict[str, Any]:
     """The query's cache keys as :class:`~detzip.cache.settings.CacheSettings` fields."""
-    from detzip.spec import cache_fields
+    from detzip.optionvalues import read_values
 
-    values = {
-        key: table.coerce(table.option(key), value, "terraform")
-        for key, value in query.items()
-        if value.strip()
-    }
-    return cache_fields(values)
+    known = keys()
+    given = {known[key].name: value for key, value in query.items() if value.strip()}
+    return cache_fields(read_values(given, "terraform"))
 
 
 def _result(artifact: Artifact, spec: ArtifactSpec, layers: tuple[str, ...]) -> dict[str, str]:

@@ -63,6 +63,27 @@ class CacheInfo:
             "total_bytes": self.artifact_bytes + self.wheel_bytes,
         }
 
+    def render(self) -> str:
+        """What the cache holds, as text (``detzip cache info``), and which shared cache a build
+        here would use (``$DETZIP_CACHE``)."""
+        from detzip.cache.settings import CacheSettings
+
+        settings = CacheSettings()
+        remote, origin = settings.remote()
+        if settings.is_off():
+            shared = f"off ({origin.lstrip('$')}: artifacts are not cached)"
+        else:
+            shared = f"{remote} (from {origin})" if remote else "none"
+        return "\n".join(
+            [
+                f"cache dir   {self.root}",
+                f"artifacts   {self.artifacts} ({_bytes(self.artifact_bytes)})",
+                f"wheels      {self.wheels} ({_bytes(self.wheel_bytes)})",
+                f"memos       {self.memos}",
+                f"shared      {shared}",
+            ]
+        )
+
 
 @datatype(frozen=False)
 class Pruned:
@@ -86,6 +107,29 @@ class Pruned:
             "kept_bytes": self.kept_bytes,
             "removed_temporaries": self.temporaries,
         }
+
+    def render(self, dry_run: bool = False) -> str:
+        """What was removed and kept, as text (``detzip cache prune``)."""
+        data = self.to_dict()
+        verb = "would remove" if dry_run else "removed"
+        return (
+            f"{verb} {_count(data['removed_artifacts'], 'artifact')} and "
+            f"{_count(data['removed_wheels'], 'wheel')} ({_bytes(self.freed)}); "
+            f"{_bytes(self.kept_bytes)} kept"
+        )
+
+
+def _count(number: object, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _bytes(count: int) -> str:
+    value = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{count:,} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError
 
 
 def info(root: Path) -> CacheInfo:

@@ -7,7 +7,10 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from detzip.zip.writer import WrittenZip
 
 __all__ = [
     "KEY_VERSION",
@@ -15,6 +18,7 @@ __all__ = [
     "cache_key",
     "canonical_json",
     "entry_name",
+    "new_record",
     "safe_name",
     "valid_record",
 ]
@@ -58,6 +62,23 @@ RECORD_FIELDS: dict[str, type] = {
     "entries": int,
     "options": dict,
 }
+
+
+def new_record(
+    name: str, key: str, description: Mapping[str, Any], written: WrittenZip
+) -> dict[str, Any]:
+    """The record of a zip just ``written`` under ``key``: what every cache keeps beside it and
+    every build reports (see :data:`RECORD_FIELDS`)."""
+    return {
+        "detzip-cache-entry": KEY_VERSION,
+        "key": key,
+        "name": name,
+        "sha256": written.sha256,
+        "size": written.size,
+        "unzipped_size": written.unzipped_size,
+        "entries": written.entries,
+        "options": dict(description),
+    }
 
 
 def valid_record(record: Any, key: str) -> bool:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from detzip._fs import write_file
+from detzip._memo import Remembered
 
 __all__ = ["RACY_NS", "VERSION", "StatMemo", "memo_name", "scope", "stat_of"]
 
@@ -101,15 +102,13 @@ class StatMemo:
         self.seen: dict[str, list[Any]] = dict(self.known) if keep_unseen else {}
         self.changed = False
 
-    def snapshot(
-        self, skip_files: Collection[tuple[int, int]], skip_dirs: Collection[tuple[int, int]]
-    ) -> list[tuple[str, bool, str | None, str, int]] | None:
+    def snapshot(self, never_pack: Collection[tuple[int, int]]) -> list[Remembered] | None:
         """The tree as the last walk found it — (archive name, executable, sha256, path, size)
         for each file, (name, False, None, "", 0) for each empty folder — if no folder it
         listed (or left out as a virtualenv) has changed since (their stat unchanged, and
         settled when the walk began: a file added, removed or renamed changes its folder's
         mtime), none is now one to leave out, and what it left out as detzip's own
-        (``skip_files``, ``skip_dirs``: the output, the cache) still is. Each file is stat'ed
+        (``never_pack``: the output, the cache) still is. Each file is stat'ed
         now, its digest taken as :meth:`digest` does and its exec bit from that stat. None:
         walk the tree again.
         """
@@ -124,7 +123,7 @@ class StatMemo:
                 now = stat_of(os.stat(path))
                 if now != tuple(remembered) or not _settled(now, walked):
                     return None
-                if (now[4], now[3]) in skip_dirs:  # (device, inode): now one to leave out
+                if (now[4], now[3]) in never_pack:  # (device, inode): now one to leave out
                     return None
             for path in tree["skipped"]:  # left out as detzip's own: must still be
                 try:
@@ -132,15 +131,15 @@ class StatMemo:
                 except FileNotFoundError:
                     continue  # gone (its folder's listing changed too)
                 identity = (info.st_dev, info.st_ino)
-                if identity not in skip_files and identity not in skip_dirs:
+                if identity not in never_pack:
                     return None
-            items: list[tuple[str, bool, str | None, str, int]] = []
+            items: list[Remembered] = []
             known, seen = self.known, self.seen
             for name, path in tree["files"]:  # (the hot loop of a hit: digest() inlined)
                 if type(name) is not str or type(path) is not str:
                     return None
                 info = os.stat(path)
-                if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in skip_files:
+                if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in never_pack:
                     return None
                 entry = known.get(name)
                 if (

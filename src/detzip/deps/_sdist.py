@@ -18,11 +18,11 @@ from detzip._digest import file_sha256
 from detzip.deps import _pep517, pip
 from detzip.errors import DetzipError, Setting, literal
 
-__all__ = ["Built", "build_pure"]
+__all__ = ["SdistWheel", "build_pure"]
 
 
 @datatype
-class Built:
+class SdistWheel:
     """A wheel built from an sdist: the wheel, the sdist's sha256, and the build requirements
     as resolved (``name==version``) for the build."""
 
@@ -43,7 +43,7 @@ def build_pure(
     options: Sequence[str],
     folder: Path,
     runtime: str,
-) -> Built:
+) -> SdistWheel:
     """Fetch the sdist ``line`` names (a requirement line, with its hash when known), check it,
     resolve its build requirements and build it into a pure wheel under ``folder``."""
     env = _pep517.sealed(folder)
@@ -81,7 +81,7 @@ def build_pure(
         wheel = _pep517.build_wheel(sdist, pins, options, folder, f"{what} from its sdist", env)
     except _pep517.NotPure as exc:
         raise _not_pure(name, version, runtime, literal(exc.why)) from None
-    return Built(wheel, digest, tuple(pins))
+    return SdistWheel(wheel, digest, tuple(pins))
 
 
 def _not_pure(name: str, version: str, runtime: str, why: str) -> DetzipError:

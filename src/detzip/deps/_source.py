@@ -4,48 +4,41 @@ it, without packaging, and without pathspec while the stat memo vouches for the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from detzip._fs import identities
-from detzip.inputs.tree import TreeSpec, Walked, collect, fingerprint_items, walk
-from detzip.zip.entries import fingerprint
+from detzip._fs import NeverPack
+from detzip._memo import Memo, TreeMemo
+from detzip.inputs.tree import TreeSpec
+from detzip.inputs.walked import Walked, walk
 
-if TYPE_CHECKING:
-    from detzip.deps.resolution import Memo
-    from detzip.inputs.tree import TreeMemo
-
-__all__ = ["BUILD_OUTPUTS", "local_files"]
+__all__ = ["BUILD_OUTPUTS", "local_files", "source_sha256"]
 
 #: a local package's own build outputs, never part of its source
 BUILD_OUTPUTS = ("/build/", "/dist/")
 
 
-def local_files(
-    folder: Path, never_pack: Sequence[Path], memos: Memo
-) -> tuple[Walked, dict[str, str], str, TreeMemo | None]:
+def local_files(folder: Path, never_pack: NeverPack, memos: Memo) -> tuple[Walked, TreeMemo | None]:
     """The package's files as a function's tree rules choose them (its build outputs left out,
     links followed; a ``.detzipignore`` is not read: the package's own build decides what its
-    wheel holds; their entries are made only when asked for: a hit needs none), each file's
-    sha256 by name, the sha256 of them all, and the stat memo they came from (to forget if a
-    file turns out to hold other bytes). While the stat memo vouches for the folder, nothing
-    is walked nor read again."""
-    skip = identities(*never_pack)
+    wheel holds), every one's digest known (:meth:`Walked.fingerprint` is the digest of them
+    all; their entries are made only when asked for: a hit needs none), and the stat memo they
+    came from (to forget if a file turns out to hold other bytes). While the stat memo vouches
+    for the folder, nothing is walked nor read again."""
     tree = TreeSpec(
         exclude=BUILD_OUTPUTS,
         ignore_file=False,
         allow_outside_links=True,  # what a link points to is hashed and copied like a file
-        skip_files=skip,
-        skip_dirs=skip,
+        never_pack=never_pack,
     ).resolved(folder)
-    digests: dict[str, str] = {}
-    memo = memos.tree_memo(folder, tree.describe(folder))
-    if memo is None:  # no cache: walk and read
-        entries = collect(folder, tree)
-        source = str(fingerprint(entries, digests)["sha256"])
-        items = [(e.name, e.executable, digests.get(e.name)) for e in entries]
-        return Walked(folder, items, entries, None), digests, source, None
-    walked = walk(folder, tree, memo, digests)
-    memo.save()
-    return walked, digests, str(fingerprint_items(walked.items)["sha256"]), memo
+    memo = memos.tree(folder, tree.describe(folder))
+    walked = walk(folder, tree, memo)
+    if memo is None:  # no cache: every file read now
+        walked.read()
+    else:
+        memo.save()
+    return walked, memo
+
+
+def source_sha256(walked: Walked) -> str:
+    """The digest of all of a local package's files (see :func:`local_files`)."""
+    return str(walked.fingerprint()["sha256"])

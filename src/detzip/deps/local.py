@@ -33,16 +33,17 @@ from packaging.utils import (
 from detzip import _log as log
 from detzip._datatype import datatype
 from detzip._digest import file_sha256
+from detzip._fs import NeverPack
+from detzip._memo import Memo, TreeMemo
 from detzip._scratch import Scratch
 from detzip.deps import _pep517
-from detzip.deps._source import local_files
+from detzip.deps._source import local_files, source_sha256
 from detzip.deps.locks.model import Pin
 from detzip.errors import DetzipError, literal
 
 if TYPE_CHECKING:
-    from detzip.deps.resolution import Memo
     from detzip.deps.store import WheelStore
-    from detzip.inputs.tree import TreeMemo, Walked
+    from detzip.inputs.walked import Walked
 
 __all__ = ["LocalWheel", "build_local"]
 
@@ -88,14 +89,15 @@ def build_local(
     store: WheelStore,
     options: Sequence[str],
     runtime: str,
-    never_pack: Sequence[Path] = (),
+    never_pack: NeverPack = frozenset(),
 ) -> LocalWheel:
     """The wheel of the local package ``pin`` names (``pin.local``): remembered for its content,
     else built now. ``pin.version`` (when the lock names one) must be what the build says.
-    ``never_pack``: files and folders that are not its files (the output zip, the cache)."""
+    ``never_pack``: what is not its files (the output zip, the cache)."""
     assert pin.local is not None
     folder = pin.local
-    files, digests, source, tree_memo = _content(folder, pin, never_pack, memo)
+    files, tree_memo = _content(folder, pin, never_pack, memo)
+    source = source_sha256(files)
     request = {"source_sha256": source, "options": list(options), "name": pin.name}
     remembered = memo.recall(_MEMO, request)
     requires: tuple[str, ...] | None = None
@@ -112,8 +114,8 @@ def build_local(
         except (KeyError, TypeError):
             requires = None  # not a memo of ours: build again
     try:
-        wheel = _build(pin, folder, files.entries(), digests, source, requires, store, options,
-                       runtime)  # fmt: skip
+        wheel = _build(pin, folder, files.entries(), files.digests, source, requires, store,
+                       options, runtime)  # fmt: skip
     except DetzipError:
         if tree_memo is not None:  # it may have vouched for a file with other bytes
             tree_memo.forget()
@@ -130,24 +132,24 @@ def build_local(
 
 
 def _content(
-    folder: Path, pin: Pin, never_pack: Sequence[Path], memos: Memo
-) -> tuple[Walked, dict[str, str], str, TreeMemo | None]:
-    """The package's files (see :func:`~detzip.deps._source.local_files`), their digests, the
-    digest of them all and the stat memo they came from."""
+    folder: Path, pin: Pin, never_pack: NeverPack, memos: Memo
+) -> tuple[Walked, TreeMemo | None]:
+    """The package's files (see :func:`~detzip.deps._source.local_files`), with their digests,
+    and the stat memo they came from."""
     if not folder.is_dir():
         raise DetzipError(
             f"{pin.name} is a local package at {literal(str(folder))}, which is not a folder; "
             "fix the path in the lock (or lock again)",
             folder,
         )
-    files, digests, source, memo = local_files(folder, never_pack, memos)
-    if not any(name in ("pyproject.toml", "setup.py") for name, _, _ in files.items):
+    files, memo = local_files(folder, never_pack, memos)
+    if not any(item.name in ("pyproject.toml", "setup.py") for item in files.items()):
         raise DetzipError(
             f"{pin.name}: the local package has neither pyproject.toml nor setup.py, so it "
             "cannot be built; fix the path, or add a pyproject.toml",
             folder,
         )
-    return files, digests, source, memo
+    return files, memo
 
 
 def _build(

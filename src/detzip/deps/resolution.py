@@ -1,124 +1,260 @@
-"""Dependencies → the resolved set: its description and, on a build, its wheels.
+"""Resolution: a lock for a target → one file per package, and its description.
 
-:func:`resolve` turns :class:`~detzip.deps.request.Dependencies` into a :class:`Resolution`: the
-description of the resolved set (target, patterns, and each chosen wheel's name, version, file and
-sha256), which is what the bytes depend on, and a way to get the wheels themselves. A lock that
-has not changed since the last resolution (nor any file it reads) is answered from the cache's
-memo without parsing it, so a cache hit does not import the lock readers. A set with local
-packages is remembered with their files' digest, checked on every run (by the stat memo: a
-folder whose files all keep their stat is not read again).
+Reads top to bottom: load the lock for the target, drop excluded packages, choose one file per
+package, and describe the set. A wheel the lock names with its sha256 is described without
+fetching it (so a cache hit needs no download); a pin the lock leaves to pip (a requirements.txt
+with several hashes, or none) is fetched into the wheel store to learn which wheel it is; a local
+package is described by its files' content, and built now unless a build of that content is
+remembered (:mod:`detzip.deps.local`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from detzip._datatype import datatype
-from detzip.errors import DetzipError
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-if TYPE_CHECKING:
-    from detzip.deps._select import Selection
-    from detzip.deps.local import LocalWheel
-    from detzip.deps.request import Dependencies
-    from detzip.deps.store import StoredWheel
-    from detzip.inputs.tree import TreeMemo
+from detzip import _log as log
+from detzip._datatype import datatype, field
+from detzip._memo import Memo
+from detzip.deps.local import LocalWheel, build_local
+from detzip.deps.locks.loading import load as load_lock
+from detzip.deps.locks.model import Pin
+from detzip.deps.request import Dependencies
+from detzip.deps.store import StoredWheel, Wanted, WheelStore
+from detzip.deps.targets import Target
+from detzip.errors import DetzipError, Setting, literal, warn
+from detzip.inputs.wheel import DEFAULT_LAYER_EXCLUDES
 
-__all__ = ["Memo", "Resolution", "resolve"]
-
-
-class Memo(Protocol):
-    """Remembers a value for a request while its input files keep their bytes (the local
-    cache is one: :meth:`~detzip.cache.local.Cache.recall`), and gives a tree's stat memo."""
-
-    def recall(self, kind: str, request: Mapping[str, Any]) -> Any:
-        """The value remembered for ``request``, or None."""
-
-    def remember(
-        self, kind: str, request: Mapping[str, Any], inputs: Sequence[Path], value: Any
-    ) -> None:
-        """Remember ``value`` for ``request`` while the ``inputs`` keep their bytes."""
-
-    def tree_memo(self, root: Path, describe: Mapping[str, Any]) -> TreeMemo | None:
-        """The stat memo of the tree at ``root`` walked as ``describe`` says; None: no memo."""
+__all__ = ["Resolution", "choose", "describe", "resolve"]
 
 
-@datatype(slots=False)
+@datatype(frozen=False, slots=False)
 class Resolution:
-    """The resolved set's description, the files it was read from (the lock and what it
-    includes: an output must never overwrite them), and how to get its wheels (on a build)."""
+    """The chosen files for a target; ``wheels()`` makes sure they are all in the store."""
 
     description: dict[str, Any]
     inputs: tuple[Path, ...]
-    wheels: Callable[[], list[StoredWheel | LocalWheel]]
+    floating: bool
+    wanted: list[Wanted]
+    target: Target
+    store: WheelStore
+    pip_options: list[str]
+    lock: Path
+    format: str
+    provided: frozenset[str]
+    local: list[LocalWheel] = field(default_factory=list)
+    _wheels: list[StoredWheel | LocalWheel] | None = field(default=None, repr=False)
+
+    def wheels(self) -> list[StoredWheel | LocalWheel]:
+        """Every chosen wheel, in the store (fetched now if missing), once the set is checked
+        complete: each wheel's requirements met by the set (:mod:`detzip.deps.closure`)."""
+        if self._wheels is None:
+            fetched = self.store.ensure(self.wanted, self.target, self.pip_options)
+            wheels: list[StoredWheel | LocalWheel] = [*fetched, *self.local]
+            wheels.sort(key=lambda w: w.name)
+            _complete(self, wheels)
+            self._wheels = wheels
+        return self._wheels
 
 
-def resolve(deps: Dependencies, memo: Memo, wheels: Path, resolved: Path) -> Resolution:
-    """The resolved set for ``deps``: remembered in ``memo`` if no input changed, else read from
-    the lock; the wheels go to the store in folder ``wheels`` (pip's choices: ``resolved``)."""
+def _complete(resolution: Resolution, wheels: Sequence[StoredWheel | LocalWheel]) -> None:
+    """Refuse a set whose packages need a package it lacks (or another version of one)."""
+    from detzip.deps.closure import Installed, unmet
+    from detzip.inputs.wheel import read_metadata
 
-    def read() -> Selection:
-        # packaging, the lock readers and the wheel store: imported only now
-        from detzip.deps._select import select
-        from detzip.deps.store import WheelStore
-
-        return select(deps, WheelStore(wheels, resolved), memo)
-
-    request = deps.request()
-    remembered = memo.recall("dependencies", request)
-    if (
-        isinstance(remembered, dict)
-        and isinstance(remembered.get("description"), dict)
-        and isinstance(remembered.get("inputs"), list)
-        and _same_local_files(remembered.get("local", []), deps, memo)
-    ):
-        inputs = tuple(Path(path) for path in remembered["inputs"])
-        keyed = {folder: sha for folder, sha in remembered.get("local", [])}
-
-        def as_keyed() -> list[StoredWheel | LocalWheel]:
-            selection = read()  # (on a build: the local packages are walked again)
-            _as_keyed(selection, keyed, Path(deps.requirements))
-            return selection.wheels()
-
-        return Resolution(remembered["description"], inputs, as_keyed)
-    selection = read()
-    if not selection.floating:
-        value = {
-            "description": selection.description,
-            "inputs": [str(path) for path in selection.inputs],
-            # the local packages' folders and their files' digest, checked at every recall
-            "local": [[str(wheel.folder), wheel.source_sha256] for wheel in selection.local],
-        }
-        memo.remember("dependencies", request, selection.inputs, value)
-    return Resolution(selection.description, selection.inputs, selection.wheels)
+    asked = {want.pin.name: want.pin.extras for want in resolution.wanted}
+    asked.update({w.name: w.extras for w in resolution.local})
+    installed = [
+        Installed(w.name, w.version, read_metadata(w), asked.get(w.name, frozenset()))
+        for w in wheels
+    ]
+    missing = unmet(installed, resolution.provided, resolution.target)
+    if not missing:
+        return
+    shown = "; ".join(map(str, missing[:5]))
+    more = f"; and {len(missing) - 5} more" if len(missing) > 5 else ""
+    target = resolution.target
+    if resolution.format == "requirements":
+        fix = (
+            "pin the full set (e.g. uv pip compile --python-platform "
+            f"{target.machine}-manylinux_2_{target.glibc[1]} --python-version {target.python} "
+            "requirements.in -o requirements.txt)"
+        )
+        if not resolution.local:  # pip cannot resolve beside local packages
+            fix += ", or leave a line unpinned (name>=version) so detzip resolves it"
+    else:
+        fix = f"lock again for {target.runtime} {target.arch}"
+    raise DetzipError(
+        f"the set is incomplete for {target.runtime} {target.arch}: {literal(shown + more)}; "
+        f"{fix}, or if the runtime provides a package, leave it out with {{0}}",
+        resolution.lock,
+        settings=[Setting("exclude_packages", [missing[0].name])],
+    )
 
 
-def _as_keyed(selection: Selection, keyed: Mapping[str, str], lock: Path) -> None:
-    """The local packages about to be built must be the files the key was computed from: an
-    edit in between (while the cache was asked) is an error, never a zip under the old key."""
-    for wheel in selection.local:
-        if keyed.get(str(wheel.folder)) != wheel.source_sha256:
-            raise DetzipError("changed while the layer was being built; run again", wheel.folder)
-    if len(selection.local) != len(keyed):
-        raise DetzipError("changed while the layer was being built; run again", lock)
+def resolve(deps: Dependencies, store: WheelStore, memo: Memo) -> Resolution:
+    """Read the lock for the target, drop excluded packages, choose a file per package, and
+    describe the set (fetching into ``store`` only the pins the lock leaves to pip, building
+    the local packages whose build ``memo`` does not remember)."""
+    target = deps.target
+    locked = load_lock(
+        deps.requirements,
+        target,
+        format=deps.format,
+        groups=deps.groups,
+        extras=deps.extras,
+        package=deps.package,
+        project=deps.include_project,
+        pip_options=deps.pip_options,
+    )
+    dropped = {canonicalize_name(name) for name in deps.exclude_packages}
+    pins = [pin for pin in locked.pins if pin.name not in dropped]
+    for name in sorted(dropped - {pin.name for pin in locked.pins}):
+        warn(
+            f"{{0}}: {literal(name)} is not in the set for {target.runtime} {target.arch}; "
+            "nothing to leave out",
+            deps.requirements,
+            settings=[Setting("exclude_packages", [name])],
+        )
+    options = [*locked.pip_options, *deps.pip_options]
+    local = [
+        build_local(pin, memo, store, options, target.runtime, deps.never_pack)
+        for pin in pins
+        if pin.local
+    ]
+    wanted = [choose(pin, target) for pin in pins if not pin.local]
+    _distinct(local, [want.pin.name for want in wanted], deps.requirements)
+    _extras_declared(local, deps.requirements)
+    packages: dict[str, dict[str, object]] = {w.name: w.describe() for w in local}
+    unknown: list[Wanted] = []
+    for want in wanted:
+        if want.filename and want.sha256 and not want.build:
+            packages[want.pin.name] = _package(
+                want.pin.name, want.pin.version, want.filename, want.sha256
+            )
+        else:
+            unknown.append(want)
+    for wheel in store.ensure(unknown, target, options):
+        packages[wheel.name] = wheel.describe()
+    description = describe(deps, [packages[name] for name in sorted(packages)])
+    if locked.floating:  # resolved now, and again on every build: say so, and what to do
+        description["locked"] = False
+        what = "is not a lock" if locked.format == "pyproject" else "has lines that are not pinned"
+        log.warning(
+            "%s: %s: its requirements were resolved against the index for %s %s now, and will "
+            "be on every build (the layer can change while the file does not); lock them "
+            "(uv lock, poetry lock, uv pip compile) for repeatable layers",
+            deps.requirements,
+            what,
+            target.runtime,
+            target.arch,
+        )
+    return Resolution(
+        description,
+        locked.inputs,
+        locked.floating,
+        wanted,
+        target,
+        store,
+        options,
+        Path(deps.requirements),
+        locked.format,
+        frozenset(dropped),
+        local,
+    )
 
 
-def _same_local_files(local: object, deps: Dependencies, memo: Memo) -> bool:
-    """Whether every remembered local package's files still have the remembered digest (each
-    folder hashed again, by its stat memo while that vouches for it)."""
-    if not isinstance(local, list):
-        return False
-    from detzip.deps._source import local_files
+def _distinct(local: Sequence[LocalWheel], others: Sequence[str], lock: object) -> None:
+    """Two packages of one name cannot share a layer: a local package that builds the name of
+    another (local or from the index) is an error naming both."""
+    seen: dict[str, str] = {name: "the index" for name in others}
+    for wheel in local:
+        if wheel.name in seen:
+            raise DetzipError(
+                f"{wheel.name} is both the local package at {literal(str(wheel.folder))} and "
+                f"{literal(seen[wheel.name])}; keep one",
+                str(lock),
+            )
+        seen[wheel.name] = str(wheel.folder)
 
-    for item in local:
-        if not (
-            isinstance(item, list)
-            and len(item) == 2
-            and all(isinstance(part, str) for part in item)
-            and Path(item[0]).is_dir()
-        ):
-            return False
-        if local_files(Path(item[0]), deps.never_pack, memo)[2] != item[1]:
-            return False
-    return True
+
+def _extras_declared(local: Sequence[LocalWheel], lock: object) -> None:
+    """An extra asked of a local package (``./libs/x[aws]``) must be one it declares: checked on
+    every run (a hit too), since the key does not hold the extras asked."""
+    from detzip.deps.closure import declared_extras
+    from detzip.inputs.wheel import read_metadata
+
+    for wheel in local:
+        if not wheel.extras:
+            continue
+        declared = declared_extras(read_metadata(wheel))
+        missing = sorted(wheel.extras - declared)
+        if missing:
+            raise DetzipError(
+                f"{wheel.name} (the local package at {literal(str(wheel.folder))}) has no extra "
+                f"{literal(', '.join(missing))} (it declares "
+                f"{literal(', '.join(sorted(declared)) or 'none')}); fix the name",
+                str(lock),
+            )
+
+
+def choose(pin: Pin, target: Target) -> Wanted:
+    """The best file in the lock's list for the target; without a list, leave it to pip."""
+    if not pin.files:
+        return Wanted(pin)
+    best: tuple[tuple[int, int, str], Wanted] | None = None
+    sdist = None
+    for file in pin.files:
+        if not file.filename.endswith(".whl"):
+            if file.filename.endswith((".tar.gz", ".zip")):
+                sdist = file
+            continue
+        try:
+            _, _, build, tags = parse_wheel_filename(file.filename)
+        except InvalidWheelFilename:
+            continue
+        ranks = [target.tag_rank[tag] for tag in tags if tag in target.tag_rank]
+        if not ranks:
+            continue
+        key = (min(ranks), -(build[0] if build else 0), file.filename)
+        if best is None or key < best[0]:
+            best = (key, Wanted(pin, file.filename, file.url, file.sha256))
+    if best is not None:
+        return best[1]
+    if sdist is not None:
+        return Wanted(pin, sdist.filename, sdist.url, sdist.sha256, build=True)
+    wheels = sorted(f.filename for f in pin.files if f.filename.endswith(".whl"))
+    relock = ""
+    if wheels:  # the lock names wheels, none for the target: it was locked for another machine
+        relock = (
+            "the lock was made for another Python or machine (pip lock and uv pip compile "
+            "record the wheels of the machine they run on): lock for the target, e.g. uv pip "
+            f"compile --python-platform {target.machine}-manylinux_2_{target.glibc[1]} "
+            f"--python-version {target.python} --generate-hashes; or "
+        )
+    raise DetzipError(
+        f"{pin.name} {pin.version} has no wheel for {target.runtime} {target.arch} "
+        f"(manylinux up to glibc 2.{target.glibc[1]}) among {', '.join(wheels) or 'no wheels'}; "
+        f"{relock}pin a version that publishes such a wheel, or leave it out with {{0}}",
+        settings=[Setting("exclude_packages", [pin.name])],
+    )
+
+
+def _package(name: str, version: str, filename: str, sha256: str) -> dict[str, object]:
+    return {"name": name, "version": version, "wheel": filename, "sha256": sha256}
+
+
+def describe(deps: Dependencies, packages: Sequence[dict[str, object]]) -> dict[str, Any]:
+    """The dependency options and the resolved set: what the installed files depend on."""
+    return {
+        **deps.target.describe(),
+        "exclude": list(deps.exclude),
+        "exclude_packages": sorted(canonicalize_name(n) for n in deps.exclude_packages),
+        "default_excludes": list(DEFAULT_LAYER_EXCLUDES) if deps.default_excludes else [],
+        "packages": list(packages),
+        # what was checked before it was built: every requirement met within the set
+        "checked": ["requirements-met"],
+    }

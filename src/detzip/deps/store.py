@@ -27,7 +27,7 @@ from detzip._scratch import Scratch
 from detzip.deps import pip
 from detzip.deps.locks.model import Pin
 from detzip.deps.targets import Target
-from detzip.errors import DetzipError, Setting, literal
+from detzip.errors import DetzipError, Setting, literal, warn
 
 __all__ = ["StoredWheel", "Wanted", "WheelStore"]
 
@@ -122,14 +122,11 @@ class WheelStore:
         """The store's folder cannot take a wheel (read-only, a file, full): keep this run's
         wheels in a temporary folder, removed when the process ends, and say so once."""
         reason = literal(f"({exc.strerror or exc})")
-        log.warning(
-            "%s",  # rendered when logged, in the words of the door speaking
-            DetzipError(
-                f"cannot store wheels here {reason}; using a temporary folder for this run "
-                "(fetched again next time) — fix the folder or set {0}",
-                self.root,
-                settings=[Setting("cache_dir")],
-            ),
+        warn(
+            f"cannot store wheels here {reason}; using a temporary folder for this run "
+            "(fetched again next time) — fix the folder or set {0}",
+            self.root,
+            settings=[Setting("cache_dir")],
         )
         self._scratch = Scratch("wheels")
         _SCRATCH.append(self._scratch)  # lives until the process ends: the build reads it

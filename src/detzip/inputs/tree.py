@@ -15,27 +15,17 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 from detzip._datatype import datatype, field, replace
-from detzip._fs import TEMP_SUFFIX
-from detzip.errors import DetzipError, Setting, literal
+from detzip._fs import TEMP_SUFFIX, NeverPack
+from detzip.errors import DetzipError, Setting, literal, warn
 from detzip.inputs._patterns import Matcher, compile_patterns
-from detzip.zip.entries import Entry, FromFile, fingerprint_of
+from detzip.zip.entries import Entry
 from detzip.zip.names import normalize_prefix
 
-__all__ = [
-    "DEFAULT_EXCLUDES",
-    "IGNORE_FILE",
-    "TreeMemo",
-    "TreeSpec",
-    "Walked",
-    "collect",
-    "fingerprint_items",
-    "walk",
-]
+__all__ = ["DEFAULT_EXCLUDES", "IGNORE_FILE", "TreeSpec", "collect"]
 
 IGNORE_FILE = ".detzipignore"
 
@@ -90,10 +80,9 @@ class TreeSpec:
     ignore_file: bool = True
     prefix: str = ""
     allow_outside_links: bool = False
-    skip_files: frozenset[tuple[int, int]] = field(default_factory=frozenset)
-    """(st_dev, st_ino) of files never to pack, e.g. the output zip itself."""
-    skip_dirs: frozenset[tuple[int, int]] = field(default_factory=frozenset)
-    """(st_dev, st_ino) of folders never to pack: the project's output folder, the cache."""
+    never_pack: NeverPack = field(default_factory=frozenset)
+    """detzip's own files and folders (the output zip, the cache, a project's output folder),
+    never packed however the walk reaches them."""
     ignore_patterns: tuple[str, ...] | None = None
     """The ignore file's patterns, once read (None: not read yet; see :meth:`resolved`)."""
 
@@ -148,7 +137,7 @@ def collect(
     if given, receives each file entry's stat as the walk took it (by archive name), and
     ``listed`` each folder whose listing was read, with its stat (taken before the listing), and
     each folder left out as a virtualenv (what it holds decides that), and ``skipped`` the paths
-    left out as detzip's own (``skip_files``, ``skip_dirs``): a memo of the walk must see when
+    left out as detzip's own (``never_pack``): a memo of the walk must see when
     one of them changes."""
     spec = spec or TreeSpec()
     top = Path(root)
@@ -245,7 +234,7 @@ class _Walker:
             raise DetzipError(f"cannot read ({exc.strerror}); fix or exclude it", path) from None
 
         if stat.S_ISDIR(info.st_mode):
-            if (info.st_dev, info.st_ino) in self.spec.skip_dirs:
+            if (info.st_dev, info.st_ino) in self.spec.never_pack:
                 if self.skipped is not None:
                     self.skipped.append(str(path))
                 return  # detzip's own outputs or cache: packing them would pack earlier builds
@@ -277,7 +266,7 @@ class _Walker:
         if not stat.S_ISREG(info.st_mode):
             kind = _special_kind(info.st_mode)
             raise DetzipError(f"is a {kind}, which a zip cannot hold; exclude it", path)
-        if (info.st_dev, info.st_ino) in self.spec.skip_files:
+        if (info.st_dev, info.st_ino) in self.spec.never_pack:
             if self.skipped is not None:
                 self.skipped.append(str(path))
             return
@@ -296,16 +285,11 @@ _VENV_NAMES = ("venv", ".venv")
 def _not_a_virtualenv(path: Path, rel: str) -> None:
     """A folder left out by its name alone may hold code: say so rather than drop it quietly."""
     if any(path.rglob("*.py")):
-        from detzip import _log as log
-
-        log.warning(
-            "%s",
-            DetzipError(
-                f"{literal(rel)}/ is left out as a virtualenv by its name, but it has no "
-                f"pyvenv.cfg and holds Python files; to pack it, add {{0}}",
-                path,
-                settings=[Setting("exclude", [f"!{rel}/"])],
-            ),
+        warn(
+            f"{literal(rel)}/ is left out as a virtualenv by its name, but it has no "
+            f"pyvenv.cfg and holds Python files; to pack it, add {{0}}",
+            path,
+            settings=[Setting("exclude", [f"!{rel}/"])],
         )
 
 
@@ -322,101 +306,3 @@ def _special_kind(mode: int) -> str:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "device"
     return "special file"
-
-
-# -- a walk a memo may spare -------------------------------------------------------------------
-
-
-class TreeMemo(Protocol):
-    """Remembers a tree's last walk and each file's sha256 by its stat: the cache's stat memo
-    (:class:`detzip.cache.stats.StatMemo`), which says when it may be trusted."""
-
-    def snapshot(
-        self, skip_files: Collection[tuple[int, int]], skip_dirs: Collection[tuple[int, int]]
-    ) -> list[tuple[str, bool, str | None, str, int]] | None:
-        """The remembered walk, each file stat'ed now (None: walk again)."""
-
-    def digest(self, name: str, path: str | Path, info: os.stat_result | None = None) -> str:
-        """A file's sha256: remembered while its stat is unchanged, else read now."""
-
-    def walked(
-        self,
-        folders: Iterable[tuple[str, os.stat_result]],
-        files: Mapping[str, str],
-        empty: Iterable[str],
-        skipped: Iterable[str],
-    ) -> None:
-        """Remember a walk: the folders it listed, its files, its empty folders and the paths
-        it left out as detzip's own."""
-
-    def save(self) -> None:
-        """Keep what this run learnt."""
-
-    def forget(self) -> None:
-        """Trust nothing remembered (a file it vouched for had other bytes)."""
-
-
-@datatype(frozen=False, slots=False)
-class Walked:
-    """One source folder's files: ``items`` (name, executable, sha256 or None for a folder;
-    the sha256 is "" when no memo was given: whoever reads the file hashes it) and how to list
-    its entries (the very files keyed: walked now, or as the memo remembered them)."""
-
-    folder: Path
-    items: list[tuple[str, bool, str | None]]
-    walked: list[Entry] | None
-    found: list[tuple[str, bool, str | None, str, int]] | None
-
-    def entries(self) -> list[Entry]:
-        """The entries, in walk order."""
-        if self.walked is not None:
-            return self.walked
-        assert self.found is not None
-        return [
-            Entry.directory(name)
-            if sha is None
-            else Entry.file(name, Path(path), executable=x, size_hint=size)
-            for name, x, sha, path, size in self.found
-        ]
-
-
-def walk(folder: Path, tree: TreeSpec, memo: TreeMemo | None, digests: dict[str, str]) -> Walked:
-    """A source folder's files, their digests into ``digests``: from the memo when no folder it
-    listed changed, else walked (each file's digest from the memo while its stat is unchanged,
-    else read); with no memo, walked and left to whoever reads the files."""
-    found = None if memo is None else memo.snapshot(tree.skip_files, tree.skip_dirs)
-    if found is not None:  # no folder changed since the last walk: its files, each stat'ed
-        digests.update((item[0], item[2]) for item in found if item[2] is not None)
-        return Walked(folder, [(n, x, sha) for n, x, sha, _, _ in found], None, found)
-    stats: dict[str, os.stat_result] = {}
-    listed: list[tuple[str, os.stat_result]] = []
-    skipped: list[str] = []
-    walked = collect(folder, tree, stats=stats, listed=listed, skipped=skipped)
-    items: list[tuple[str, bool, str | None]] = []
-    for entry in walked:
-        sha: str | None = None
-        if isinstance(entry.source, FromFile):
-            sha = ""
-            if memo is not None:
-                try:
-                    sha = memo.digest(entry.name, entry.source.path, stats.get(entry.name))
-                except OSError as exc:
-                    raise DetzipError(
-                        f"cannot read ({exc.strerror}); fix its permissions or exclude it",
-                        entry.source.path,
-                    ) from None
-                digests[entry.name] = sha
-        items.append((entry.name, entry.executable, sha))
-    if memo is not None:
-        files = {e.name: str(e.source.path) for e in walked if isinstance(e.source, FromFile)}
-        memo.walked(listed, files, (e.name for e in walked if e.source is None), skipped)
-    return Walked(folder, items, walked, None)
-
-
-def fingerprint_items(items: Iterable[tuple[str, bool, str | None]]) -> dict[str, object]:
-    """The fingerprint of walked ``items`` (each file's sha256 known): what
-    :func:`~detzip.zip.entries.fingerprint` gives for the same entries."""
-    return fingerprint_of(
-        (name, executable, b"directory" if sha is None else sha.encode())
-        for name, executable, sha in sorted(items)
-    )

@@ -22,12 +22,12 @@ import os
 import struct
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-from detzip._datatype import datatype
+from detzip._datatype import datatype, field
 from detzip._fs import atomic_output
 from detzip.errors import DetzipError, Setting
 from detzip.zip import compressors
@@ -49,7 +49,6 @@ __all__ = [
     "VERSION_ZIP64",
     "WINDOW_BYTES",
     "ZIP64_LIMIT",
-    "Changed",
     "WrittenZip",
     "canonical_order",
     "write_zip",
@@ -83,19 +82,19 @@ _EOCD64 = struct.Struct("<IQHHIIQQQQ")
 _LOCATOR64 = struct.Struct("<IIQI")
 
 
-class Changed(DetzipError):
-    """A file's bytes, read to be zipped, are not the ones the build was keyed on."""
-
-
 @datatype
 class WrittenZip:
-    """What was written: the file, its digest, and the totals a size check needs."""
+    """What was written: the file, its digest, the totals a size check needs, and the sha256
+    of each file entry's content as it was read to be zipped (by name): one read per file
+    gives both the zip and what a key needs, and shows whether a file changed since it was
+    keyed."""
 
     path: Path
     sha256: str
     size: int
     unzipped_size: int
     entries: int
+    digests: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def base64sha256(self) -> str:
@@ -177,17 +176,11 @@ def write_zip(
     *,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-    expected: Mapping[str, str] | None = None,
-    observed: dict[str, str] | None = None,
 ) -> WrittenZip:
     """Write ``entries`` as a canonical zip at ``output`` (atomically) and describe the result.
 
     ``progress``, if given, is called with (bytes of input done, bytes in all) as entries are
-    written. ``expected`` maps file entries' names to the sha256 their content had when the
-    cache key was computed (see :func:`~detzip.zip.entries.fingerprint`): a file read with other
-    bytes now changed during the build, which is an error (:class:`Changed`; the output is
-    left as it was). ``observed``, if given, receives each file entry's sha256 as it was read
-    and zipped (by name): one read per file gives both the zip and the digests for its key.
+    written. The result holds each file entry's sha256 as it was read (:attr:`WrittenZip.digests`).
     """
     options = options or ZipOptions()
     ordered = canonical_order(entries)
@@ -195,22 +188,22 @@ def write_zip(
     path = Path(output)
     total = sum(entry.size_hint for entry in ordered) if progress else 0
     done = 0
+    digests: dict[str, str] = {}
     with atomic_output(path) as handle:
         sink = _Sink(handle)
         writer = _ArchiveWriter(sink, options)
         members = _members(ordered, compress, options.recompress, workers or _cpu_count())
         for entry, member in members:
             if member.sha256 is not None:
-                if expected is not None:
-                    _unchanged(entry, member.sha256, expected)
-                if observed is not None:
-                    observed[entry.name] = member.sha256
+                digests[entry.name] = member.sha256
             writer.add(entry, member)
             if progress is not None:
                 done += entry.size_hint
                 progress(done, total)
         writer.finish()
-    return WrittenZip(path, sink.sha256.hexdigest(), sink.offset, writer.unzipped, len(ordered))
+    return WrittenZip(
+        path, sink.sha256.hexdigest(), sink.offset, writer.unzipped, len(ordered), digests
+    )
 
 
 def _cpu_count() -> int:
@@ -279,17 +272,6 @@ def _held(entry: Entry, recompress: bool) -> int:
         if source.chunks is not None:
             return 0
     return entry.size_hint
-
-
-def _unchanged(entry: Entry, sha256: str, expected: Mapping[str, str]) -> None:
-    keyed = expected.get(entry.name)
-    if keyed is not None and keyed != sha256:
-        assert isinstance(entry.source, FromFile)
-        raise Changed(
-            "changed while it was being zipped (its bytes are not the ones the build was keyed "
-            "on); nothing was written or cached — run the build again",
-            entry.source.path,
-        )
 
 
 def _prepare_batch(

@@ -1,0 +1,82 @@
+"""What the stages ask of a memo, declared below them all: the cache implements it
+(:mod:`detzip.cache.memo`, :mod:`detzip.cache.stats`), the tree walk and the dependency
+resolution use it, and none of them imports another for it.
+
+A memo only shortens the way to an answer that could be worked out again: forgetting
+everything is always correct. :data:`NO_MEMO` is the memo of a build with the cache off.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = ["NO_MEMO", "Memo", "Remembered", "TreeMemo"]
+
+Remembered = tuple[str, bool, str | None, str, int]
+"""A remembered walk's item: (archive name, executable, sha256, path, size) for a file, and
+(archive name, False, None, "", 0) for an empty folder."""
+
+
+class TreeMemo(Protocol):
+    """Remembers a tree's last walk and each file's sha256 by its stat (the cache's stat memo,
+    :class:`detzip.cache.stats.StatMemo`, which says when it may be trusted)."""
+
+    def snapshot(self, never_pack: Collection[tuple[int, int]]) -> list[Remembered] | None:
+        """The remembered walk, each file stat'ed now (None: walk again)."""
+
+    def digest(self, name: str, path: str | Path, info: os.stat_result | None = None) -> str:
+        """A file's sha256: remembered while its stat is unchanged, else read now."""
+
+    def walked(
+        self,
+        folders: Iterable[tuple[str, os.stat_result]],
+        files: Mapping[str, str],
+        empty: Iterable[str],
+        skipped: Iterable[str],
+    ) -> None:
+        """Remember a walk: the folders it listed, its files, its empty folders and the paths
+        it left out as detzip's own."""
+
+    def save(self) -> None:
+        """Keep what this run learnt."""
+
+    def forget(self) -> None:
+        """Trust nothing remembered (a file it vouched for had other bytes)."""
+
+
+class Memo(Protocol):
+    """Remembers a value for a request while its input files keep their bytes, and gives a
+    tree's stat memo (the local cache's is :class:`detzip.cache.memo.Memo`)."""
+
+    def recall(self, kind: str, request: Mapping[str, Any]) -> Any:
+        """The value remembered for ``request``, or None."""
+
+    def remember(
+        self, kind: str, request: Mapping[str, Any], inputs: Sequence[Path], value: Any
+    ) -> None:
+        """Remember ``value`` for ``request`` while the ``inputs`` keep their bytes."""
+
+    def tree(self, root: Path, describe: Mapping[str, Any]) -> TreeMemo | None:
+        """The stat memo of the tree at ``root`` walked as ``describe`` says; None: no memo."""
+
+
+class _NoMemo:
+    """Remembers nothing (the artifact cache is off: every input is read again)."""
+
+    def recall(self, kind: str, request: Mapping[str, Any]) -> Any:
+        return None
+
+    def remember(
+        self, kind: str, request: Mapping[str, Any], inputs: Sequence[Path], value: Any
+    ) -> None:
+        return None
+
+    def tree(self, root: Path, describe: Mapping[str, Any]) -> TreeMemo | None:
+        return None
+
+
+NO_MEMO: Memo = _NoMemo()
+"""The memo that remembers nothing."""

@@ -1,0 +1,348 @@
+"""The artifact cache: built zips stored under the key of what determines their bytes.
+
+A key is the sha256 of a canonical description of a build (see :func:`cache_key`). Zips live
+under ``<cache dir>/artifacts/`` as ``<name>-<key[:16]>.zip`` beside a ``.json`` record (the full
+key, the zip's sha256 and sizes, the description). The record is written after its zip, so a
+record always names a complete zip, and every read checks the zip against the record's sha256: a
+truncated or corrupted entry is discarded with a warning and rebuilt, never served.
+
+Read-through: the local cache, then the remote one if configured (S3, see
+:mod:`detzip.cache.s3`), then a build; a build is stored locally and uploaded. Builds of one key
+hold a per-key lock, so processes building the same key at once wait for the first and then hit.
+
+This module keeps its imports light: a hit must cost little more than Python's start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
+
+from detzip import _log as log
+from detzip._fs import (
+    INCOMING,
+    atomic_output,
+    copy_file,
+    publish,
+    staged_output,
+    temporary,
+    write_file,
+)
+from detzip.cache.keys import canonical_json, entry_name, new_record, valid_record
+from detzip.cache.layout import Layout
+from detzip.cache.remote import Remote, RemoteUnavailable
+from detzip.errors import DetzipError, Setting, literal
+
+if TYPE_CHECKING:
+    from detzip.zip.writer import WrittenZip
+
+__all__ = ["ArtifactCache", "Gate", "Outcome", "open_remote"]
+
+
+_CHUNK = 1 << 20
+
+
+class Outcome(NamedTuple):
+    """What :meth:`ArtifactCache.through` put at the output: the zip's ``record`` (key, sha256,
+    sizes, description), where it came from (``source``: None when built here, else
+    ``"local"`` or the remote cache's URL) and its ``entry`` in the local cache, if stored
+    there."""
+
+    path: Path
+    record: Mapping[str, Any]
+    source: str | None = None
+    entry: Path | None = None
+
+
+Gate = Callable[[Path, Mapping[str, Any]], None]
+"""Sees a zip (path, record) before it reaches the output; raises to refuse it."""
+
+
+def open_remote(url: str) -> Remote:
+    """The shared cache at ``url`` (``s3://BUCKET/PREFIX``)."""
+    if url.startswith("s3://"):
+        from detzip.cache.s3 import S3Cache
+
+        return S3Cache(url)
+    raise DetzipError(
+        f"unknown cache {url!r}; set {{0}} to s3://BUCKET/PREFIX or off, or leave it out",
+        settings=[Setting("cache")],
+    )
+
+
+class _Mismatch(Exception):
+    """A copied artifact did not have the sha256 its record promises (or could not be read)."""
+
+
+def _read(source: BinaryIO) -> bytes:
+    try:
+        return source.read(_CHUNK)
+    except OSError:
+        raise _Mismatch from None
+
+
+class ArtifactCache:
+    """Built artifacts, looked up and stored by key: in the local cache laid out as
+    ``layout``, and in the shared cache ``remote`` (``s3://bucket/prefix``, or an object) if
+    given. When the shared cache is unreachable detzip warns and builds locally, unless
+    ``require`` is true, which makes that an error."""
+
+    def __init__(self, layout: Layout, remote: str | Remote | None = None, *,
+                 require: bool = False) -> None:  # fmt: skip
+        self.layout = layout
+        self.remote = open_remote(remote) if isinstance(remote, str) else remote
+        self.require = require
+
+    @property
+    def folder(self) -> Path:
+        """The folder of built zips and their records."""
+        return self.layout.artifacts
+
+    def requiring_remote(self) -> ArtifactCache:
+        """This cache, with an unreachable shared cache an error (a result that must name
+        the zip's object in S3 cannot do without it)."""
+        return ArtifactCache(self.layout, self.remote, require=True)
+
+    def through(
+        self,
+        name: str,
+        key: str,
+        description: Mapping[str, Any],
+        output: str | os.PathLike[str],
+        write: Callable[[Path], WrittenZip],
+        gate: Gate | None = None,
+    ) -> Outcome:
+        """The zip for ``key`` at ``output``: served from a cache, else built and stored.
+
+        ``write`` writes the zip to the path it is given (next to ``output``) and returns what
+        it wrote. ``gate`` sees every zip (built or cached) with its record before it reaches
+        ``output``, and may refuse it by raising; ``output`` is then left as it was.
+        """
+        out = Path(output)
+        found = self._serve_local(name, key, out, gate)
+        if found is not None:
+            return found
+        with self._lock(key):
+            found = self._serve_local(name, key, out, gate)  # another process just built it?
+            if found is None:
+                found = self._serve_remote(name, key, out, gate)
+            if found is not None:
+                return found
+            log.info("%s: building (key %s)", name, key[:16])
+            with staged_output(out) as staged:
+                record = new_record(name, key, description, write(staged))
+                stored = self._store(name, key, staged, record)
+                self._upload(name, key, stored or staged, record)
+                if gate is not None:
+                    gate(staged, record)
+                publish(staged, out)  # staged was fsynced by the writer
+        return Outcome(out, record, None, stored)
+
+    def _serve_local(self, name: str, key: str, output: Path, gate: Gate | None) -> Outcome | None:
+        for record_path in self._records(name, key):
+            try:
+                record = json.loads(record_path.read_text(encoding="utf-8"))
+            except OSError:
+                continue
+            except (ValueError, RecursionError):
+                record = None
+            other = isinstance(record, dict) and isinstance(record.get("key"), str)
+            if other and record["key"] != key:
+                continue  # another key that shares the first 16 digits
+            zip_path = record_path.with_suffix(".zip")
+            if not valid_record(record, key):
+                log.warning("%s: not a valid cache record; discarded, rebuilding", record_path)
+                self._discard(record_path)
+                continue
+            if gate is not None:
+                gate(zip_path, record)
+            if not self._serve(zip_path, record, output):
+                log.warning(
+                    "%s: cached artifact is corrupt (not the sha256 its record names); "
+                    "discarded, rebuilding",
+                    zip_path,
+                )
+                self._discard(record_path)
+                continue
+            with contextlib.suppress(OSError):
+                os.utime(record_path)  # last use, for prune
+            log.info("%s: cache hit (%s)", name, zip_path)
+            return Outcome(output, record, "local", zip_path)
+        return None
+
+    def _records(self, name: str, key: str) -> list[Path]:
+        """The record for ``name``, then any other name's record for the same key."""
+        exact = self.folder / f"{entry_name(name, key)}.json"
+        found = [exact] if exact.is_file() else []
+        suffix = f"-{key[:16]}.json"
+        try:
+            others = sorted(n for n in os.listdir(self.folder) if n.endswith(suffix))
+        except OSError:
+            others = []
+        return found + [self.folder / n for n in others if self.folder / n != exact]
+
+    def _serve(self, source: Path, record: Mapping[str, Any], output: Path) -> bool:
+        """Copy ``source`` to ``output``, checking its sha256 on the way; False if it differs.
+
+        An output that already holds exactly the recorded bytes is left alone.
+        """
+        if self._holds(output, record):
+            return True
+        try:
+            src = open(source, "rb")  # noqa: SIM115 (closed by the with below)
+        except OSError:  # gone, a directory, unreadable: not an entry to serve
+            return False
+        with src:
+            try:
+                info = os.fstat(src.fileno())
+            except OSError:
+                return False
+            if not stat.S_ISREG(info.st_mode) or info.st_size != record["size"]:
+                return False
+            digest = hashlib.sha256()
+            try:
+                with atomic_output(output) as out:
+                    while chunk := _read(src):
+                        digest.update(chunk)
+                        out.write(chunk)
+                    if digest.hexdigest() != record["sha256"]:
+                        raise _Mismatch
+            except _Mismatch:
+                return False
+        return True
+
+    def _serve_remote(self, name: str, key: str, output: Path, gate: Gate | None) -> Outcome | None:
+        if self.remote is None:
+            return None
+        try:  # the download lands in the local cache, to be kept there …
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, temp_name = temporary(self.folder, INCOMING)  # locked while it is ours
+            keep = True
+        except OSError as exc:  # … or, when it cannot take it, beside the output
+            log.warning(
+                "cannot keep artifacts in %s (%s); serving from the remote cache without it",
+                self.folder,
+                exc.strerror,
+            )
+            try:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                fd, temp_name = temporary(output.parent, INCOMING)
+            except OSError:
+                return None  # building says what is wrong with the output's folder
+            keep = False
+        temp = Path(temp_name)
+        try:
+            try:
+                record = self.remote.fetch(name, key, temp)  # checked against its sha256
+            except RemoteUnavailable as exc:
+                self._remote_failed(exc, "reading")
+                return None
+            except OSError as exc:  # the local disk, not the remote
+                log.warning("cannot download into %s (%s); building", temp.parent, exc.strerror)
+                return None
+            if record is None:
+                return None
+            stored = temp
+            if keep:
+                try:
+                    stored = self._admit(name, key, temp, record)
+                except OSError as exc:
+                    log.warning("cannot store the artifact in %s (%s)", self.folder, exc)
+            if gate is not None:
+                gate(stored, record)
+            if not self._serve(stored, record, output):
+                return None
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            os.close(fd)
+        log.info("%s: cache hit (%s)", name, self.remote.url)
+        return Outcome(output, record, self.remote.url, None if stored == temp else stored)
+
+    def _store(self, name: str, key: str, built: Path, record: Mapping[str, Any]) -> Path | None:
+        """Copy a freshly built zip into the local cache; a failure only costs a warning."""
+        base = self.folder / entry_name(name, key)
+        try:
+            copy_file(built, base.with_suffix(".zip"))
+            write_file(base.with_suffix(".json"), canonical_json(dict(record)))
+            return base.with_suffix(".zip")
+        except OSError as exc:
+            log.warning("cannot store the artifact in %s (%s)", self.folder, exc.strerror)
+            return None
+
+    def _admit(self, name: str, key: str, zip_temp: Path, record: Mapping[str, Any]) -> Path:
+        """Move a complete zip into place, then write its record (the record commits it)."""
+        base = self.folder / entry_name(name, key)
+        final = base.with_suffix(".zip")
+        os.replace(zip_temp, final)
+        write_file(base.with_suffix(".json"), canonical_json(dict(record)))
+        return final
+
+    def _upload(self, name: str, key: str, path: Path, record: Mapping[str, Any]) -> None:
+        if self.remote is None:
+            return
+        try:
+            self.remote.upload(name, key, path, record)
+        except RemoteUnavailable as exc:
+            self._remote_failed(exc, "writing")
+
+    def _remote_failed(self, exc: RemoteUnavailable, doing: str) -> None:
+        if self.require:
+            raise DetzipError(
+                f"the cache is unavailable for {doing} ({literal(str(exc))}); "
+                "fix access to it or drop {0}",
+                settings=[Setting("require_cache", True)],
+            ) from None
+        log.warning("cache unavailable for %s (%s); building locally", doing, exc)
+        self.remote = None  # do not wait on it again in this process
+
+    def _discard(self, record_path: Path) -> None:
+        for path in (record_path, record_path.with_suffix(".zip")):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    @contextlib.contextmanager
+    def _lock(self, key: str) -> Iterator[None]:
+        """Hold an exclusive per-key lock (advisory; released by the kernel if we die)."""
+        try:
+            import fcntl
+        except ImportError:  # not on POSIX: builds of one key may race, each still atomic
+            yield
+            return
+        folder = self.layout.locks
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.layout.lock(key), os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            log.warning("cannot lock in %s (%s); building without a lock", folder, exc.strerror)
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _holds(self, path: Path, record: Mapping[str, Any]) -> bool:
+        """Whether ``path`` holds exactly the recorded zip: its size, then its sha256 — from
+        the outputs' stat memo while the file's stat is unchanged (see
+        :mod:`detzip.cache.stats`), else read now (and then remembered)."""
+        try:
+            info = path.stat()
+            if info.st_size != record["size"]:
+                return False
+            from detzip.cache.stats import StatMemo
+
+            memo = StatMemo(self.layout.stat_memo("outputs"), keep_unseen=True)
+            held = bool(memo.digest(os.path.abspath(path), path, info) == record["sha256"])
+        except OSError:
+            return False
+        if held:
+            memo.save()
+        return held
