@@ -1,7 +1,9 @@
-"""Shared helpers: building source trees and finding the independent zip readers."""
+"""Shared fixtures and helpers: the demo wheel repository, a minimal handler tree, building
+source trees, running the CLI, and finding the independent zip readers."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -10,6 +12,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
+from .wheelfactory import Repo, demo_repo
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -22,6 +26,26 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         patch.setenv("DETZIP_CACHE_DIR", str(tmp_path_factory.mktemp("detzip-cache")))
         patch.setenv("DETZIP_CACHE", "off")
         yield
+
+
+def _snapshot(repo: Repo) -> tuple[list[tuple[str, str]], str]:
+    files = sorted(
+        (str(path.relative_to(repo.folder)), hashlib.sha256(path.read_bytes()).hexdigest())
+        for path in repo.folder.rglob("*")
+        if path.is_file()
+    )
+    return files, repr(repo.packages)
+
+
+@pytest.fixture(scope="session")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
+    """The demo wheel repository (:func:`tests.wheelfactory.demo_repo`), made once for the
+    session. Tests only read it (locks are written to their own folders): it is checked
+    unchanged at the end, so a test that writes into it fails instead of leaking into others."""
+    shared = demo_repo(tmp_path_factory.mktemp("wheels"))
+    before = _snapshot(shared)
+    yield shared
+    assert _snapshot(shared) == before, "a test changed the shared demo repository"
 
 
 def make_tree(
@@ -39,6 +63,16 @@ def make_tree(
         if executable and name in executable:
             path.chmod(0o755)
     return root
+
+
+#: app.py of a minimal function whose handler is ``app.handler``
+HANDLER = "def handler(event, context):\n    return 1\n"
+
+
+@pytest.fixture
+def handler_tree(tmp_path: Path) -> Path:
+    """``tmp_path/src``: a minimal function tree, app.py defining ``handler(event, context)``."""
+    return make_tree(tmp_path / "src", {"app.py": HANDLER})
 
 
 def require_tool(name: str) -> str:

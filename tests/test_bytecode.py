@@ -15,20 +15,13 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
 from detzip import build_function, build_layer
 
 from .conftest import assert_one_line_error, make_tree, run_cli
-from .wheelfactory import Repo, demo_repo
+from .wheelfactory import Repo
 
 HERE = f"python{sys.version_info[0]}.{sys.version_info[1]}"  # this interpreter's runtime
 TAG = f"cpython-{sys.version_info[0]}{sys.version_info[1]}"
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
 
 
 def _service(root: Path, files: int = 0) -> Path:

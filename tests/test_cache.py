@@ -19,21 +19,16 @@ from hypothesis import strategies as st
 from detzip import Cache, build_function, build_layer
 from detzip.cache.keys import cache_key
 
-from .conftest import SRC, assert_one_line_error, make_tree, run_cli
-from .wheelfactory import Locked, Repo, Wheel, demo_repo, poetry_lock, requirements_txt
+from .conftest import HANDLER, SRC, assert_one_line_error, make_tree, run_cli
+from .wheelfactory import Locked, Repo, Wheel, poetry_lock, requirements_txt
 
 ON = {"DETZIP_CACHE": ""}  # the suite turns the cache off by default; these tests turn it on
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
 
 
 def tree(root: Path, **extra: str) -> Path:
     return make_tree(
         root,
-        {"app.py": "def handler(e, c):\n    return 1\n", "lib/util.py": "X = 1\n", **extra},
+        {"app.py": HANDLER, "lib/util.py": "X = 1\n", **extra},
     )
 
 

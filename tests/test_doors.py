@@ -21,7 +21,7 @@ from detzip.optiontable import OPTIONS, Option
 from detzip.spec import ArtifactSpec
 
 from .conftest import make_tree
-from .wheelfactory import Repo, demo_repo
+from .wheelfactory import Repo
 
 ROOT = Path("/srv/app")  # absolute paths resolve the same at every door
 WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_*/.", min_size=1, max_size=8).filter(
@@ -214,11 +214,6 @@ def test_spellings_of_lists_flags_and_negations() -> None:
 def _main(argv: list[str], monkeypatch: pytest.MonkeyPatch, stdin: str = "") -> int:
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
     return cli.main(argv)
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
 
 
 @pytest.fixture

@@ -23,12 +23,7 @@ import pytest
 from detzip import Cache, DetzipError, _fs, build_function, build_layer
 
 from .conftest import assert_one_line_error, make_tree, run_cli, run_cli_unprivileged
-from .wheelfactory import Locked, Repo, Wheel, demo_repo, pylock_toml, sha256_file
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
+from .wheelfactory import Locked, Repo, Wheel, pylock_toml, sha256_file
 
 
 def _layer(repo: Repo, lock: Path, out: Path, store: Path, **kw: Any) -> Any:
@@ -156,8 +151,8 @@ def test_an_unpinned_requirement_resolves_only_where_the_user_said(tmp_path: Pat
 # -- inputs are never overwritten --------------------------------------------------------------
 
 
-def test_a_function_output_that_is_a_source_file_is_refused(tmp_path: Path) -> None:
-    src = make_tree(tmp_path / "src", {"app.py": "def handler(e, c): return 1\n"})
+def test_a_function_output_that_is_a_source_file_is_refused(handler_tree: Path) -> None:
+    src = handler_tree
     before = (src / "app.py").read_bytes()
     result = run_cli("function", str(src), "-o", str(src / "app.py"))
     assert_one_line_error(result, str(src / "app.py"), "input")

@@ -13,7 +13,7 @@ import pytest
 from detzip import DetzipError, build_function
 from detzip.handler import check_handler, defined_names
 
-from .conftest import assert_one_line_error, make_tree, run_cli
+from .conftest import assert_one_line_error, run_cli
 
 
 def _zip(path: Path, files: dict[str, str]) -> Path:
@@ -93,8 +93,10 @@ def test_a_handler_module_in_a_layer_is_found(tmp_path: Path) -> None:
     check_handler("fast.handler", function, [native], "python3.12", "f.zip")
 
 
-def test_every_door_checks_the_handler_before_the_output_is_written(tmp_path: Path) -> None:
-    src = make_tree(tmp_path / "src", {"app.py": "def handler(event, context):\n    return 1\n"})
+def test_every_door_checks_the_handler_before_the_output_is_written(
+    tmp_path: Path, handler_tree: Path
+) -> None:
+    src = handler_tree
     built = build_function(src, tmp_path / "ok.zip", handler="app.handler", cache=False)
     assert built.path.is_file()
     out = tmp_path / "bad.zip"
@@ -125,8 +127,10 @@ def test_defined_names_reads_every_top_level_binding() -> None:
 POWERTOOLS = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3:7"
 
 
-def test_external_layers_count_in_the_unzipped_total_and_the_layer_count(tmp_path: Path) -> None:
-    src = make_tree(tmp_path / "src", {"app.py": "def handler(event, context):\n    return 1\n"})
+def test_external_layers_count_in_the_unzipped_total_and_the_layer_count(
+    tmp_path: Path, handler_tree: Path
+) -> None:
+    src = handler_tree
     fits = build_function(src, tmp_path / "a.zip", external_layers=[
         {"arn": POWERTOOLS, "unzipped_size": 20_000_000}], cache=False)  # fmt: skip
     assert fits.ok and fits.unzipped_total == fits.unzipped_size + 20_000_000
@@ -144,8 +148,7 @@ def test_external_layers_count_in_the_unzipped_total_and_the_layer_count(tmp_pat
     assert_one_line_error(bad, "--external-layer", "not a layer ARN with its unzipped size")
 
 
-def test_external_layers_at_every_door(tmp_path: Path) -> None:
-    make_tree(tmp_path / "src", {"app.py": "def handler(event, context):\n    return 1\n"})
+def test_external_layers_at_every_door(tmp_path: Path, handler_tree: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[tool.detzip.functions.api]\nsource = "src"\nhandler = "app.handler"\n'
         f'external_layers = [{{arn = "{POWERTOOLS}", unzipped_size = 262200000}}]\n'

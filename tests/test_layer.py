@@ -22,16 +22,10 @@ from .wheelfactory import (
     Locked,
     Repo,
     Wheel,
-    demo_repo,
     pylock_toml,
     sha256_file,
     simple_index,
 )
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
 
 
 @pytest.fixture

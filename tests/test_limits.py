@@ -23,7 +23,7 @@ from detzip.limits import (
     contributor,
 )
 
-from .conftest import assert_one_line_error, make_tree, run_cli
+from .conftest import HANDLER, assert_one_line_error, make_tree, run_cli
 
 
 def small_zip(path: Path, files: dict[str, bytes]) -> Path:
@@ -50,7 +50,7 @@ def lying_zip(path: Path, entries: int, claimed: int) -> Path:
 def big_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tree whose zip is over the direct-upload size (incompressible bytes, stored)."""
     root = tmp_path_factory.mktemp("big")
-    make_tree(root, {"app.py": "def handler(e, c):\n    return 1\n"})
+    make_tree(root, {"app.py": HANDLER})
     (root / "blob.bin").write_bytes(os.urandom(DIRECT_UPLOAD_LIMIT + 1000))
     return root
 

@@ -18,14 +18,9 @@ from detzip import project
 from detzip.errors import DetzipError
 
 from .conftest import SRC, assert_one_line_error, make_tree, run_cli
-from .wheelfactory import Repo, demo_repo
+from .wheelfactory import Repo
 
 ON = {"DETZIP_CACHE": ""}
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
 
 
 def service(root: Path, repo: Repo, config: str | None = None, *, standalone: bool = False) -> Path:

@@ -225,8 +225,10 @@ def test_the_cache_keeps_recompressed_and_copied_layers_apart(wheels: Path, tmp_
     assert _contents(tmp_path / "a.zip") == _contents(tmp_path / "b.zip")
 
 
-def test_recompress_on_a_function_without_dependencies_is_refused(tmp_path: Path) -> None:
-    src = make_tree(tmp_path / "src", {"app.py": "def handler(e, c): return 1\n"})
+def test_recompress_on_a_function_without_dependencies_is_refused(
+    tmp_path: Path, handler_tree: Path
+) -> None:
+    src = handler_tree
     out = tmp_path / "fn.zip"
     proc = run_cli("function", str(src), "-o", str(out), "--recompress")
     assert_one_line_error(proc, "--recompress", "--requirements")

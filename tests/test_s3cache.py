@@ -17,7 +17,7 @@ from detzip.errors import DetzipError
 
 from .conftest import assert_one_line_error, make_tree, run_cli, run_cli_unprivileged
 from .motoserver import MotoServer
-from .wheelfactory import Repo, demo_repo
+from .wheelfactory import Repo
 
 pytestmark = pytest.mark.e2e
 
@@ -38,11 +38,6 @@ def bucket(
     for key, value in server.env().items():
         monkeypatch.setenv(key, value)
     return name
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
 
 
 def objects(server: MotoServer, bucket: str) -> dict[str, Any]:

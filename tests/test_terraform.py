@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SRC, make_tree
-from .wheelfactory import Repo, demo_repo
+from .conftest import HANDLER, SRC, make_tree
+from .wheelfactory import Repo
 
 RESULT_KEYS = {"path", "base64sha256", "sha256", "size", "unzipped_size", "key", "cache",
                "runtime", "arch", "layers"}  # fmt: skip
@@ -59,16 +59,11 @@ def b64_of(path: Path) -> str:
     return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     make_tree(
         tmp_path / "fn",
-        {"app.py": "def handler(e, c):\n    return 1\n", "tests/test_app.py": "", "NOTES.md": ""},
+        {"app.py": HANDLER, "tests/test_app.py": "", "NOTES.md": ""},
     )
     return tmp_path
 
@@ -268,7 +263,7 @@ def _checkout(where: Path, repo: Repo, seed: int) -> Path:
     """The service at ``where``, with its own file times (a teammate's clone, or CI's)."""
     import random
 
-    make_tree(where, {"functions/api/app.py": "def handler(e, c):\n    return 1\n",
+    make_tree(where, {"functions/api/app.py": HANDLER,
                       "terraform/main.tf": "# the stack\n",
                       "pyproject.toml": CHECKOUT.format(wheels=repo.folder)})  # fmt: skip
     repo.write("uv", where)

@@ -35,16 +35,11 @@ from detzip.inputs.wheel import compile_excludes, install
 from detzip.zip.entries import Precompressed
 from detzip.zip.writer import WrittenZip, write_zip
 
-from .wheelfactory import Repo, Wheel, demo_repo, sha256_file
+from .wheelfactory import Repo, Wheel, sha256_file
 
 FORMATS = ("requirements", "poetry", "pylock", "uv")
 PY311 = Target("python3.11", "x86_64")
 PY312_ARM = Target("python3.12", "arm64")
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
 
 
 def _versions(pins: Sequence[Any]) -> dict[str, str]:
@@ -169,8 +164,10 @@ def test_a_remembered_resolution_does_not_read_the_lock(repo: Repo, tmp_path: Pa
         resolution.wheels()  # only a build reads the lock (and would fail here)
 
 
-def test_choose_prefers_the_best_tag_then_refuses_with_the_option(repo: Repo) -> None:
-    pins = {pin.name: pin for pin in load(repo.write("uv", repo.folder / "uv"), PY311).pins}
+def test_choose_prefers_the_best_tag_then_refuses_with_the_option(
+    repo: Repo, tmp_path: Path
+) -> None:
+    pins = {pin.name: pin for pin in load(repo.write("uv", tmp_path), PY311).pins}
     assert choose(pins["gamma"], PY311).filename == "gamma-3.1-cp38-abi3-manylinux2014_x86_64.whl"
     assert choose(pins["gamma"], PY312_ARM).filename == (
         "gamma-3.1-cp38-abi3-manylinux2014_aarch64.whl"
