@@ -1,7 +1,9 @@
-"""The artifact cache: keys, hits, verification, memoized resolutions, concurrency, pruning."""
+"""The artifact cache (detzip.cache): keys, hits, verification, memoized resolutions,
+concurrency, pruning; and, imported directly, its layout and Cache.through."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -9,6 +11,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detzip import Cache, build_function, build_layer
+from detzip.cache import layout
 from detzip.cache.keys import cache_key
+from detzip.errors import DetzipError
+from detzip.zip.writer import WrittenZip
 
 from .conftest import HANDLER, SRC, assert_one_line_error, make_tree, run_cli
 from .wheelfactory import Locked, Repo, Wheel, poetry_lock, requirements_txt
@@ -539,3 +545,64 @@ def test_parse_size_and_age() -> None:
     assert parse_age("30d") == 30 * 86400
     assert parse_age("2w") == 14 * 86400
     assert parse_age("90") == 90
+
+
+# -- the cache's own contract, imported directly: its layout and Cache.through -----------------
+
+
+def test_layout_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    here = layout.Layout.at(tmp_path)
+    assert [here.artifacts, here.locks, here.memo, here.wheels, here.resolved] == [
+        tmp_path / n for n in ("artifacts", "locks", "memo", "wheels", "resolved")
+    ]
+    monkeypatch.setenv("DETZIP_CACHE_DIR", str(tmp_path / "env"))
+    assert layout.Layout.at(None).root == tmp_path / "env"
+    monkeypatch.delenv("DETZIP_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert layout.default_cache_dir() == tmp_path / "xdg" / "detzip"
+
+
+def _make(data: bytes) -> Any:
+    def build(path: Path) -> WrittenZip:
+        path.write_bytes(data)
+        return WrittenZip(path, hashlib.sha256(data).hexdigest(), len(data), 0, 0)
+
+    return build
+
+
+def test_cache_through_builds_once_then_serves(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "c")
+    key = "1" * 64
+    built = cache.through("fn", key, {"a": 1}, tmp_path / "one.zip", _make(b"zip bytes"))
+    assert built.source is None and built.entry == cache.layout.artifact(f"fn-{key[:16]}")
+    record = json.loads(built.entry.with_suffix(".json").read_bytes())
+    assert record["sha256"] == hashlib.sha256(b"zip bytes").hexdigest()
+
+    def never(path: Path) -> WrittenZip:
+        raise AssertionError("a hit must not build")
+
+    hit = cache.through("fn", key, {"a": 1}, tmp_path / "two.zip", never)
+    assert hit.source == "local" and (tmp_path / "two.zip").read_bytes() == b"zip bytes"
+
+
+def test_cache_never_serves_a_corrupt_entry(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "c")
+    key = "2" * 64
+    first = cache.through("fn", key, {}, tmp_path / "a.zip", _make(b"good"))
+    assert first.entry is not None
+    first.entry.write_bytes(b"evil")
+    again = cache.through("fn", key, {}, tmp_path / "b.zip", _make(b"good"))
+    assert again.source is None and (tmp_path / "b.zip").read_bytes() == b"good"
+
+
+def test_a_refused_zip_leaves_the_output_alone(tmp_path: Path) -> None:
+    out = tmp_path / "out.zip"
+    out.write_bytes(b"previous")
+
+    def refuse(path: Path, record: Mapping[str, Any]) -> None:
+        raise DetzipError("too big")
+
+    with pytest.raises(DetzipError):
+        Cache(tmp_path / "c").through("fn", "3" * 64, {}, out, _make(b"new"), refuse)
+    assert out.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "out.zip"], "no temporary left"
