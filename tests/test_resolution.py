@@ -1,6 +1,7 @@
 """The resolution (detzip.deps.resolution) and the choice of a wheel per package for the target
 (detzip.deps._select), imported directly: the same description whatever the lock format, a
-remembered resolution that reads no lock, the best tag chosen or the option to fix named."""
+remembered resolution that reads no lock, the best tag chosen or the option to fix named, and
+a lock made for another machine answered with how to lock for the target."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from detzip.deps.store import WheelStore
 from detzip.deps.targets import Target
 from detzip.errors import DetzipError
 
-from .wheelfactory import Repo
+from .conftest import assert_one_line_error, run_cli
+from .wheelfactory import Repo, Wheel, sha256_file
 
 FORMATS = ("requirements", "poetry", "pylock", "uv")
 PY311 = Target("python3.11", "x86_64")
@@ -97,3 +99,18 @@ def test_excluded_packages_leave_the_description(repo: Repo, tmp_path: Path) -> 
     selection = select(deps, WheelStore(tmp_path / "s", tmp_path / "r"), Cache(tmp_path / "c"))
     assert [p["name"] for p in selection.description["packages"]] == ["alpha", "beta", "gamma"]
     assert selection.description["exclude_packages"] == ["native"]
+
+
+def test_a_lock_made_for_another_machine_says_to_lock_for_the_target(tmp_path: Path) -> None:
+    wheel = Wheel("fastjson", "1.0", "cp311-cp311-manylinux_2_17_x86_64",
+                  files={"fastjson.py": ""}).build(tmp_path)  # fmt: skip
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(
+        'lock-version = "1.0"\ncreated-by = "pip"\n[[packages]]\nname = "fastjson"\n'
+        f'version = "1.0"\n[[packages.wheels]]\nname = "{wheel.name}"\nurl = "{wheel.as_uri()}"\n'
+        f'hashes = {{sha256 = "{sha256_file(wheel)}"}}\n'
+    )
+    result = run_cli("layer", "-r", str(lock), "-o", str(tmp_path / "l.zip"), "--runtime",
+                     "python3.12", "--no-index")  # fmt: skip
+    assert_one_line_error(result, "fastjson 1.0 has no wheel for python3.12",
+                          "lock for the target", "--python-version 3.12")  # fmt: skip
