@@ -26,7 +26,7 @@ from detzip.zip.entries import DEFLATED, STORED, Entry, Precompressed
 from detzip.zip.options import ZipOptions
 from detzip.zip.writer import write_zip
 
-from .conftest import assert_one_line_error, make_tree, run_cli
+from .conftest import make_tree, run_cli
 from .wheelfactory import Locked as _Locked
 from .wheelfactory import Wheel, requirements_txt
 
@@ -223,16 +223,6 @@ def test_the_cache_keeps_recompressed_and_copied_layers_apart(wheels: Path, tmp_
     assert b["sha256"] != a["sha256"] and b["cache_hit"] is False
     assert c["cache_hit"] is True and c["sha256"] == b["sha256"]
     assert _contents(tmp_path / "a.zip") == _contents(tmp_path / "b.zip")
-
-
-def test_recompress_on_a_function_without_dependencies_is_refused(
-    tmp_path: Path, handler_tree: Path
-) -> None:
-    src = handler_tree
-    out = tmp_path / "fn.zip"
-    proc = run_cli("function", str(src), "-o", str(out), "--recompress")
-    assert_one_line_error(proc, "--recompress", "--requirements")
-    assert not out.exists()
 
 
 # -- format 2: folder entries only for empty folders ---------------------------------------------
