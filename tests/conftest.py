@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -75,6 +76,19 @@ def handler_tree(tmp_path: Path) -> Path:
     return make_tree(tmp_path / "src", {"app.py": HANDLER})
 
 
+def two_source_folders(root: Path) -> None:
+    """A function (functions/api, app.handler) that imports from a second folder, libs/common
+    (with tests/ to leave out): a function gathered from two source folders."""
+    (root / "functions/api").mkdir(parents=True)
+    (root / "functions/api/app.py").write_text(
+        "from common.util import greet\n\ndef handler(event, context):\n    return greet()\n"
+    )
+    (root / "libs/common/tests").mkdir(parents=True)
+    (root / "libs/common/__init__.py").write_text("")
+    (root / "libs/common/util.py").write_text("def greet():\n    return 'hi'\n")
+    (root / "libs/common/tests/test_util.py").write_text("assert True\n")
+
+
 def require_tool(name: str) -> str:
     """The tool's path; in CI (.ci/run installs it) a missing tool fails instead of skipping."""
     found = shutil.which(name)
@@ -135,8 +149,6 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
 def run_in_layer(layer: Path, scratch: Path, code: str) -> subprocess.CompletedProcess[str]:
     """Extract ``layer`` and run ``code`` in a fresh isolated interpreter (``-I``) whose only
     extra path is the extracted ``python/`` — the import check."""
-    import zipfile
-
     out = scratch / "extracted"
     with zipfile.ZipFile(layer) as archive:
         archive.extractall(out)
@@ -144,3 +156,17 @@ def run_in_layer(layer: Path, scratch: Path, code: str) -> subprocess.CompletedP
     return subprocess.run(
         [sys.executable, "-I", "-c", prelude + code], capture_output=True, text=True
     )
+
+
+def run_extracted(layer: Path, tmp: Path, code: str, root: str = "python") -> str:
+    """Run ``code`` with python3.11 against the zip extracted under ``tmp`` (``root``: the folder
+    on the path, ``python`` for a layer as Lambda's /opt, ``""`` for a function); its stdout."""
+    where = tmp / f"opt-{layer.stem}"
+    shutil.rmtree(where, ignore_errors=True)
+    with zipfile.ZipFile(layer) as archive:
+        archive.extractall(where)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(where / root), "PYTHONNOUSERSITE": "1"}
+    python = shutil.which("python3.11") or sys.executable
+    done = subprocess.run([python, "-S", "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
