@@ -1,6 +1,6 @@
-"""Bytecode for faster cold starts (issue 13): hash-based pycs compiled by the target's Python,
-byte-identical whatever the hash seed, build folder or number of workers. Only python3.11 exists
-on these machines: the targets here are python3.11."""
+"""Bytecode for faster cold starts (detzip.inputs.bytecode, --compile): hash-based pycs compiled
+by the target's Python, byte-identical whatever the hash seed, build folder or number of workers.
+Only python3.11 exists on these machines: the targets here are python3.11."""
 
 from __future__ import annotations
 

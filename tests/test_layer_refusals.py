@@ -1,5 +1,6 @@
-"""What detzip checks before it builds a layer (issue 11): a layer is complete and right for its
-target, or refused — naming what is wrong and the fix — before anything is written or cached.
+"""What detzip checks before it builds a layer: a layer is complete and right for its target, or
+refused — naming what is wrong and the fix — before anything is written or cached (the closure
+of the pins' requirements, extras and markers for the target, groups, sdists, pyproject.toml).
 
 The fixtures look like real projects (requests, uvicorn[standard], a poetry 1.8 project, a uv
 workspace) but every wheel is made here, offline, with the METADATA the real one declares.
