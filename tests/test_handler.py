@@ -14,7 +14,7 @@ import pytest
 from detzip import DetzipError, build_function
 from detzip.handler import check_handler, defined_names
 
-from .conftest import assert_one_line_error, run_cli
+from .conftest import assert_one_line_error, make_tree, run_cli
 
 
 def _zip(path: Path, files: dict[str, str]) -> Path:
@@ -47,8 +47,22 @@ HANDLERS = {
      "svc.handlers.reexport.main", "svc.handlers.guarded.impl", "svc.handlers.guarded.run",
      "pkg.handle", "app.json"],
 )  # fmt: skip
-def test_a_handler_lambda_will_find_passes(tmp_path: Path, handler: str) -> None:
-    check_handler(handler, _zip(tmp_path / "f.zip", HANDLERS), [], "python3.12", "f.zip")
+def test_a_handler_lambda_will_find_passes(
+    tmp_path: Path, handler: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="detzip"):
+        check_handler(handler, _zip(tmp_path / "f.zip", HANDLERS), [], "python3.12", "f.zip")
+    assert caplog.records == []
+    # a build with the handler: it passes the check silently, and the module is in the zip
+    src = make_tree(tmp_path / "src", HANDLERS)
+    out = tmp_path / "built.zip"
+    built = run_cli("function", str(src), "-o", str(out), "--handler", handler, "--json")
+    assert built.returncode == 0 and built.stderr == "", built.stderr
+    assert json.loads(built.stdout)["problems"] == []
+    module = handler.rsplit(".", 1)[0].replace(".", "/")
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+    assert f"{module}.py" in names or f"{module}/__init__.py" in names, names
 
 
 @pytest.mark.parametrize(

@@ -70,11 +70,17 @@ def test_detzip_commands_that_fetch(
 
 
 def test_python_blocks(repo_copy: Path) -> None:
-    for block in blocks("python"):
+    found = blocks("python")
+    fences = [line for line in README.splitlines() if line.lstrip().startswith("```python")]
+    assert len(found) == len(fences) > 0, "a python block the pattern does not see"
+    ran = 0
+    for block in found:
         if not needs_network(block):
             done = subprocess.run([sys.executable, "-c", block], cwd=repo_copy,
                                   capture_output=True, text=True)  # fmt: skip
             assert done.returncode == 0 and done.stderr == "", done.stderr
+            ran += 1
+    assert ran >= 1
 
 
 @pytest.mark.network
