@@ -48,6 +48,7 @@ def test_a_previous_output_inside_the_tree_is_still_fine(tmp_path: Path) -> None
     assert "build.zip" not in zipfile.ZipFile(src / "build.zip").namelist()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["lock", "included", "constraints"])
 def test_a_layer_output_that_is_the_lock_or_a_file_it_reads_is_refused(
     repo: Repo, tmp_path: Path, target: str

@@ -15,6 +15,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from detzip import build_function, build_layer
 
 from .conftest import assert_one_line_error, make_tree, run_cli
@@ -85,6 +87,7 @@ def test_an_import_from_a_read_only_extraction_uses_the_pycs(tmp_path: Path) -> 
         assert f"code object from '{task / module}'" in done.stderr, done.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_the_bytes_depend_on_the_sources_only(tmp_path: Path) -> None:
     """Hash seeds, build folders and how files are split between workers change nothing."""
     one = _service(tmp_path / "a" / "src", files=240)
@@ -106,6 +109,7 @@ def test_the_bytes_depend_on_the_sources_only(tmp_path: Path) -> None:
     assert len(set(results)) == 1
 
 
+@pytest.mark.slow
 def test_a_layer_is_compiled_where_lambda_extracts_it(repo: Repo, tmp_path: Path) -> None:
     lock = repo.write("uv", tmp_path / "lock")
     layer = build_layer(lock, tmp_path / "l.zip", runtime=HERE, find_links=[str(repo.folder)],

@@ -200,6 +200,7 @@ def _build_variant(root: Path, variant: dict[str, Any]) -> tuple[str, str]:
 variants = st.fixed_dictionaries({k: st.sampled_from(v) for k, v in OPTION_VARIANTS.items()})
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(variants, variants)
 def test_different_bytes_always_mean_different_keys(a: dict[str, Any], b: dict[str, Any]) -> None:
@@ -278,6 +279,7 @@ def test_lock_edits_that_change_nothing_for_the_target_keep_the_key(
         assert again.key == first.key and again.cache_hit, i
 
 
+@pytest.mark.slow
 def test_lock_edits_that_change_the_set_change_the_key(repo: Repo, tmp_path: Path) -> None:
     alpha2 = Wheel("alpha", "1.0.1", files={"alpha/__init__.py": "VERSION = '1.0.1'\n"}).build(
         tmp_path / "more"
@@ -317,6 +319,7 @@ def test_an_included_requirements_file_is_an_input(repo: Repo, tmp_path: Path) -
     assert not any("native" in n for n in zipfile.ZipFile(second.path).namelist())
 
 
+@pytest.mark.slow
 def test_a_hit_does_not_import_the_lock_readers(repo: Repo, tmp_path: Path) -> None:
     lock = repo.write("uv", tmp_path / "u")
     args = [
@@ -359,6 +362,7 @@ NOT_ON_A_HIT = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["function", "layer"])
 def test_a_hit_loads_only_what_it_needs(repo: Repo, tmp_path: Path, kind: str) -> None:
     if kind == "layer":
@@ -517,6 +521,7 @@ def test_prune_by_age_and_size(tmp_path: Path) -> None:
     assert build_function(tmp_path / "s2", tmp_path / "h.zip", cache=cache).cache_hit
 
 
+@pytest.mark.slow
 def test_prune_removes_unused_wheels(repo: Repo, tmp_path: Path) -> None:
     root = tmp_path / "c"
     build_layer(

@@ -131,6 +131,7 @@ def _toml(kind: str, values: dict[str, Any], folder: Path, name: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

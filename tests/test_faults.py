@@ -81,6 +81,7 @@ def test_a_tampered_stored_wheel_is_refused_and_nothing_cached(
     assert _artifacts(cache) == [], "nothing is cached under the genuine key"
 
 
+@pytest.mark.slow
 def test_a_zero_byte_stored_wheel_is_one_line(repo: Repo, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     lock = repo.write("poetry", tmp_path / "lock")
@@ -93,6 +94,7 @@ def test_a_zero_byte_stored_wheel_is_one_line(repo: Repo, tmp_path: Path) -> Non
     assert not (tmp_path / "x.zip").exists()
 
 
+@pytest.mark.slow
 def test_an_edited_lock_hash_is_refused_although_the_wheel_is_stored(
     repo: Repo, tmp_path: Path
 ) -> None:
@@ -108,6 +110,7 @@ def test_an_edited_lock_hash_is_refused_although_the_wheel_is_stored(
     assert not (tmp_path / "x.zip").exists()
 
 
+@pytest.mark.slow
 def test_a_stored_wheel_matching_its_hash_still_builds(repo: Repo, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     lock = repo.write("uv", tmp_path / "lock")
@@ -132,6 +135,7 @@ def test_a_direct_wheel_reference_is_checked_too(tmp_path: Path) -> None:
 # -- index options reach every pip call --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_unpinned_requirement_resolves_only_where_the_user_said(tmp_path: Path) -> None:
     """--no-index and --find-links must reach the resolve step, not only the download."""
     name = "detzip-probe-unpinned"  # not on PyPI: only the local folder can answer
@@ -411,6 +415,7 @@ def test_a_full_cache_disk_costs_a_warning_and_leaks_nothing(
     assert not [p for p in leaked if p.parent.name != "stat-memo"]
 
 
+@pytest.mark.slow
 def test_a_full_cache_disk_while_storing_wheels_costs_a_warning(
     repo: Repo, tmp_path: Path, small_disk: Path
 ) -> None:
@@ -634,6 +639,7 @@ def test_a_huge_terraform_query_is_not_read_whole() -> None:
 # -- an unusable cache folder costs a warning, never the build ---------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["read-only", "a-file"])
 def test_a_layer_builds_with_an_unusable_cache_folder(repo: Repo, tmp_path: Path, how: str) -> None:
     lock = repo.write("requirements", tmp_path / "lock")

@@ -168,6 +168,7 @@ def test_contributors_look_through_layer_folders() -> None:
 # -- builds check themselves ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_build_over_the_direct_size_warns(big_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "big.zip"
     args = ["function", str(big_tree), "-o", str(out), "--compressor", "store", "--no-cache"]

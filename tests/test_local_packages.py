@@ -149,6 +149,7 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 # -- uv workspace ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_uv_workspace_layer_has_its_members_built_and_importable(
     house: Path, tmp_path: Path
 ) -> None:
@@ -168,6 +169,7 @@ def test_a_uv_workspace_layer_has_its_members_built_and_importable(
     assert not (tmp_path / "repo/packages/common/build").exists()  # built elsewhere
 
 
+@pytest.mark.slow
 def test_include_project_adds_the_root_and_refuses_a_virtual_one(
     house: Path, tmp_path: Path
 ) -> None:
@@ -188,6 +190,7 @@ def test_include_project_adds_the_root_and_refuses_a_virtual_one(
     assert_one_line_error(result, "service", "virtual", "--include-project")
 
 
+@pytest.mark.slow
 def test_two_checkouts_give_the_same_bytes_a_touch_nothing_an_edit_a_new_layer(
     house: Path, tmp_path: Path, builds: list[str]
 ) -> None:
@@ -215,6 +218,7 @@ def test_two_checkouts_give_the_same_bytes_a_touch_nothing_an_edit_a_new_layer(
     assert wiped.sha256 == edited.sha256
 
 
+@pytest.mark.slow
 def test_a_hit_checks_the_members_files_by_their_stat_and_sees_an_edit_of_the_same_size(
     house: Path, tmp_path: Path
 ) -> None:
@@ -252,6 +256,7 @@ def test_a_hit_checks_the_members_files_by_their_stat_and_sees_an_edit_of_the_sa
     )
 
 
+@pytest.mark.slow
 def test_an_edit_after_the_key_is_computed_is_an_error_never_a_zip_under_the_old_key(
     house: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -277,6 +282,7 @@ def test_an_edit_after_the_key_is_computed_is_an_error_never_a_zip_under_the_old
     assert run_extracted(again.path, tmp_path, "import models; print(models.MODEL)") == "v2"
 
 
+@pytest.mark.slow
 def test_a_stat_memo_that_vouches_for_other_bytes_fails_once_then_is_forgotten(
     house: Path, tmp_path: Path
 ) -> None:
@@ -298,6 +304,7 @@ def test_a_stat_memo_that_vouches_for_other_bytes_fails_once_then_is_forgotten(
     assert again.key == first.key and again.cache_hit
 
 
+@pytest.mark.slow
 def test_build_debris_and_caches_in_a_member_do_not_change_the_layer(
     house: Path, tmp_path: Path, builds: list[str]
 ) -> None:
@@ -338,6 +345,7 @@ def _poetry_lock(house: Path, repo: Path) -> Path:
     return lock
 
 
+@pytest.mark.slow
 def test_a_poetry_path_dependency_is_built(house: Path, tmp_path: Path) -> None:
     lock = _poetry_lock(house, tmp_path / "repo")
     layer = build_layer(lock, tmp_path / "l.zip", **_offline(house, tmp_path / "c"))
@@ -352,6 +360,7 @@ def test_a_poetry_path_dependency_is_built(house: Path, tmp_path: Path) -> None:
     assert "api" in _members(project.path)
 
 
+@pytest.mark.slow
 def test_a_stale_lock_version_of_a_local_package_is_refused(house: Path, tmp_path: Path) -> None:
     lock = _poetry_lock(house, tmp_path / "repo")
     pyproject = tmp_path / "repo/libs/common/pyproject.toml"
@@ -362,6 +371,7 @@ def test_a_stale_lock_version_of_a_local_package_is_refused(house: Path, tmp_pat
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_requirements_file_with_a_path_and_an_editable_line(house: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     package(repo / "libs/x", "libx", "1.0", dependencies=["certifi"])
@@ -387,6 +397,7 @@ def test_a_requirements_file_with_a_path_and_an_editable_line(house: Path, tmp_p
         build_layer(requirements, tmp_path / "l3.zip", **_offline(house, tmp_path / "c"))
 
 
+@pytest.mark.slow
 def test_a_pylock_directory_entry_is_built(house: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     package(repo / "libs/common", "common", "0.1.0")
@@ -455,6 +466,7 @@ def test_a_version_from_vcs_tags_is_refused(house: Path, tmp_path: Path) -> None
 # -- functions: the project itself ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_src_layout_project_is_installed_into_a_function_zip(house: Path, tmp_path: Path) -> None:
     project = tmp_path / "svc"
     package(project, "svc", "1.2.0", dependencies=["idna"],
@@ -483,6 +495,7 @@ def test_a_src_layout_project_is_installed_into_a_function_zip(house: Path, tmp_
 # -- a real backend from PyPI: the bundled uv workspace, built with hatchling --------------------
 
 
+@pytest.mark.slow
 @pytest.mark.network
 def test_the_example_monorepo_builds_reproducibly_with_hatchling(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parent.parent / "examples" / "monorepo"
@@ -500,6 +513,7 @@ def test_the_example_monorepo_builds_reproducibly_with_hatchling(tmp_path: Path)
     assert set(built[0].built_from_source) == {"api 0.1.0", "common 0.2.0", "models 1.0.0"}
 
 
+@pytest.mark.slow
 def test_local_lines_with_extras_and_file_urls(house: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     package(repo / "libs/x", "libx", "1.0", extras={"net": ["idna"]})
@@ -579,6 +593,7 @@ def _two_folders_fixture(house: Path, root: Path) -> tuple[Any, str]:
     return build, "libs/common/util.py"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "fixture",
     [_poetry_fixture, _requirements_fixture, _pylock_fixture, _project_function_fixture,
@@ -613,7 +628,11 @@ def test_each_fixture_is_reproducible_across_checkouts_touches_and_edits(
     ("lines", "needles"),
     [
         ("./libs/x --hash=sha256:" + "0" * 64 + "\n", ["no hash to check", "--hash"]),
-        (f"foo @ file:{'/' * 3}LIBS/x\n", ["named foo", "builds libx", "fix the name"]),
+        pytest.param(
+            f"foo @ file:{'/' * 3}LIBS/x\n",
+            ["named foo", "builds libx", "fix the name"],
+            marks=pytest.mark.slow,
+        ),  # builds libx to read its name
         ("file://otherhost/libs/x\n", ["another host", "otherhost"]),
         ("./libs/x ; python_version >= '3.8' and\n", ["invalid marker"]),
     ],
@@ -630,6 +649,7 @@ def test_bad_local_lines_are_one_line_errors(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_markers_egg_fragments_and_a_function_ignore_file_on_local_lines(
     house: Path, tmp_path: Path
 ) -> None:
@@ -656,6 +676,7 @@ def test_include_project_with_a_pyproject_of_the_wrong_shape(house: Path, tmp_pa
     assert_one_line_error(result, "pyproject.toml", "must be tables", "--include-project")
 
 
+@pytest.mark.slow
 def test_an_extra_a_local_package_does_not_declare_is_refused(house: Path, tmp_path: Path) -> None:
     package(tmp_path / "libs/x", "libx", "1.0", extras={"net": ["idna"]})
     lock = tmp_path / "requirements.txt"

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -95,6 +96,7 @@ SETTINGS = settings(
 )
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     tree=trees(),
@@ -117,6 +119,7 @@ def test_bytes_do_not_depend_on_the_filesystem(
     shutil.rmtree(base)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tree=trees(), data=st.data())
 def test_extraction_gives_back_names_contents_and_exec_bits(
@@ -179,6 +182,7 @@ def _fast_matcher_agrees_with_pathspec(
     _compared.append(len(patterns))
 
 
+@pytest.mark.slow
 def test_the_fast_matcher_agrees_with_pathspec() -> None:
     _compared.clear()
     _fast_matcher_agrees_with_pathspec()

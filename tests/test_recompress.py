@@ -184,6 +184,7 @@ def _contents(path: Path) -> dict[str, bytes]:
         return {info.filename: archive.read(info) for info in archive.infolist()}
 
 
+@pytest.mark.slow
 def test_layer_recompressed_has_the_same_files_and_is_smaller(wheels: Path, tmp_path: Path) -> None:
     requirements = _requirements(wheels, tmp_path)
     common = {"find_links": [str(wheels)], "no_index": True, "cache": False}
@@ -212,6 +213,7 @@ def test_layer_recompressed_has_the_same_files_and_is_smaller(wheels: Path, tmp_
     assert again.sha256 == small.sha256
 
 
+@pytest.mark.slow
 def test_the_cache_keeps_recompressed_and_copied_layers_apart(wheels: Path, tmp_path: Path) -> None:
     requirements = _requirements(wheels, tmp_path)
     env = {"DETZIP_CACHE": "", "DETZIP_CACHE_DIR": str(tmp_path / "cache")}

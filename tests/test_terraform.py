@@ -104,6 +104,7 @@ def test_patterns_are_newline_separated(project: Path) -> None:
     assert outcome.result["cache"] == "miss"
 
 
+@pytest.mark.slow
 def test_layer_with_pip_output_kept_off_stdout(repo: Repo, tmp_path: Path) -> None:
     """requirements.txt with hashes: pip download runs, and stdout is still one JSON object."""
     lock = repo.write("requirements", tmp_path / "deps")
@@ -126,6 +127,7 @@ def test_layer_with_pip_output_kept_off_stdout(repo: Repo, tmp_path: Path) -> No
     assert outcome.result["base64sha256"] == b64_of(tmp_path / "layer.zip")
 
 
+@pytest.mark.slow
 def test_function_with_bundled_dependencies(repo: Repo, project: Path) -> None:
     lock = repo.write("uv", project / "deps")
     query = {"kind": "function", "source": "fn", "output": "b.zip", "requirements": str(lock)}
@@ -189,6 +191,7 @@ def test_an_empty_query_names_what_is_needed(project: Path) -> None:
     assert outcome.returncode == 2 and outcome.error is not None and "kind" in outcome.error
 
 
+@pytest.mark.slow
 def test_over_the_direct_upload_size_fails_by_default(tmp_path: Path) -> None:
     """Terraform's filename uploads directly: over 50 MiB is an error at plan time."""
     make_tree(tmp_path / "fn", {"app.py": "x = 1\n"})
@@ -274,6 +277,7 @@ def _checkout(where: Path, repo: Repo, seed: int) -> Path:
     return where
 
 
+@pytest.mark.slow
 def test_results_are_the_same_from_any_checkout(repo: Repo, tmp_path: Path) -> None:
     one = _checkout(tmp_path / "alice" / "service", repo, 1)
     two = _checkout(tmp_path / "ci" / "build" / "checkout", repo, 2)
@@ -299,6 +303,7 @@ def test_results_are_the_same_from_any_checkout(repo: Repo, tmp_path: Path) -> N
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_output_dir_and_the_cache_are_never_packed(repo: Repo, tmp_path: Path) -> None:
     root = _checkout(tmp_path / "svc", repo, 3)
     make_tree(root, {".build/stale.zip": "old output", "cache/artifacts/x.json": "{}",
