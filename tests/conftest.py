@@ -1,15 +1,20 @@
-"""Shared helpers: building source trees and finding the independent zip readers."""
+"""Shared fixtures and helpers: the demo wheel repository, a minimal handler tree, building
+source trees, running the CLI, and finding the independent zip readers."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
+from .wheelfactory import Repo, demo_repo
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -22,6 +27,26 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         patch.setenv("DETZIP_CACHE_DIR", str(tmp_path_factory.mktemp("detzip-cache")))
         patch.setenv("DETZIP_CACHE", "off")
         yield
+
+
+def _snapshot(repo: Repo) -> tuple[list[tuple[str, str]], str]:
+    files = sorted(
+        (str(path.relative_to(repo.folder)), hashlib.sha256(path.read_bytes()).hexdigest())
+        for path in repo.folder.rglob("*")
+        if path.is_file()
+    )
+    return files, repr(repo.packages)
+
+
+@pytest.fixture(scope="session")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
+    """The demo wheel repository (:func:`tests.wheelfactory.demo_repo`), made once for the
+    session. Tests only read it (locks are written to their own folders): it is checked
+    unchanged at the end, so a test that writes into it fails instead of leaking into others."""
+    shared = demo_repo(tmp_path_factory.mktemp("wheels"))
+    before = _snapshot(shared)
+    yield shared
+    assert _snapshot(shared) == before, "a test changed the shared demo repository"
 
 
 def make_tree(
@@ -39,6 +64,29 @@ def make_tree(
         if executable and name in executable:
             path.chmod(0o755)
     return root
+
+
+#: app.py of a minimal function whose handler is ``app.handler``
+HANDLER = "def handler(event, context):\n    return 1\n"
+
+
+@pytest.fixture
+def handler_tree(tmp_path: Path) -> Path:
+    """``tmp_path/src``: a minimal function tree, app.py defining ``handler(event, context)``."""
+    return make_tree(tmp_path / "src", {"app.py": HANDLER})
+
+
+def two_source_folders(root: Path) -> None:
+    """A function (functions/api, app.handler) that imports from a second folder, libs/common
+    (with tests/ to leave out): a function gathered from two source folders."""
+    (root / "functions/api").mkdir(parents=True)
+    (root / "functions/api/app.py").write_text(
+        "from common.util import greet\n\ndef handler(event, context):\n    return greet()\n"
+    )
+    (root / "libs/common/tests").mkdir(parents=True)
+    (root / "libs/common/__init__.py").write_text("")
+    (root / "libs/common/util.py").write_text("def greet():\n    return 'hi'\n")
+    (root / "libs/common/tests/test_util.py").write_text("assert True\n")
 
 
 def require_tool(name: str) -> str:
@@ -101,8 +149,6 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
 def run_in_layer(layer: Path, scratch: Path, code: str) -> subprocess.CompletedProcess[str]:
     """Extract ``layer`` and run ``code`` in a fresh isolated interpreter (``-I``) whose only
     extra path is the extracted ``python/`` — the import check."""
-    import zipfile
-
     out = scratch / "extracted"
     with zipfile.ZipFile(layer) as archive:
         archive.extractall(out)
@@ -110,3 +156,17 @@ def run_in_layer(layer: Path, scratch: Path, code: str) -> subprocess.CompletedP
     return subprocess.run(
         [sys.executable, "-I", "-c", prelude + code], capture_output=True, text=True
     )
+
+
+def run_extracted(layer: Path, tmp: Path, code: str, root: str = "python") -> str:
+    """Run ``code`` with python3.11 against the zip extracted under ``tmp`` (``root``: the folder
+    on the path, ``python`` for a layer as Lambda's /opt, ``""`` for a function); its stdout."""
+    where = tmp / f"opt-{layer.stem}"
+    shutil.rmtree(where, ignore_errors=True)
+    with zipfile.ZipFile(layer) as archive:
+        archive.extractall(where)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(where / root), "PYTHONNOUSERSITE": "1"}
+    python = shutil.which("python3.11") or sys.executable
+    done = subprocess.run([python, "-S", "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()

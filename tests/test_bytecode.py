@@ -1,6 +1,6 @@
-"""Bytecode for faster cold starts (issue 13): hash-based pycs compiled by the target's Python,
-byte-identical whatever the hash seed, build folder or number of workers. Only python3.11 exists
-on these machines: the targets here are python3.11."""
+"""Bytecode for faster cold starts (detzip.inputs.bytecode, --compile): hash-based pycs compiled
+by the target's Python, byte-identical whatever the hash seed, build folder or number of workers.
+Only python3.11 exists on these machines: the targets here are python3.11."""
 
 from __future__ import annotations
 
@@ -20,15 +20,10 @@ import pytest
 from detzip import build_function, build_layer
 
 from .conftest import assert_one_line_error, make_tree, run_cli
-from .wheelfactory import Repo, demo_repo
+from .wheelfactory import Repo
 
 HERE = f"python{sys.version_info[0]}.{sys.version_info[1]}"  # this interpreter's runtime
 TAG = f"cpython-{sys.version_info[0]}{sys.version_info[1]}"
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
 
 
 def _service(root: Path, files: int = 0) -> Path:
@@ -92,6 +87,7 @@ def test_an_import_from_a_read_only_extraction_uses_the_pycs(tmp_path: Path) -> 
         assert f"code object from '{task / module}'" in done.stderr, done.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_the_bytes_depend_on_the_sources_only(tmp_path: Path) -> None:
     """Hash seeds, build folders and how files are split between workers change nothing."""
     one = _service(tmp_path / "a" / "src", files=240)
@@ -113,6 +109,7 @@ def test_the_bytes_depend_on_the_sources_only(tmp_path: Path) -> None:
     assert len(set(results)) == 1
 
 
+@pytest.mark.slow
 def test_a_layer_is_compiled_where_lambda_extracts_it(repo: Repo, tmp_path: Path) -> None:
     lock = repo.write("uv", tmp_path / "lock")
     layer = build_layer(lock, tmp_path / "l.zip", runtime=HERE, find_links=[str(repo.folder)],

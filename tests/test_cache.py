@@ -1,7 +1,9 @@
-"""The artifact cache: keys, hits, verification, memoized resolutions, concurrency, pruning."""
+"""The artifact cache (detzip.cache): keys, hits, verification, memoized resolutions,
+concurrency, pruning; and, imported directly, its layout and Cache.through."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -9,31 +11,30 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from detzip import Cache, build_function, build_layer
+from detzip.cache import layout
 from detzip.cache.keys import cache_key
+from detzip.errors import DetzipError
+from detzip.zip.writer import WrittenZip
 
-from .conftest import SRC, assert_one_line_error, make_tree, run_cli
-from .wheelfactory import Locked, Repo, Wheel, demo_repo, poetry_lock, requirements_txt
+from .conftest import HANDLER, SRC, assert_one_line_error, make_tree, run_cli
+from .wheelfactory import Locked, Repo, Wheel, poetry_lock, requirements_txt
 
 ON = {"DETZIP_CACHE": ""}  # the suite turns the cache off by default; these tests turn it on
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
 
 
 def tree(root: Path, **extra: str) -> Path:
     return make_tree(
         root,
-        {"app.py": "def handler(e, c):\n    return 1\n", "lib/util.py": "X = 1\n", **extra},
+        {"app.py": HANDLER, "lib/util.py": "X = 1\n", **extra},
     )
 
 
@@ -199,16 +200,22 @@ def _build_variant(root: Path, variant: dict[str, Any]) -> tuple[str, str]:
 variants = st.fixed_dictionaries({k: st.sampled_from(v) for k, v in OPTION_VARIANTS.items()})
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(variants, variants)
 def test_different_bytes_always_mean_different_keys(a: dict[str, Any], b: dict[str, Any]) -> None:
-    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
+    with (
+        tempfile.TemporaryDirectory() as one,
+        tempfile.TemporaryDirectory() as again,
+        tempfile.TemporaryDirectory() as two,
+    ):
         key_a, sha_a = _build_variant(Path(one), a)
+        key_a2, sha_a2 = _build_variant(Path(again), dict(a))  # the same options elsewhere
         key_b, sha_b = _build_variant(Path(two), b)
-    if sha_a != sha_b:
-        assert key_a != key_b, (a, b)
-    if a == b:
-        assert key_a == key_b and sha_a == sha_b
+    assert key_a == key_a2 and sha_a == sha_a2, a
+    # only pairs whose bytes differ say anything here; hypothesis fails if it finds too few
+    assume(sha_a != sha_b)
+    assert key_a != key_b, (a, b)
 
 
 @pytest.mark.parametrize("option", sorted(OPTION_VARIANTS))
@@ -272,6 +279,7 @@ def test_lock_edits_that_change_nothing_for_the_target_keep_the_key(
         assert again.key == first.key and again.cache_hit, i
 
 
+@pytest.mark.slow
 def test_lock_edits_that_change_the_set_change_the_key(repo: Repo, tmp_path: Path) -> None:
     alpha2 = Wheel("alpha", "1.0.1", files={"alpha/__init__.py": "VERSION = '1.0.1'\n"}).build(
         tmp_path / "more"
@@ -311,6 +319,7 @@ def test_an_included_requirements_file_is_an_input(repo: Repo, tmp_path: Path) -
     assert not any("native" in n for n in zipfile.ZipFile(second.path).namelist())
 
 
+@pytest.mark.slow
 def test_a_hit_does_not_import_the_lock_readers(repo: Repo, tmp_path: Path) -> None:
     lock = repo.write("uv", tmp_path / "u")
     args = [
@@ -353,6 +362,7 @@ NOT_ON_A_HIT = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["function", "layer"])
 def test_a_hit_loads_only_what_it_needs(repo: Repo, tmp_path: Path, kind: str) -> None:
     if kind == "layer":
@@ -511,6 +521,7 @@ def test_prune_by_age_and_size(tmp_path: Path) -> None:
     assert build_function(tmp_path / "s2", tmp_path / "h.zip", cache=cache).cache_hit
 
 
+@pytest.mark.slow
 def test_prune_removes_unused_wheels(repo: Repo, tmp_path: Path) -> None:
     root = tmp_path / "c"
     build_layer(
@@ -544,3 +555,64 @@ def test_parse_size_and_age() -> None:
     assert parse_age("30d") == 30 * 86400
     assert parse_age("2w") == 14 * 86400
     assert parse_age("90") == 90
+
+
+# -- the cache's own contract, imported directly: its layout and Cache.through -----------------
+
+
+def test_layout_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    here = layout.Layout.at(tmp_path)
+    assert [here.artifacts, here.locks, here.memo, here.wheels, here.resolved] == [
+        tmp_path / n for n in ("artifacts", "locks", "memo", "wheels", "resolved")
+    ]
+    monkeypatch.setenv("DETZIP_CACHE_DIR", str(tmp_path / "env"))
+    assert layout.Layout.at(None).root == tmp_path / "env"
+    monkeypatch.delenv("DETZIP_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert layout.default_cache_dir() == tmp_path / "xdg" / "detzip"
+
+
+def _make(data: bytes) -> Any:
+    def build(path: Path) -> WrittenZip:
+        path.write_bytes(data)
+        return WrittenZip(path, hashlib.sha256(data).hexdigest(), len(data), 0, 0)
+
+    return build
+
+
+def test_cache_through_builds_once_then_serves(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "c")
+    key = "1" * 64
+    built = cache.through("fn", key, {"a": 1}, tmp_path / "one.zip", _make(b"zip bytes"))
+    assert built.source is None and built.entry == cache.layout.artifact(f"fn-{key[:16]}")
+    record = json.loads(built.entry.with_suffix(".json").read_bytes())
+    assert record["sha256"] == hashlib.sha256(b"zip bytes").hexdigest()
+
+    def never(path: Path) -> WrittenZip:
+        raise AssertionError("a hit must not build")
+
+    hit = cache.through("fn", key, {"a": 1}, tmp_path / "two.zip", never)
+    assert hit.source == "local" and (tmp_path / "two.zip").read_bytes() == b"zip bytes"
+
+
+def test_cache_never_serves_a_corrupt_entry(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "c")
+    key = "2" * 64
+    first = cache.through("fn", key, {}, tmp_path / "a.zip", _make(b"good"))
+    assert first.entry is not None
+    first.entry.write_bytes(b"evil")
+    again = cache.through("fn", key, {}, tmp_path / "b.zip", _make(b"good"))
+    assert again.source is None and (tmp_path / "b.zip").read_bytes() == b"good"
+
+
+def test_a_refused_zip_leaves_the_output_alone(tmp_path: Path) -> None:
+    out = tmp_path / "out.zip"
+    out.write_bytes(b"previous")
+
+    def refuse(path: Path, record: Mapping[str, Any]) -> None:
+        raise DetzipError("too big")
+
+    with pytest.raises(DetzipError):
+        Cache(tmp_path / "c").through("fn", "3" * 64, {}, out, _make(b"new"), refuse)
+    assert out.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "out.zip"], "no temporary left"

@@ -66,6 +66,7 @@ def test_same_bytes_across_environments(src: Path, tmp_path: Path) -> None:
     assert json.loads(first.stdout)["sha256"] == json.loads(second.stdout)["sha256"]
 
 
+@pytest.mark.slow
 def test_source_date_epoch_and_mtime(src: Path, tmp_path: Path) -> None:
     env_result = run_cli(
         "function",

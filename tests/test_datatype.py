@@ -92,6 +92,7 @@ def _state(obj: Any, fields: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]
     return {name: getattr(obj, name) for name, _ in fields}
 
 
+@pytest.mark.slow
 @given(declarations(), st.data())
 def test_a_datatype_behaves_as_the_dataclass(
     declared: tuple[list[tuple[str, dict[str, Any]]], bool, bool], data: st.DataObject

@@ -1,5 +1,6 @@
-"""Faults and hostile input: nothing wrong is ever served, an input is never overwritten, and a
-bad input is one `detzip: error:` line (exit 2, stdout empty, the output path untouched).
+"""Faults and hostile input: nothing wrong is ever served, a bad input is one `detzip: error:`
+line (exit 2, stdout empty, the output path untouched), a kill or a full disk leaves the old
+output or the new one (an output that would overwrite an input: test_builder).
 
 Offline: wheels and locks come from tests/wheelfactory.py.
 """
@@ -23,12 +24,7 @@ import pytest
 from detzip import Cache, DetzipError, _fs, build_function, build_layer
 
 from .conftest import assert_one_line_error, make_tree, run_cli, run_cli_unprivileged
-from .wheelfactory import Locked, Repo, Wheel, demo_repo, pylock_toml, sha256_file
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
+from .wheelfactory import Locked, Repo, Wheel, pylock_toml, sha256_file
 
 
 def _layer(repo: Repo, lock: Path, out: Path, store: Path, **kw: Any) -> Any:
@@ -85,6 +81,7 @@ def test_a_tampered_stored_wheel_is_refused_and_nothing_cached(
     assert _artifacts(cache) == [], "nothing is cached under the genuine key"
 
 
+@pytest.mark.slow
 def test_a_zero_byte_stored_wheel_is_one_line(repo: Repo, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     lock = repo.write("poetry", tmp_path / "lock")
@@ -97,6 +94,7 @@ def test_a_zero_byte_stored_wheel_is_one_line(repo: Repo, tmp_path: Path) -> Non
     assert not (tmp_path / "x.zip").exists()
 
 
+@pytest.mark.slow
 def test_an_edited_lock_hash_is_refused_although_the_wheel_is_stored(
     repo: Repo, tmp_path: Path
 ) -> None:
@@ -112,6 +110,7 @@ def test_an_edited_lock_hash_is_refused_although_the_wheel_is_stored(
     assert not (tmp_path / "x.zip").exists()
 
 
+@pytest.mark.slow
 def test_a_stored_wheel_matching_its_hash_still_builds(repo: Repo, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     lock = repo.write("uv", tmp_path / "lock")
@@ -136,6 +135,7 @@ def test_a_direct_wheel_reference_is_checked_too(tmp_path: Path) -> None:
 # -- index options reach every pip call --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_unpinned_requirement_resolves_only_where_the_user_said(tmp_path: Path) -> None:
     """--no-index and --find-links must reach the resolve step, not only the download."""
     name = "detzip-probe-unpinned"  # not on PyPI: only the local folder can answer
@@ -151,63 +151,6 @@ def test_an_unpinned_requirement_resolves_only_where_the_user_said(tmp_path: Pat
         cache_dir=tmp_path / "c",
     )
     assert [p["version"] for p in layer.options["packages"]] == ["1.2.3"]
-
-
-# -- inputs are never overwritten --------------------------------------------------------------
-
-
-def test_a_function_output_that_is_a_source_file_is_refused(tmp_path: Path) -> None:
-    src = make_tree(tmp_path / "src", {"app.py": "def handler(e, c): return 1\n"})
-    before = (src / "app.py").read_bytes()
-    result = run_cli("function", str(src), "-o", str(src / "app.py"))
-    assert_one_line_error(result, str(src / "app.py"), "input")
-    assert (src / "app.py").read_bytes() == before
-
-
-def test_a_previous_output_inside_the_tree_is_still_fine(tmp_path: Path) -> None:
-    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
-    first = build_function(src, src / "build.zip", cache=False)
-    again = build_function(src, src / "build.zip", cache=False)
-    assert first.sha256 == again.sha256
-    assert "build.zip" not in zipfile.ZipFile(src / "build.zip").namelist()
-
-
-@pytest.mark.parametrize("target", ["lock", "included", "constraints"])
-def test_a_layer_output_that_is_the_lock_or_a_file_it_reads_is_refused(
-    repo: Repo, tmp_path: Path, target: str
-) -> None:
-    folder = tmp_path / "lock"
-    lock = repo.write("requirements", folder)
-    body = lock.read_text()
-    (folder / "base.txt").write_text("\n".join(body.splitlines()[2:]) + "\n")
-    (folder / "constraints.txt").write_text("")
-    lock.write_text("\n".join(body.splitlines()[:2]) + "\n-r base.txt\n-c constraints.txt\n")
-    out = {
-        "lock": lock,
-        "included": folder / "base.txt",
-        "constraints": folder / "constraints.txt",
-    }[target]
-    before = out.read_bytes()
-    cache = tmp_path / "cache"
-    for attempt in range(2):  # a miss, then with the resolution remembered (the hit path)
-        if attempt:
-            ok = run_cli("layer", "-r", str(lock), "-o", str(tmp_path / "ok.zip"),
-                         *_offline(repo, cache), env={"DETZIP_CACHE": ""})  # fmt: skip
-            assert ok.returncode == 0, ok.stderr
-        result = run_cli("layer", "-r", str(lock), "-o", str(out), *_offline(repo, cache),
-                         env={"DETZIP_CACHE": ""})  # fmt: skip
-        assert_one_line_error(result, str(out), "input")
-        assert out.read_bytes() == before
-
-
-def test_an_output_inside_the_cache_folder_is_refused(tmp_path: Path) -> None:
-    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
-    cache = tmp_path / "cache"
-    result = run_cli(
-        "function", str(src), "-o", str(cache / "artifacts" / "x.zip"), "--cache-dir", str(cache)
-    )
-    assert_one_line_error(result, "cache")
-    assert not (cache / "artifacts" / "x.zip").exists()
 
 
 # -- project names stay inside output_dir ------------------------------------------------------
@@ -472,6 +415,7 @@ def test_a_full_cache_disk_costs_a_warning_and_leaks_nothing(
     assert not [p for p in leaked if p.parent.name != "stat-memo"]
 
 
+@pytest.mark.slow
 def test_a_full_cache_disk_while_storing_wheels_costs_a_warning(
     repo: Repo, tmp_path: Path, small_disk: Path
 ) -> None:
@@ -695,6 +639,7 @@ def test_a_huge_terraform_query_is_not_read_whole() -> None:
 # -- an unusable cache folder costs a warning, never the build ---------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["read-only", "a-file"])
 def test_a_layer_builds_with_an_unusable_cache_folder(repo: Repo, tmp_path: Path, how: str) -> None:
     lock = repo.write("requirements", tmp_path / "lock")

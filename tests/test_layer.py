@@ -22,16 +22,10 @@ from .wheelfactory import (
     Locked,
     Repo,
     Wheel,
-    demo_repo,
     pylock_toml,
     sha256_file,
     simple_index,
 )
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
 
 
 @pytest.fixture
@@ -123,6 +117,7 @@ def test_members_are_copied_without_recompressing(repo: Repo, tmp_path: Path, ca
         assert archive.getinfo("python/alpha/data.json").compress_type == zipfile.ZIP_DEFLATED
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["requirements", "poetry", "pylock", "uv", "requirements-nohash"])
 @pytest.mark.parametrize(
     ("runtime", "arch", "native_tag"),
@@ -167,6 +162,7 @@ def test_same_bytes_whichever_format_carries_the_pins(
     assert artifact.sha256 == reference.sha256
 
 
+@pytest.mark.slow
 def test_cold_and_warm_store_in_other_directories(repo: Repo, tmp_path: Path) -> None:
     first = build_layer(
         repo.write("uv", tmp_path / "a"), tmp_path / "a" / "l.zip", cache_dir=tmp_path / "c"
@@ -180,6 +176,7 @@ def test_cold_and_warm_store_in_other_directories(repo: Repo, tmp_path: Path) ->
     assert first.sha256 == warm.sha256 == cold.sha256
 
 
+@pytest.mark.slow
 def test_warm_store_needs_no_index(repo: Repo, tmp_path: Path) -> None:
     """Pins without hashes are remembered once pip chose them: no index is asked again."""
     import shutil
@@ -208,6 +205,7 @@ def test_groups_and_prefix(repo: Repo, tmp_path: Path, cache: Path) -> None:
     assert "python/devtool.py" in names(dev.path)
 
 
+@pytest.mark.slow
 def test_pruning(repo: Repo, tmp_path: Path, cache: Path) -> None:
     lock = repo.write("pylock", tmp_path)
     pruned = build_layer(
@@ -249,6 +247,7 @@ def test_poetry_lock_versions(repo: Repo, tmp_path: Path, cache: Path) -> None:
     assert v20_zip.sha256 == reference.sha256  # gamma comes in through alpha's dependencies
 
 
+@pytest.mark.slow
 def test_poetry_legacy_source_is_fetched_from_its_index(
     repo: Repo, tmp_path: Path, cache: Path
 ) -> None:
@@ -330,6 +329,7 @@ def test_import_check(repo: Repo, tmp_path: Path, cache: Path) -> None:
     assert result.stdout.split()[:3] == ["1.0.0", "1.0.0", "2.0"]
 
 
+@pytest.mark.slow
 def test_cli_layer_and_function_with_requirements(repo: Repo, tmp_path: Path) -> None:
     lock = repo.write("uv", tmp_path)
     env = {"DETZIP_CACHE_DIR": str(tmp_path / "c")}
@@ -353,6 +353,7 @@ def test_cli_layer_and_function_with_requirements(repo: Repo, tmp_path: Path) ->
     assert api.sha256 == json.loads(bundled.stdout)["sha256"]
 
 
+@pytest.mark.slow
 def test_cli_errors(repo: Repo, tmp_path: Path) -> None:
     assert_one_line_error(
         run_cli("layer", "-r", str(tmp_path / "none.txt"), "-o", str(tmp_path / "x.zip")),

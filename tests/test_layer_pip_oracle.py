@@ -16,7 +16,7 @@ from detzip.deps.targets import Target
 
 from .conftest import run_in_layer
 
-pytestmark = pytest.mark.network
+pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 # binary wheels on both architectures, abi3 (charset-normalizer: mypyc), and pure ones
 REQUIREMENTS = """\

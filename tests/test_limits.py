@@ -1,4 +1,5 @@
-"""Lambda's size limits: `detzip check`, `check_limits`, and the check every build runs."""
+"""Lambda's size limits (detzip.limits): `detzip check`, `check_limits`, the check every build
+runs, and external layers (ARNs detzip does not build) counted with their unzipped size."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from detzip.limits import (
     contributor,
 )
 
-from .conftest import assert_one_line_error, make_tree, run_cli
+from .conftest import HANDLER, assert_one_line_error, make_tree, run_cli
 
 
 def small_zip(path: Path, files: dict[str, bytes]) -> Path:
@@ -50,7 +51,7 @@ def lying_zip(path: Path, entries: int, claimed: int) -> Path:
 def big_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tree whose zip is over the direct-upload size (incompressible bytes, stored)."""
     root = tmp_path_factory.mktemp("big")
-    make_tree(root, {"app.py": "def handler(e, c):\n    return 1\n"})
+    make_tree(root, {"app.py": HANDLER})
     (root / "blob.bin").write_bytes(os.urandom(DIRECT_UPLOAD_LIMIT + 1000))
     return root
 
@@ -167,6 +168,7 @@ def test_contributors_look_through_layer_folders() -> None:
 # -- builds check themselves ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_build_over_the_direct_size_warns(big_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "big.zip"
     args = ["function", str(big_tree), "-o", str(out), "--compressor", "store", "--no-cache"]
@@ -219,3 +221,65 @@ def test_a_build_over_the_unzipped_limit_fails(
 def test_bad_upload_value(tmp_path: Path) -> None:
     with pytest.raises(DetzipError, match="upload must be one of direct, s3"):
         build_function(make_tree(tmp_path / "s", {"a.py": "1"}), tmp_path / "a.zip", upload="ftp")
+
+
+# -- layers detzip does not build count in the limits --------------------------------------------
+
+POWERTOOLS = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3:7"
+
+
+def test_external_layers_count_in_the_unzipped_total_and_the_layer_count(
+    tmp_path: Path, handler_tree: Path
+) -> None:
+    src = handler_tree
+    fits = build_function(src, tmp_path / "a.zip", external_layers=[
+        {"arn": POWERTOOLS, "unzipped_size": 20_000_000}], cache=False)  # fmt: skip
+    assert fits.ok and fits.unzipped_total == fits.unzipped_size + 20_000_000
+    big = build_function(src, tmp_path / "b.zip", external_layers=[
+        (POWERTOOLS, 262_200_000)], cache=False)  # fmt: skip
+    assert not big.ok and "AWSLambdaPowertoolsPythonV3:7 262,200,000" in big.problems[0]
+    many = [(f"{POWERTOOLS[:-1]}{i}", 1) for i in range(6)]
+    six = build_function(src, tmp_path / "c.zip", external_layers=many, cache=False)
+    assert six.problems == ("c uses 6 layers (6 of them external); Lambda allows 5",)
+    over = run_cli("function", str(src), "-o", str(tmp_path / "d.zip"), "--external-layer",
+                   f"{POWERTOOLS}=262200000")  # fmt: skip
+    assert over.returncode == 1 and "262,144,000" in over.stderr
+    bad = run_cli("function", str(src), "-o", str(tmp_path / "e.zip"), "--external-layer",
+                  "arn:aws:lambda:x=lots")  # fmt: skip
+    assert_one_line_error(bad, "--external-layer", "not a layer ARN with its unzipped size")
+
+
+def test_external_layers_at_every_door(tmp_path: Path, handler_tree: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.detzip.functions.api]\nsource = "src"\nhandler = "app.handler"\n'
+        f'external_layers = [{{arn = "{POWERTOOLS}", unzipped_size = 262200000}}]\n'
+    )
+    over = run_cli("build", cwd=tmp_path)
+    assert over.returncode == 1 and "AWSLambdaPowertoolsPythonV3:7" in over.stdout + over.stderr
+    query = {"kind": "function", "source": "src", "output": "q.zip",
+             "external_layers": json.dumps([{"arn": POWERTOOLS, "unzipped_size": 1000}])}  # fmt: skip
+    done = run_cli("terraform", input=json.dumps(query), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.detzip.functions.api]\nsource = "src"\nlayers = ["{POWERTOOLS}"]\n'
+    )
+    refused = run_cli("build", cwd=tmp_path)
+    assert_one_line_error(refused, "is an ARN", "external_layers = [{arn", "unzipped_size")
+
+
+def test_check_counts_external_layers_and_says_layer_counts_only_of_a_function(
+    tmp_path: Path,
+) -> None:
+    layer = small_zip(tmp_path / "l.zip", {"python/x.py": b""})
+    alone = run_cli("check", "--layer", str(layer), "--json")
+    report = json.loads(alone.stdout)
+    assert [c["check"] for c in report["checks"]] == ["zipped size", "base64 request",
+                                                      "unzipped size"]  # fmt: skip
+    assert "1 entry" in run_cli("check", "--layer", str(layer)).stdout
+    function = small_zip(tmp_path / "f.zip", {"app.py": b""})
+    over = run_cli("check", str(function), "--layer", str(layer), "--json",
+                   "--external-layer", f"{POWERTOOLS}=262200000")  # fmt: skip
+    report = json.loads(over.stdout)
+    assert over.returncode == 1 and not report["ok"]
+    assert report["external_layers"] == [{"arn": POWERTOOLS, "unzipped_size": 262_200_000}]
+    assert {c["check"]: c["value"] for c in report["checks"]}["layers"] == 2

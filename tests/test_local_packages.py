@@ -1,6 +1,6 @@
-"""Local packages (issue 15): workspace members, path dependencies, local folders in
-requirements and the project itself are built from their files by their own PEP 517 backend;
-a function may gather several source folders.
+"""Local packages (detzip.deps.local): workspace members, path dependencies, local folders in
+requirements and the project itself are built from their files by their own PEP 517 backend
+(a function gathered from several source folders: test_builder).
 
 Every project here builds with ``minibuild`` (tests/projects.py), a real PEP 517 backend that
 pip installs into its isolated build environment from a wheelhouse made offline. For each
@@ -26,7 +26,7 @@ from detzip import DetzipError, build_function, build_layer
 from detzip.cache.local import Cache
 from detzip.deps.request import Dependencies
 
-from .conftest import assert_one_line_error, run_cli
+from .conftest import assert_one_line_error, run_cli, run_extracted, two_source_folders
 from .projects import package, wheelhouse
 from .wheelfactory import sha256_file
 
@@ -111,19 +111,6 @@ def uv_workspace(house: Path, repo: Path) -> Path:
     return lock
 
 
-def _imports(layer: Path, tmp: Path, code: str, root: str = "python") -> str:
-    """Run ``code`` with python3.11 against the layer extracted read-only (as Lambda's /opt)."""
-    where = tmp / f"opt-{layer.stem}"
-    shutil.rmtree(where, ignore_errors=True)
-    with zipfile.ZipFile(layer) as archive:
-        archive.extractall(where)
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(where / root), "PYTHONNOUSERSITE": "1"}
-    python = shutil.which("python3.11") or sys.executable
-    done = subprocess.run([python, "-S", "-c", code], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
 def _members(layer: Path) -> set[str]:
     with zipfile.ZipFile(layer) as archive:
         return {n.split("/")[1] for n in archive.namelist() if n.count("/") >= 2}
@@ -162,6 +149,7 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 # -- uv workspace ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_uv_workspace_layer_has_its_members_built_and_importable(
     house: Path, tmp_path: Path
 ) -> None:
@@ -169,7 +157,7 @@ def test_a_uv_workspace_layer_has_its_members_built_and_importable(
     layer = build_layer(lock, tmp_path / "l.zip", **_offline(house, tmp_path / "c"))
     assert _members(layer.path) >= {"common", "models", "idna", "h11"}
     assert "service" not in _members(layer.path)  # the root: only when asked
-    assert _imports(layer.path, tmp_path, "import common; print(common.hello())") == "hello v1"
+    assert run_extracted(layer.path, tmp_path, "import common; print(common.hello())") == "hello v1"
     assert set(layer.built_from_source) == {"common 0.2.0", "models 1.0.0"}
     with zipfile.ZipFile(layer.path) as archive:
         names = archive.namelist()
@@ -181,6 +169,7 @@ def test_a_uv_workspace_layer_has_its_members_built_and_importable(
     assert not (tmp_path / "repo/packages/common/build").exists()  # built elsewhere
 
 
+@pytest.mark.slow
 def test_include_project_adds_the_root_and_refuses_a_virtual_one(
     house: Path, tmp_path: Path
 ) -> None:
@@ -188,7 +177,9 @@ def test_include_project_adds_the_root_and_refuses_a_virtual_one(
     layer = build_layer(lock, tmp_path / "l.zip", include_project=True,
                         **_offline(house, tmp_path / "c"))  # fmt: skip
     assert "service" in _members(layer.path)
-    assert _imports(layer.path, tmp_path, "import service; print(service.hello())") == "hello v1"
+    assert (
+        run_extracted(layer.path, tmp_path, "import service; print(service.hello())") == "hello v1"
+    )
     member = build_layer(lock, tmp_path / "m.zip", package="common", include_project=True,
                          **_offline(house, tmp_path / "c"))  # fmt: skip
     assert {"common", "models"} <= _members(member.path)
@@ -199,6 +190,7 @@ def test_include_project_adds_the_root_and_refuses_a_virtual_one(
     assert_one_line_error(result, "service", "virtual", "--include-project")
 
 
+@pytest.mark.slow
 def test_two_checkouts_give_the_same_bytes_a_touch_nothing_an_edit_a_new_layer(
     house: Path, tmp_path: Path, builds: list[str]
 ) -> None:
@@ -220,12 +212,13 @@ def test_two_checkouts_give_the_same_bytes_a_touch_nothing_an_edit_a_new_layer(
     init.write_text(init.read_text().replace("'hello '", "'hi '"))
     edited = build_layer(one, tmp_path / "a3.zip", **_offline(house, tmp_path / "c1"))
     assert edited.key != a.key and not edited.cache_hit and len(builds) == 1
-    assert _imports(edited.path, tmp_path, "import common; print(common.hello())") == "hi v1"
+    assert run_extracted(edited.path, tmp_path, "import common; print(common.hello())") == "hi v1"
     # a wiped cache builds the same bytes again
     wiped = build_layer(one, tmp_path / "a4.zip", **_offline(house, tmp_path / "c3"))
     assert wiped.sha256 == edited.sha256
 
 
+@pytest.mark.slow
 def test_a_hit_checks_the_members_files_by_their_stat_and_sees_an_edit_of_the_same_size(
     house: Path, tmp_path: Path
 ) -> None:
@@ -258,9 +251,12 @@ def test_a_hit_checks_the_members_files_by_their_stat_and_sees_an_edit_of_the_sa
     os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same mtime
     edited, _ = run()
     assert not edited["cache_hit"] and edited["key"] != first["key"]
-    assert _imports(Path(edited["path"]), tmp_path, "import models; print(models.MODEL)") == "v2"
+    assert (
+        run_extracted(Path(edited["path"]), tmp_path, "import models; print(models.MODEL)") == "v2"
+    )
 
 
+@pytest.mark.slow
 def test_an_edit_after_the_key_is_computed_is_an_error_never_a_zip_under_the_old_key(
     house: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -283,9 +279,10 @@ def test_an_edit_after_the_key_is_computed_is_an_error_never_a_zip_under_the_old
     monkeypatch.setattr(_select, "select", real)
     again = build_layer(lock, tmp_path / "2.zip", **_offline(house, tmp_path / "c"))
     assert again.key != first.key
-    assert _imports(again.path, tmp_path, "import models; print(models.MODEL)") == "v2"
+    assert run_extracted(again.path, tmp_path, "import models; print(models.MODEL)") == "v2"
 
 
+@pytest.mark.slow
 def test_a_stat_memo_that_vouches_for_other_bytes_fails_once_then_is_forgotten(
     house: Path, tmp_path: Path
 ) -> None:
@@ -307,6 +304,7 @@ def test_a_stat_memo_that_vouches_for_other_bytes_fails_once_then_is_forgotten(
     assert again.key == first.key and again.cache_hit
 
 
+@pytest.mark.slow
 def test_build_debris_and_caches_in_a_member_do_not_change_the_layer(
     house: Path, tmp_path: Path, builds: list[str]
 ) -> None:
@@ -347,12 +345,13 @@ def _poetry_lock(house: Path, repo: Path) -> Path:
     return lock
 
 
+@pytest.mark.slow
 def test_a_poetry_path_dependency_is_built(house: Path, tmp_path: Path) -> None:
     lock = _poetry_lock(house, tmp_path / "repo")
     layer = build_layer(lock, tmp_path / "l.zip", **_offline(house, tmp_path / "c"))
     assert _members(layer.path) == {"common", "common-0.3.0.dist-info", "idna",
                                     "idna-3.7.dist-info"}  # fmt: skip
-    assert _imports(layer.path, tmp_path, "import common; print(common.NAME)") == "common"
+    assert run_extracted(layer.path, tmp_path, "import common; print(common.NAME)") == "common"
     other = _copy_elsewhere(tmp_path / "repo", tmp_path / "b" / "repo") / "poetry.lock"
     again = build_layer(other, tmp_path / "l2.zip", **_offline(house, tmp_path / "c2"))
     assert again.sha256 == layer.sha256
@@ -361,6 +360,7 @@ def test_a_poetry_path_dependency_is_built(house: Path, tmp_path: Path) -> None:
     assert "api" in _members(project.path)
 
 
+@pytest.mark.slow
 def test_a_stale_lock_version_of_a_local_package_is_refused(house: Path, tmp_path: Path) -> None:
     lock = _poetry_lock(house, tmp_path / "repo")
     pyproject = tmp_path / "repo/libs/common/pyproject.toml"
@@ -371,6 +371,7 @@ def test_a_stale_lock_version_of_a_local_package_is_refused(house: Path, tmp_pat
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_requirements_file_with_a_path_and_an_editable_line(house: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     package(repo / "libs/x", "libx", "1.0", dependencies=["certifi"])
@@ -384,7 +385,7 @@ def test_a_requirements_file_with_a_path_and_an_editable_line(house: Path, tmp_p
     layer = build_layer(requirements, tmp_path / "l.zip", **_offline(house, tmp_path / "c"))
     assert {"libx", "liby", "certifi"} <= _members(layer.path)
     code = "import libx, liby; print(libx.NAME, liby.NAME)"
-    assert _imports(layer.path, tmp_path, code) == "libx liby"
+    assert run_extracted(layer.path, tmp_path, code) == "libx liby"
     # from another working directory and another checkout: the same bytes
     other = _copy_elsewhere(repo, tmp_path / "z" / "repo") / "deploy" / "requirements.txt"
     result = _layer_cli(other, tmp_path / "l2.zip", house, cache=tmp_path / "c2", cwd=tmp_path)
@@ -396,6 +397,7 @@ def test_a_requirements_file_with_a_path_and_an_editable_line(house: Path, tmp_p
         build_layer(requirements, tmp_path / "l3.zip", **_offline(house, tmp_path / "c"))
 
 
+@pytest.mark.slow
 def test_a_pylock_directory_entry_is_built(house: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     package(repo / "libs/common", "common", "0.1.0")
@@ -406,7 +408,7 @@ def test_a_pylock_directory_entry_is_built(house: Path, tmp_path: Path) -> None:
         '[packages.directory]\npath = "libs/common"\neditable = true\n'
     )
     layer = build_layer(lock, tmp_path / "l.zip", **_offline(house, tmp_path / "c"))
-    assert _imports(layer.path, tmp_path, "import common; print(common.NAME)") == "common"
+    assert run_extracted(layer.path, tmp_path, "import common; print(common.NAME)") == "common"
 
 
 # -- refused, naming what and why ---------------------------------------------------------------
@@ -461,9 +463,10 @@ def test_a_version_from_vcs_tags_is_refused(house: Path, tmp_path: Path) -> None
                     **_offline(house, tmp_path / "c"))  # fmt: skip
 
 
-# -- functions: the project itself, several source folders --------------------------------------
+# -- functions: the project itself ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_src_layout_project_is_installed_into_a_function_zip(house: Path, tmp_path: Path) -> None:
     project = tmp_path / "svc"
     package(project, "svc", "1.2.0", dependencies=["idna"],
@@ -480,7 +483,7 @@ def test_a_src_layout_project_is_installed_into_a_function_zip(house: Path, tmp_
         names = set(archive.namelist())
     assert {"app.py", "svc/core.py", "svc-1.2.0.dist-info/METADATA", "idna/__init__.py"} <= names
     code = "import app; print(app.handler(None, None))"
-    assert _imports(zipped.path, tmp_path, code, root="") == "42"
+    assert run_extracted(zipped.path, tmp_path, code, root="") == "42"
     result = run_cli("function", str(project / "handlers"), "-o", str(tmp_path / "g.zip"),
                      "-r", str(project / "pyproject.toml"), "--include-project", "--runtime",
                      "python3.11", "--no-index", "--find-links", str(house), "--cache-dir",
@@ -489,58 +492,10 @@ def test_a_src_layout_project_is_installed_into_a_function_zip(house: Path, tmp_
     assert (tmp_path / "g.zip").read_bytes() == zipped.path.read_bytes()
 
 
-def _two_folders(root: Path) -> None:
-    (root / "functions/api").mkdir(parents=True)
-    (root / "functions/api/app.py").write_text(
-        "from common.util import greet\n\ndef handler(event, context):\n    return greet()\n"
-    )
-    (root / "libs/common/tests").mkdir(parents=True)
-    (root / "libs/common/__init__.py").write_text("")
-    (root / "libs/common/util.py").write_text("def greet():\n    return 'hi'\n")
-    (root / "libs/common/tests/test_util.py").write_text("assert True\n")
-
-
-def test_a_function_from_two_source_folders_at_every_front_door(tmp_path: Path) -> None:
-    _two_folders(tmp_path)
-    extra = {"path": str(tmp_path / "libs/common"), "prefix": "common", "exclude": ["tests/"]}
-    api = build_function(tmp_path / "functions/api", tmp_path / "api.zip", cache=False,
-                         extra_sources=[extra], handler="app.handler")  # fmt: skip
-    with zipfile.ZipFile(api.path) as archive:
-        assert archive.namelist() == ["app.py", "common/__init__.py", "common/util.py"]
-    assert _imports(api.path, tmp_path, "import app; print(app.handler(1, 2))", root="") == "hi"
-
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.detzip.functions.api]\nsource = "functions/api"\n'
-        'extra_sources = [{path = "libs/common", prefix = "common", exclude = ["tests/"]}]\n'
-    )
-    built = run_cli("build", "--no-cache", cwd=tmp_path)
-    assert built.returncode == 0, built.stderr
-    query = {"kind": "function", "source": "functions/api", "output": "tf.zip",
-             "extra_sources": json.dumps([{"path": "libs/common", "prefix": "common",
-                                           "exclude": ["tests/"]}]), "cache": "false"}  # fmt: skip
-    tf = run_cli("terraform", cwd=tmp_path, input=json.dumps(query))
-    assert tf.returncode == 0, tf.stderr
-    (tmp_path / "libs/common/.detzipignore").write_text("tests/\n")
-    cli = run_cli("function", "functions/api", "--add-source", "libs/common=common", "-o",
-                  "cli.zip", "--no-cache", cwd=tmp_path)  # fmt: skip
-    assert cli.returncode == 0, cli.stderr
-    zips = [p for p in tmp_path.rglob("*.zip") if p != api.path]
-    assert len(zips) == 3, zips  # the project's, Terraform's and the command line's
-    assert {sha256_file(p) for p in zips} == {api.sha256}
-
-
-def test_two_source_folders_that_put_one_file_twice_are_refused(tmp_path: Path) -> None:
-    _two_folders(tmp_path)
-    (tmp_path / "libs/common/app.py").write_text("x = 1\n")
-    result = run_cli("function", "functions/api", "--add-source", "libs/common", "-o", "f.zip",
-                     "--no-cache", cwd=tmp_path)  # fmt: skip
-    assert_one_line_error(result, "app.py comes from both", "--add-source")
-    assert not (tmp_path / "f.zip").exists()
-
-
 # -- a real backend from PyPI: the bundled uv workspace, built with hatchling --------------------
 
 
+@pytest.mark.slow
 @pytest.mark.network
 def test_the_example_monorepo_builds_reproducibly_with_hatchling(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parent.parent / "examples" / "monorepo"
@@ -554,10 +509,11 @@ def test_the_example_monorepo_builds_reproducibly_with_hatchling(tmp_path: Path)
                                     dependencies=deps, handler="app.handler"))  # fmt: skip
     assert built[0].sha256 == built[1].sha256 and built[0].key == built[1].key
     code = "import app; print(app.handler({'name': 'bücher'}, None)['message'])"
-    assert _imports(built[0].path, tmp_path, code, root="") == "hello xn--bcher-kva"
+    assert run_extracted(built[0].path, tmp_path, code, root="") == "hello xn--bcher-kva"
     assert set(built[0].built_from_source) == {"api 0.1.0", "common 0.2.0", "models 1.0.0"}
 
 
+@pytest.mark.slow
 def test_local_lines_with_extras_and_file_urls(house: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     package(repo / "libs/x", "libx", "1.0", extras={"net": ["idna"]})
@@ -627,7 +583,7 @@ def _project_function_fixture(house: Path, root: Path) -> tuple[Any, str]:
 
 
 def _two_folders_fixture(house: Path, root: Path) -> tuple[Any, str]:
-    _two_folders(root)
+    two_source_folders(root)
 
     def build(r: Path, out: Path, c: Path) -> Any:
         extra = {"path": str(r / "libs/common"), "prefix": "common"}
@@ -637,6 +593,7 @@ def _two_folders_fixture(house: Path, root: Path) -> tuple[Any, str]:
     return build, "libs/common/util.py"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "fixture",
     [_poetry_fixture, _requirements_fixture, _pylock_fixture, _project_function_fixture,
@@ -671,7 +628,11 @@ def test_each_fixture_is_reproducible_across_checkouts_touches_and_edits(
     ("lines", "needles"),
     [
         ("./libs/x --hash=sha256:" + "0" * 64 + "\n", ["no hash to check", "--hash"]),
-        (f"foo @ file:{'/' * 3}LIBS/x\n", ["named foo", "builds libx", "fix the name"]),
+        pytest.param(
+            f"foo @ file:{'/' * 3}LIBS/x\n",
+            ["named foo", "builds libx", "fix the name"],
+            marks=pytest.mark.slow,
+        ),  # builds libx to read its name
         ("file://otherhost/libs/x\n", ["another host", "otherhost"]),
         ("./libs/x ; python_version >= '3.8' and\n", ["invalid marker"]),
     ],
@@ -688,6 +649,7 @@ def test_bad_local_lines_are_one_line_errors(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_markers_egg_fragments_and_a_function_ignore_file_on_local_lines(
     house: Path, tmp_path: Path
 ) -> None:
@@ -706,35 +668,6 @@ def test_markers_egg_fragments_and_a_function_ignore_file_on_local_lines(
     assert "python/libx/data.json" in names and "python/liby/__init__.py" in names
 
 
-@pytest.mark.parametrize(
-    ("door", "value"),
-    [("cli", ""), ("terraform", '[{"path": 5}'), ("terraform", '["a=b", 7]'),
-     ("toml", '[{path = "fn", prefix = 7}]'), ("cli", "fn=../up"), ("cli", "fn=a/./b"),
-     ("terraform", "fn=../up"), ("toml", '[{path = "fn", prefix = "../up"}]')],
-)  # fmt: skip
-def test_bad_extra_sources_are_one_line_errors(tmp_path: Path, door: str, value: str) -> None:
-    (tmp_path / "fn").mkdir()
-    (tmp_path / "fn/app.py").write_text("x = 1\n")
-    if door == "cli":
-        result = run_cli("function", "fn", "-o", "x.zip", "--no-cache", "--add-source", value,
-                         cwd=tmp_path)  # fmt: skip
-        needle = "--add-source"
-    elif door == "terraform":
-        query = {"kind": "function", "source": "fn", "output": "x.zip", "extra_sources": value}
-        result = run_cli("terraform", cwd=tmp_path, input=json.dumps(query))
-        needle = "extra_sources"
-    else:
-        (tmp_path / "detzip.toml").write_text(
-            f'[functions.api]\nsource = "fn"\nextra_sources = {value}\n'
-        )
-        result = run_cli("build", "--no-cache", cwd=tmp_path)
-        needle = "extra_sources"
-    assert_one_line_error(result, needle)
-    if "up" in value or "./" in value:  # the extra folder's own prefix, named as its option
-        assert "the prefix" in result.stderr and "--prefix" not in result.stderr
-    assert not (tmp_path / "x.zip").exists()
-
-
 def test_include_project_with_a_pyproject_of_the_wrong_shape(house: Path, tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("idna==3.7\n")
     (tmp_path / "pyproject.toml").write_text("project = 'x'\n")
@@ -743,6 +676,7 @@ def test_include_project_with_a_pyproject_of_the_wrong_shape(house: Path, tmp_pa
     assert_one_line_error(result, "pyproject.toml", "must be tables", "--include-project")
 
 
+@pytest.mark.slow
 def test_an_extra_a_local_package_does_not_declare_is_refused(house: Path, tmp_path: Path) -> None:
     package(tmp_path / "libs/x", "libx", "1.0", extras={"net": ["idna"]})
     lock = tmp_path / "requirements.txt"

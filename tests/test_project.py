@@ -18,14 +18,9 @@ from detzip import project
 from detzip.errors import DetzipError
 
 from .conftest import SRC, assert_one_line_error, make_tree, run_cli
-from .wheelfactory import Repo, demo_repo
+from .wheelfactory import Repo
 
 ON = {"DETZIP_CACHE": ""}
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
 
 
 def service(root: Path, repo: Repo, config: str | None = None, *, standalone: bool = False) -> Path:
@@ -79,6 +74,7 @@ def build_json(root: Path, *args: str) -> tuple[int, Any, str]:
     return result.returncode, data, result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("standalone", [False, True], ids=["pyproject", "detzip.toml"])
 def test_build_everything_then_hit(repo: Repo, tmp_path: Path, standalone: bool) -> None:
     root = service(tmp_path / "svc", repo, standalone=standalone)
@@ -105,6 +101,7 @@ def test_build_everything_then_hit(repo: Repo, tmp_path: Path, standalone: bool)
     assert all(a["cache_hit"] for a in again["artifacts"])
 
 
+@pytest.mark.slow
 def test_summary_table(repo: Repo, tmp_path: Path) -> None:
     root = service(tmp_path / "svc", repo)
     result = run_cli("build", "--cache-dir", str(root / ".cache"), cwd=root / "functions", env=ON)
@@ -116,6 +113,7 @@ def test_summary_table(repo: Repo, tmp_path: Path) -> None:
     assert "(with layers)" in lines[2]
 
 
+@pytest.mark.slow
 def test_build_named_artifacts_and_their_layers(repo: Repo, tmp_path: Path) -> None:
     root = service(tmp_path / "svc", repo)
     code, data, _ = build_json(root, "worker")
@@ -204,6 +202,7 @@ def test_a_build_error_names_the_artifact(repo: Repo, tmp_path: Path) -> None:
     assert_one_line_error(result, "[deps]", "uv.lock", "not valid TOML")
 
 
+@pytest.mark.slow
 def test_terraform_queries_a_declared_artifact(repo: Repo, tmp_path: Path) -> None:
     root = service(tmp_path / "svc", repo)
     query = {"config": "svc", "artifact": "api", "cache_dir": str(tmp_path / "c")}
@@ -257,6 +256,7 @@ def run_on_tty(args: list[str], cwd: Path) -> tuple[int, str, str]:
     return code, stdout, seen.decode(errors="replace")
 
 
+@pytest.mark.slow
 def test_progress_only_on_a_terminal(tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src", {f"m{i}.txt": os.urandom(200_000).hex() for i in range(40)})
     args = ["function", str(src), "-o", str(tmp_path / "f.zip"), "--no-cache"]
@@ -271,6 +271,7 @@ def test_progress_only_on_a_terminal(tmp_path: Path) -> None:
     assert piped.returncode == 0 and piped.stderr == ""
 
 
+@pytest.mark.slow
 def test_verbose_and_quiet(tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
     args = ["function", str(src), "-o", str(tmp_path / "f.zip"), "--cache-dir", str(tmp_path / "c")]
@@ -290,6 +291,7 @@ def test_verbose_and_quiet(tmp_path: Path) -> None:
         assert quiet == [] or result.stderr == ""
 
 
+@pytest.mark.slow
 @pytest.mark.network
 def test_the_example_service_lock_and_requirements_give_one_layer(tmp_path: Path) -> None:
     """examples/service: poetry.lock and requirements.txt hold the same pins → the same bytes."""

@@ -57,10 +57,12 @@ def _run_commands(repo_copy: Path, network: bool) -> int:
     return ran
 
 
+@pytest.mark.slow
 def test_detzip_commands(repo_copy: Path) -> None:
     assert _run_commands(repo_copy, network=False) >= 4
 
 
+@pytest.mark.slow
 @pytest.mark.network
 def test_detzip_commands_that_fetch(
     repo_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -70,13 +72,20 @@ def test_detzip_commands_that_fetch(
 
 
 def test_python_blocks(repo_copy: Path) -> None:
-    for block in blocks("python"):
+    found = blocks("python")
+    fences = [line for line in README.splitlines() if line.lstrip().startswith("```python")]
+    assert len(found) == len(fences) > 0, "a python block the pattern does not see"
+    ran = 0
+    for block in found:
         if not needs_network(block):
             done = subprocess.run([sys.executable, "-c", block], cwd=repo_copy,
                                   capture_output=True, text=True)  # fmt: skip
             assert done.returncode == 0 and done.stderr == "", done.stderr
+            ran += 1
+    assert ran >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.network
 def test_python_blocks_that_fetch(repo_copy: Path, tmp_path: Path) -> None:
     env = {**os.environ, "DETZIP_CACHE_DIR": str(tmp_path / "cache")}
@@ -93,6 +102,7 @@ def test_python_blocks_that_fetch(repo_copy: Path, tmp_path: Path) -> None:
     assert ran >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.network
 def test_quick_start_builds_the_service_as_shown(repo_copy: Path, tmp_path: Path) -> None:
     """The quick start's table: the same artifacts, sizes and sha256 (a fresh cache: miss)."""

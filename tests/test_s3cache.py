@@ -17,7 +17,7 @@ from detzip.errors import DetzipError
 
 from .conftest import assert_one_line_error, make_tree, run_cli, run_cli_unprivileged
 from .motoserver import MotoServer
-from .wheelfactory import Repo, demo_repo
+from .wheelfactory import Repo
 
 pytestmark = pytest.mark.e2e
 
@@ -38,11 +38,6 @@ def bucket(
     for key, value in server.env().items():
         monkeypatch.setenv(key, value)
     return name
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
 
 
 def objects(server: MotoServer, bucket: str) -> dict[str, Any]:
@@ -72,6 +67,7 @@ def test_a_miss_is_built_and_uploaded(server: MotoServer, bucket: str, tmp_path:
     assert record["name"] == "fn"
 
 
+@pytest.mark.slow
 def test_a_fresh_runner_hits_in_s3(server: MotoServer, bucket: str, tmp_path: Path) -> None:
     url = f"s3://{bucket}"
     src = source(tmp_path / "src")
@@ -89,6 +85,7 @@ def test_a_fresh_runner_hits_in_s3(server: MotoServer, bucket: str, tmp_path: Pa
     assert local.cache_hit and local.cache_source == "local"
 
 
+@pytest.mark.slow
 def test_a_layer_hit_in_s3_downloads_no_wheels(
     server: MotoServer, bucket: str, repo: Repo, tmp_path: Path
 ) -> None:
@@ -117,6 +114,7 @@ def test_env_configures_the_remote(server: MotoServer, bucket: str, tmp_path: Pa
     assert any(k.startswith("from-env/a-") for k in objects(server, bucket))
 
 
+@pytest.mark.slow
 def test_a_corrupted_object_is_rejected(server: MotoServer, bucket: str, tmp_path: Path) -> None:
     url = f"s3://{bucket}"
     src = source(tmp_path / "src")
@@ -141,6 +139,7 @@ def test_a_corrupted_object_is_rejected(server: MotoServer, bucket: str, tmp_pat
     assert body == good
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tampered", [False, True], ids=["intact", "tampered"])
 def test_an_s3_hit_with_a_read_only_local_cache_serves_only_verified_bytes(
     server: MotoServer, bucket: str, tmp_path: Path, tampered: bool
@@ -197,6 +196,7 @@ def test_a_corrupted_s3_record_is_a_miss_never_copied_locally(
     assert json.loads(local.read_text())["sha256"] == built.sha256
 
 
+@pytest.mark.slow
 def test_a_missing_bucket_warns_and_builds(server: MotoServer, bucket: str, tmp_path: Path) -> None:
     src = source(tmp_path / "src")
     url = "s3://no-such-bucket-here/x"
@@ -215,6 +215,7 @@ def test_a_missing_bucket_warns_and_builds(server: MotoServer, bucket: str, tmp_
     assert not (tmp_path / "g.zip").exists()
 
 
+@pytest.mark.slow
 def test_server_stopped_mid_session_falls_back_to_local(tmp_path: Path) -> None:
     own = MotoServer()
     try:
@@ -290,6 +291,7 @@ def test_upload_s3_with_a_cache_names_the_verified_object(
     )
 
 
+@pytest.mark.slow
 def test_upload_s3_names_the_object_version_in_a_versioned_bucket(
     server: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
@@ -319,6 +321,7 @@ def test_upload_s3_without_s3_is_exit_2_not_a_result_without_a_key(tmp_path: Pat
     assert not (tmp_path / "fn.zip").exists()
 
 
+@pytest.mark.slow
 def test_upload_to_puts_content_addressed_objects_without_a_cache(
     server: MotoServer, bucket: str, tmp_path: Path
 ) -> None:

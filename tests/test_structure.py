@@ -1,10 +1,14 @@
 """The package's shape: imports point one way, down the pipeline (no cycles, counting imports
-inside functions); every public module, class and function says what it is."""
+inside functions); every public module, class and function says what it is; the sdist and the
+wheel ship the license."""
 
 from __future__ import annotations
 
 import ast
+import zipfile
 from pathlib import Path
+
+import pytest
 
 from .conftest import SRC
 
@@ -248,3 +252,26 @@ def test_every_public_module_declares_its_api() -> None:
         if "__all__" not in names:
             without.append(str(path.relative_to(SRC)))
     assert without == []
+
+
+# -- the distributions --------------------------------------------------------------------------
+
+
+@pytest.mark.network
+def test_the_license_ships_in_the_sdist_and_the_wheel(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import tarfile
+
+    root = Path(__file__).resolve().parents[1]
+    assert "MIT License" in (root / "LICENSE").read_text()
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv (the bench extra) builds the distributions")
+    subprocess.run([uv, "build", "--out-dir", str(tmp_path), str(root)], check=True,
+                   capture_output=True, timeout=600)  # fmt: skip
+    [wheel] = tmp_path.glob("detzip-*.whl")
+    [sdist] = tmp_path.glob("detzip-*.tar.gz")
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in zipfile.ZipFile(wheel).namelist())
+    with tarfile.open(sdist) as archive:
+        assert any(n.endswith("/LICENSE") for n in archive.getnames())

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SRC, make_tree
-from .wheelfactory import Repo, demo_repo
+from .conftest import HANDLER, SRC, make_tree
+from .wheelfactory import Repo
 
 RESULT_KEYS = {"path", "base64sha256", "sha256", "size", "unzipped_size", "key", "cache",
                "runtime", "arch", "layers"}  # fmt: skip
@@ -59,16 +59,11 @@ def b64_of(path: Path) -> str:
     return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     make_tree(
         tmp_path / "fn",
-        {"app.py": "def handler(e, c):\n    return 1\n", "tests/test_app.py": "", "NOTES.md": ""},
+        {"app.py": HANDLER, "tests/test_app.py": "", "NOTES.md": ""},
     )
     return tmp_path
 
@@ -109,6 +104,7 @@ def test_patterns_are_newline_separated(project: Path) -> None:
     assert outcome.result["cache"] == "miss"
 
 
+@pytest.mark.slow
 def test_layer_with_pip_output_kept_off_stdout(repo: Repo, tmp_path: Path) -> None:
     """requirements.txt with hashes: pip download runs, and stdout is still one JSON object."""
     lock = repo.write("requirements", tmp_path / "deps")
@@ -131,6 +127,7 @@ def test_layer_with_pip_output_kept_off_stdout(repo: Repo, tmp_path: Path) -> No
     assert outcome.result["base64sha256"] == b64_of(tmp_path / "layer.zip")
 
 
+@pytest.mark.slow
 def test_function_with_bundled_dependencies(repo: Repo, project: Path) -> None:
     lock = repo.write("uv", project / "deps")
     query = {"kind": "function", "source": "fn", "output": "b.zip", "requirements": str(lock)}
@@ -194,6 +191,7 @@ def test_an_empty_query_names_what_is_needed(project: Path) -> None:
     assert outcome.returncode == 2 and outcome.error is not None and "kind" in outcome.error
 
 
+@pytest.mark.slow
 def test_over_the_direct_upload_size_fails_by_default(tmp_path: Path) -> None:
     """Terraform's filename uploads directly: over 50 MiB is an error at plan time."""
     make_tree(tmp_path / "fn", {"app.py": "x = 1\n"})
@@ -268,7 +266,7 @@ def _checkout(where: Path, repo: Repo, seed: int) -> Path:
     """The service at ``where``, with its own file times (a teammate's clone, or CI's)."""
     import random
 
-    make_tree(where, {"functions/api/app.py": "def handler(e, c):\n    return 1\n",
+    make_tree(where, {"functions/api/app.py": HANDLER,
                       "terraform/main.tf": "# the stack\n",
                       "pyproject.toml": CHECKOUT.format(wheels=repo.folder)})  # fmt: skip
     repo.write("uv", where)
@@ -279,6 +277,7 @@ def _checkout(where: Path, repo: Repo, seed: int) -> Path:
     return where
 
 
+@pytest.mark.slow
 def test_results_are_the_same_from_any_checkout(repo: Repo, tmp_path: Path) -> None:
     one = _checkout(tmp_path / "alice" / "service", repo, 1)
     two = _checkout(tmp_path / "ci" / "build" / "checkout", repo, 2)
@@ -304,6 +303,7 @@ def test_results_are_the_same_from_any_checkout(repo: Repo, tmp_path: Path) -> N
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_output_dir_and_the_cache_are_never_packed(repo: Repo, tmp_path: Path) -> None:
     root = _checkout(tmp_path / "svc", repo, 3)
     make_tree(root, {".build/stale.zip": "old output", "cache/artifacts/x.json": "{}",

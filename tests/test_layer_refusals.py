@@ -1,5 +1,6 @@
-"""What detzip checks before it builds a layer (issue 11): a layer is complete and right for its
-target, or refused — naming what is wrong and the fix — before anything is written or cached.
+"""What detzip checks before it builds a layer: a layer is complete and right for its target, or
+refused — naming what is wrong and the fix — before anything is written or cached (the closure
+of the pins' requirements, extras and markers for the target, groups, sdists, pyproject.toml).
 
 The fixtures look like real projects (requests, uvicorn[standard], a poetry 1.8 project, a uv
 workspace) but every wheel is made here, offline, with the METADATA the real one declares.
@@ -101,6 +102,7 @@ def _cli(lock: Path, out: Path, wheels: Path, *more: str) -> Any:
 # -- a broken layer never exits 0 ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_top_level_pins_only_are_refused_naming_what_is_missing_and_who_needs_it(
     wheels: Path, tmp_path: Path
 ) -> None:
@@ -149,6 +151,7 @@ def test_a_version_outside_the_requirement_is_refused(wheels: Path, tmp_path: Pa
         build_layer(lock, tmp_path / "layer.zip", **_offline(wheels, tmp_path / "c"))
 
 
+@pytest.mark.slow
 def test_extras_asked_of_a_pin_must_be_met(wheels: Path, tmp_path: Path) -> None:
     lock = tmp_path / "requirements.txt"
     lock.write_text("\n".join(["requests[socks]==2.32.3", *FULL[1:]]) + "\n")
@@ -159,6 +162,7 @@ def test_extras_asked_of_a_pin_must_be_met(wheels: Path, tmp_path: Path) -> None
     assert "pysocks" in _names(layer.path)
 
 
+@pytest.mark.slow
 def test_markers_are_evaluated_for_the_target(wheels: Path, tmp_path: Path) -> None:
     lock = tmp_path / "requirements.txt"
     lock.write_text("uvicorn==0.30.1\nclick==8.1.7\nh11==0.14.0\n")  # no colorama: Windows only
@@ -266,6 +270,7 @@ def _poetry_18(folder: Path, where: Path) -> Path:
     return lock
 
 
+@pytest.mark.slow
 def test_poetry_18_follows_root_extras_and_python_restrictions(
     wheels: Path, tmp_path: Path
 ) -> None:
@@ -285,6 +290,7 @@ def test_poetry_18_dev_dependencies_table_is_the_dev_group(wheels: Path, tmp_pat
     assert "idna" in _names(layer.path)
 
 
+@pytest.mark.slow
 def test_poetry_project_extras(wheels: Path, tmp_path: Path) -> None:
     lock = _poetry_18(wheels, tmp_path / "service")
     layer = build_layer(lock, tmp_path / "a.zip", extras=["aws"],
@@ -358,6 +364,7 @@ def _uv_workspace(folder: Path, where: Path, *, root: str = 'editable = "."',
     return lock
 
 
+@pytest.mark.slow
 def test_uv_the_root_project_is_where_the_closure_starts(wheels: Path, tmp_path: Path) -> None:
     lock = _uv_workspace(wheels, tmp_path / "repo")
     layer = build_layer(lock, tmp_path / "a.zip", **_offline(wheels, tmp_path / "c"))
@@ -378,6 +385,7 @@ def test_uv_a_local_package_whose_folder_is_missing_is_refused_by_name(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_uv_a_workspace_with_a_virtual_root_asks_which_member(wheels: Path, tmp_path: Path) -> None:
     lock = _uv_workspace(wheels, tmp_path / "repo", root='virtual = "."')
     layer = build_layer(lock, tmp_path / "a.zip", **_offline(wheels, tmp_path / "c"))
@@ -426,6 +434,7 @@ def test_a_lock_for_another_python_is_refused_first(
     assert "pip" not in result.stderr
 
 
+@pytest.mark.slow
 def test_pylock_extras_and_groups(wheels: Path, tmp_path: Path) -> None:
     def package(name: str, marker: str = "") -> str:
         wheel = _wheel(wheels, name)
@@ -477,6 +486,7 @@ def test_a_local_path_in_requirements_that_is_not_there_is_refused_by_line(
     assert_one_line_error(result, "requirements.txt:2", "libs/common", "not a folder")
 
 
+@pytest.mark.slow
 def test_a_pip_failure_names_the_package_and_the_cause(wheels: Path, tmp_path: Path) -> None:
     lock = tmp_path / "requirements.txt"
     lock.write_text("".join(f"pkg{i}==1.0\n" for i in range(40)))
@@ -490,6 +500,7 @@ def test_a_pip_failure_names_the_package_and_the_cause(wheels: Path, tmp_path: P
     assert len(last) < 400
 
 
+@pytest.mark.slow
 def test_the_verdict_is_in_the_json_and_a_hit_fetches_nothing(wheels: Path, tmp_path: Path) -> None:
     lock = tmp_path / "requirements.txt"
     lock.write_text("\n".join(FULL) + "\n")
@@ -618,6 +629,7 @@ def _from_source(sources: Path, cache: Path) -> dict[str, Any]:
             "cache_dir": cache}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_pure_sdist_is_built_reproducibly_and_reported(sources: Path, tmp_path: Path) -> None:
     lock = _sdist_lock(sources, tmp_path, "puresrc", "speedups", "helped")
     one = build_layer(lock, tmp_path / "a.zip", **_from_source(sources, tmp_path / "c1"))
@@ -640,6 +652,7 @@ def test_a_pure_sdist_is_built_reproducibly_and_reported(sources: Path, tmp_path
     assert "from source   helped 1.0, puresrc 1.0, speedups 2.1" in listed.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "why"),
     [("fastlib", "needs a C compiler"), ("binlib", "builds a wheel for py3-none-linux_x86_64")],
@@ -683,6 +696,7 @@ def test_a_missing_local_package_in_poetry_or_pylock_is_refused_by_name_and_path
     assert_one_line_error(result, "common is a local package at libs/common", "not a folder")
 
 
+@pytest.mark.slow
 def test_an_sdist_whose_version_needs_vcs_data_it_lacks_is_refused(
     sources: Path, tmp_path: Path
 ) -> None:
@@ -694,6 +708,7 @@ def test_an_sdist_whose_version_needs_vcs_data_it_lacks_is_refused(
 # -- dependencies straight from pyproject.toml (resolved, not locked) ----------------------------
 
 
+@pytest.mark.slow
 def test_a_pyproject_builds_the_same_layer_as_its_pinned_requirements(
     wheels: Path, tmp_path: Path
 ) -> None:
@@ -722,6 +737,7 @@ def test_a_pyproject_builds_the_same_layer_as_its_pinned_requirements(
                                "gcp"), "--extras", "the project has no gcp")  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_project_file_pointing_at_pyproject_builds(wheels: Path, tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "svc"\nversion = "0.1.0"\ndependencies = ["click==8.1.7"]\n\n'

@@ -1,5 +1,6 @@
-"""The three front doors agree: the same options give the same spec, the same verdict and exit
-code, and an error tells each user how to fix it in their own words."""
+"""The front doors agree (the command line, Terraform, [tool.detzip] and the Python API): the
+same options give the same spec, and the same over-limit artifact the same verdict and exit
+code, with the fix in each door's words (how each door spells a setting: test_optiontable)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,11 @@ from hypothesis import strategies as st
 from detzip import cli, optiontable, project, terraform
 from detzip._datatype import replace
 from detzip.cache.settings import CacheSettings
-from detzip.errors import DetzipError, Setting
-from detzip.optiontable import OPTIONS, Option
+from detzip.optiontable import Option
 from detzip.spec import ArtifactSpec
 
 from .conftest import make_tree
-from .wheelfactory import Repo, demo_repo
+from .wheelfactory import Repo
 
 ROOT = Path("/srv/app")  # absolute paths resolve the same at every door
 WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_*/.", min_size=1, max_size=8).filter(
@@ -131,6 +131,7 @@ def _toml(kind: str, values: dict[str, Any], folder: Path, name: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -150,75 +151,12 @@ def test_cli_terraform_and_project_give_the_same_spec(
     assert replace(from_cli, cache=CacheSettings()) == from_project
 
 
-def test_every_option_is_spelled_at_each_door_it_belongs_to() -> None:
-    for opt in OPTIONS:
-        if not opt.kinds:
-            continue
-        assert opt.cli or opt.name == "source", opt.name  # the CLI takes all (SRC: positional)
-        if opt.name != "no_cache":  # elsewhere: cache = "off"
-            assert opt.terraform, opt.name
-        assert opt.help and not opt.help.endswith("."), opt.name
-    from detzip.deps.locks import loading as locks
-
-    assert optiontable.FORMATS == locks.FORMATS
-
-
-def test_terraform_defaults_upload_to_direct_in_both_forms(tmp_path: Path) -> None:
-    make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
-    query = {"kind": "function", "source": str(tmp_path / "src"), "output": str(tmp_path / "a.zip")}
-    assert terraform.spec_from_query(query).upload == "direct"
-    assert cli.parse_spec(["function", str(tmp_path / "src"), "-o", "a.zip"]).upload is None
-    config = tmp_path / "detzip.toml"
-    config.write_text(f'[functions.f]\nsource = "{tmp_path / "src"}"\n')
-    assert project.load(config).artifacts["f"].spec.upload is None
-    assert project.load(config, door="terraform").artifacts["f"].spec.upload == "direct"
-    config.write_text(f'upload = "s3"\n[functions.f]\nsource = "{tmp_path / "src"}"\n')
-    assert project.load(config, door="terraform").artifacts["f"].spec.upload == "s3"
-
-
-@pytest.mark.parametrize(
-    ("door", "expected"),
-    [
-        ("cli", "upload it through S3 (--upload s3)"),
-        ("terraform", 'upload it through S3 (upload = "s3")'),
-        ("toml", 'upload it through S3 (upload = "s3")'),
-        ("python", "upload it through S3 (upload='s3')"),
-    ],
-)
-def test_an_error_speaks_each_doors_language(door: optiontable.Door, expected: str) -> None:
-    error = DetzipError(
-        "upload it through S3 ({0}) or make it smaller",
-        "big.zip",
-        settings=[Setting("upload", "s3")],
-    )
-    text = error.render(optiontable.speller(door))
-    assert text == f"big.zip: {expected} or make it smaller"
-    assert error.prefixed("[api] ").render(optiontable.speller(door)).startswith("[api] big.zip: ")
-
-
-def test_spellings_of_lists_flags_and_negations() -> None:
-    spell = optiontable.spell
-    assert spell("cli", Setting("exclude_packages", ["boto3"])) == "--exclude-package boto3"
-    assert spell("cli", Setting("default_excludes", False)) == "--no-default-excludes"
-    assert spell("toml", Setting("groups", ["dev"])) == 'with = ["dev"]'
-    assert (
-        spell("terraform", Setting("exclude_packages", ["a", "b"])) == 'exclude_packages = "a\\nb"'
-    )
-    assert spell("terraform", Setting("require_cache", True)) == 'require_cache = "true"'
-    assert spell("python", Setting("groups", ["dev"])) == "groups=['dev']"
-
-
 # -- the same over-limit artifact: the same verdict and exit code through each door --------------
 
 
 def _main(argv: list[str], monkeypatch: pytest.MonkeyPatch, stdin: str = "") -> int:
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
     return cli.main(argv)
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    return demo_repo(tmp_path_factory.mktemp("wheels"))
 
 
 @pytest.fixture
