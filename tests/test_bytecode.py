@@ -58,7 +58,7 @@ def test_each_py_gets_a_hash_based_pyc_of_the_target(tmp_path: Path) -> None:
     code = marshal.loads(data[16:])
     assert code.co_filename == "/var/task/app.py"  # where Lambda will show it in tracebacks
     assert built.pyc_size == sum(len(d) for d in pycs.values())
-    assert built.options["bytecode"]["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert built.description["bytecode"]["python"] == ".".join(map(str, sys.version_info[:3]))
     unchecked = build_function(src, tmp_path / "u.zip", compile=True, runtime=HERE,
                                invalidation="unchecked-hash", cache=False)  # fmt: skip
     flags = _pycs(unchecked.path)[f"__pycache__/app.{TAG}.pyc"][4:8]

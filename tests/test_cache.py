@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from detzip import Cache, build_function, build_layer
 from detzip.cache import layout
+from detzip.cache.artifacts import ArtifactCache
 from detzip.cache.keys import cache_key
 from detzip.errors import DetzipError
 from detzip.zip.writer import WrittenZip
@@ -72,11 +73,11 @@ def test_second_build_is_a_hit_with_the_same_bytes(tmp_path: Path) -> None:
         first.sha256,
         first.base64sha256,
     )
-    assert (again.size, again.unzipped_size, again.entries, again.options) == (
+    assert (again.size, again.unzipped_size, again.entries, again.description) == (
         first.size,
         first.unzipped_size,
         first.entries,
-        first.options,
+        first.description,
     )
     assert (tmp_path / "out" / "other.zip").read_bytes() == first.path.read_bytes()
     # a hit under another name does not store a second copy
@@ -145,7 +146,7 @@ def test_keys_do_not_depend_on_where_the_tree_or_cache_is(tmp_path: Path) -> Non
         tree(tmp_path / "b" / "deeper" / "code"), tmp_path / "x" / "b.zip", cache=False
     )
     assert one.key == two.key and one.sha256 == two.sha256
-    assert str(tmp_path) not in json.dumps(one.options)
+    assert str(tmp_path) not in json.dumps(one.description)
 
 
 def test_keys_are_the_same_in_another_process_and_directory(tmp_path: Path) -> None:
@@ -580,8 +581,14 @@ def _make(data: bytes) -> Any:
     return build
 
 
+def _artifacts(root: Path) -> ArtifactCache:
+    cache = Cache(root).artifacts
+    assert cache is not None
+    return cache
+
+
 def test_cache_through_builds_once_then_serves(tmp_path: Path) -> None:
-    cache = Cache(tmp_path / "c")
+    cache = _artifacts(tmp_path / "c")
     key = "1" * 64
     built = cache.through("fn", key, {"a": 1}, tmp_path / "one.zip", _make(b"zip bytes"))
     assert built.source is None and built.entry == cache.layout.artifact(f"fn-{key[:16]}")
@@ -596,7 +603,7 @@ def test_cache_through_builds_once_then_serves(tmp_path: Path) -> None:
 
 
 def test_cache_never_serves_a_corrupt_entry(tmp_path: Path) -> None:
-    cache = Cache(tmp_path / "c")
+    cache = _artifacts(tmp_path / "c")
     key = "2" * 64
     first = cache.through("fn", key, {}, tmp_path / "a.zip", _make(b"good"))
     assert first.entry is not None
@@ -613,6 +620,6 @@ def test_a_refused_zip_leaves_the_output_alone(tmp_path: Path) -> None:
         raise DetzipError("too big")
 
     with pytest.raises(DetzipError):
-        Cache(tmp_path / "c").through("fn", "3" * 64, {}, out, _make(b"new"), refuse)
+        _artifacts(tmp_path / "c").through("fn", "3" * 64, {}, out, _make(b"new"), refuse)
     assert out.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "out.zip"], "no temporary left"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
@@ -14,6 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from detzip import cli, optiontable
 
 from .conftest import SRC, assert_one_line_error, make_tree, run_cli
 
@@ -35,7 +38,7 @@ def test_function_json_and_human_output(src: Path, tmp_path: Path) -> None:
     assert data["base64sha256"] == base64.b64encode(digest).decode()
     assert data["size"] == out.stat().st_size
     assert data["entries"] == 2 and data["unzipped_size"] == 15
-    assert data["options"]["mtime"] == "1980-01-01T00:00:00Z"
+    assert data["description"]["mtime"] == "1980-01-01T00:00:00Z"
     human = run_cli("function", str(src), "-o", str(out))
     assert human.returncode == 0 and human.stderr == ""
     assert data["base64sha256"] in human.stdout
@@ -88,7 +91,7 @@ def test_source_date_epoch_and_mtime(src: Path, tmp_path: Path) -> None:
         "2023-11-14T22:13:20Z",
     )
     env_data, flag_data = json.loads(env_result.stdout), json.loads(flag_result.stdout)
-    assert env_data["options"]["mtime"] == "2023-11-14T22:13:20Z"
+    assert env_data["description"]["mtime"] == "2023-11-14T22:13:20Z"
     assert env_data["sha256"] == flag_data["sha256"]
     default = json.loads(
         run_cli("function", str(src), "-o", str(tmp_path / "d.zip"), "--json").stdout
@@ -249,3 +252,83 @@ def test_killed_while_writing_leaves_no_partial_output(tmp_path: Path, sig: int)
     assert out.read_bytes()[:2] == b"PK"
     # … and removes what the killed run left beside it
     assert not any(p.name.endswith(".detzip-tmp") for p in out_dir.iterdir())
+
+
+# -- every command takes its options from the option table ---------------------------------------
+
+
+def _flags(command: str) -> dict[str, argparse.Action]:
+    parser = cli.build_parser(command)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    chosen = sub.choices[command]
+    if command == "cache":
+        inner = next(a for a in chosen._actions if isinstance(a, argparse._SubParsersAction))
+        chosen = inner.choices["prune"]
+    return {flag: action for action in chosen._actions for flag in action.option_strings}
+
+
+def test_build_takes_exactly_the_cache_options_it_honours(tmp_path: Path) -> None:
+    flags = set(_flags("build")) - {"-h", "--help", "-v", "--verbose", "-q", "--quiet", "--json"}
+    assert flags == {"--config", "--cache", "--cache-dir", "--no-cache", "--require-cache"}
+    result = run_cli("build", "--name", "x", cwd=tmp_path)
+    assert_one_line_error(result, "unrecognized arguments: --name")
+
+
+def test_check_and_cache_take_their_options_from_the_table() -> None:
+    check = _flags("check")
+    for flag, name in (("--layer", "layers"), ("--external-layer", "external_layers"),
+                       ("--upload", "upload"), ):  # fmt: skip
+        assert optiontable.option(name).help in (check[flag].help or ""), flag
+        assert check[flag].dest == name
+    assert check["--upload"].default == optiontable.option("upload").default_for(
+        "function", "check"
+    )
+    assert check["--upload"].choices == optiontable.option("upload").choices
+    prune = _flags("cache")
+    assert optiontable.option("cache_dir").help in (prune["--cache-dir"].help or "")
+    assert optiontable.option("config").help in (_flags("build")["--config"].help or "")
+
+
+def test_build_help_names_each_project_key_once() -> None:
+    result = run_cli("build", "--help")
+    assert result.returncode == 0
+    lines = {
+        line.split(":")[0].strip(): line.split(":", 1)[1]
+        for line in result.stdout.splitlines()
+        if line.startswith("  ")
+        and line.strip().split(":")[0] in ("top level", "layers.NAME", "functions.NAME")
+    }
+    assert set(lines) == {"top level", "layers.NAME", "functions.NAME"}
+    for where, keys in lines.items():
+        names = [key.strip().split(" ")[0] for key in keys.split(",")]
+        assert len(names) == len(set(names)), (where, names)
+    assert "layers (names)" in lines["functions.NAME"]
+
+
+def test_main_restores_the_callers_sigterm_handler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a command runs, SIGTERM unwinds it (temporary outputs removed); afterwards an
+    in-process caller (a test, a build script) has its own handler back."""
+    seen: list[object] = []
+
+    def record(args: argparse.Namespace) -> int:
+        seen.append(signal.getsignal(signal.SIGTERM))
+        return 0
+
+    monkeypatch.setitem(cli._COMMANDS, "hash", record)
+
+    def mine(signum: int, frame: object) -> None:
+        raise AssertionError("not called")
+
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert cli.main(["hash", str(tmp_path)]) == 0
+        assert seen and seen[0] is not mine and seen[0] is cli._terminate
+        assert signal.getsignal(signal.SIGTERM) is mine
+        monkeypatch.setitem(cli._COMMANDS, "hash", lambda args: 1 // 0)
+        with pytest.raises(ZeroDivisionError):
+            cli.main(["hash", str(tmp_path)])
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)

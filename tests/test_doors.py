@@ -132,6 +132,24 @@ def _toml(kind: str, values: dict[str, Any], folder: Path, name: str) -> Path:
 
 
 @pytest.mark.slow
+def _through_the_api(kind: str, values: dict[str, Any]) -> ArtifactSpec:
+    """The spec ``build_function``/``build_layer`` hands to the builder for ``values``."""
+    from detzip import api, builder
+
+    seen: list[ArtifactSpec] = []
+    real = builder.build
+    builder.build = lambda spec, *args, **kw: seen.append(spec)  # type: ignore[assignment]
+    try:
+        given = dict(values)
+        first = given.pop("source" if kind == "function" else "requirements")
+        door = api.build_function if kind == "function" else api.build_layer
+        door(first, given.pop("output"), **given)
+    finally:
+        builder.build = real
+    [spec] = seen
+    return spec
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -145,7 +163,7 @@ def test_cli_terraform_and_project_give_the_same_spec(
     from_terraform = terraform.spec_from_query(_terraform_query(kind, values, out))
     config = _toml(kind, values, tmp_path, "thing")
     from_project = project.load(config).artifacts["thing"].spec
-    from_api = ArtifactSpec.create(kind, {**values, "output": out, "name": "thing"})
+    from_api = _through_the_api(kind, {**values, "output": out, "name": "thing"})
     assert from_cli == from_terraform == from_api
     # a project's cache is the project's (one for every artifact), not each artifact's
     assert replace(from_cli, cache=CacheSettings()) == from_project

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from detzip import Dependencies, build_function, build_layer
+from detzip import build_function, build_layer
 from detzip.errors import DetzipError
-from detzip.optiontable import speller
+from detzip.spelling import speller
 
 from .conftest import assert_one_line_error, make_tree, run_cli, run_in_layer
 from .wheelfactory import (
@@ -65,7 +65,7 @@ def test_layout_and_wheel_mapping(repo: Repo, tmp_path: Path, cache: Path) -> No
     with zipfile.ZipFile(artifact.path) as archive:
         mode = archive.getinfo("python/native_lib.so").external_attr >> 16
         assert mode == 0o100755
-    packages = {p["name"]: p for p in artifact.options["packages"]}
+    packages = {p["name"]: p for p in artifact.description["packages"]}
     assert packages["native"]["wheel"] == "native-2.0-cp312-cp312-manylinux_2_28_x86_64.whl"
     assert set(packages) == {"alpha", "gamma", "native"}
 
@@ -156,7 +156,7 @@ def test_same_bytes_whichever_format_carries_the_pins(
         cache_dir=base / "c2",
         **options,
     )
-    wheels = {p["name"]: p["wheel"] for p in artifact.options["packages"]}
+    wheels = {p["name"]: p["wheel"] for p in artifact.description["packages"]}
     assert wheels["native"] == f"native-2.0-{native_tag}.whl"
     assert ("beta" in wheels) == (runtime == "python3.11")
     assert artifact.sha256 == reference.sha256
@@ -218,7 +218,7 @@ def test_pruning(repo: Repo, tmp_path: Path, cache: Path) -> None:
     found = names(pruned.path)
     assert "python/alpha/tests/test_alpha.py" not in found and "python/alpha/data.json" not in found
     assert "python/gamma.py" not in found
-    assert "gamma" not in {p["name"] for p in pruned.options["packages"]}
+    assert "gamma" not in {p["name"] for p in pruned.description["packages"]}
     # RECORD follows the pruning
     assert b"alpha/data.json" not in read(pruned.path, "python/alpha-1.0.0.dist-info/RECORD")
     kept = build_layer(lock, tmp_path / "k.zip", default_excludes=False, cache_dir=cache)
@@ -336,7 +336,9 @@ def test_cli_layer_and_function_with_requirements(repo: Repo, tmp_path: Path) ->
     result = run_cli("layer", "-r", str(lock), "-o", str(tmp_path / "l.zip"), "--json", env=env)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["options"]["runtime"] == "python3.12" and len(data["options"]["packages"]) == 3
+    assert (
+        data["description"]["runtime"] == "python3.12" and len(data["description"]["packages"]) == 3
+    )
     src = make_tree(tmp_path / "src", {"handler.py": "import alpha\n"})
     bundled = run_cli(
         "function", str(src), "-r", str(lock), "-o", str(tmp_path / "f.zip"), "--json", env=env
@@ -348,8 +350,7 @@ def test_cli_layer_and_function_with_requirements(repo: Repo, tmp_path: Path) ->
         and "alpha/__init__.py" in found
         and "python/alpha/__init__.py" not in found
     )
-    deps = Dependencies(lock, cache_dir=tmp_path / "c")
-    api = build_function(src, tmp_path / "api.zip", dependencies=deps)
+    api = build_function(src, tmp_path / "api.zip", requirements=lock, cache_dir=tmp_path / "c")
     assert api.sha256 == json.loads(bundled.stdout)["sha256"]
 
 

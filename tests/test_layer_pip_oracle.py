@@ -120,7 +120,7 @@ def test_unpinned_requirements_are_resolved_for_the_target(tmp_path: Path) -> No
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("requests>=2.32,<2.33\n")
     layer = build_layer(requirements, tmp_path / "l.zip", arch="arm64", cache_dir=tmp_path / "c")
-    wheels = {p["name"]: p["wheel"] for p in layer.options["packages"]}
+    wheels = {p["name"]: p["wheel"] for p in layer.description["packages"]}
     assert {"requests", "urllib3", "idna", "certifi", "charset-normalizer"} <= set(wheels)
     assert "aarch64" in wheels["charset-normalizer"]
     again = build_layer(requirements, tmp_path / "l2.zip", arch="arm64", cache_dir=tmp_path / "c")
@@ -161,7 +161,7 @@ def test_pure_python_sdist_is_built_into_a_wheel(tmp_path: Path) -> None:
     again = build_layer(lock, tmp_path / "l2.zip", cache_dir=tmp_path / "c")
     assert again.sha256 == layer.sha256  # the built wheel is remembered
     assert layer.built_from_source == ("puresd 1.0",)
-    [package] = layer.options["packages"]
+    [package] = layer.description["packages"]
     assert package["built_from"]["sdist_sha256"] == digest
     assert any(r.startswith("setuptools==") for r in package["built_from"]["build_requires"])
     fresh = build_layer(lock, tmp_path / "l3.zip", cache_dir=tmp_path / "elsewhere")

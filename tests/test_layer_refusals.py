@@ -141,7 +141,7 @@ def test_a_complete_pip_compile_style_set_builds_and_says_it_was_checked(
     )
     layer = build_layer(lock, tmp_path / "layer.zip", **_offline(wheels, tmp_path / "c"))
     assert _names(layer.path) == {"requests", "charset_normalizer", "idna", "urllib3", "certifi"}
-    assert layer.options["checked"] == ["requirements-met"]
+    assert layer.description["checked"] == ["requirements-met"]
 
 
 def test_a_version_outside_the_requirement_is_refused(wheels: Path, tmp_path: Path) -> None:
@@ -507,7 +507,7 @@ def test_the_verdict_is_in_the_json_and_a_hit_fetches_nothing(wheels: Path, tmp_
     first = _cli(lock, tmp_path / "a.zip", wheels, "--json")
     assert first.returncode == 0, first.stderr
     built = json.loads(first.stdout)
-    assert built["options"]["checked"] == ["requirements-met"]
+    assert built["description"]["checked"] == ["requirements-met"]
     (tmp_path / "cache" / "wheels").rename(tmp_path / "gone")  # a hit needs no wheel
     again = _cli(lock, tmp_path / "b.zip", wheels, "--json")
     assert json.loads(again.stdout)["cache_hit"] and again.stderr == ""
@@ -636,7 +636,7 @@ def test_a_pure_sdist_is_built_reproducibly_and_reported(sources: Path, tmp_path
     two = build_layer(lock, tmp_path / "b.zip", **_from_source(sources, tmp_path / "c2"))
     assert one.sha256 == two.sha256  # built twice, from scratch: the same bytes
     assert set(one.built_from_source) == {"puresrc 1.0", "speedups 2.1", "helped 1.0"}
-    packages = {p["name"]: p for p in one.options["packages"]}
+    packages = {p["name"]: p for p in one.description["packages"]}
     assert packages["helped"]["built_from"]["build_requires"] == ["helper-tool==1.2"]
     assert packages["puresrc"]["built_from"]["sdist_sha256"] == sha256_file(
         next(sources.glob("puresrc-*.tar.gz"))

@@ -24,7 +24,6 @@ import pytest
 
 from detzip import DetzipError, build_function, build_layer
 from detzip.cache.local import Cache
-from detzip.deps.request import Dependencies
 
 from .conftest import assert_one_line_error, run_cli, run_extracted, two_source_folders
 from .projects import package, wheelhouse
@@ -260,23 +259,23 @@ def test_a_hit_checks_the_members_files_by_their_stat_and_sees_an_edit_of_the_sa
 def test_an_edit_after_the_key_is_computed_is_an_error_never_a_zip_under_the_old_key(
     house: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from detzip.deps import _select
+    from detzip.deps import resolution
 
     lock = uv_workspace(house, tmp_path / "repo")
     first = build_layer(lock, tmp_path / "1.zip", **_offline(house, tmp_path / "c"))
     shutil.rmtree(tmp_path / "c" / "artifacts")  # the next build: keyed from the memo, built
     model = lock.parent / "packages/models/models/__init__.py"
-    real = _select.select
+    real = resolution.resolve
 
-    def edit_then_select(*args: Any, **kw: Any) -> Any:
+    def edit_then_resolve(*args: Any, **kw: Any) -> Any:
         model.write_text("MODEL = 'v2'\n")
         return real(*args, **kw)
 
-    monkeypatch.setattr(_select, "select", edit_then_select)
+    monkeypatch.setattr(resolution, "resolve", edit_then_resolve)
     with pytest.raises(DetzipError, match="changed while the layer was being built; run again"):
         build_layer(lock, tmp_path / "2.zip", **_offline(house, tmp_path / "c"))
     assert not (tmp_path / "2.zip").exists() and not (tmp_path / "c" / "artifacts").exists()
-    monkeypatch.setattr(_select, "select", real)
+    monkeypatch.setattr(resolution, "resolve", real)
     again = build_layer(lock, tmp_path / "2.zip", **_offline(house, tmp_path / "c"))
     assert again.key != first.key
     assert run_extracted(again.path, tmp_path, "import models; print(models.MODEL)") == "v2"
@@ -475,10 +474,10 @@ def test_a_src_layout_project_is_installed_into_a_function_zip(house: Path, tmp_
     (project / "handlers/app.py").write_text(
         "from svc.core import answer\n\ndef handler(event, context):\n    return answer()\n"
     )
-    deps = Dependencies(project / "pyproject.toml", runtime="python3.11", include_project=True,
-                        find_links=[str(house)], no_index=True, cache_dir=tmp_path / "c")  # fmt: skip
-    zipped = build_function(project / "handlers", tmp_path / "f.zip", dependencies=deps,
-                            handler="app.handler")  # fmt: skip
+    zipped = build_function(project / "handlers", tmp_path / "f.zip",
+                            requirements=project / "pyproject.toml", runtime="python3.11",
+                            include_project=True, find_links=[str(house)], no_index=True,
+                            cache_dir=tmp_path / "c", handler="app.handler")  # fmt: skip
     with zipfile.ZipFile(zipped.path) as archive:
         names = set(archive.namelist())
     assert {"app.py", "svc/core.py", "svc-1.2.0.dist-info/METADATA", "idna/__init__.py"} <= names
@@ -503,10 +502,10 @@ def test_the_example_monorepo_builds_reproducibly_with_hatchling(tmp_path: Path)
     two = _copy_elsewhere(example, tmp_path / "deep" / "two")
     built = []
     for n, repo in enumerate((one, two)):
-        deps = Dependencies(repo / "uv.lock", runtime="python3.11", include_project=True,
-                            cache_dir=tmp_path / f"c{n}")  # fmt: skip
         built.append(build_function(repo / "functions/api", tmp_path / f"api{n}.zip",
-                                    dependencies=deps, handler="app.handler"))  # fmt: skip
+                                    requirements=repo / "uv.lock", runtime="python3.11",
+                                    include_project=True, cache_dir=tmp_path / f"c{n}",
+                                    handler="app.handler"))  # fmt: skip
     assert built[0].sha256 == built[1].sha256 and built[0].key == built[1].key
     code = "import app; print(app.handler({'name': 'bücher'}, None)['message'])"
     assert run_extracted(built[0].path, tmp_path, code, root="") == "hello xn--bcher-kva"
@@ -576,8 +575,9 @@ def _project_function_fixture(house: Path, root: Path) -> tuple[Any, str]:
     (root / "handlers/app.py").write_text("import svc\n\ndef handler(e, c):\n    return svc.X\n")
 
     def build(r: Path, out: Path, c: Path) -> Any:
-        deps = Dependencies(r / "pyproject.toml", include_project=True, **_offline(house, c))
-        return build_function(r / "handlers", out, dependencies=deps, handler="app.handler")
+        return build_function(r / "handlers", out, requirements=r / "pyproject.toml",
+                              include_project=True, handler="app.handler",
+                              **_offline(house, c))  # fmt: skip
 
     return build, "src/svc/__init__.py"
 

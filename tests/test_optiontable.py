@@ -8,6 +8,7 @@ import pytest
 from detzip import optiontable
 from detzip.errors import DetzipError, Setting
 from detzip.optiontable import OPTIONS
+from detzip.spelling import speller
 
 
 def test_every_option_is_spelled_at_each_door_it_belongs_to() -> None:
@@ -38,13 +39,14 @@ def test_an_error_speaks_each_doors_language(door: optiontable.Door, expected: s
         "big.zip",
         settings=[Setting("upload", "s3")],
     )
-    text = error.render(optiontable.speller(door))
+    text = error.render(speller(door))
     assert text == f"big.zip: {expected} or make it smaller"
-    assert error.prefixed("[api] ").render(optiontable.speller(door)).startswith("[api] big.zip: ")
+    assert error.prefixed("[api] ").render(speller(door)).startswith("[api] big.zip: ")
 
 
 def test_spellings_of_lists_flags_and_negations() -> None:
-    spell = optiontable.spell
+    from detzip.spelling import spell
+
     assert spell("cli", Setting("exclude_packages", ["boto3"])) == "--exclude-package boto3"
     assert spell("cli", Setting("default_excludes", False)) == "--no-default-excludes"
     assert spell("toml", Setting("groups", ["dev"])) == 'with = ["dev"]'
@@ -53,3 +55,37 @@ def test_spellings_of_lists_flags_and_negations() -> None:
     )
     assert spell("terraform", Setting("require_cache", True)) == 'require_cache = "true"'
     assert spell("python", Setting("groups", ["dev"])) == "groups=['dev']"
+
+
+def _rule(opt: optiontable.Option) -> str:
+    negated = opt.type == "bool" and opt.default is True
+    return ("--no-" if negated else "--") + opt.name.replace("_", "-")
+
+
+def test_spellings_follow_the_rule_and_only_exceptions_are_declared() -> None:
+    """Terraform and TOML key = the name, flag = --dashed-name (--no-… for a switch on by
+    default); what the table declares is exactly the exceptions, none repeating the rule."""
+    declared = []
+    for opt in OPTIONS:
+        if opt.flag is not None:
+            assert opt.flag != _rule(opt), f"{opt.name}: its flag is the rule's"
+            declared.append(opt.flag)
+        if opt.key is not None:
+            assert opt.key != opt.name, f"{opt.name}: its key is its name"
+            declared.append(opt.key)
+        if "cli" in opt.doors and not opt.positional:
+            assert opt.cli == (opt.flag or _rule(opt))
+        else:
+            assert opt.cli is None
+        for door in ("terraform", "toml"):
+            expected = (opt.key or opt.name) if door in opt.doors else None
+            assert opt.spelled(door) == expected, (opt.name, door)
+        assert opt.spelled("python") == opt.name
+    exceptions = ["--add-source", "--with", "with", "--exclude-package", "--extra-index-url"]
+    exceptions += ["--external-layer", "--layer"]
+    assert sorted(declared) == sorted(exceptions)
+    assert optiontable.option("groups").cli == "--with"
+    assert optiontable.option("groups").terraform == optiontable.option("groups").toml == "with"
+    assert optiontable.option("default_excludes").cli == "--no-default-excludes"
+    assert optiontable.option("no_cache").terraform is None  # cache = "off" there
+    assert optiontable.option("output").toml is None  # the project file decides

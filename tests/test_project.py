@@ -303,6 +303,35 @@ def test_the_example_service_lock_and_requirements_give_one_layer(tmp_path: Path
     poetry = build_layer(service / "poetry.lock", tmp_path / "p.zip", **options)
     pinned = build_layer(service / "requirements.txt", tmp_path / "r.zip", **options)
     assert poetry.sha256 == pinned.sha256 and poetry.key == pinned.key
-    names = {p["name"] for p in poetry.options["packages"]}
+    names = {p["name"] for p in poetry.description["packages"]}
     assert names == {"certifi", "charset-normalizer", "idna", "pyyaml", "requests", "urllib3"}
-    assert any("aarch64" in p["wheel"] for p in poetry.options["packages"])
+    assert any("aarch64" in p["wheel"] for p in poetry.description["packages"])
+
+
+def test_each_value_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One path from the file's value to the spec's: every key of every table is read by its
+    option exactly once (top-level defaults once, not once per artifact)."""
+    from detzip import optionvalues
+
+    make_tree(tmp_path / "a", {"app.py": "x = 1\n"})
+    make_tree(tmp_path / "b", {"app.py": "x = 1\n"})
+    (tmp_path / "detzip.toml").write_text(
+        'runtime = "python3.11"\nlevel = 9\n'
+        '[functions.a]\nsource = "a"\nexclude = ["*.md"]\n'
+        '[functions.b]\nsource = "b"\n'
+    )
+    real = optionvalues.read
+    read: list[str] = []
+
+    def counted(opt: Any, value: Any, door: Any) -> Any:
+        read.append(opt.name)
+        return real(opt, value, door)
+
+    monkeypatch.setattr(optionvalues, "read", counted)
+    monkeypatch.setattr(project, "read", counted)
+    loaded = project.load(tmp_path / "detzip.toml")
+    assert sorted(read) == ["exclude", "level", "runtime", "source", "source"]
+    assert (
+        loaded.artifacts["b"].spec.level == 9 and loaded.artifacts["b"].spec.runtime == "python3.11"
+    )
+    assert loaded.artifacts["a"].spec.source == tmp_path / "a"

@@ -198,7 +198,7 @@ def test_layer_recompressed_has_the_same_files_and_is_smaller(wheels: Path, tmp_
     )
     assert _contents(copied.path) == _contents(small.path)
     assert small.size < copied.size
-    assert small.options["recompress"] is True and copied.options["recompress"] is False
+    assert small.description["recompress"] is True and copied.description["recompress"] is False
     assert copied.key != small.key
     unzip = require_tool("unzip")
     for path in (copied.path, small.path):

@@ -203,10 +203,10 @@ def test_result_describes_the_build(project: Path, tmp_path: Path) -> None:
     (project / ".detzipignore").write_text("docs/\n")
     artifact = build_function(project, tmp_path / "r.zip", exclude=["tests/"], mtime="2020-02-02")
     data = artifact.to_dict()
-    assert data["options"]["ignore_file"] == ["docs/"]
-    assert data["options"]["exclude"] == ["tests/"]
-    assert data["options"]["mtime"] == "2020-02-02T00:00:00Z"
-    assert data["options"]["compressor"] == "deflate" and data["options"]["level"] == 6
+    assert data["description"]["ignore_file"] == ["docs/"]
+    assert data["description"]["exclude"] == ["tests/"]
+    assert data["description"]["mtime"] == "2020-02-02T00:00:00Z"
+    assert data["description"]["compressor"] == "deflate" and data["description"]["level"] == 6
     assert data["entries"] == len(zip_names(artifact.path))
     assert data["size"] == artifact.path.stat().st_size
 
