@@ -686,3 +686,42 @@ def test_an_extra_a_local_package_does_not_declare_is_refused(house: Path, tmp_p
     result = _layer_cli(lock, tmp_path / "b.zip", house, cache=tmp_path / "c")
     assert_one_line_error(result, "libx", "has no extra nope", "declares net")
     assert not (tmp_path / "b.zip").exists()
+
+
+def _git(cwd: Path, *args: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME="t",
+               GIT_AUTHOR_EMAIL="t@t.invalid", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t.invalid")  # fmt: skip
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not on PATH")
+def test_a_crlf_checkout_builds_the_members_from_the_committed_bytes(
+    house: Path, tmp_path: Path, builds: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Git for Windows checks the workspace out with CRLF: the members are built from the bytes
+    git stores, so the layer (and its key) is the LF checkout's — the CRLF never reaches a
+    built wheel."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    uv_workspace(house, tmp_path / "origin")
+    _git(tmp_path / "origin", "init", "-q")
+    _git(tmp_path / "origin", "add", "-A")
+    _git(tmp_path / "origin", "commit", "-qm", "workspace")
+    _git(tmp_path, "clone", "-q", "origin", "lf")
+    _git(tmp_path, "clone", "-q", "-c", "core.autocrlf=true", "origin", "crlf")
+    init = "packages/common/src/common/__init__.py"
+    assert b"\r\n" in (tmp_path / "crlf" / init).read_bytes()
+    assert b"\r\n" not in (tmp_path / "lf" / init).read_bytes()
+
+    lf = build_layer(
+        tmp_path / "lf/uv.lock", tmp_path / "lf.zip", **_offline(house, tmp_path / "c1")
+    )
+    crlf = build_layer(tmp_path / "crlf/uv.lock", tmp_path / "crlf.zip",
+                       **_offline(house, tmp_path / "c2"))  # fmt: skip
+    assert crlf.key == lf.key and crlf.sha256 == lf.sha256
+    with zipfile.ZipFile(tmp_path / "crlf.zip") as archive:
+        assert b"\r" not in archive.read("python/common/__init__.py")

@@ -82,3 +82,32 @@ def test_a_package_pinned_twice_is_refused(tmp_path: Path) -> None:
     lock.write_text("alpha==1.0\nalpha==2.0\n")
     with pytest.raises(DetzipError, match="pinned twice"):
         load(lock, PY311)
+
+
+BOM = b"\xef\xbb\xbf"  # what Windows editors put before UTF-8 text
+
+
+@pytest.mark.parametrize("kind", ["poetry", "pylock", "uv"])
+def test_a_toml_lock_with_a_bom_reads_as_without(repo: Repo, tmp_path: Path, kind: str) -> None:
+    plain = repo.write(kind, tmp_path / "plain")
+    bom = tmp_path / "bom" / plain.name
+    bom.parent.mkdir()
+    bom.write_bytes(BOM + plain.read_bytes())
+    assert load(bom, PY311).pins == load(plain, PY311).pins
+
+
+def test_a_requirements_file_with_a_bom_reads_as_without(repo: Repo, tmp_path: Path) -> None:
+    """The BOM leaves the first line alone (here a local package, whose pyproject.toml, with a
+    BOM too, still names it)."""
+    plain = repo.write("requirements", tmp_path)
+    (tmp_path / "libs" / "thing").mkdir(parents=True)
+    (tmp_path / "libs" / "thing" / "pyproject.toml").write_bytes(
+        BOM + b'[project]\nname = "mypkg"\nversion = "1"\n'
+    )
+    text = plain.read_bytes()
+    plain.write_bytes(b"./libs/thing\n" + text)
+    bom = tmp_path / "requirements-bom.txt"
+    bom.write_bytes(BOM + b"./libs/thing\n" + text)
+    pins = load(bom, PY311).pins
+    assert pins == load(plain, PY311).pins
+    assert _versions(pins)["mypkg"] == ""  # named by its pyproject.toml, not by its folder

@@ -136,6 +136,32 @@ def test_config_option_and_project_cache_off(repo: Repo, tmp_path: Path) -> None
         assert not any(a["cache_hit"] for a in json.loads(result.stdout)["artifacts"])
 
 
+@pytest.mark.parametrize("standalone", [False, True], ids=["pyproject", "detzip.toml"])
+def test_a_config_with_a_bom_builds_as_without(
+    repo: Repo, tmp_path: Path, standalone: bool
+) -> None:
+    """Windows editors save with a UTF-8 BOM: the file is read as without it (found in a folder
+    given to --config too), and builds the same zips."""
+    plain = service(tmp_path / "plain", repo, standalone=standalone)
+    bom = service(tmp_path / "bom", repo, standalone=standalone)
+    config = bom / ("detzip.toml" if standalone else "pyproject.toml")
+    config.write_bytes(b"\xef\xbb\xbf" + config.read_bytes())
+    built = []
+    for root in (plain, bom):
+        result = run_cli("build", "--json", "--config", str(root), cwd=tmp_path, env=ON)
+        assert result.returncode == 0, result.stderr
+        built.append({a["name"]: a["sha256"] for a in json.loads(result.stdout)["artifacts"]})
+    assert built[0] == built[1] and set(built[1]) == {"api", "deps", "worker"}
+
+
+def test_a_config_not_in_utf8_is_one_line(repo: Repo, tmp_path: Path) -> None:
+    root = service(tmp_path / "svc", repo)
+    text = (root / "pyproject.toml").read_bytes()
+    (root / "pyproject.toml").write_bytes(text.replace(b'name = "svc"', b'name = "sv\xe9"'))
+    result = run_cli("build", "--config", str(root), cwd=tmp_path)
+    assert_one_line_error(result, "pyproject.toml", "is not UTF-8 text (byte 0xe9 on line 2)")
+
+
 def test_over_the_limit_with_layers_fails(
     repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

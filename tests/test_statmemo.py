@@ -274,3 +274,76 @@ def test_an_output_edited_in_place_is_replaced_on_a_hit(tmp_path: Path) -> None:
     os.utime(out, ns=(info.st_atime_ns, info.st_mtime_ns))  # … same mtime: ctime tells
     again = build_function(source, out, cache=cache)
     assert again.cache_hit and out.read_bytes() == good and again.sha256 == first.sha256
+
+
+def _git(cwd: Path, *args: str) -> str:
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME="t",
+               GIT_AUTHOR_EMAIL="t@t.invalid", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t.invalid")  # fmt: skip
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def crlf_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Git-for-Windows-style checkout (core.autocrlf=true) of a small committed tree with an
+    executable script; this machine's git config kept out."""
+    import shutil
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not on PATH")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    origin = _tree(tmp_path / "origin")
+    (origin / "run.sh").write_bytes(b"#!/bin/sh\necho hi\n")
+    (origin / "run.sh").chmod(0o755)
+    _git(origin, "init", "-q")
+    _git(origin, "add", "-A")
+    _git(origin, "commit", "-qm", "tree")
+    _git(tmp_path, "clone", "-q", "-c", "core.autocrlf=true", "origin/src", "crlf")
+    checkout = tmp_path / "crlf"
+    assert (checkout / "b.py").read_bytes() == b"b = 2\r\n"
+    return checkout
+
+
+def test_a_hit_in_a_git_checkout_asks_git_nothing(
+    crlf_checkout: Path, tmp_path: Path, no_racy_window: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What git's index said is remembered with the walk: while the index and git's config keep
+    their stat, a hit runs no git — and packs the committed LF, as the miss did."""
+    from detzip.inputs import git
+
+    cache = Cache(tmp_path / "cache")
+    first = build_function(crlf_checkout, tmp_path / "one.zip", cache=cache)
+    with zipfile.ZipFile(first.path) as archive:
+        assert archive.read("b.py") == b"b = 2\n"
+
+    def no_git(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("git was run on a hit")
+
+    monkeypatch.setattr(git, "_git", no_git)
+    monkeypatch.setattr("detzip.inputs.git.subprocess.Popen", no_git)
+    (tmp_path / "one.zip").unlink()  # (a hit copies it from the cache)
+    hit = build_function(crlf_checkout, tmp_path / "one.zip", cache=cache)
+    assert hit.cache_hit and hit.key == first.key and hit.sha256 == first.sha256
+
+
+def test_a_change_only_in_git_s_index_is_seen(
+    crlf_checkout: Path, tmp_path: Path, no_racy_window: None
+) -> None:
+    """``git update-index --chmod=+x`` changes no file, only the index: the next build packs the
+    new mode (the index's stat is part of what the memo checks)."""
+    cache = Cache(tmp_path / "cache")
+    first = build_function(crlf_checkout, tmp_path / "one.zip", cache=cache)
+    _git(crlf_checkout, "update-index", "--chmod=+x", "b.py")
+    second = build_function(crlf_checkout, tmp_path / "two.zip", cache=cache)
+    assert second.key != first.key
+    with zipfile.ZipFile(second.path) as archive:
+        assert archive.getinfo("b.py").external_attr >> 16 == 0o100755
+        assert archive.getinfo("run.sh").external_attr >> 16 == 0o100755
+    uncached = build_function(crlf_checkout, tmp_path / "three.zip", cache=False)
+    assert uncached.key == second.key and uncached.sha256 == second.sha256

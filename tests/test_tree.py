@@ -235,3 +235,79 @@ def test_a_venv_folder_that_is_not_a_virtualenv_is_named_not_dropped_quietly(
     assert "venv/ is left out as a virtualenv by its name" in warning and "!venv/" in warning
     kept = [e.name for e in collect(root, TreeSpec(exclude=["!venv/"]))]
     assert "venv/helpers.py" in kept
+
+
+def test_what_macos_windows_and_terragrunt_drop_into_trees_is_left_out(tmp_path: Path) -> None:
+    """macOS's AppleDouble files on exFAT/SMB (``._*``) and Finder's zips (``__MACOSX/``),
+    Windows' ``desktop.ini``, and Terragrunt's cache and manifest are never code."""
+    root = make_tree(
+        tmp_path / "src",
+        {
+            "app.py": "x = 1\n",
+            "._app.py": b"\0\5\26\7",
+            "pkg/._mod.py": b"\0\5\26\7",
+            "pkg/mod.py": "y = 2\n",
+            "__MACOSX/pkg/._mod.py": b"\0",
+            "desktop.ini": "[.ShellClassInfo]\r\n",
+            ".terragrunt-cache/abc/main.tf": "",
+            ".terragrunt-source-manifest": "x",
+        },
+    )
+    assert names(root) == ["app.py", "pkg/mod.py"]
+    assert "._app.py" in names(root, default_excludes=False)
+
+
+def test_an_ignore_file_saved_with_a_bom_still_matches_its_first_pattern(tmp_path: Path) -> None:
+    """Windows editors save UTF-8 with a BOM: the first pattern is ``.env``, not ``\\ufeff.env``
+    (which matches nothing, and the secrets would be packed)."""
+    root = make_tree(
+        tmp_path / "src",
+        {"app.py": "", ".env": "SECRET=1\n", "notes.txt": "", ".detzipignore": ""},
+    )
+    (root / ".detzipignore").write_bytes(b"\xef\xbb\xbf.env\r\nnotes.txt\r\n")
+    assert names(root) == ["app.py"]
+
+
+def _commit(root: Path) -> None:
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME="t",
+               GIT_AUTHOR_EMAIL="t@t.invalid", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t.invalid")  # fmt: skip
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "tree"]):
+        done = subprocess.run(["git", *args], cwd=root, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(__import__("shutil").which("git") is None, reason="git is not on PATH")
+def test_from_git_follows_links_inside_the_commit_and_refuses_one_that_leaves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link to a file packs the file's bytes and mode under the link's name, a link to a
+    folder packs its files under the link's name — as a checkout with links packs them; a link
+    out of the folder is an error naming it (the commit's tree is all from_git reads)."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    root = make_tree(
+        tmp_path / "repo",
+        {"fn/app/core.py": "x = 1\n", "fn/run.sh": "#!/bin/sh\n", "shared/util.py": "u = 1\n"},
+        executable={"fn/run.sh"},
+    )
+    (root / "fn/current.py").symlink_to("app/core.py")
+    (root / "fn/lib").symlink_to("app")
+    (root / "fn/go").symlink_to("run.sh")
+    _commit(root)
+    from_commit = build_function(root / "fn", tmp_path / "a.zip", from_git="HEAD", cache=False)
+    from_tree = build_function(root / "fn", tmp_path / "b.zip", cache=False)
+    assert from_commit.sha256 == from_tree.sha256
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        assert archive.read("lib/core.py") == archive.read("current.py") == b"x = 1\n"
+        assert archive.getinfo("go").external_attr >> 16 == 0o100755
+
+    (root / "fn/out.py").symlink_to("../shared/util.py")
+    _commit(root)
+    with pytest.raises(DetzipError, match="outside the folder in the commit") as caught:
+        build_function(root / "fn", tmp_path / "c.zip", from_git="HEAD", cache=False)
+    assert "out.py" in str(caught.value)
+    assert not (tmp_path / "c.zip").exists()

@@ -13,11 +13,18 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["NO_MEMO", "Memo", "Remembered", "TreeMemo"]
+__all__ = ["NO_MEMO", "GitFiles", "Memo", "Remembered", "TreeMemo"]
 
 Remembered = tuple[str, bool, str | None, str, int]
 """A remembered walk's item: (archive name, executable, sha256, path, size) for a file, and
 (archive name, False, None, "", 0) for an empty folder."""
+
+
+GitFiles = tuple[str, dict[str, tuple[bool, str | None, str]]]
+"""What git's index said of a walk's tracked files: the work tree's top, and by archive name
+(exec bit from the index; the blob packed, "" when it is the working file's bytes, None when
+the file is an uncommitted edit git cleans, which no snapshot may stand for; and the sha256 of
+the blob's bytes, "" unless a blob is packed)."""
 
 
 class TreeMemo(Protocol):
@@ -30,15 +37,25 @@ class TreeMemo(Protocol):
     def digest(self, name: str, path: str | Path, info: os.stat_result | None = None) -> str:
         """A file's sha256: remembered while its stat is unchanged, else read now."""
 
+    def hashes(
+        self, name: str, path: str | Path, info: os.stat_result | None, object_format: str
+    ) -> tuple[str, str]:
+        """A file's sha256 and git blob id (``object_format``), remembered as :meth:`digest`."""
+
     def walked(
         self,
         folders: Iterable[tuple[str, os.stat_result]],
         files: Mapping[str, str],
         empty: Iterable[str],
         skipped: Iterable[str],
+        git: GitFiles | None = None,
     ) -> None:
         """Remember a walk: the folders it listed, its files, its empty folders and the paths
-        it left out as detzip's own."""
+        it left out as detzip's own; and, in a git work tree, what git's index said of the
+        files it tracks (the index and config files are among the ``folders``)."""
+
+    def git_files(self) -> GitFiles | None:
+        """What the remembered walk's :meth:`walked` was told of git (after a snapshot)."""
 
     def save(self) -> None:
         """Keep what this run learnt."""

@@ -35,6 +35,7 @@ def build_function(
     default_excludes: bool | None = None,
     ignore_file: bool | None = None,
     allow_outside_links: bool | None = None,
+    from_git: str | None = None,
     prefix: str | None = None,
     requirements: str | os.PathLike[str] | None = None,
     format: str | None = None,
@@ -73,7 +74,8 @@ def build_function(
     ``.detzipignore`` file there is read too. ``extra_sources`` packs more folders beside it
     (shared code): each a path, ``"PATH=PREFIX"``, or ``{"path", "prefix", "exclude",
     "include"}``; unset keys take the function's own, and each folder reads its own
-    ``.detzipignore``. ``mtime=None`` is 1980-01-01 whatever the environment
+    ``.detzipignore``. ``from_git="HEAD"`` packs that commit's tree instead of the working
+    tree. ``mtime=None`` is 1980-01-01 whatever the environment
     says (detzip 0.1 followed ``SOURCE_DATE_EPOCH``); ``mtime="source-date-epoch"``
     takes ``$SOURCE_DATE_EPOCH``. An argument left at None takes the option table's default (see
     :mod:`detzip.optiontable`, or ``detzip function --help``).

@@ -112,7 +112,15 @@ class FunctionInput:
                 prefix=prefix,
                 allow_outside_links=spec.allow_outside_links,
                 never_pack=never_pack,
-            ).resolved(folder)
+            )
+            if spec.from_git is not None:  # a commit's tree: described as the same files are
+                from detzip.inputs.commit import walk_commit
+
+                part, tree = walk_commit(folder, tree, spec.from_git, store.memo)
+                self.described.append(tree.describe(folder))
+                self.parts.append(part)
+                continue
+            tree = tree.resolved(folder)
             self.described.append(tree.describe(folder))
             memo = store.memo.tree(folder, self.described[-1])  # (None: the cache is off)
             if memo is not None:
@@ -120,6 +128,7 @@ class FunctionInput:
             self.parts.append(walk(folder, tree, memo))
         if len(self.parts) > 1:  # (names within one folder are unique)
             _no_clash(self.parts)
+        _bootstrap_runs(self.parts)
 
     def describe(self, written: WrittenZip | None = None) -> dict[str, Any]:
         """Each folder's patterns and prefix, every packed file's name, exec bit and digest
@@ -174,6 +183,22 @@ class FunctionInput:
                     "was keyed on); nothing was written or cached — run the build again",
                     path,
                 )
+
+
+def _bootstrap_runs(parts: Sequence[Walked]) -> None:
+    """Warn of a ``bootstrap`` (a custom runtime's entry point) that Lambda cannot execute."""
+    for part in parts:
+        executable = part.executable("bootstrap")
+        if executable is False:
+            from detzip.errors import warn
+
+            warn(
+                "bootstrap is not executable: a custom runtime (provided.al2023) cannot start "
+                "it; chmod +x bootstrap (in git: git update-index --chmod=+x bootstrap, and "
+                "commit)",
+                part.folder / "bootstrap",
+            )
+            return
 
 
 class LayerInput:

@@ -240,6 +240,16 @@ OPTIONS: tuple[Option, ...] = (
         default=False,
     ),
     Option(
+        "from_git",
+        "str",
+        "pack the tree of this git commit (branch, tag or sha) instead of the working tree: "
+        "its blobs, modes and links exactly, whatever is checked out or edited; excludes and "
+        "the committed .detzipignore apply",
+        FUNCTION,
+        "source",
+        metavar="REV",
+    ),
+    Option(
         "prefix",
         "str",
         "folder in the zip to place everything under ('' for the root)",

@@ -51,6 +51,7 @@ class ArtifactSpec:
     default_excludes: bool
     ignore_file: bool
     allow_outside_links: bool
+    from_git: str | None
     prefix: str
     format: str | None
     runtime: str

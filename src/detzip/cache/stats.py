@@ -33,12 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from detzip._fs import write_file
-from detzip._memo import Remembered
+from detzip._memo import GitFiles, Remembered
 
 __all__ = ["RACY_NS", "VERSION", "StatMemo", "memo_name", "scope", "stat_of"]
 
-#: the memo file's format; another version is ignored
-VERSION = 1
+#: the memo file's format; another version is ignored (2: git's index in the walk, blob ids;
+#: the default excludes grew, so a walk remembered by 1 may hold files now left out)
+VERSION = 2
 #: how old a file's mtime and ctime must be, against the start of its hashing, for its digest
 #: to be trusted: coarser than any filesystem's timestamps (FAT's 2 s) and small clock skews
 RACY_NS = 2_000_000_000
@@ -135,6 +136,8 @@ class StatMemo:
                     return None
             items: list[Remembered] = []
             known, seen = self.known, self.seen
+            git = tree.get("git")
+            tracked: dict[str, list[Any]] = {} if git is None else git["files"]
             for name, path in tree["files"]:  # (the hot loop of a hit: digest() inlined)
                 if type(name) is not str or type(path) is not str:
                     return None
@@ -142,6 +145,7 @@ class StatMemo:
                 if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in never_pack:
                     return None
                 entry = known.get(name)
+                executable = bool(info.st_mode & 0o111)
                 if (
                     entry is not None
                     and _valid(entry)
@@ -154,19 +158,30 @@ class StatMemo:
                 ):
                     seen[name] = entry
                     digest = entry[5]
+                    index = tracked.get(name)
+                    if index is not None:  # as git's index says (which has not changed)
+                        executable, blob, blob_sha = index
+                        if blob is None:  # an uncommitted edit git cleans: ask git again
+                            return None
+                        if blob:
+                            digest = blob_sha
+                elif name in tracked:  # changed: whether git stores it so, git must say
+                    return None
                 else:
                     digest = self.digest(name, path, info)
-                items.append((name, bool(info.st_mode & 0o111), digest, path, info.st_size))
+                items.append((name, bool(executable), digest, path, info.st_size))
             items += [(name, False, None, "", 0) for name in tree["empty"]]
         except (OSError, ValueError, TypeError, KeyError):  # gone, unreadable, or not a memo
             return None
         return items
 
     def walked(self, folders: Iterable[tuple[str, os.stat_result]], files: Mapping[str, str],
-               empty: Iterable[str], skipped: Iterable[str] = ()) -> None:  # fmt: skip
+               empty: Iterable[str], skipped: Iterable[str] = (),
+               git: GitFiles | None = None) -> None:  # fmt: skip
         """Remember a whole walk: the ``folders`` it listed or left out for what they hold
         (path, stat), the ``files`` it packs (archive name → path), the ``empty`` folders'
-        archive names, and the paths ``skipped`` as detzip's own (the output, the cache)."""
+        archive names, the paths ``skipped`` as detzip's own (the output, the cache), and what
+        ``git``'s index said of the tracked files (its index and config among the folders)."""
         self.tree = {
             "walked": self.started,
             "dirs": [[path, *stat_of(info)] for path, info in folders],
@@ -174,7 +189,16 @@ class StatMemo:
             "empty": sorted(empty),
             "skipped": sorted(skipped),
         }
+        if git is not None:
+            self.tree["git"] = {"top": git[0], "files": {k: list(v) for k, v in git[1].items()}}
         self.changed = True
+
+    def git_files(self) -> GitFiles | None:
+        """What :meth:`walked` was told of git, for the remembered walk."""
+        git = None if self.tree is None else self.tree.get("git")
+        if git is None:
+            return None
+        return str(git["top"]), {k: (bool(v[0]), v[1], str(v[2])) for k, v in git["files"].items()}
 
     def digest(self, name: str, path: str | Path, info: os.stat_result | None = None) -> str:
         """The sha256 (hex) of the file at ``path``, remembered under ``name``: from the memo
@@ -196,6 +220,32 @@ class StatMemo:
         self.seen[name] = [*now, digest, self.started]
         self.changed = True
         return digest
+
+    def hashes(
+        self, name: str, path: str | Path, info: os.stat_result | None, object_format: str
+    ) -> tuple[str, str]:
+        """The file's sha256 and its git blob id (``object_format``), remembered as
+        :meth:`digest` remembers the sha256 (``OSError`` if unreadable)."""
+        if info is None:
+            info = os.stat(path)
+        now = stat_of(info)
+        entry = self.known.get(name)
+        if (
+            entry is not None
+            and _valid(entry)
+            and len(entry) == 8
+            and type(entry[7]) is str
+            and tuple(entry[:5]) == now
+            and _settled(now, entry[6])
+        ):
+            self.seen[name] = entry
+            return str(entry[5]), entry[7]
+        from detzip.inputs.git import blob_hashes
+
+        digest, oid = blob_hashes(path, object_format)
+        self.seen[name] = [*now, digest, self.started, oid]
+        self.changed = True
+        return digest, oid
 
     def save(self) -> None:
         """Keep what this build saw (only the files it saw), if anything changed; a failure to
@@ -268,7 +318,7 @@ def _valid(entry: object) -> bool:
     """Whether a file entry has its shape (its stat is compared with a real one's integers)."""
     return (
         type(entry) is list
-        and len(entry) == 7
+        and len(entry) in (7, 8)
         and type(entry[5]) is str
         and len(entry[5]) == 64
         and type(entry[6]) is int

@@ -87,7 +87,7 @@ def build_requires(pyproject: bytes | None, where: str | os.PathLike[str]) -> li
     if pyproject is None:
         return list(LEGACY_REQUIRES)
     try:
-        system = tomllib.loads(pyproject.decode("utf-8")).get("build-system", {})
+        system = tomllib.loads(pyproject.decode("utf-8-sig")).get("build-system", {})
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise DetzipError(f"its pyproject.toml is not valid TOML ({exc}); fix it", where) from None
     if not isinstance(system, dict):

@@ -17,15 +17,28 @@ import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from detzip._datatype import datatype, field, replace
 from detzip._fs import TEMP_SUFFIX, NeverPack
 from detzip.errors import DetzipError, Setting, literal, warn
 from detzip.inputs._patterns import Matcher, compile_patterns
+from detzip.inputs.git import EXECUTABLE, LINK, REGULAR, nfc
 from detzip.zip.entries import Entry
 from detzip.zip.names import normalize_prefix
 
-__all__ = ["DEFAULT_EXCLUDES", "IGNORE_FILE", "TreeSpec", "collect"]
+if TYPE_CHECKING:
+    from detzip.inputs.git import GitTree, Tracked
+
+__all__ = [
+    "DEFAULT_EXCLUDES",
+    "IGNORE_FILE",
+    "TreeSpec",
+    "check_names",
+    "collect",
+    "ignore_lines",
+    "matchers",
+]
 
 IGNORE_FILE = ".detzipignore"
 
@@ -53,7 +66,11 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".vscode/",
     ".DS_Store",
     "Thumbs.db",
+    "desktop.ini",
     "*.swp",
+    # macOS metadata on exFAT, FAT and SMB volumes, and in zips made by Finder
+    "._*",
+    "__MACOSX/",
     # build and test debris that differs between a laptop and CI (never code)
     "*.egg-info/",
     ".eggs/",
@@ -66,6 +83,8 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     "*.tfstate.*",
     ".aws-sam/",
     ".serverless/",
+    ".terragrunt-cache/",
+    ".terragrunt-source-manifest",
     IGNORE_FILE,
 )
 
@@ -122,7 +141,7 @@ def _read_ignore_file(root: Path) -> list[str]:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DetzipError(f"cannot read the ignore file ({exc}); fix or remove it", path) from None
-    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return ignore_lines(text)
 
 
 def collect(
@@ -132,13 +151,20 @@ def collect(
     stats: dict[str, os.stat_result] | None = None,
     listed: list[tuple[str, os.stat_result]] | None = None,
     skipped: list[str] | None = None,
+    git: GitTree | None = None,
+    tracked: dict[str, tuple[Tracked, str]] | None = None,
 ) -> list[Entry]:
     """The entries for the tree at ``root``, in walk order (the writer sorts them). ``stats``,
     if given, receives each file entry's stat as the walk took it (by archive name), and
     ``listed`` each folder whose listing was read, with its stat (taken before the listing), and
     each folder left out as a virtualenv (what it holds decides that), and ``skipped`` the paths
     left out as detzip's own (``never_pack``): a memo of the walk must see when
-    one of them changes."""
+    one of them changes.
+
+    Archive names are NFC. With ``git`` (the folder's work tree, :mod:`detzip.inputs.git`), a
+    tracked file's exec bit is the index's and a link the index has is followed even where the
+    checkout wrote it as a plain file; ``tracked`` receives each such file's index entry and
+    real path (by archive name), for its content to be read as git stores it."""
     spec = spec or TreeSpec()
     top = Path(root)
     if not top.is_dir():
@@ -146,30 +172,79 @@ def collect(
         raise DetzipError(f"the source {what}; give the folder that holds your code", top)
     real_root = Path(os.path.realpath(top))
     spec = spec.resolved(top)
-    defaults = DEFAULT_EXCLUDES if spec.default_excludes else ()
-    excludes = compile_patterns(
-        [
-            (defaults, "default_excludes"),
-            (spec.ignore_patterns or (), str(top / IGNORE_FILE)),
-            (spec.exclude, "exclude"),
-        ]
-    )
+    excludes, includes = matchers(spec, top)
     walker = _Walker(
         real_root=real_root,
         prefix=normalize_prefix(spec.prefix),
         exclude=excludes,
-        include=compile_patterns([(spec.include, "include")]) if spec.include else None,
+        include=includes,
         spec=spec,
         stats=stats,
         listed=listed,
         skipped=skipped,
+        git=git,
+        tracked={} if git is not None and tracked is None else tracked,
     )
     try:
         info = top.stat()
     except OSError as exc:
         raise DetzipError(f"cannot read ({exc.strerror}); fix its permissions", top) from None
     walker.walk(top, "", (real_root,), info)
+    walker.warn_git()
+    check_names(walker.entries, top)
     return walker.entries
+
+
+def matchers(spec: TreeSpec, root: Path) -> tuple[Matcher, Matcher | None]:
+    """What ``spec`` (its ignore file read) leaves out, and what it packs only (None: all)."""
+    defaults = DEFAULT_EXCLUDES if spec.default_excludes else ()
+    excludes = compile_patterns(
+        [
+            (defaults, "default_excludes"),
+            (spec.ignore_patterns or (), str(root / IGNORE_FILE)),
+            (spec.exclude, "exclude"),
+        ]
+    )
+    return excludes, compile_patterns([(spec.include, "include")]) if spec.include else None
+
+
+def ignore_lines(text: str) -> list[str]:
+    """An ignore file's patterns (a BOM, as Windows editors save UTF-8, skipped)."""
+    text = text.removeprefix("\ufeff")
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def check_names(entries: Sequence[Entry], root: Path) -> None:
+    """Two files packed under one name are an error; names that differ only in case a warning
+    (Lambda's file system tells them apart, a Mac's or a Windows PC's cannot check them out)."""
+    seen: dict[str, Entry] = {}
+    folded: dict[str, str] = {}
+    clashes: list[tuple[str, str]] = []
+    for entry in entries:
+        if entry.name in seen:
+            raise DetzipError(
+                f"two files map to one name in the zip, {literal(entry.name)} (their names "
+                "differ only in Unicode normalisation, NFC and NFD); rename or remove one",
+                _shown(entry, root),
+            )
+        seen[entry.name] = entry
+        other = folded.setdefault(entry.name.casefold(), entry.name)
+        if other != entry.name:
+            clashes.append((other, entry.name))
+    for first, second in clashes[:5]:
+        warn(
+            f"{literal(first)} and {literal(second)} differ only in case: both are packed "
+            "(Lambda's file system tells them apart), but this tree cannot be checked out on "
+            "macOS or Windows; rename one",
+            root,
+        )
+    if len(clashes) > 5:
+        warn(f"and {len(clashes) - 5} more names that differ only in case", root)
+
+
+def _shown(entry: Entry, root: Path) -> Path:
+    path = getattr(entry.source, "path", None)
+    return path if isinstance(path, Path) else root
 
 
 @datatype(frozen=False, slots=False)
@@ -182,7 +257,11 @@ class _Walker:
     stats: dict[str, os.stat_result] | None = None
     listed: list[tuple[str, os.stat_result]] | None = None
     skipped: list[str] | None = None
+    git: GitTree | None = None
+    tracked: dict[str, tuple[Tracked, str]] | None = None
     entries: list[Entry] = field(default_factory=list)
+    modes_differ: list[tuple[str, Path, bool]] = field(default_factory=list)
+    placeholders: list[tuple[Path, str]] = field(default_factory=list)
 
     def walk(self, directory: Path, rel: str, chain: tuple[Path, ...], info: os.stat_result) -> int:
         """Visit the folder's children; returns how many it has on disk."""
@@ -196,7 +275,7 @@ class _Walker:
                 directory,
             ) from None
         for child in children:  # `directory / name` costs a third of Path(child.path)
-            self.visit(directory / child.name, rel + child.name, child, chain)
+            self.visit(directory / child.name, rel + nfc(child.name), child, chain)
         return len(children)
 
     def visit(self, path: Path, rel: str, child: os.DirEntry[str], chain: tuple[Path, ...]) -> None:
@@ -210,26 +289,34 @@ class _Walker:
             ) from None
         if rel.endswith(TEMP_SUFFIX):
             return  # a temporary output of ours (perhaps left by a killed run)
+        git = self.git
+        link_text: str | None = None  # a link the checkout wrote as a plain file (git's index)
+        if git is not None and not is_link and child.is_file(follow_symlinks=False):
+            indexed = git.tracked(chain[-1] / child.name)
+            if indexed is not None and indexed.mode == LINK:
+                link_text = _link_text(path, indexed, git)
+                self.placeholders.append((path, link_text))
+                is_link = True
+        real: Path | None = None
         if is_link:
-            target = Path(os.path.realpath(path))
-            if not target.exists():
+            real = Path(os.path.realpath(path if link_text is None else path.parent / link_text))
+            if not real.exists():
                 if self.exclude.match_file(rel):
                     return
-                raise DetzipError(
-                    f"broken symlink (points to {os.readlink(path)}); fix or exclude it", path
-                )
-            if not target.is_relative_to(self.real_root) and not self.spec.allow_outside_links:
+                shown = os.readlink(path) if link_text is None else link_text
+                raise DetzipError(f"broken symlink (points to {shown}); fix or exclude it", path)
+            if not real.is_relative_to(self.real_root) and not self.spec.allow_outside_links:
                 if self.exclude.match_file(rel) or self.exclude.match_file(rel + "/"):
                     return
                 raise DetzipError(
                     "symlink points outside the source folder (to "
-                    + literal(str(target))
+                    + literal(str(real))
                     + "); exclude it, copy the target in, or allow it with {0}",
                     path,
                     settings=[Setting("allow_outside_links", True)],
                 )
-        try:
-            info = child.stat()  # follows a link, as path.stat() would
+        try:  # follows a link, as path.stat() would
+            info = child.stat() if link_text is None else os.stat(real)  # type: ignore[arg-type]
         except OSError as exc:
             raise DetzipError(f"cannot read ({exc.strerror}); fix or exclude it", path) from None
 
@@ -242,19 +329,21 @@ class _Walker:
                 if path.name in _VENV_NAMES and not _is_virtualenv(path, self.spec):
                     _not_a_virtualenv(path, rel)
                 return
-            if _is_virtualenv(path, self.spec):
+            if _is_virtualenv(path if real is None else real, self.spec):
                 if self.listed is not None:  # (left out for what it holds: a pyvenv.cfg)
                     self.listed.append((str(path), info))
                 return
             # a folder that is not a link is where its parent really is (no lstat per component)
-            real = Path(os.path.realpath(path)) if is_link else chain[-1] / child.name
+            if real is None:
+                real = chain[-1] / child.name
             if real in chain:
                 raise DetzipError(
                     f"symlink loop (leads back to {real}); exclude it or remove the link", path
                 )
             # Folders with packed content get their entries as parents of that content; a
             # folder of its own only when it is empty on disk (not merely emptied by patterns).
-            if self.walk(path, rel + "/", (*chain, real), info) == 0 and (
+            listing = path if link_text is None else real
+            if self.walk(listing, rel + "/", (*chain, real), info) == 0 and (
                 self.include is None or self.include.match_file(rel + "/")
             ):
                 self.entries.append(Entry.directory(self.prefix + rel + "/"))
@@ -271,11 +360,60 @@ class _Walker:
                 self.skipped.append(str(path))
             return
         name = self.prefix + rel
+        executable = bool(info.st_mode & 0o111)
+        if git is not None:
+            source = chain[-1] / child.name if real is None else real
+            indexed = git.tracked(source)
+            if indexed is not None and indexed.mode in (REGULAR, EXECUTABLE):
+                committed = indexed.mode == EXECUTABLE
+                if committed != executable and git.filemode and not is_link:
+                    self.modes_differ.append((rel, path, committed))
+                executable = committed
+                assert self.tracked is not None
+                self.tracked[name] = (indexed, str(source))
+        content = path if link_text is None else real
         self.entries.append(
-            Entry.file(name, path, executable=bool(info.st_mode & 0o111), size_hint=info.st_size)
+            Entry.file(name, content, executable=executable, size_hint=info.st_size)  # type: ignore[arg-type]
         )
         if self.stats is not None:
             self.stats[name] = info
+
+    def warn_git(self) -> None:
+        """Say where the checkout and git's index disagree in a way git does not explain: the
+        index is followed."""
+        for path, target in self.placeholders:
+            warn(
+                f"is a symlink in git (to {literal(target)}) but a plain file in this checkout "
+                "(core.symlinks=false); packed as the link's target, as git stores it. To check "
+                "links out as links: git config core.symlinks true && git checkout -- "
+                f"{literal(path.name)} (on Windows with Developer Mode on)",
+                path,
+            )
+        for rel, path, committed in self.modes_differ[:5]:
+            if committed:
+                what = "is executable in git's index but not in this checkout; packed as 0755"
+                fix = f"chmod +x {literal(rel)}"
+            else:
+                what = "is executable in this checkout but not in git's index; packed as 0644"
+                fix = f"git update-index --chmod=+x {literal(rel)} and commit (or chmod -x)"
+            warn(f"{what}, as git stores it. To make them agree: {fix}", path)
+        if len(self.modes_differ) > 5:
+            warn(
+                f"and {len(self.modes_differ) - 5} more files whose exec bit differs from git's "
+                "index (packed as git stores them)",
+                self.real_root,
+            )
+
+
+def _link_text(path: Path, indexed: Tracked, git: GitTree) -> str:
+    """Where a link the checkout wrote as a plain file points: the file's text when it is the
+    committed blob, else the blob's."""
+    try:
+        _, oid = git.hashes(path)
+        data = path.read_bytes() if oid == indexed.oid else git.blob(indexed.oid)
+    except OSError as exc:
+        raise DetzipError(f"cannot read ({exc.strerror}); fix or exclude it", path) from None
+    return os.fsdecode(data)
 
 
 #: folder names the default excludes take for virtualenvs (any folder with a pyvenv.cfg is one)

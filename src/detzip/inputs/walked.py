@@ -6,6 +6,12 @@ last walk listed has changed, the files are only stat'ed, each digest remembered
 is unchanged. Otherwise the tree is walked (:func:`detzip.inputs.tree.collect`) and, with a
 memo, each file hashed (or taken from the memo by its stat). Without a memo nothing is read:
 whoever zips the files hashes them (:meth:`Walked.read` hashes them here).
+
+In a git work tree (:mod:`detzip.inputs.git`) each tracked file is packed as git stores it:
+its exec bit from the index, and its bytes the working file's when they are the index's blob,
+else its clean form (a CRLF checkout's committed LF, an uncommitted edit as ``git add`` would
+store it), copied out of git into a scratch folder. The memo remembers what git said while the
+index and git's config files keep their stat, so a hit asks git nothing.
 """
 
 from __future__ import annotations
@@ -14,12 +20,17 @@ import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from detzip._memo import Remembered, TreeMemo
+from detzip import _log as log
+from detzip._memo import GitFiles, Remembered, TreeMemo
 from detzip.errors import DetzipError
 from detzip.inputs.tree import TreeSpec, collect
 from detzip.zip.entries import Entry, FromFile, fingerprint_of
+
+if TYPE_CHECKING:
+    from detzip._scratch import Scratch
+    from detzip.inputs.git import GitTree, Tracked
 
 __all__ = ["TreeItem", "Walked", "fingerprint_items", "walk"]
 
@@ -38,7 +49,7 @@ class Walked:
     """One source folder's files: ``digests`` (each file's sha256 by archive name, where
     known), and the very files keyed — walked now, or as the memo remembered them."""
 
-    __slots__ = ("_entries", "_remembered", "digests", "folder")
+    __slots__ = ("_entries", "_git", "_remembered", "_scratch", "digests", "folder")
 
     def __init__(
         self,
@@ -46,23 +57,53 @@ class Walked:
         digests: dict[str, str],
         entries: list[Entry] | None = None,
         remembered: list[Remembered] | None = None,
+        git: GitFiles | None = None,
+        scratch: Scratch | None = None,
     ) -> None:
         self.folder = folder
         self.digests = digests
         self._entries = entries
         self._remembered = remembered
+        self._git = git  # (remembered: the blobs some files are packed from)
+        self._scratch = scratch  # holds the files copied out of git while the entries live
 
     def entries(self) -> list[Entry]:
         """The entries, in walk order."""
         if self._entries is None:
             assert self._remembered is not None
+            blobs = self._blobs()
             self._entries = [
                 Entry.directory(name)
                 if sha is None
-                else Entry.file(name, Path(path), executable=x, size_hint=size)
+                else Entry.file(name, blobs.get(name, Path(path)), executable=x, size_hint=size)
                 for name, x, sha, path, size in self._remembered
             ]
         return self._entries
+
+    def _blobs(self) -> dict[str, Path]:
+        """The remembered files packed from git's blobs, each copied out of git now."""
+        if self._git is None:
+            return {}
+        top, files = self._git
+        wanted = {name: blob for name, (_, blob, _) in files.items() if blob}
+        if not wanted:
+            return {}
+        from detzip._scratch import Scratch
+        from detzip.inputs.git import export_blobs
+
+        self._scratch = Scratch("git")
+        copies = export_blobs(Path(top), wanted.values(), self._scratch.path)
+        return {name: copies[blob][0] for name, blob in wanted.items()}
+
+    def executable(self, name: str) -> bool | None:
+        """Whether the file packed as ``name`` is executable (None: no such file)."""
+        if self._remembered is not None:
+            found = [x for n, x, sha, _, _ in self._remembered if n == name and sha is not None]
+            return found[0] if found else None
+        for entry in self.entries():
+            if entry.name == name and not entry.is_dir:
+                return entry.executable
+        return None
 
     def items(self) -> list[TreeItem]:
         """What is packed, each file with its digest if known."""
@@ -98,24 +139,152 @@ def walk(folder: Path, tree: TreeSpec, memo: TreeMemo | None) -> Walked:
     walked and left for whoever reads the files to hash."""
     found = None if memo is None else memo.snapshot(tree.never_pack)
     if found is not None:  # no folder changed since the last walk: its files, each stat'ed
-        digests = {name: sha for name, _, sha, _, _ in found if sha is not None}
-        return Walked(folder, digests, remembered=found)
+        assert memo is not None
+        known = {name: sha for name, _, sha, _, _ in found if sha is not None}
+        return Walked(folder, known, remembered=found, git=memo.git_files())
+    from detzip.inputs.git import open_git
+
+    git = open_git(folder)
     stats: dict[str, os.stat_result] = {}
     listed: list[tuple[str, os.stat_result]] = []
     skipped: list[str] = []
-    walked = collect(folder, tree, stats=stats, listed=listed, skipped=skipped)
-    digests = {}
+    if git is not None:  # while the index and config keep their stat, git says the same
+        listed += _stamp(git)
+    tracked: dict[str, tuple[Tracked, str]] = {}
+    walked = collect(
+        folder, tree, stats=stats, listed=listed, skipped=skipped, git=git, tracked=tracked
+    )
+    digests: dict[str, str] = {}
+    scratch = None
+    remembered_git: GitFiles | None = None
+    if git is not None and tracked:
+        scratch, remembered_git = _as_git_stores(walked, tracked, git, digests, stats, memo)
     if memo is not None:
         for entry in walked:
-            if isinstance(entry.source, FromFile):
+            if isinstance(entry.source, FromFile) and entry.name not in digests:
                 try:
                     sha = memo.digest(entry.name, entry.source.path, stats.get(entry.name))
                 except OSError as exc:
                     raise _unreadable(exc, entry.source.path) from None
                 digests[entry.name] = sha
-        files = {e.name: str(e.source.path) for e in walked if isinstance(e.source, FromFile)}
-        memo.walked(listed, files, (e.name for e in walked if e.source is None), skipped)
-    return Walked(folder, digests, entries=walked)
+        files = {e.name: _walked_path(e, tracked) for e in walked if isinstance(e.source, FromFile)}
+        memo.walked(
+            listed, files, (e.name for e in walked if e.source is None), skipped, remembered_git
+        )
+    _check_scripts(walked)
+    return Walked(folder, digests, entries=walked, scratch=scratch)
+
+
+def _check_scripts(entries: list[Entry]) -> None:
+    """Warn of an executable whose first line ends in a carriage return: Linux looks for an
+    interpreter named ``sh\r`` ("required file not found" on Lambda)."""
+    for entry in entries:
+        if entry.executable and isinstance(entry.source, FromFile):
+            try:
+                with open(entry.source.path, "rb") as handle:
+                    head = handle.read(256)
+            except OSError:
+                continue  # (zipping it says why)
+            line = head.split(b"\n", 1)[0]
+            if head.startswith(b"#!") and line.endswith(b"\r"):
+                from detzip.errors import warn
+
+                warn(
+                    "is executable and its first line ends in a carriage return (CRLF): "
+                    'Lambda cannot start it ("required file not found"); save it with LF line '
+                    "endings (and `*.sh text eol=lf` or `bootstrap text eol=lf` in .gitattributes)",
+                    entry.source.path,
+                )
+
+
+def _walked_path(entry: Entry, tracked: dict[str, tuple[Tracked, str]]) -> str:
+    """The file a remembered walk stats for ``entry``: the working file, also for one packed
+    from git's blob (its copy is a scratch file)."""
+    assert isinstance(entry.source, FromFile)
+    found = tracked.get(entry.name)
+    return str(entry.source.path) if found is None else found[1]
+
+
+def _stamp(git: GitTree) -> list[tuple[str, os.stat_result]]:
+    """The index's and git's config files' stats: while they hold, git would say the same."""
+    stamped = []
+    for path in git.stamp:
+        try:
+            stamped.append((path, os.stat(path)))
+        except OSError:
+            continue
+    return stamped
+
+
+def _as_git_stores(
+    walked: list[Entry],
+    tracked: dict[str, tuple[Tracked, str]],
+    git: GitTree,
+    digests: dict[str, str],
+    stats: dict[str, os.stat_result],
+    memo: TreeMemo | None,
+) -> tuple[Scratch | None, GitFiles]:
+    """Make each tracked file's entry hold its bytes as git stores them (see the module's
+    docstring), its digest in ``digests``; returns the scratch folder of the copies made and
+    what a memo keeps of it."""
+    remembered: dict[str, tuple[bool, str | None, str]] = {}
+    differ: dict[int, tuple[Entry, str]] = {}  # by position: the working bytes are not the blob
+    for i, entry in enumerate(walked):
+        found = tracked.get(entry.name)
+        if found is None or not isinstance(entry.source, FromFile):
+            continue
+        indexed = found[0]
+        path = entry.source.path
+        try:
+            if memo is not None:
+                sha, oid = memo.hashes(entry.name, path, stats.get(entry.name), git.object_format)
+            else:
+                sha, oid = git.hashes(path)
+        except OSError as exc:
+            raise _unreadable(exc, path) from None
+        if oid == indexed.oid:
+            digests[entry.name] = sha
+            remembered[entry.name] = (entry.executable, "", "")
+        else:
+            differ[i] = (entry, sha)
+    if not differ:
+        return None, (str(git.top), remembered)
+    filtered = git.filtered(Path(tracked[e.name][1]) for e, _ in differ.values())
+    for i, (entry, sha) in list(differ.items()):
+        if Path(tracked[entry.name][1]) in filtered:  # git-lfs & co: the working bytes are real
+            log.info("%s: packed as checked out (git stores it through a filter)", entry.name)
+            digests[entry.name] = sha
+            remembered[entry.name] = (entry.executable, "", "")
+            del differ[i]
+    if not differ:
+        return None, (str(git.top), remembered)
+    from detzip._scratch import Scratch
+
+    scratch = Scratch("git")
+    wanted = {i: Path(tracked[entry.name][1]) for i, (entry, _) in differ.items()}
+    cleaned = git.clean(wanted.values(), scratch.path)
+    edited = []
+    for i, (entry, _) in differ.items():
+        oid, copy, sha = cleaned[wanted[i]]
+        committed = oid == tracked[entry.name][0].oid
+        if not committed:
+            edited.append(entry.name)
+        walked[i] = Entry.file(
+            entry.name, copy, executable=entry.executable, size_hint=copy.stat().st_size
+        )
+        digests[entry.name] = sha
+        remembered[entry.name] = (entry.executable, oid if committed else None, sha)
+    converted = len(differ) - len(edited)
+    if converted:
+        log.info(
+            "%s: %d tracked files differ from git's blobs only as checked out (line endings): "
+            "packed as git stores them",
+            git.top,
+            converted,
+        )
+    for name in edited[:20]:
+        log.info("%s: an uncommitted edit, packed as `git add` would store it", name)
+    return scratch, (str(git.top), remembered)
 
 
 def fingerprint_items(items: Iterable[TreeItem]) -> dict[str, object]:

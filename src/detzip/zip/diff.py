@@ -6,10 +6,13 @@ import contextlib
 import hashlib
 import mmap
 import os
+import unicodedata
 import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from detzip._datatype import datatype
 from detzip.errors import DetzipError
@@ -18,6 +21,7 @@ from detzip.zip.reader import local_header, raw_bytes
 __all__ = ["Difference", "diff_zips", "open_zip", "render"]
 
 _SHOW_PER_ASPECT = 10
+_CHUNK = 1 << 16
 
 
 @datatype
@@ -94,19 +98,32 @@ def _differences(
     found: list[Difference] = []
     infos_a = {info.filename: info for info in za.infolist()}
     infos_b = {info.filename: info for info in zb.infolist()}
-    found += [Difference("only in A", n, "present", "absent") for n in infos_a if n not in infos_b]
-    found += [Difference("only in B", n, "absent", "present") for n in infos_b if n not in infos_a]
-    common_a = [n for n in infos_a if n in infos_b]
-    common_b = [n for n in infos_b if n in infos_a]
+    # a name in A -> its name in B, where the two differ only in Unicode normalisation
+    twins = _normalisation_twins(
+        [n for n in infos_a if n not in infos_b], [n for n in infos_b if n not in infos_a]
+    )
+    in_a = {twin: name for name, twin in twins.items()}  # B's name -> A's
+    found += [
+        Difference("only in A", n, "present", "absent")
+        for n in infos_a
+        if n not in infos_b and n not in twins
+    ]
+    found += [
+        Difference("only in B", n, "absent", "present")
+        for n in infos_b
+        if n not in infos_a and n not in in_a
+    ]
+    common_a = [n for n in infos_a if n in infos_b or n in twins]
+    common_b = [in_a.get(n, n) for n in infos_b if n in infos_a or n in in_a]  # A's names
     if common_a != common_b:
         where = next(i for i, (x, y) in enumerate(zip(common_a, common_b, strict=True)) if x != y)
+        shown_b = twins.get(common_b[where], common_b[where])
         found.append(
-            Difference(
-                "order", None, f"#{where}: {common_a[where]}", f"#{where}: {common_b[where]}"
-            )
+            Difference("order", None, f"#{where}: {common_a[where]}", f"#{where}: {shown_b}")
         )
     for name in common_a:
-        found += _entry_differences(name, infos_a[name], infos_b[name], ha, hb)
+        ia, ib = infos_a[name], infos_b[twins.get(name, name)]
+        found += _entry_differences(name, ia, ib, (za, ha), (zb, hb))
     if za.comment != zb.comment:
         found.append(Difference("archive comment", None, repr(za.comment), repr(zb.comment)))
     if not found:
@@ -114,12 +131,46 @@ def _differences(
     return found
 
 
+def _normalisation_twins(only_a: list[str], only_b: list[str]) -> dict[str, str]:
+    """Each name only in A paired with a name only in B that differs from it only in Unicode
+    normalisation (the same NFC form: NFC vs NFD, as macOS may write names); in order."""
+    waiting: dict[str, list[str]] = defaultdict(list)
+    for name in only_b:
+        waiting[unicodedata.normalize("NFC", name)].append(name)
+    twins: dict[str, str] = {}
+    for name in only_a:
+        candidates = waiting.get(unicodedata.normalize("NFC", name))
+        if candidates:
+            twins[name] = candidates.pop(0)
+    return twins
+
+
+def _form(name: str) -> str:
+    """The Unicode normalisation form ``name`` is in (NFC first: a name in both is NFC)."""
+    for form in ("NFC", "NFD"):
+        if unicodedata.is_normalized(form, name):
+            return form
+    return "neither NFC nor NFD"
+
+
 def _entry_differences(
-    name: str, ia: zipfile.ZipInfo, ib: zipfile.ZipInfo, ha: mmap.mmap, hb: mmap.mmap
+    name: str,
+    ia: zipfile.ZipInfo,
+    ib: zipfile.ZipInfo,
+    a: tuple[zipfile.ZipFile, mmap.mmap],
+    b: tuple[zipfile.ZipFile, mmap.mmap],
 ) -> list[Difference]:
+    """How entry ``ib`` of B differs from ``ia`` of A (named ``name`` in A, and in B unless
+    the two names differ only in Unicode normalisation)."""
+    (za, ha), (zb, hb) = a, b
     found: list[Difference] = []
+    if ia.filename != ib.filename:
+        found.append(Difference("name normalisation", name, _form(ia.filename), _form(ib.filename)))
     same_content = ia.CRC == ib.CRC and ia.file_size == ib.file_size
-    if not same_content:
+    endings = None if same_content else _line_endings_only((za, ia), (zb, ib))
+    if endings is not None:
+        found.append(Difference("line endings", name, *endings))
+    elif not same_content:
         found.append(
             Difference(
                 "content",
@@ -165,6 +216,76 @@ def _entry_differences(
     return found
 
 
+def _line_endings_only(
+    a: tuple[zipfile.ZipFile, zipfile.ZipInfo], b: tuple[zipfile.ZipFile, zipfile.ZipInfo]
+) -> tuple[str, str] | None:
+    """(A's line endings, B's) when one entry's content is the other's with every CRLF made LF;
+    else None (also for an entry Python's zipfile cannot read: encrypted, damaged, or neither
+    stored nor deflated). Streamed: the entries are never held whole."""
+    ia, ib = a[1], b[1]
+    if ia.file_size == ib.file_size:  # making CRLF LF shortens; equal sizes differ otherwise
+        return None
+    swapped = ia.file_size < ib.file_size
+    (zl, longer), (zs, shorter) = (b, a) if swapped else (a, b)
+    if longer.file_size - shorter.file_size > shorter.file_size:  # a CRLF drops 1 byte of 2
+        return None
+    if any(
+        info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+        for info in (longer, shorter)
+    ):
+        return None
+    try:
+        with zl.open(longer) as fl, zs.open(shorter) as fs:
+            counts = _crlf_made_lf(fl, fs)
+    except (zipfile.BadZipFile, zlib.error, EOFError):
+        return None
+    if counts is None:
+        return None
+    lines, crlf_in_shorter = counts
+    crlf_in_longer = longer.file_size - shorter.file_size  # one byte fewer for each CRLF
+    endings = _endings(lines, crlf_in_longer), _endings(lines, crlf_in_shorter)
+    return (endings[1], endings[0]) if swapped else endings
+
+
+def _crlf_made_lf(longer: IO[bytes], shorter: IO[bytes]) -> tuple[int, int] | None:
+    """(LFs, CRLFs in ``shorter``) when ``shorter`` is ``longer`` with every CRLF made LF; else
+    None."""
+    lines = crlf = 0
+    last = b""
+    for chunk in _lf_chunks(longer):
+        if _read_exactly(shorter, len(chunk)) != chunk:
+            return None
+        lines += chunk.count(b"\n")
+        crlf += chunk.count(b"\r\n") + int(last == b"\r" and chunk.startswith(b"\n"))
+        last = chunk[-1:] or last
+    return (lines, crlf) if shorter.read(1) == b"" else None
+
+
+def _lf_chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    """``stream`` with every CRLF made LF, chunk by chunk (a CR ending a chunk waits for the
+    next, which may start with its LF)."""
+    held = b""
+    while chunk := stream.read(_CHUNK):
+        data = held + chunk
+        held = b"\r" if data.endswith(b"\r") else b""
+        yield data[: len(data) - len(held)].replace(b"\r\n", b"\n")
+    yield held
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    data = b""
+    while len(data) < size and (more := stream.read(size - len(data))):
+        data += more
+    return data
+
+
+def _endings(lines: int, crlf: int) -> str:
+    """How text with ``lines`` LFs, ``crlf`` of them after a CR, ends its lines."""
+    if crlf == 0:
+        return "LF"
+    return "CRLF" if crlf == lines else "mixed CRLF and LF"
+
+
 def _same_bytes(a: Path, b: Path) -> bool:
     if a.stat().st_size != b.stat().st_size:
         return False
@@ -201,6 +322,11 @@ _HINTS = {
     "mode": "permissions differ: an exec bit changed, or one zip kept the filesystem's permissions",
     "compressed bytes": "same content compressed differently: another compressor, version or level",
     "order": "entry order differs: one zip was not written in canonical order",
+    "line endings": "the same text with other line endings: git converted them in one checkout "
+    "(core.autocrlf, usual on Windows); pin them for every checkout in .gitattributes "
+    "(e.g. `* text=auto eol=lf`)",
+    "name normalisation": "the same names in another Unicode form: one side's files were named "
+    "decomposed (NFD), as macOS filesystems and tools may do; name them composed (NFC)",
 }
 
 
@@ -220,6 +346,15 @@ def render(a: str, b: str, differences: list[Difference]) -> str:
             where = item.entry if item.entry is not None else "(archive)"
             if aspect.startswith("only in"):
                 lines.append(f"  {where}")
+            elif aspect == "line endings":
+                lines.append(
+                    f"  {where}: content differs only in line endings (A: {item.a}, B: {item.b})"
+                )
+            elif aspect == "name normalisation":
+                lines.append(
+                    f"  {where}: names differ only in Unicode normalisation "
+                    f"(A: {item.a}, B: {item.b})"
+                )
             else:
                 lines.append(f"  {where}: {item.a} -> {item.b}")
         if len(items) > _SHOW_PER_ASPECT:

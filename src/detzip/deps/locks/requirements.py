@@ -249,9 +249,10 @@ def _marker_holds(marker: str, target: Target, where: str) -> bool:
 
 
 def _project_name(folder: Path) -> str | None:
-    """The name a local package's pyproject.toml gives it, when it states one."""
+    """The name a local package's pyproject.toml gives it, when it states one (a leading BOM,
+    as Windows editors write, is skipped: tomllib refuses it)."""
     try:
-        data = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+        data = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return None
     name = data.get("project", {}).get("name") or data.get("tool", {}).get("poetry", {}).get("name")
