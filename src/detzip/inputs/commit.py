@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 from detzip._datatype import replace
 from detzip._memo import Memo, Remembered
 from detzip.errors import DetzipError, literal
-from detzip.inputs.git import EXECUTABLE, LINK, SUBMODULE, CommitFile, commit_tree, nfc
+from detzip.inputs.git import EXECUTABLE, LINK, SUBMODULE, CommitFile, commit_tree
 from detzip.inputs.tree import IGNORE_FILE, TreeSpec, check_names, ignore_lines, matchers
 from detzip.inputs.walked import Walked
 from detzip.zip.entries import Entry
-from detzip.zip.names import normalize_prefix
+from detzip.zip.names import nfc, normalize_prefix
 
 if TYPE_CHECKING:
     from detzip.inputs._patterns import Matcher

@@ -28,13 +28,13 @@ import hashlib
 import os
 import shutil
 import subprocess
-import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, NamedTuple
 
 from detzip import _log as log
 from detzip.errors import DetzipError, literal
+from detzip.zip.names import nfc
 
 __all__ = [
     "EXECUTABLE",
@@ -46,7 +46,6 @@ __all__ = [
     "Tracked",
     "commit_tree",
     "export_blobs",
-    "nfc",
     "open_git",
 ]
 
@@ -55,16 +54,26 @@ REGULAR, EXECUTABLE, LINK, SUBMODULE = 0o100644, 0o100755, 0o120000, 0o160000
 _CHUNK = 1 << 20
 
 
-def nfc(text: str) -> str:
-    """``text`` in Unicode normalisation form C (what git stores and Python imports)."""
-    return text if text.isascii() else unicodedata.normalize("NFC", text)
-
-
 class Tracked(NamedTuple):
     """A path in git's index: its mode and its blob's object id."""
 
     mode: int
     oid: str
+
+    @property
+    def is_link(self) -> bool:
+        """A symlink (``120000``)."""
+        return self.mode == LINK
+
+    @property
+    def is_file(self) -> bool:
+        """A regular file (``100644`` or ``100755``)."""
+        return self.mode in (REGULAR, EXECUTABLE)
+
+    @property
+    def executable(self) -> bool:
+        """A file git stores executable (``100755``)."""
+        return self.mode == EXECUTABLE
 
 
 class GitTree:

@@ -23,9 +23,8 @@ from detzip._datatype import datatype, field, replace
 from detzip._fs import TEMP_SUFFIX, NeverPack
 from detzip.errors import DetzipError, Setting, literal, warn
 from detzip.inputs._patterns import Matcher, compile_patterns
-from detzip.inputs.git import EXECUTABLE, LINK, REGULAR, nfc
 from detzip.zip.entries import Entry
-from detzip.zip.names import normalize_prefix
+from detzip.zip.names import nfc, normalize_prefix
 
 if TYPE_CHECKING:
     from detzip.inputs.git import GitTree, Tracked
@@ -293,7 +292,7 @@ class _Walker:
         link_text: str | None = None  # a link the checkout wrote as a plain file (git's index)
         if git is not None and not is_link and child.is_file(follow_symlinks=False):
             indexed = git.tracked(chain[-1] / child.name)
-            if indexed is not None and indexed.mode == LINK:
+            if indexed is not None and indexed.is_link:
                 link_text = _link_text(path, indexed, git)
                 self.placeholders.append((path, link_text))
                 is_link = True
@@ -364,8 +363,8 @@ class _Walker:
         if git is not None:
             source = chain[-1] / child.name if real is None else real
             indexed = git.tracked(source)
-            if indexed is not None and indexed.mode in (REGULAR, EXECUTABLE):
-                committed = indexed.mode == EXECUTABLE
+            if indexed is not None and indexed.is_file:
+                committed = indexed.executable
                 if committed != executable and git.filemode and not is_link:
                     self.modes_differ.append((rel, path, committed))
                 executable = committed

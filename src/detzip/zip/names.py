@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from detzip.errors import DetzipError, Setting, literal
 
-__all__ = ["MAX_NAME", "MAX_PREFIX", "check_name", "normalize_prefix", "parents"]
+__all__ = ["MAX_NAME", "MAX_PREFIX", "check_name", "nfc", "normalize_prefix", "parents"]
 
 #: the longest archive name the zip format can store (a 16-bit length)
 MAX_NAME = 65_535
@@ -42,6 +42,16 @@ def check_name(name: str, *, directory: bool) -> None:
         raise DetzipError(
             "the name is not valid UTF-8; rename the file with a UTF-8 name", ascii(name)
         )
+
+
+def nfc(text: str) -> str:
+    """``text`` in Unicode normalisation form C: what archive names are (what git stores, and
+    what Python's imports on Lambda look for; macOS tools may hand back decomposed names)."""
+    if text.isascii():
+        return text
+    import unicodedata  # (only for a name that is not ASCII)
+
+    return unicodedata.normalize("NFC", text)
 
 
 def parents(name: str) -> list[str]:
