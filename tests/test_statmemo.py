@@ -347,3 +347,41 @@ def test_a_change_only_in_git_s_index_is_seen(
         assert archive.getinfo("run.sh").external_attr >> 16 == 0o100755
     uncached = build_function(crlf_checkout, tmp_path / "three.zip", cache=False)
     assert uncached.key == second.key and uncached.sha256 == second.sha256
+
+
+def test_a_miss_from_a_remembered_git_walk_packs_the_committed_bytes(
+    crlf_checkout: Path, tmp_path: Path, no_racy_window: None
+) -> None:
+    """Other zip options (a new key) with an unchanged tree: the remembered walk stands for the
+    files, and those packed from git's blobs are copied out of git again — still LF."""
+    cache = Cache(tmp_path / "cache")
+    first = build_function(crlf_checkout, tmp_path / "one.zip", cache=cache)
+    other = build_function(crlf_checkout, tmp_path / "two.zip", cache=cache, level=9)
+    assert not other.cache_hit and other.key != first.key
+    with zipfile.ZipFile(other.path) as archive:
+        assert archive.read("b.py") == b"b = 2\n"
+        assert archive.getinfo("run.sh").external_attr >> 16 == 0o100755
+    plain = build_function(crlf_checkout, tmp_path / "three.zip", cache=False, level=9)
+    assert plain.sha256 == other.sha256
+
+
+def test_an_uncommitted_edit_git_stores_as_it_is_keeps_hits_free_of_git(
+    crlf_checkout: Path, tmp_path: Path, no_racy_window: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file being edited (not committed) whose bytes are already what ``git add`` would store:
+    the first build asks git once, and the next one is a hit that runs no git."""
+    from detzip.inputs import git
+
+    cache = Cache(tmp_path / "cache")
+    (crlf_checkout / "b.py").write_bytes(b"b = 3\n")
+    first = build_function(crlf_checkout, tmp_path / "one.zip", cache=cache)
+    with zipfile.ZipFile(first.path) as archive:
+        assert archive.read("b.py") == b"b = 3\n"
+
+    def no_git(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("git was run on a hit")
+
+    monkeypatch.setattr(git, "_git", no_git)
+    monkeypatch.setattr("detzip.inputs.git.subprocess.Popen", no_git)
+    hit = build_function(crlf_checkout, tmp_path / "one.zip", cache=cache)
+    assert hit.cache_hit and hit.key == first.key

@@ -88,7 +88,6 @@ class GitTree:
         stamp: list[str],
         *,
         filemode: bool = True,
-        symlinks: bool = True,
         commit: str = "",
     ) -> None:
         self.top = top
@@ -96,8 +95,7 @@ class GitTree:
         self.object_format = object_format
         self.files = files
         self.stamp = stamp
-        self.filemode = filemode
-        self.symlinks = symlinks
+        self.filemode = filemode  # core.fileMode: whether git itself minds exec bits here
         self.commit = commit  # (a commit's tree: its id)
 
     def tracked(self, real: str | os.PathLike[str]) -> Tracked | None:
@@ -225,7 +223,6 @@ def open_git(folder: Path) -> GitTree | None:
         files,
         stamp,
         filemode=config.get("core.filemode", True),
-        symlinks=config.get("core.symlinks", True),
     )
 
 
@@ -247,9 +244,7 @@ def _index(folder: Path, top: Path) -> dict[str, Tracked]:
 
 def _config(folder: Path) -> dict[str, bool]:
     try:
-        out = _git(
-            folder, ["config", "-z", "--type=bool", "--get-regexp", r"^core\.(filemode|symlinks)$"]
-        )
+        out = _git(folder, ["config", "-z", "--type=bool", "--get-regexp", r"^core\.filemode$"])
     except _GitFailed:  # (none set: exit 1)
         return {}
     found = {}

@@ -228,7 +228,9 @@ def _as_git_stores(
     docstring), its digest in ``digests``; returns the scratch folder of the copies made and
     what a memo keeps of it."""
     remembered: dict[str, tuple[bool, str | None, str]] = {}
-    differ: dict[int, tuple[Entry, str]] = {}  # by position: the working bytes are not the blob
+    differ: dict[
+        int, tuple[Entry, str, str]
+    ] = {}  # by position: the working bytes are not the blob
     for i, entry in enumerate(walked):
         found = tracked.get(entry.name)
         if found is None or not isinstance(entry.source, FromFile):
@@ -246,11 +248,11 @@ def _as_git_stores(
             digests[entry.name] = sha
             remembered[entry.name] = (entry.executable, "", "")
         else:
-            differ[i] = (entry, sha)
+            differ[i] = (entry, sha, oid)
     if not differ:
         return None, (str(git.top), remembered)
-    filtered = git.filtered(Path(tracked[e.name][1]) for e, _ in differ.values())
-    for i, (entry, sha) in list(differ.items()):
+    filtered = git.filtered(Path(tracked[e.name][1]) for e, _, _ in differ.values())
+    for i, (entry, sha, _) in list(differ.items()):
         if Path(tracked[entry.name][1]) in filtered:  # git-lfs & co: the working bytes are real
             log.info("%s: packed as checked out (git stores it through a filter)", entry.name)
             digests[entry.name] = sha
@@ -261,20 +263,27 @@ def _as_git_stores(
     from detzip._scratch import Scratch
 
     scratch = Scratch("git")
-    wanted = {i: Path(tracked[entry.name][1]) for i, (entry, _) in differ.items()}
+    wanted = {i: Path(tracked[entry.name][1]) for i, (entry, _, _) in differ.items()}
     cleaned = git.clean(wanted.values(), scratch.path)
     edited = []
-    for i, (entry, _) in differ.items():
+    converted = 0
+    for i, (entry, working_sha, working_oid) in differ.items():
         oid, copy, sha = cleaned[wanted[i]]
+        if oid == working_oid:  # an edit git stores as it is: the working bytes, remembered
+            edited.append(entry.name)
+            digests[entry.name] = working_sha
+            remembered[entry.name] = (entry.executable, "", "")
+            continue
         committed = oid == tracked[entry.name][0].oid
-        if not committed:
+        if committed:
+            converted += 1
+        else:
             edited.append(entry.name)
         walked[i] = Entry.file(
             entry.name, copy, executable=entry.executable, size_hint=copy.stat().st_size
         )
         digests[entry.name] = sha
         remembered[entry.name] = (entry.executable, oid if committed else None, sha)
-    converted = len(differ) - len(edited)
     if converted:
         log.info(
             "%s: %d tracked files differ from git's blobs only as checked out (line endings): "
