@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,13 +27,27 @@ NAMES = st.text(NAME_CHARS, min_size=1, max_size=10).filter(
 PATHS = st.lists(NAMES, min_size=1, max_size=4).map(tuple)
 
 
+def nfc(name: str) -> str:
+    """What detzip names a path in the archive (names are NFC, as git stores them)."""
+    return unicodedata.normalize("NFC", name)
+
+
+def _key(path: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(nfc(part) for part in path)
+
+
 @st.composite
 def trees(draw: st.DrawFn) -> dict[str, Any]:
-    """{path: (content, executable)} for files and {path: None} for empty dirs, no conflicts."""
+    """{path: (content, executable)} for files and {path: None} for empty dirs, no conflicts.
+    Names may be in any normalisation form; no two are the same name in form C (detzip refuses
+    such a tree, as test_tree tests)."""
     files: dict[tuple[str, ...], tuple[bytes, bool]] = {}
-    for path in draw(st.lists(PATHS, max_size=12, unique=True)):
+    for path in draw(st.lists(PATHS, max_size=12, unique_by=_key)):
         # a path can't be both a file and a folder
-        if any(path[: len(other)] == other or other[: len(path)] == path for other in files):
+        if any(
+            _key(path)[: len(other)] == _key(other) or _key(other)[: len(path)] == _key(path)
+            for other in files
+        ):
             continue
         files[path] = (
             draw(st.binary(max_size=300) | st.text(max_size=300).map(str.encode)),
@@ -40,12 +55,17 @@ def trees(draw: st.DrawFn) -> dict[str, Any]:
         )
     dirs = [
         path
-        for path in draw(st.lists(PATHS, max_size=3, unique=True))
-        if not any(other[: len(path)] == path or path[: len(other)] == other for other in files)
+        for path in draw(st.lists(PATHS, max_size=3, unique_by=_key))
+        if not any(
+            _key(other)[: len(path)] == _key(path) or _key(path)[: len(other)] == _key(other)
+            for other in files
+        )
     ]
     tree: dict[str, Any] = {"/".join(p): v for p, v in files.items()}
     for path in dirs:
-        if not any(other != path and other[: len(path)] == path for other in dirs):
+        if not any(
+            _key(other) != _key(path) and _key(other)[: len(path)] == _key(path) for other in dirs
+        ):
             tree["/".join(path) + "/"] = None
     return tree
 
@@ -131,18 +151,20 @@ def test_extraction_gives_back_names_contents_and_exec_bits(
     with zipfile.ZipFile(artifact.path) as archive:
         assert archive.testzip() is None
         infos = {info.filename: info for info in archive.infolist()}
-        # format 2: a folder has an entry exactly when it is empty; the others are implied
+        # format 2: a folder has an entry exactly when it is empty; the others are implied;
+        # names come back in normalisation form C
+        named = {nfc(name): value for name, value in tree.items()}
         empty = {
             name
-            for name, value in tree.items()
-            if value is None and not any(o != name and o.startswith(name) for o in tree)
+            for name, value in named.items()
+            if value is None and not any(o != name and o.startswith(name) for o in named)
         }
-        files = {name for name, value in tree.items() if value is not None}
+        files = {name for name, value in named.items() if value is not None}
         assert set(infos) == files | empty
         for name in empty:
             assert infos[name].is_dir()
         for name in files:
-            content, executable = tree[name]
+            content, executable = named[name]
             assert archive.read(name) == content
             assert (infos[name].external_attr >> 16) == (0o100755 if executable else 0o100644)
     shutil.rmtree(base)

@@ -30,6 +30,7 @@ from detzip.zip.entries import Entry
 from detzip.zip.names import nfc, normalize_prefix
 
 if TYPE_CHECKING:
+    from detzip._scratch import Scratch
     from detzip.inputs._patterns import Matcher
     from detzip.inputs.git import GitTree
 
@@ -53,8 +54,17 @@ def walk_commit(folder: Path, tree: TreeSpec, rev: str, memo: Memo) -> tuple[Wal
     request = {"commit": git.commit, "folder": str(folder.resolve()), "tree": tree.describe(folder)}
     remembered = memo.recall(_MEMO, request)
     chosen = _from_memo(remembered)
+    scratch: Scratch | None = None
+    copies: dict[str, Path] | None = None  # (a miss: the blobs already copied out of git)
     if chosen is None:
-        chosen = _digests(git.top, _choose(git, folder, tree, files, by_path))
+        from detzip._scratch import Scratch
+
+        scratch = Scratch("git")
+        try:
+            chosen, copies = _digests(git.top, _choose(git, folder, tree, files, by_path), scratch)
+        except BaseException:
+            scratch.cleanup()
+            raise
         memo.remember(_MEMO, request, [], [list(item) for item in chosen])
     prefix = normalize_prefix(tree.prefix)
     items: list[Remembered] = []
@@ -67,6 +77,10 @@ def walk_commit(folder: Path, tree: TreeSpec, rev: str, memo: Memo) -> tuple[Wal
         {name: sha for name, _, sha, _, _ in items if sha is not None},
         remembered=items,
         git=(str(git.top), blobs),
+        scratch=scratch,
+        exported=None
+        if copies is None
+        else {prefix + name: copies[oid] for name, _, oid, _, _ in chosen},
     )
     check_names([Entry.data(name, b"") for name, *_ in items], folder)
     return walked, tree
@@ -85,16 +99,18 @@ def _from_memo(value: Any) -> list[Chosen] | None:
         return None
 
 
-def _digests(top: Path, chosen: list[tuple[str, bool, str]]) -> list[Chosen]:
-    """Each chosen blob's sha256 and size, read once out of git."""
-    from detzip._scratch import Scratch
+def _digests(
+    top: Path, chosen: list[tuple[str, bool, str]], scratch: Scratch
+) -> tuple[list[Chosen], dict[str, Path]]:
+    """Each chosen blob's sha256 and size, read once out of git into ``scratch`` (the copies,
+    by blob id, are what the build packs)."""
     from detzip.inputs.git import export_blobs
 
-    with Scratch("git") as scratch:
-        copies = export_blobs(top, (oid for _, _, oid in chosen), scratch)
-        return [
-            (name, x, oid, copies[oid][1], copies[oid][0].stat().st_size) for name, x, oid in chosen
-        ]
+    copies = export_blobs(top, (oid for _, _, oid in chosen), scratch.path)
+    digests = [
+        (name, x, oid, copies[oid][1], copies[oid][0].stat().st_size) for name, x, oid in chosen
+    ]
+    return digests, {oid: path for oid, (path, _) in copies.items()}
 
 
 def _choose(

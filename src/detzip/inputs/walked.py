@@ -49,7 +49,7 @@ class Walked:
     """One source folder's files: ``digests`` (each file's sha256 by archive name, where
     known), and the very files keyed — walked now, or as the memo remembered them."""
 
-    __slots__ = ("_entries", "_git", "_remembered", "_scratch", "digests", "folder")
+    __slots__ = ("_entries", "_exported", "_git", "_remembered", "_scratch", "digests", "folder")
 
     def __init__(
         self,
@@ -59,6 +59,7 @@ class Walked:
         remembered: list[Remembered] | None = None,
         git: GitFiles | None = None,
         scratch: Scratch | None = None,
+        exported: dict[str, Path] | None = None,
     ) -> None:
         self.folder = folder
         self.digests = digests
@@ -66,6 +67,7 @@ class Walked:
         self._remembered = remembered
         self._git = git  # (remembered: the blobs some files are packed from)
         self._scratch = scratch  # holds the files copied out of git while the entries live
+        self._exported = exported  # (by name: the blobs already copied out, into ``scratch``)
 
     def entries(self) -> list[Entry]:
         """The entries, in walk order."""
@@ -82,6 +84,8 @@ class Walked:
 
     def _blobs(self) -> dict[str, Path]:
         """The remembered files packed from git's blobs, each copied out of git now."""
+        if self._exported is not None:
+            return self._exported
         if self._git is None:
             return {}
         top, files = self._git
