@@ -538,6 +538,77 @@ def test_prune_removes_unused_wheels(repo: Repo, tmp_path: Path) -> None:
     assert artifacts(root) == []
 
 
+def _shaped_like_a_cache(folder: Path) -> list[Path]:
+    """Files named as detzip names what it caches (an artifact and its record, a stored wheel):
+    the names alone must never be enough for prune to delete them."""
+    files = [
+        folder / "artifacts" / "report-0123456789abcdef.zip",
+        folder / "artifacts" / "report-0123456789abcdef.json",
+        folder / "wheels" / "ab" / ("ab" + "0" * 62) / "lib-1.0-py3-none-any.whl",
+    ]
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"precious")
+    return files
+
+
+def test_prune_never_follows_a_link_out_of_the_cache(tmp_path: Path) -> None:
+    """``wheels/ab -> /elsewhere`` (and a linked artifact, a linked ``artifacts/``) are not the
+    cache's: prune removes its own entries and nothing through a link."""
+    root = tmp_path / "c"
+    artifact = build_function(tree(tmp_path / "s"), tmp_path / "f.zip", cache=Cache(root))
+    elsewhere = tmp_path / "elsewhere"
+    precious = _shaped_like_a_cache(elsewhere)
+    (root / "wheels").mkdir()
+    (root / "wheels" / "ab").symlink_to(elsewhere / "wheels" / "ab")
+    (root / "artifacts" / "evil-0123456789abcdef.zip").symlink_to(precious[0])
+    (root / "artifacts" / "evil-0123456789abcdef.json").symlink_to(precious[1])
+    (root / "memo").symlink_to(elsewhere / "artifacts")  # a linked folder of detzip's
+    for args in (["--max-size", "0"], ["--older-than", "0"]):
+        result = run_cli("cache", "prune", "--cache-dir", str(root), *args, "--json")
+        assert result.returncode == 0, result.stderr
+    assert all(path.read_bytes() == b"precious" for path in precious)
+    assert artifact.cache_entry is not None and not artifact.cache_entry.exists()
+    assert (root / "wheels" / "ab").is_symlink(), "the link itself is not the cache's either"
+
+
+@pytest.mark.parametrize("command", ["prune", "build"])
+def test_a_folder_that_is_not_a_cache_is_never_pruned_nor_written(
+    tmp_path: Path, command: str
+) -> None:
+    """``--cache-dir .`` in a project: its ``artifacts/`` and ``wheels/`` are the user's."""
+    project = tmp_path / "project"
+    precious = _shaped_like_a_cache(project)
+    make_tree(project / "src", {"app.py": HANDLER})
+    before = sorted(p.relative_to(project) for p in project.rglob("*"))
+    if command == "prune":
+        result = run_cli("cache", "prune", "--cache-dir", str(project), "--max-size", "0")
+    else:
+        out = tmp_path / "f.zip"
+        result = run_cli(
+            "function", str(project / "src"), "-o", str(out), "--cache-dir", str(project), env=ON
+        )
+        assert not out.exists()
+    assert_one_line_error(result, str(project), "is not a detzip cache", "'src'", "--cache-dir")
+    assert sorted(p.relative_to(project) for p in project.rglob("*")) == before
+    assert all(path.read_bytes() == b"precious" for path in precious)
+
+
+def test_a_cache_is_marked_when_it_is_made_and_an_unmarked_one_of_ours_is_adopted(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "c"
+    build_function(tree(tmp_path / "s"), tmp_path / "f.zip", cache=Cache(root))
+    tag = (root / layout.TAG).read_bytes()
+    assert tag.startswith(b"Signature: 8a477f597d28d172789f06886806bc55")  # bford.info/cachedir
+    # a cache made before there was a mark holds only detzip's folders: adopted, and pruned
+    (root / layout.TAG).unlink()
+    result = run_cli("cache", "prune", "--cache-dir", str(root), "--max-size", "0", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["removed_artifacts"] == 1
+    assert (root / layout.TAG).read_bytes() == tag
+
+
 @pytest.mark.parametrize(
     ("flag", "value"), [("--max-size", "lots"), ("--older-than", "3 fortnights")]
 )

@@ -408,9 +408,9 @@ def test_a_full_cache_disk_costs_a_warning_and_leaks_nothing(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "warning" in result.stderr and "Traceback" not in result.stderr
-    # nothing but the lock and the (complete, tiny) stat memo of the source
+    # nothing but the lock, the (complete, tiny) stat memo of the source and the cache's mark
     leaked = [p for p in small_disk.rglob("*") if p.is_file() and p.suffix != ".lock"]
-    assert not [p for p in leaked if p.parent.name != "stat-memo"]
+    assert not [p for p in leaked if p.parent.name != "stat-memo" and p.name != "CACHEDIR.TAG"]
 
 
 @pytest.mark.slow
@@ -419,14 +419,14 @@ def test_a_full_cache_disk_while_storing_wheels_costs_a_warning(
 ) -> None:
     lock = repo.write("requirements", tmp_path / "lock")
     good = _layer(repo, lock, tmp_path / "good.zip", tmp_path / "good-cache")
+    cache = small_disk / "cache"
+    cache.mkdir()
     # leave the disk with no room at all (unbuffered: nothing is left to flush at close)
     with open(small_disk / "filler", "wb", buffering=0) as filler, contextlib.suppress(OSError):
         while True:
             filler.write(bytes(1 << 16))
     out = tmp_path / "l.zip"
-    result = run_cli(
-        "layer", "-r", str(lock), "-o", str(out), *_offline(repo, small_disk), "--json"
-    )
+    result = run_cli("layer", "-r", str(lock), "-o", str(out), *_offline(repo, cache), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["sha256"] == good.sha256
     assert "cannot store wheels" in result.stderr and "Traceback" not in result.stderr
@@ -665,6 +665,47 @@ def test_a_layer_builds_with_an_unusable_cache_folder(repo: Repo, tmp_path: Path
     if how == "read-only":
         assert list(cache.iterdir()) == []
     assert not list(Path(tempfile.gettempdir()).glob(f"detzip-wheels-*/{_one_wheel(repo)}"))
+
+
+def _as_another_user(folder: Path, root_mode: int) -> None:
+    """``folder`` as another user's, made with umask 077: every file and folder theirs and
+    private (0600, 0700), the top folder ``root_mode`` (0777: a team's shared folder)."""
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, 12345, 12345, follow_symlinks=False)
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
+    folder.chmod(root_mode)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("root_mode", [0o777, 0o700], ids=["shared-root", "private-root"])
+@pytest.mark.parametrize("kind", ["function", "layer"])
+def test_a_cache_folder_of_another_users_umask_077_costs_a_warning(
+    repo: Repo, tmp_path: Path, kind: str, root_mode: int
+) -> None:
+    """The README: a cache folder detzip cannot use costs a warning, never the build. Another
+    user's files are unreadable here (no root bypass: run_cli_unprivileged)."""
+    cache = tmp_path / "cache"
+    lock = repo.write("requirements", tmp_path / "lock")
+    src = make_tree(tmp_path / "src", {"app.py": "def handler(e, c):\n    return 1\n"})
+    args = {
+        "function": ["function", str(src)],
+        "layer": ["layer", "-r", str(lock), "--runtime", "python3.11", "--find-links",
+                  str(repo.folder), "--no-index"],
+    }[kind]  # fmt: skip
+    env = {"DETZIP_CACHE": "", "DETZIP_CACHE_DIR": str(cache)}
+    first = run_cli(*args, "-o", str(tmp_path / "a.zip"), "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    _as_another_user(cache, root_mode)
+    for attempt in range(2):  # (the second run finds what the first could leave)
+        out = tmp_path / f"b{attempt}.zip"
+        result = run_cli_unprivileged(*args, "-o", str(out), "--json", env=env)
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        assert json.loads(result.stdout)["sha256"] == json.loads(first.stdout)["sha256"]
+        lines = result.stderr.strip().splitlines()
+        assert lines and all(line.startswith("detzip: warning: ") for line in lines), lines
+        assert str(cache) in result.stderr
 
 
 def _one_wheel(repo: Repo) -> str:

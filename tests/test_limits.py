@@ -24,7 +24,7 @@ from detzip.limits import (
     contributor,
 )
 
-from .conftest import HANDLER, assert_one_line_error, make_tree, run_cli
+from .conftest import HANDLER, assert_one_line_error, make_tree, run_cli, run_cli_unprivileged
 
 
 def small_zip(path: Path, files: dict[str, bytes]) -> Path:
@@ -44,6 +44,18 @@ def lying_zip(path: Path, entries: int, claimed: int) -> Path:
         struct.pack_into("<I", data, offset + 24, claimed)  # uncompressed size
         offset = data.find(b"PK\x01\x02", offset + 46)
     path.write_bytes(bytes(data))
+    return path
+
+
+def zeros_zip(path: Path, entries: int, size: int) -> Path:
+    """An honest zip whose ``entries`` members each hold ``size`` zero bytes (a zip bomb's
+    numbers, true ones: ``detzip check`` inflates every member it counts)."""
+    piece = bytes(1 << 20)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for i in range(entries):
+            with archive.open(f"python/pkg{i}/blob.bin", "w", force_zip64=True) as member:
+                for start in range(0, size, len(piece)):
+                    member.write(piece[: min(len(piece), size - start)])
     return path
 
 
@@ -77,20 +89,48 @@ def test_within_limits(tmp_path: Path) -> None:
     assert text.returncode == 0 and "requests/" in text.stdout and "OVER" not in text.stdout
 
 
-def test_a_zip_bomb_is_checked_from_its_central_directory(tmp_path: Path) -> None:
+def test_a_zip_lying_about_its_sizes_is_refused_at_once(tmp_path: Path) -> None:
+    """A central directory that claims 4 GB per member for one stored byte: refused naming the
+    first member, not counted (nor reported as over the limit from numbers that are false)."""
     bomb = lying_zip(tmp_path / "bomb.zip", entries=70, claimed=4_000_000_000)
     start = time.perf_counter()
-    report = check_limits(bomb)
+    with pytest.raises(DetzipError, match=r"'python/pkg0/blob\.bin' is stored"):
+        check_limits(bomb)
     assert time.perf_counter() - start < 5
-    assert not report.ok and report.unzipped_total == 70 * 4_000_000_000
+    result = run_cli("check", str(bomb))
+    assert_one_line_error(result, "bomb.zip", "'python/pkg0/blob.bin'", "rebuild it")
+
+
+@pytest.mark.slow
+def test_an_honest_zip_bomb_is_over_the_limit_after_inflating_at_most_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Members that truly hold 150 MiB each: past 262,144,000 checked bytes the zip is over
+    whatever the rest hold; the rest are counted from the directory, not inflated."""
+    from detzip.zip import members
+
+    bomb = zeros_zip(tmp_path / "bomb.zip", entries=6, size=150 << 20)
+    inflated: list[str] = []
+    real = members.verify
+
+    def counting(buffer: object, info: zipfile.ZipInfo, pieces: object) -> None:
+        inflated.append(info.filename)
+        real(buffer, info, pieces)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(members, "verify", counting)
+    report = check_limits(bomb)
+    assert not report.ok and report.unzipped_total == 6 * (150 << 20)
+    assert len(inflated) == 2, inflated
+    monkeypatch.undo()
     result = run_cli("check", str(bomb))
     assert result.returncode == 1 and "OVER  unzipped size" in result.stdout
     assert "pkg0/" in result.stdout  # top contributors name what to prune
 
 
+@pytest.mark.slow
 def test_function_and_layers_add_up(tmp_path: Path) -> None:
-    fn = lying_zip(tmp_path / "fn.zip", entries=1, claimed=100_000_000)
-    layers = [lying_zip(tmp_path / f"l{i}.zip", entries=1, claimed=81_000_000) for i in range(3)]
+    fn = zeros_zip(tmp_path / "fn.zip", entries=1, size=100_000_000)
+    layers = [zeros_zip(tmp_path / f"l{i}.zip", entries=1, size=81_000_000) for i in range(3)]
     assert check_limits(fn, layers[:2]).ok  # 262,000,000: just under
     report = check_limits(fn, layers)
     assert report.unzipped_total == 343_000_000
@@ -98,9 +138,10 @@ def test_function_and_layers_add_up(tmp_path: Path) -> None:
     assert over == [("unzipped size", "function + layers")]
 
 
+@pytest.mark.slow
 def test_unzipped_limit_is_strict(tmp_path: Path) -> None:
-    exact = lying_zip(tmp_path / "exact.zip", entries=1, claimed=UNZIPPED_LIMIT)
-    below = lying_zip(tmp_path / "below.zip", entries=1, claimed=UNZIPPED_LIMIT - 1)
+    exact = zeros_zip(tmp_path / "exact.zip", entries=1, size=UNZIPPED_LIMIT)
+    below = zeros_zip(tmp_path / "below.zip", entries=1, size=UNZIPPED_LIMIT - 1)
     assert not check_limits(exact).ok  # "must be smaller than 262144000 bytes"
     assert check_limits(below).ok
 
@@ -213,9 +254,57 @@ def test_a_build_over_the_unzipped_limit_fails(
             build_function(src, out, cache=cache if attempt == "hit" else False)
         message = str(caught.value)
         assert message.startswith(f"{out}: unzips to {fits.unzipped_size:,} bytes")
+        assert ("none was read" in message) == (attempt == "miss")  # a hit: the cached zip's
         assert "vendor/ 0.0 MB" in message and "\n" not in message
         assert out.read_bytes() == b"previous"
     assert not any(p.name.endswith(".detzip-tmp") for p in tmp_path.iterdir())
+
+
+def _sparse_tree(root: Path, size: int = 3 << 30) -> Path:
+    """A function whose tree holds a sparse file of ``size`` bytes (no disk used)."""
+    make_tree(root, {"app.py": HANDLER})
+    with open(root / "data.bin", "wb") as handle:
+        handle.truncate(size)
+    return root
+
+
+@pytest.mark.parametrize("readable", [True, False], ids=["sparse", "unreadable"])
+def test_a_tree_over_the_limit_is_refused_from_its_sizes_before_any_file_is_read(
+    tmp_path: Path, readable: bool
+) -> None:
+    """A 3 GB file is not read and compressed whole (54 s and 6 GB of memory before): the sizes
+    the walk saw already say no. Made unreadable, the file proves it is never opened: the
+    refusal is the limit's, not a read error. Nothing reaches the cache."""
+    src = _sparse_tree(tmp_path / "src")
+    if not readable:
+        (src / "data.bin").chmod(0)
+    out = tmp_path / "fn.zip"
+    out.write_bytes(b"previous")
+    cache = tmp_path / "cache"
+    args = ["function", str(src), "-o", str(out), "--cache-dir", str(cache)]
+    result = run_cli(*args) if readable else run_cli_unprivileged(*args)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"{out}: unzips to 3,221,225,514 bytes" in result.stderr
+    assert "none was read" in result.stderr and "data.bin 3221.2 MB" in result.stderr
+    assert "--exclude" in result.stderr
+    assert out.read_bytes() == b"previous"
+    assert not list(cache.rglob("*.zip")) and not list(cache.rglob("*.json.*")), "nothing cached"
+
+
+def test_a_zip_refused_by_a_limit_is_never_stored_in_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zip whose size is known only once written (compressed size over the direct-upload
+    limit) is checked before the cache keeps it."""
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n", "blob.bin": os.urandom(30_000)})
+    monkeypatch.setattr(limits_module, "DIRECT_UPLOAD_LIMIT", 10_000)
+    cache = Cache(tmp_path / "c")
+    with pytest.raises(LimitExceeded):
+        build_function(src, tmp_path / "fn.zip", cache=cache, upload="direct")
+    assert not list((tmp_path / "c").rglob("*.zip"))
+    built = build_function(src, tmp_path / "fn.zip", cache=cache, upload="s3")
+    assert built.size > 10_000 and len(list((tmp_path / "c").rglob("*.zip"))) == 1
 
 
 def test_bad_upload_value(tmp_path: Path) -> None:

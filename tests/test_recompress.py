@@ -90,8 +90,8 @@ def test_without_recompress_the_wheel_stream_is_copied(tmp_path: Path) -> None:
         ("crc", "CRC-32"),
         ("size", "CRC-32"),
         ("stream", "inflate"),
-        ("truncated", "truncated"),
-        ("trailing", "trailing"),
+        ("truncated", "cut short"),
+        ("trailing", "bytes after its end"),
     ],
 )
 def test_a_member_that_does_not_inflate_to_its_record_is_refused(

@@ -57,4 +57,5 @@ def test_store_add_and_get(tmp_path: Path) -> None:
     assert store.get(digest) is None
     stored = store.add(wheel, digest)
     assert store.get(digest) == stored and stored.read_bytes() == wheel.read_bytes()
-    assert [p.name for p in stored.parent.iterdir()] == [wheel.name], "no temporary left"
+    kept = sorted(p.name for p in stored.parent.iterdir())
+    assert kept == [".verified", wheel.name], "the wheel and its verdict, no temporary left"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import bz2
 import hashlib
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +62,81 @@ class Wheel:
                 info.external_attr = (0o100000 | mode) << 16
                 archive.writestr(info, data)
         return path
+
+
+@dataclass
+class Forged:
+    """A member written byte by byte, so that it can lie: ``data`` is its real content; by
+    default it is compressed with ``method`` (stored, deflate, bzip2 or lzma) and recorded with
+    its true CRC-32 and size, and each of ``raw`` (the compressed bytes), ``crc``, ``size``,
+    ``flags``, ``local_name`` (the name in its local header) and ``mode`` can be forged."""
+
+    data: bytes = b""
+    method: int = zipfile.ZIP_DEFLATED
+    raw: bytes | None = None
+    crc: int | None = None
+    size: int | None = None
+    flags: int = 0
+    local_name: str | None = None
+    mode: int = 0o100644
+
+    def compressed(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        if self.method == zipfile.ZIP_STORED:
+            return self.data
+        if self.method == zipfile.ZIP_DEFLATED:
+            engine = zlib.compressobj(6, zlib.DEFLATED, -15)
+            return engine.compress(self.data) + engine.flush()
+        if self.method == zipfile.ZIP_BZIP2:
+            return bz2.compress(self.data)
+        if self.method == zipfile.ZIP_LZMA:  # zipfile's own framing: version, properties
+            lzma = zipfile.LZMACompressor()  # type: ignore[attr-defined]
+            return lzma.compress(self.data) + lzma.flush()  # type: ignore[no-any-return]
+        raise ValueError(f"give the raw bytes of method {self.method}")
+
+
+def zeros_bomb(size: int) -> bytes:
+    """A raw deflate stream of ``size`` zero bytes (whole MiB), made without compressing them:
+    a full flush makes every MiB's compressed bytes the same, ~1 KB each."""
+    engine = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = engine.compress(bytes(1 << 20)) + engine.flush(zlib.Z_FULL_FLUSH)
+    return block * (size >> 20) + engine.flush()
+
+
+def forged_wheel(folder: Path, name: str, version: str, members: Mapping[str, Forged]) -> Path:
+    """A ``py3-none-any`` wheel with a valid ``.dist-info`` and ``members`` as forged, every
+    header written here (zipfile would not write a lie)."""
+    dist = f"{name}-{version}.dist-info"
+    files = dict(members)
+    files[f"{dist}/METADATA"] = Forged(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+    )
+    files[f"{dist}/WHEEL"] = Forged(
+        b"Wheel-Version: 1.0\nGenerator: detzip-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    record = "".join(f"{n},{_record_hash(m.data)},{len(m.data)}\n" for n, m in files.items())
+    files[f"{dist}/RECORD"] = Forged((record + f"{dist}/RECORD,,\n").encode())
+    body = bytearray()
+    central = bytearray()
+    for member, forged in files.items():
+        raw = forged.compressed()
+        crc = zlib.crc32(forged.data) if forged.crc is None else forged.crc
+        size = len(forged.data) if forged.size is None else forged.size
+        flags = forged.flags | (0x02 if forged.method == zipfile.ZIP_LZMA else 0)
+        encoded, local = member.encode(), (forged.local_name or member).encode()
+        offset = len(body)
+        body += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, flags, forged.method, 0, 0x21, crc,
+                            len(raw), size, len(local), 0) + local + raw  # fmt: skip
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x0314, 20, flags,
+                               forged.method, 0, 0x21, crc, len(raw), size, len(encoded), 0, 0,
+                               0, 0, forged.mode << 16, offset) + encoded  # fmt: skip
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(files), len(files), len(central),
+                      len(body), 0)  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    path.write_bytes(bytes(body + central + end))
+    return path
 
 
 def sha256_file(path: Path) -> str:

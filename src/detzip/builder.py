@@ -25,7 +25,7 @@ from detzip.cache.artifacts import Gate, Outcome
 from detzip.cache.keys import cache_key, new_record
 from detzip.errors import DetzipError, Setting, literal
 from detzip.kinds import Input, input_for, real
-from detzip.limits import build_check, check_with_layers
+from detzip.limits import build_check, check_entries, check_with_layers
 
 if TYPE_CHECKING:
     from detzip.cache.artifacts import ArtifactCache
@@ -65,8 +65,10 @@ def build(
     def write(path: Path) -> WrittenZip:
         from detzip.zip.writer import write_zip
 
+        entries = source.entries()
+        check_entries(spec.output, spec.kind, entries)  # from their sizes, before any is read
         report = progress.bytes_done(f"zipping {spec.artifact_name}")
-        written = write_zip(source.entries(), path, options, progress=report)
+        written = write_zip(entries, path, options, progress=report)
         source.check(written)
         return written
 

@@ -10,14 +10,19 @@ alone — nothing is decompressed, so a zip bomb costs nothing to check.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from detzip import optiontable as _table
 from detzip._datatype import datatype, field
 from detzip._fs import regular_file
 from detzip.errors import DetzipError, Setting, literal, warn
+
+if TYPE_CHECKING:
+    import zipfile
+
+    from detzip.zip.entries import Entry
 
 __all__ = [
     "BASE64_REQUEST_LIMIT",
@@ -34,6 +39,7 @@ __all__ = [
     "base64_size",
     "build_check",
     "check_build",
+    "check_entries",
     "check_limits",
     "check_with_layers",
     "contributor",
@@ -203,8 +209,10 @@ def _count(number: int, one: str, many: str) -> str:
     return f"{number:,} {one if number == 1 else many}"
 
 
-def read_sizes(path: str | os.PathLike[str], role: str) -> ZipSizes:
-    """Sizes from the central directory; not a zip, or an inconsistent one, is an error."""
+def read_sizes(path: str | os.PathLike[str], role: str, *, verify: bool = False) -> ZipSizes:
+    """Sizes from the central directory; not a zip, or an inconsistent one, is an error. With
+    ``verify`` every member is inflated too and must give the size and CRC-32 recorded (so the
+    sizes added up are true ones: a member may record 100 bytes and inflate to gigabytes)."""
     import struct
     import zipfile
 
@@ -243,9 +251,41 @@ def read_sizes(path: str | os.PathLike[str], role: str) -> ZipSizes:
             "is damaged — rebuild it",
             where,
         )
+    if verify:
+        _verify_members(where, infos)
     pyc = sum(info.file_size for info in infos if info.filename.endswith(".pyc"))
     unzipped = sum(info.file_size for info in infos)
     return ZipSizes(where, role, length, unzipped, len(infos), groups, pyc)
+
+
+def _verify_members(where: Path, infos: Sequence[zipfile.ZipInfo]) -> None:
+    """Every member inflated (in bounded pieces) against its record: else one error naming it.
+    Once the members checked hold :data:`UNZIPPED_LIMIT` bytes the zip is over the limit
+    whatever the rest hold, so an honest zip bomb costs at most that much inflating."""
+    import mmap
+
+    from detzip.zip.members import Broken, verify
+
+    with open(where, "rb") as handle:
+        if not os.fstat(handle.fileno()).st_size:
+            return
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
+
+            def pieces(start: int, end: int) -> Iterator[bytes]:
+                for at in range(start, end, 1 << 20):
+                    yield buffer[at : min(end, at + (1 << 20))]
+
+            checked = 0
+            for info in infos:
+                try:
+                    verify(buffer, info, pieces)
+                except Broken as exc:
+                    raise DetzipError(
+                        f"member {info.filename!r} {exc}; the file is damaged — rebuild it", where
+                    ) from None
+                checked += info.file_size
+                if checked >= UNZIPPED_LIMIT:
+                    return
 
 
 def contributor(name: str, role: str) -> str:
@@ -269,7 +309,8 @@ def check_limits(
     upload: str = "direct",
     external: Sequence[tuple[str, int]] = (),
 ) -> LimitsReport:
-    """LimitCheck a function zip and its layers against Lambda's quotas (see the module doc).
+    """Check a function zip and its layers against Lambda's quotas (see the module doc), every
+    member of each inflated and checked against the size and CRC-32 it records first.
 
     ``upload="s3"`` skips the zipped-size check (S3 uploads have none). ``function`` may be
     None to check layers alone. ``external`` layers (``(arn, unzipped_size)``, not built here)
@@ -277,9 +318,9 @@ def check_limits(
     """
     if upload not in UPLOADS:
         raise DetzipError(f"unknown upload {upload!r}; use direct or s3")
-    zips = [read_sizes(layer, "layer") for layer in layers]
+    zips = [read_sizes(layer, "layer", verify=True) for layer in layers]
     if function is not None:
-        zips.insert(0, read_sizes(function, "function"))
+        zips.insert(0, read_sizes(function, "function", verify=True))
     if not zips:
         raise DetzipError("nothing to check; give a function zip or --layer")
     checks: list[LimitCheck] = []
@@ -386,6 +427,29 @@ def build_check(
         check_build(Path(output), staged, role, record["size"], record["unzipped_size"], upload)
 
     return check
+
+
+def check_entries(output: Path, role: str, entries: Sequence[Entry]) -> None:
+    """Refuse a zip over the unzipped limit from its entries' sizes (the files' as they were
+    walked, the wheels' members' as they were checked), before any file is read or anything
+    is written."""
+    total = sum(entry.unzipped_hint for entry in entries)
+    if _unzipped(total, str(output)).ok:
+        return
+    groups: dict[str, int] = {}
+    for entry in entries:
+        if not entry.is_dir:
+            group = contributor(entry.name, role)
+            groups[group] = groups.get(group, 0) + entry.unzipped_hint
+    ranked = sorted(groups.items(), key=lambda item: (-item[1], item[0]))[:3]
+    largest = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in ranked)
+    raise LimitExceeded(
+        f"unzips to {total:,} bytes (its files' sizes: none was read, nothing written); Lambda "
+        f"needs the function and all its layers together under {UNZIPPED_LIMIT:,}. Largest: "
+        f"{literal(largest)}. Leave some out ({{0}}, {{1}}) or split the layer",
+        output,
+        settings=[Setting("exclude_packages"), Setting("exclude")],
+    )
 
 
 def check_build(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from detzip._datatype import datatype, field
 from detzip._fs import INCOMING, is_dead
-from detzip.cache.layout import Layout
+from detzip.cache.layout import Layout, claim
 from detzip.errors import DetzipError
 
 __all__ = ["CacheInfo", "Item", "Pruned", "info", "parse_age", "parse_size", "prune"]
@@ -160,6 +160,7 @@ def prune(
     """Remove artifacts and wheels unused for ``older_than`` seconds, then the least recently
     used until at most ``max_size`` bytes remain; always remove stale temporary files."""
     now = time.time() if now is None else now
+    claim(root, create=False)  # (a folder that is not detzip's cache is refused, untouched)
     layout = Layout(root)
     result = Pruned()
     items = sorted(_items(layout), key=lambda item: item.last_used)
@@ -211,11 +212,18 @@ def parse_age(text: str) -> float:
     return float(match.group(1)) * _AGES[match.group(2) or "s"]
 
 
+#: the names detzip gives what it caches: nothing else is counted or removed
+_ARTIFACT = re.compile(r".+-[0-9a-f]{16}\.(zip|json)")
+_SHARD = re.compile(r"[0-9a-f]{2}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 def _items(layout: Layout) -> Iterator[Item]:
     artifacts = layout.artifacts
     stems: dict[str, list[Path]] = {}
     for path in _files(artifacts, ".zip", ".json"):
-        stems.setdefault(path.stem, []).append(path)
+        if _ARTIFACT.fullmatch(path.name):
+            stems.setdefault(path.stem, []).append(path)
     for stem, paths in sorted(stems.items()):
         record = artifacts / f"{stem}.json"
         ordered = tuple(sorted(paths, key=lambda p: p != record))  # the record goes first
@@ -226,9 +234,9 @@ def _items(layout: Layout) -> Iterator[Item]:
             sum(_size(p) for p in paths),
             _mtime(record) if record in paths else min(_mtime(p) for p in paths),
         )
-    for shard in _dirs(layout.wheels):
-        for folder in _dirs(shard):
-            files = tuple(folder / n for n in sorted(os.listdir(folder)))
+    for shard in _dirs(layout.wheels, _SHARD):
+        for folder in _dirs(shard, _SHA256):
+            files = tuple(_files(folder, ""))
             if files:
                 yield Item(
                     "wheel", folder.name, files, sum(_size(p) for p in files), _mtime(folder)
@@ -242,7 +250,7 @@ def _memo_folders(layout: Layout) -> tuple[Path, ...]:
 def _temporaries(layout: Layout, now: float) -> Iterator[Path]:
     """Temporaries whose writer is gone (its lock is free), and lock files long unused."""
     folders = [layout.artifacts, *_memo_folders(layout)]
-    folders += [folder for shard in _dirs(layout.wheels) for folder in _dirs(shard)]
+    folders += [f for shard in _dirs(layout.wheels, _SHARD) for f in _dirs(shard, _SHA256)]
     for folder in folders:
         for path in _files(folder, ""):
             if path.name.startswith(INCOMING) and is_dead(path):
@@ -253,24 +261,29 @@ def _temporaries(layout: Layout, now: float) -> Iterator[Path]:
 
 
 def _files(folder: Path, *suffixes: str) -> Iterator[Path]:
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for name in sorted(names):
-        path = folder / name
-        if name.endswith(suffixes) and path.is_file():
-            yield path
+    """The regular files in ``folder`` (itself not a symbolic link) whose names end with one of
+    ``suffixes``: a link is never followed, so nothing outside the cache is counted or removed."""
+    for entry in _scan(folder):
+        if entry.name.endswith(suffixes) and entry.is_file(follow_symlinks=False):
+            yield Path(entry.path)
 
 
-def _dirs(folder: Path) -> Iterator[Path]:
+def _dirs(folder: Path, named: re.Pattern[str]) -> Iterator[Path]:
+    """The folders in ``folder`` (not links to folders) whose names are ``named``."""
+    for entry in _scan(folder):
+        if named.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
+            yield Path(entry.path)
+
+
+def _scan(folder: Path) -> list[os.DirEntry[str]]:
+    """``folder``'s entries by name; none if it is a symbolic link (or unreadable)."""
     try:
-        names = os.listdir(folder)
+        if os.path.islink(folder):
+            return []
+        with os.scandir(folder) as entries:
+            return sorted(entries, key=lambda entry: entry.name)
     except OSError:
-        return
-    for name in sorted(names):
-        if (folder / name).is_dir():
-            yield folder / name
+        return []
 
 
 def _size(path: Path) -> int:

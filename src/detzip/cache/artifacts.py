@@ -122,7 +122,8 @@ class ArtifactCache:
 
         ``write`` writes the zip to the path it is given (next to ``output``) and returns what
         it wrote. ``gate`` sees every zip (built or cached) with its record before it reaches
-        ``output``, and may refuse it by raising; ``output`` is then left as it was.
+        ``output`` (a built one before it is stored or uploaded), and may refuse it by raising;
+        ``output`` is then left as it was, and nothing refused is cached.
         """
         out = Path(output)
         found = self._serve_local(name, key, out, gate)
@@ -137,10 +138,10 @@ class ArtifactCache:
             log.info("%s: building (key %s)", name, key[:16])
             with staged_output(out) as staged:
                 record = new_record(name, key, description, write(staged))
+                if gate is not None:  # (first: a zip it refuses is never stored nor uploaded)
+                    gate(staged, record)
                 stored = self._store(name, key, staged, record)
                 self._upload(name, key, stored or staged, record)
-                if gate is not None:
-                    gate(staged, record)
                 publish(staged, out)  # staged was fsynced by the writer
         return Outcome(out, record, None, stored)
 
@@ -179,12 +180,15 @@ class ArtifactCache:
     def _records(self, name: str, key: str) -> list[Path]:
         """The record for ``name``, then any other name's record for the same key."""
         exact = self.folder / f"{entry_name(name, key)}.json"
-        found = [exact] if exact.is_file() else []
         suffix = f"-{key[:16]}.json"
         try:
+            found = [exact] if exact.is_file() else []
             others = sorted(n for n in os.listdir(self.folder) if n.endswith(suffix))
-        except OSError:
-            others = []
+        except FileNotFoundError:
+            return []
+        except OSError as exc:  # another user's, unreadable: a miss (and the store warns)
+            log.warning("cannot read the cache in %s (%s); building", self.folder, exc.strerror)
+            return []
         return found + [self.folder / n for n in others if self.folder / n != exact]
 
     def _serve(self, source: Path, record: Mapping[str, Any], output: Path) -> bool:

@@ -8,6 +8,12 @@
     <root>/stat-memo/<digest>.json            source files' digests by their stat (one per tree)
     <root>/wheels/<sha[:2]>/<sha256>/<file>   the wheel store, content-addressed
     <root>/resolved/<digest>.json             which wheel pip chose for a hash-less pin
+    <root>/CACHEDIR.TAG                       the mark of a detzip cache (see :func:`claim`)
+
+detzip writes into, and prunes, only a folder marked as its cache: a folder given as the cache
+that holds anything else is refused (``--cache-dir .`` would otherwise have its ``artifacts/``
+pruned). The mark is a cache directory tag (https://bford.info/cachedir/): backup tools that
+honour it skip the cache too.
 """
 
 from __future__ import annotations
@@ -16,7 +22,63 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["Layout", "default_cache_dir"]
+from detzip._fs import INCOMING
+from detzip.errors import DetzipError, Setting
+
+__all__ = ["FOLDERS", "TAG", "Layout", "NotACache", "claim", "default_cache_dir"]
+
+#: the mark of a detzip cache folder, a cache directory tag
+TAG = "CACHEDIR.TAG"
+_TAG_TEXT = (
+    b"Signature: 8a477f597d28d172789f06886806bc55\n"
+    b"# This file is a cache directory tag created by detzip.\n"
+    b"# For information about cache directory tags, see https://bford.info/cachedir/\n"
+)
+#: what detzip keeps in a cache folder
+FOLDERS = ("artifacts", "locks", "memo", "resolved", "stat-memo", "wheels")
+
+
+class NotACache(DetzipError):
+    """A folder given as the cache that holds things that are not detzip's, and no mark."""
+
+
+def claim(root: Path, *, create: bool) -> None:
+    """Make sure ``root`` is a detzip cache before anything is written into it or pruned: its
+    mark is there (one stat), or it holds nothing but detzip's folders (a cache made before
+    there was a mark, or one just begun) and is marked now; a missing ``root`` is created and
+    marked when ``create``. Anything else raises :class:`NotACache`. A folder that cannot be
+    read or written is left to the writes that follow (each warns)."""
+    tag = root / TAG
+    try:
+        os.stat(tag)
+        return
+    except OSError:
+        pass
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        if not create:
+            return
+        names = []
+    except OSError:
+        return
+    ours = (*FOLDERS, TAG)
+    foreign = sorted(n for n in names if n not in ours and not n.startswith(INCOMING))
+    if foreign:
+        shown = ", ".join(repr(name) for name in foreign[:3]) + (", …" if len(foreign) > 3 else "")
+        raise NotACache(
+            f"is not a detzip cache: it holds {shown} and has no {TAG}, and detzip writes into "
+            "and prunes only its own cache folder; give {0} a new or empty folder",
+            root,
+            settings=[Setting("cache_dir")],
+        )
+    from detzip._fs import write_file
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        write_file(tag, _TAG_TEXT)
+    except OSError:
+        pass  # (read-only, a file, full: the writes that follow warn)
 
 
 def default_cache_dir() -> Path:

@@ -12,7 +12,7 @@ import os
 from detzip._memo import NO_MEMO
 from detzip._memo import Memo as MemoProtocol
 from detzip.cache.artifacts import ArtifactCache
-from detzip.cache.layout import Layout
+from detzip.cache.layout import Layout, claim
 from detzip.cache.memo import Memo
 from detzip.cache.remote import Remote
 
@@ -39,5 +39,6 @@ class Cache:
     ) -> None:
         self.layout = Layout.at(root)
         self.root = self.layout.root
+        claim(self.root, create=enabled)  # (a folder that is not detzip's cache is refused)
         self.artifacts = ArtifactCache(self.layout, remote, require=require) if enabled else None
         self.memo: MemoProtocol = Memo(self.layout) if enabled else NO_MEMO

@@ -2,9 +2,15 @@
 
 Layout under its folder: ``<sha[:2]>/<sha256>/<filename>``. Only missing wheels are
 fetched, with one ``pip download --no-deps`` per index for the target; every file is checked
-against the hashes the lock accepts before it enters the store. A wheel known only by
-``name==version`` (a pinned requirements.txt without hashes) is remembered under
-``<resolved>/<key>.json`` once pip has chosen it, so a warm store needs no network.
+against the hashes the lock accepts before it enters the store, and every member of it is
+inflated and checked against the sizes and CRC-32 its central directory records
+(:func:`detzip.inputs.wheel.check_wheel`; a wheel that fails is refused, naming the wheel and
+the member, and never stored). The verdict is kept beside the wheel (``<sha256>/.verified``), so
+a warm build recalls it instead of inflating anything (see :mod:`detzip.inputs._verify`); a
+wheel built here (from an sdist, or a local package) is checked as it is stored too.
+
+A wheel known only by ``name==version`` (a pinned requirements.txt without hashes) is remembered
+under ``<resolved>/<key>.json`` once pip has chosen it, so a warm store needs no network.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
@@ -28,6 +35,9 @@ from detzip.deps import pip
 from detzip.deps.locks.model import Pin
 from detzip.deps.targets import Target
 from detzip.errors import DetzipError, Setting, literal, warn
+
+if TYPE_CHECKING:
+    from detzip.inputs._verify import Verdict
 
 __all__ = ["StoredWheel", "Wanted", "WheelStore"]
 
@@ -98,24 +108,34 @@ class WheelStore:
             names = [n for n in os.listdir(folder) if not n.startswith(".")]
         except OSError:  # not stored, or the store cannot be read: fetch it
             return None
-        if len(names) != 1:
+        if len(names) != 1 or not _readable(folder / names[0]):
             return None
         with contextlib.suppress(OSError):
             os.utime(folder)  # last use, for prune
         return folder / names[0]
 
-    def add(self, source: Path, sha256: str) -> Path:
-        """Copy ``source`` (whose bytes have this sha256) into the store; its stored path."""
+    def add(self, source: Path, sha256: str, verdict: Verdict | None = None) -> Path:
+        """Copy ``source`` (whose bytes have this sha256) into the store, once its members are
+        checked (``verdict``, or checked now: a :class:`DetzipError` names the wheel and the
+        member that fails, and nothing is stored); its stored path. The verdict is kept beside
+        it."""
         final = self._folder(sha256) / source.name
-        if final.exists():
-            return final
+        if _readable(final):
+            return final  # (its verdict is recalled, or made, where it is used)
+        if verdict is None:
+            from detzip.inputs.wheel import check_wheel
+
+            verdict = check_wheel(source, sha256)
         try:
             copy_file(source, final)
         except OSError as exc:
             if self._scratch is not None:
                 raise
             self._use_scratch(exc)
-            return self.add(source, sha256)
+            return self.add(source, sha256, verdict)
+        from detzip.inputs._verify import remember
+
+        remember(final, verdict)
         return final
 
     def _use_scratch(self, exc: OSError) -> None:
@@ -244,10 +264,13 @@ class WheelStore:
                 return out
 
             outs = _at_once(download, len(parts))
+            found = [(w, outs[number]) for number, part in enumerate(parts) for w in part]
+            # checked at once (inflating is most of it, and zlib lets go of the GIL), stored
+            # one at a time
+            checked = _at_once(lambda i: self._check(*found[i], target), len(found), DOWNLOADS)
             return [
-                self._admit(w, outs[number], target, options)
-                for number, part in enumerate(parts)
-                for w in part
+                self._admit(want, *check, target, options)
+                for want, check in zip([w for w, _ in found], checked, strict=True)
             ]
 
     def _build(
@@ -273,18 +296,15 @@ class WheelStore:
             folder,
             target.runtime,
         )
-        return self._admit(want, built.wheel.parent, target, options, built.sdist_sha256,
+        checked = self._check(want, built.wheel.parent, target)
+        return self._admit(want, *checked, target, options, built.sdist_sha256,
                            built.build_requires)  # fmt: skip
 
-    def _admit(
-        self,
-        want: Wanted,
-        folder: Path,
-        target: Target,
-        options: Sequence[str],
-        sdist_sha256: str | None = None,
-        build_requires: tuple[str, ...] = (),
-    ) -> StoredWheel:
+    def _check(self, want: Wanted, folder: Path, target: Target) -> tuple[Path, str, Verdict]:
+        """The wheel pip left in ``folder`` for ``want``, its sha256 (one the lock accepts) and
+        the verdict on its members (every one checked): else a :class:`DetzipError`."""
+        from detzip.inputs.wheel import check_wheel
+
         pin = want.pin
         candidates = [p for p in folder.iterdir() if _wheel_name(p.name) == pin.name]
         if len(candidates) != 1:
@@ -309,12 +329,27 @@ class WheelStore:
                 "choose a version that has one, or another {0} or {1}",
                 settings=[Setting("runtime"), Setting("arch")],
             )
+        return path, digest, check_wheel(path, digest)
+
+    def _admit(
+        self,
+        want: Wanted,
+        path: Path,
+        digest: str,
+        verdict: Verdict,
+        target: Target,
+        options: Sequence[str],
+        sdist_sha256: str | None = None,
+        build_requires: tuple[str, ...] = (),
+    ) -> StoredWheel:
+        """Store the checked wheel and, for a pin the lock leaves to pip, remember the choice."""
+        pin = want.pin
         stored = StoredWheel(
             pin.name,
             pin.version,
             path.name,
             digest,
-            self.add(path, digest),
+            self.add(path, digest, verdict),
             want.build,
             sdist_sha256,
             build_requires,
@@ -324,6 +359,16 @@ class WheelStore:
         return stored
 
 
+def _readable(path: Path) -> bool:
+    """Whether ``path`` is a file this process can read (another user's private file, or one
+    in their private folder, is not: it is fetched again, into a folder of this run's)."""
+    try:
+        with open(path, "rb"):
+            return True
+    except OSError:
+        return False
+
+
 def _names(batch: Sequence[Wanted]) -> str:
     pins = [f"{w.pin.name}=={w.pin.version}" for w in batch]
     if len(pins) <= 4:
@@ -331,14 +376,19 @@ def _names(batch: Sequence[Wanted]) -> str:
     return f"{len(pins)} packages ({', '.join(pins[:3])}, …)"
 
 
-def _at_once(task: Callable[[int], Path], count: int) -> list[Path]:
-    """``task(0) … task(count - 1)``, run at once on threads (each waits on a pip process);
-    their results in order. Every task runs to its end; then the first failure is raised."""
-    if count == 1:
-        return [task(0)]
+_T = TypeVar("_T")
+
+
+def _at_once(task: Callable[[int], _T], count: int, threads: int | None = None) -> list[_T]:
+    """``task(0) … task(count - 1)``, run at once on threads (``threads`` of them, else one
+    each: each waits on a pip process); their results in order. Every task runs to its end;
+    then the first failure is raised."""
+    if count == 1 or threads == 1:
+        return [task(number) for number in range(count)]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="detzip-pip") as pool:
+    workers = min(count, threads or count)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detzip-pip") as pool:
         futures = [pool.submit(task, number) for number in range(count)]
     return [future.result() for future in futures]
 

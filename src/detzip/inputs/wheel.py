@@ -6,6 +6,14 @@ not depend on this machine's compressor. ``.data/purelib`` and ``.data/platlib``
 and ``.data/data`` too (as ``pip install --target`` places them); scripts and headers are not
 installed (a launcher would embed this machine's interpreter path). The ``.dist-info`` directory
 is kept with ``INSTALLER`` = ``detzip`` and a ``RECORD`` that lists exactly what is in the zip.
+
+What the central directory records is not taken on trust: every member was inflated and checked
+against it (:mod:`detzip.zip.members`) when the wheel entered the store, and that verdict
+(:mod:`detzip.inputs._verify`) is recalled for the sha256 each use checks the bytes against (a
+wheel stored without one is checked at that use), so every size the limits add up is a checked
+one. A bzip2 or lzma member is inflated and compressed like any other file; a member pip cannot
+read, an encrypted one, one in an unknown ``.data`` scheme and a wheel that is not one are
+refused, naming the member.
 """
 
 from __future__ import annotations
@@ -17,13 +25,16 @@ import hashlib
 import io
 import mmap
 import os
+import stat
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from detzip._datatype import datatype
-from detzip.errors import DetzipError
+from detzip.errors import DetzipError, Setting
+from detzip.inputs import _verify
+from detzip.zip import members
 from detzip.zip.entries import DEFLATED, STORED, Entry, FromBytes, Precompressed
 from detzip.zip.reader import data_offset
 
@@ -34,6 +45,7 @@ __all__ = [
     "DEFAULT_LAYER_EXCLUDES",
     "INSTALLER",
     "Wheel",
+    "check_wheel",
     "compile_excludes",
     "install",
     "read_metadata",
@@ -89,14 +101,13 @@ def read_metadata(wheel: Wheel) -> bytes:
     """The wheel's ``.dist-info/METADATA``, read from its verified bytes."""
     buffer = _verified(wheel)
     try:
-        with zipfile.ZipFile(buffer) as archive:  # type: ignore[call-overload]  # mmap
-            dist_info, _ = _wheel_dirs(archive, wheel)
+        with _open(buffer, wheel.path.name) as archive:
+            _vouched(wheel, archive, buffer)
+            dist_info, _ = _wheel_dirs(archive, wheel.path.name)
             data: bytes = archive.read(f"{dist_info}/METADATA")
             return data
-    except (zipfile.BadZipFile, KeyError) as exc:
-        raise DetzipError(
-            f"not a valid wheel ({exc}); delete it from the store", wheel.path
-        ) from None
+    except KeyError as exc:
+        raise _broken(wheel.path.name, f"it is not a valid wheel ({exc})") from None
     finally:
         buffer.close()
 
@@ -105,18 +116,15 @@ def wheel_entries(wheel: Wheel, prefix: str, exclude: Matcher) -> list[Entry]:
     """The entries ``pip install --target`` would create for ``wheel``, under ``prefix``.
 
     The wheel is mapped once; those very bytes are checked against ``wheel.sha256`` and then
-    read (central directory and members), so nothing but verified bytes reaches the zip.
+    read (central directory and members), so nothing but verified bytes reaches the zip; their
+    members were checked against the central directory (the verdict kept for that sha256, or
+    now), so every size and CRC-32 copied is a checked one.
     """
     origin = f"wheel {wheel.path.name}"
     buffer = _verified(wheel)
-    try:
-        archive = zipfile.ZipFile(buffer)  # type: ignore[call-overload]  # mmap is file-like
-    except zipfile.BadZipFile as exc:
-        raise DetzipError(
-            f"not a valid wheel ({exc}); delete it from the store", wheel.path
-        ) from None
-    with archive:
+    with _open(buffer, wheel.path.name) as archive:
         try:
+            _vouched(wheel, archive, buffer)
             return _entries(wheel, archive, buffer, prefix, exclude, origin)
         finally:  # the headers and directory read so far: each member is read again later
             buffer.release(0, len(buffer))
@@ -158,21 +166,28 @@ _DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
 _AROUND = 2 << 20
 
 
-def _verified(wheel: Wheel) -> _Mapped:
-    """The wheel's bytes, mapped, once their sha256 is the one expected."""
+def _mapped(path: Path) -> _Mapped | None:
+    """The file's bytes, mapped (None if it is empty)."""
     try:
-        with open(wheel.path, "rb") as handle:
+        with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
-            buffer = _Mapped(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+            return _Mapped(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else None
     except OSError as exc:
-        raise DetzipError(
-            f"cannot read the wheel ({exc.strerror}); build again", wheel.path
-        ) from None
+        raise DetzipError(f"cannot read the wheel ({exc.strerror}); build again", path) from None
+
+
+def _digest(buffer: _Mapped | None) -> str:
     hasher = hashlib.sha256()
     if buffer is not None:
         for piece in buffer.pieces(0, len(buffer)):
             hasher.update(piece)
-    digest = hasher.hexdigest()
+    return hasher.hexdigest()
+
+
+def _verified(wheel: Wheel) -> _Mapped:
+    """The wheel's bytes, mapped, once their sha256 is the one expected."""
+    buffer = _mapped(wheel.path)
+    digest = _digest(buffer)
     if buffer is None or digest != wheel.sha256:
         raise DetzipError(
             f"the stored wheel's sha256 is {digest}, not the {wheel.sha256} it was locked or "
@@ -183,6 +198,80 @@ def _verified(wheel: Wheel) -> _Mapped:
     return buffer
 
 
+def check_wheel(path: Path, sha256: str) -> _verify.Verdict:
+    """Check the wheel at ``path``, whose bytes have ``sha256``, before it enters the store:
+    a wheel pip would install (one ``.dist-info`` with a ``WHEEL``, every member inside the
+    layer and in a scheme pip knows) whose every member inflates to the size and CRC-32 its
+    central directory records. The verdict, for that sha256; else a :class:`DetzipError`
+    naming the wheel and the member."""
+    buffer = _mapped(path)
+    try:
+        if _digest(buffer) != sha256:
+            raise DetzipError("changed while it was being checked; run again", path.name)
+        if buffer is None:
+            raise _broken(path.name, "it is empty: not a valid wheel")
+        with _open(buffer, path.name) as archive:
+            return _check(archive, buffer, sha256, path.name)
+    finally:
+        if buffer is not None:
+            buffer.close()
+
+
+def _open(buffer: _Mapped | None, filename: str) -> zipfile.ZipFile:
+    if buffer is None:
+        raise _broken(filename, "it is empty: not a valid wheel")
+    try:
+        return zipfile.ZipFile(buffer)  # type: ignore[call-overload,no-any-return]  # mmap
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise _broken(filename, f"it is not a valid zip ({exc})") from None
+
+
+def _vouched(wheel: Wheel, archive: zipfile.ZipFile, buffer: _Mapped) -> None:
+    """The verdict for the wheel's sha256 (its bytes, just checked against it), recalled —
+    every member counted and the sizes those members record adding up to the checked total —
+    or, for a wheel stored before it had one, made now from these bytes and kept."""
+    infos = archive.infolist()
+    kept = _verify.recall(wheel.path, wheel.sha256)
+    if (
+        kept is not None
+        and kept.members == len(infos)
+        and kept.unzipped == sum(info.file_size for info in infos)
+    ):
+        return
+    _verify.remember(wheel.path, _check(archive, buffer, wheel.sha256, wheel.path.name))
+
+
+def _check(
+    archive: zipfile.ZipFile, buffer: _Mapped, sha256: str, filename: str
+) -> _verify.Verdict:
+    """Every member of the wheel checked (see :func:`check_wheel`), in central directory
+    order; the first that fails is refused by name."""
+    dist_info, data_dir = _wheel_dirs(archive, filename)
+    infos = archive.infolist()
+    for info in infos:
+        if not info.is_dir():
+            _install_path(info.filename, dist_info, data_dir, filename)
+        try:
+            members.verify(buffer, info, buffer.pieces)
+        except members.Broken as exc:
+            raise _broken(filename, f"member {info.filename!r} {exc}") from None
+    buffer.release(0, len(buffer))
+    return _verify.Verdict(sha256, len(infos), sum(info.file_size for info in infos))
+
+
+def _broken(filename: str, what: str) -> DetzipError:
+    """A wheel that cannot be installed as it is: its bytes are the ones locked (or chosen), so
+    fetching it again cannot help."""
+    project = "-".join(filename.split("-", 1)[0].replace(".", "_").split("_")).lower()
+    return DetzipError(
+        f"{what}; the wheel itself is broken (fetching it again gives the same bytes): pin "
+        f"another version of {project}, ask its publisher for a fixed wheel, or leave it out "
+        "with {0}",
+        f"wheel {filename}",
+        settings=[Setting("exclude_packages", [project])],
+    )
+
+
 def _entries(
     wheel: Wheel,
     archive: zipfile.ZipFile,
@@ -191,19 +280,19 @@ def _entries(
     exclude: Matcher,
     origin: str,
 ) -> list[Entry]:
-    dist_info, data_dir = _wheel_dirs(archive, wheel)
+    dist_info, data_dir = _wheel_dirs(archive, wheel.path.name)
     record = _record(archive, dist_info)
 
     installed: list[_Installed] = []
     for info in archive.infolist():
         if info.is_dir():
             continue
-        target = _install_path(info.filename, dist_info, data_dir, origin)
+        target = _install_path(info.filename, dist_info, data_dir, wheel.path.name)
         if target is None or target in (f"{dist_info}/RECORD", f"{dist_info}/INSTALLER"):
             continue
         if exclude.match_file(target):
             continue
-        executable = bool((info.external_attr >> 16) & 0o111)
+        executable = _executable(info)
         if info.compress_type in (STORED, DEFLATED) and not wheel.built:
             start = data_offset(buffer, info, origin)
             buffer.release(info.header_offset, start)  # read again only when written
@@ -239,18 +328,20 @@ def _entries(
     return [item.entry for item in installed] + extra
 
 
-def _wheel_dirs(archive: zipfile.ZipFile, wheel: Wheel) -> tuple[str, str]:
+def _wheel_dirs(archive: zipfile.ZipFile, filename: str) -> tuple[str, str]:
     tops = {n.split("/", 1)[0] for n in archive.namelist()}
     infos = [t for t in tops if t.endswith(".dist-info") and f"{t}/WHEEL" in archive.namelist()]
     if len(infos) != 1:
-        raise DetzipError(
-            "not a valid wheel (no single .dist-info directory with a WHEEL file)", wheel.path
-        )
+        raise _broken(filename, "it is not a valid wheel (no single .dist-info with a WHEEL)")
     dist_info = infos[0]
     return dist_info, dist_info[: -len(".dist-info")] + ".data"
 
 
-def _install_path(member: str, dist_info: str, data_dir: str, origin: str) -> str | None:
+#: the folders of a wheel's ``.data`` that pip installs (sysconfig's scheme keys)
+SCHEMES = ("data", "headers", "platlib", "purelib", "scripts")
+
+
+def _install_path(member: str, dist_info: str, data_dir: str, filename: str) -> str | None:
     parts = member.split("/")
     if (
         member.startswith("/")
@@ -259,16 +350,29 @@ def _install_path(member: str, dist_info: str, data_dir: str, origin: str) -> st
         or (len(member) > 1 and member[1] == ":")
     ):
         raise DetzipError(
-            f"member {member!r} would be installed outside the layer; refusing this wheel", origin
+            f"member {member!r} would be installed outside the layer; refusing this wheel",
+            f"wheel {filename}",
         )
     if parts[0] != data_dir:
         return member
-    if len(parts) < 3:
-        return None
+    if len(parts) < 3 or parts[1] not in SCHEMES:
+        where = f"in an unknown scheme folder {parts[1]!r}" if len(parts) >= 3 else "loose"
+        raise _broken(
+            filename,
+            f"member {member!r} is {where} in {data_dir}/ (its folders can only be "
+            f'{", ".join(SCHEMES)}): pip refuses it too ("Unknown scheme key")',
+        )
     scheme, rest = parts[1], "/".join(parts[2:])
     if scheme in ("purelib", "platlib", "data"):
         return rest
     return None  # scripts, headers: not installed into a layer
+
+
+def _executable(info: zipfile.ZipInfo) -> bool:
+    """Whether pip installs the member executable: a regular file with an exec bit (a member
+    whose mode says "symlink" is installed as a file of its text, 0644)."""
+    mode = info.external_attr >> 16
+    return bool(mode and stat.S_ISREG(mode) and mode & 0o111)
 
 
 def _wheel_name_of(installed: str, archive: zipfile.ZipFile, data_dir: str) -> str:

@@ -104,6 +104,20 @@ class Entry:
             case Precompressed(compressed_size=size):
                 return size
 
+    @property
+    def unzipped_hint(self) -> int:
+        """The bytes this entry holds unzipped, as known before it is read: a file's size when
+        it was walked, a member's checked size."""
+        match self.source:
+            case None:
+                return 0
+            case FromFile(size_hint=size):
+                return size
+            case FromBytes(data=data):
+                return len(data)
+            case Precompressed(size=size):
+                return size
+
     @classmethod
     def directory(cls, name: str) -> Entry:
         """A directory entry; ``/`` is added to ``name`` if it lacks one."""

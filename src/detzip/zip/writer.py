@@ -348,7 +348,8 @@ def _inflated(pre: Precompressed, name: str) -> bytes | bytearray:
     pieces = pre.chunks() if pre.chunks is not None else iter((pre.read(),))
     origin = pre.origin or name
     mismatch = DetzipError(
-        f"{name}: inflates to bytes other than its recorded size and CRC-32; fetch it again", origin
+        f"{name}: inflates to bytes other than its recorded size and CRC-32 (the file is damaged)",
+        origin,
     )
     if pre.method != STORED and pre.size > _MAX_RATIO * pre.compressed_size + 1024:
         raise DetzipError(
@@ -384,12 +385,13 @@ def _inflate(pieces: Iterable[bytes], size: int, origin: str | Path) -> bytearra
                 piece = inflater.unconsumed_tail
     except zlib.error as exc:
         raise DetzipError(
-            f"the member's compressed bytes do not inflate ({exc}); fetch it again", origin
+            f"the member's compressed bytes do not inflate ({exc}; the file is damaged)", origin
         ) from None
-    if filled <= size and (not inflater.eof or inflater.unused_data):
+    if filled <= size and not inflater.eof:
+        raise DetzipError("the member's deflate stream is cut short (the file is damaged)", origin)
+    if filled <= size and inflater.unused_data:
         raise DetzipError(
-            "the member's compressed stream is truncated or has trailing bytes; fetch it again",
-            origin,
+            "the member's deflate stream has bytes after its end (the file is damaged)", origin
         )
     del content[filled:]
     return content
