@@ -23,7 +23,13 @@ import pytest
 
 from detzip import Cache, DetzipError, _fs, build_function, build_layer
 
-from .conftest import assert_one_line_error, make_tree, run_cli, run_cli_unprivileged
+from .conftest import (
+    assert_one_line_error,
+    make_tree,
+    require_tool,
+    run_cli,
+    run_cli_unprivileged,
+)
 from .wheelfactory import Locked, Repo, Wheel, pylock_toml, sha256_file
 
 
@@ -491,6 +497,64 @@ def test_an_output_name_too_long_for_its_temporary_is_one_line(tmp_path: Path, l
     result = run_cli("function", str(src), "-o", str(out))
     _contract(result, out, "too long", "--output")
     assert list(tmp_path.iterdir()) == [tmp_path / "src"]
+
+
+@pytest.mark.parametrize("door", ["cli", "terraform-raw-byte", "terraform-escaped"])
+def test_an_output_path_that_is_not_utf8_is_one_line_and_leaves_nothing(
+    tmp_path: Path, door: str
+) -> None:
+    """``-o $'o\\xff.zip'``: a traceback before (UnicodeEncodeError), and a zip without a record
+    left in the cache. Python keeps the byte as a surrogate; the result and the record are text."""
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
+    out = tmp_path / "o\udcff.zip"  # the file name's byte 0xff
+    cache = tmp_path / "cache"
+    env = {"DETZIP_CACHE": "", "DETZIP_CACHE_DIR": str(cache)}
+    if door == "cli":
+        result = run_cli("function", str(src), "-o", str(out), env=env)
+        needles = ["o\\xff.zip", "not valid UTF-8", "--output"]
+    else:
+        query = {"kind": "function", "source": str(src), "output": str(out)}
+        text = json.dumps(query, ensure_ascii=door == "terraform-escaped")
+        data = text.encode("utf-8", "surrogateescape")  # the raw byte 0xff on stdin
+        done = subprocess.run(
+            [sys.executable, "-m", "detzip", "terraform"], input=data, capture_output=True,
+            env={**os.environ, **env}, timeout=300,
+        )  # fmt: skip
+        result = subprocess.CompletedProcess(
+            done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
+        )
+        needles = ["not valid UTF-8", " output"]
+    _contract(result, out, *needles)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["src", *["cache"][: cache.exists()]]
+    )
+    assert not list(cache.rglob("*.zip")), "no zip without its record in the cache"
+
+
+@pytest.mark.parametrize("name", ["a:b.txt", "c:/x.py"])
+def test_a_name_that_starts_with_a_drive_letter_says_why(tmp_path: Path, name: str) -> None:
+    """``a:b.txt`` is a valid Linux name; it was refused with "remove the leading '/'". The real
+    reason: the zip specification forbids a drive letter, and extractors disagree on it."""
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n", name: "1\n", "ab:c.txt": "2\n"})
+    out = tmp_path / "o.zip"
+    result = run_cli("function", str(src), "-o", str(out))
+    stripped = name[2:].lstrip("/")
+    _contract(result, out, "drive letter", "libarchive", repr(stripped), "--prefix")
+    placed = run_cli("function", str(src), "-o", str(out), "--prefix", "lib")
+    assert placed.returncode == 0, placed.stderr
+    with zipfile.ZipFile(out) as archive:
+        assert {f"lib/{name}", "lib/ab:c.txt"} <= set(archive.namelist())
+
+
+def test_libarchive_strips_a_drive_letter_as_the_message_says(tmp_path: Path) -> None:
+    """The oracle for the message above: bsdtar extracts ``a:b.txt`` as ``b.txt``."""
+    bsdtar = require_tool("bsdtar")
+    with zipfile.ZipFile(tmp_path / "d.zip", "w") as archive:
+        archive.writestr("a:b.txt", "1\n")
+    (tmp_path / "x").mkdir()
+    subprocess.run([bsdtar, "-xf", str(tmp_path / "d.zip"), "-C", str(tmp_path / "x")],
+                   check=True, capture_output=True)  # fmt: skip
+    assert [p.name for p in (tmp_path / "x").iterdir()] == ["b.txt"]
 
 
 def test_a_layer_exclude_pattern_is_checked_before_any_wheel_is_fetched(

@@ -361,3 +361,29 @@ def test_each_value_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         loaded.artifacts["b"].spec.level == 9 and loaded.artifacts["b"].spec.runtime == "python3.11"
     )
     assert loaded.artifacts["a"].spec.source == tmp_path / "a"
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [("."), ("out")],
+    ids=["output-dir-is-the-source", "output-dir-inside-the-source"],
+)
+def test_no_artifact_packs_another_artifacts_zip(tmp_path: Path, layout: str) -> None:
+    """``output_dir = "."`` with ``source = "."``: each function packed the others' zips, and
+    its sha256 changed on every build. Three builds, one sha256 each, and no zip inside."""
+    root = make_tree(tmp_path / "p", {"app.py": "def handler(e, c):\n    return 1\n"})
+    (root / "detzip.toml").write_text(
+        f'output_dir = "{layout}"\n'
+        + "".join(f'[functions.{n}]\nsource = "."\nhandler = "app.handler"\n' for n in "abc")
+    )
+    if layout == "out":  # something else already under the output folder
+        make_tree(root / "out", {"old.zip": "a zip of an earlier build"})
+    shas = []
+    for _ in range(3):
+        code, data, err = build_json(root)
+        assert code == 0, err
+        shas.append({a["name"]: a["sha256"] for a in data["artifacts"]})
+    assert shas[0] == shas[1] == shas[2]
+    assert len(set(shas[0].values())) == 1  # the three functions are the same code
+    with zipfile.ZipFile(root / layout / "a.zip") as archive:
+        assert sorted(archive.namelist()) == ["app.py", "detzip.toml"]

@@ -178,8 +178,17 @@ def regular_file(path: Path, what: str = "a zip file") -> Path:
 
 
 def check_output_name(path: Path) -> None:
-    """Refuse an output file name too long to write beside a temporary (the file system's
-    NAME_MAX, usually 255 bytes, less what a temporary name adds)."""
+    """Refuse an output path that is not UTF-8, or a file name too long to write beside a
+    temporary (the file system's NAME_MAX, usually 255 bytes, less what a temporary name adds)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # (bytes that are not UTF-8, kept by Python as surrogates)
+        raise DetzipError(
+            "the path is not valid UTF-8, and the result, the cache's record and Terraform carry "
+            "it as text; choose a UTF-8 {0}",
+            literal(os.fsencode(path).decode("utf-8", "backslashreplace")),
+            settings=[Setting("output")],
+        ) from None
     name_max = 255
     with contextlib.suppress(OSError, ValueError, AttributeError):
         name_max = os.pathconf(path.parent if path.parent.is_dir() else ".", "PC_NAME_MAX")

@@ -147,6 +147,9 @@ class Project:
         from detzip.builder import build
 
         store = cache if cache is not None else self.cache.open()
+        # no artifact of the project ever packs another's zip (output_dir = "." with
+        # source = "." would pack the others' outputs, and change with every build)
+        outputs = [self.output_dir, *(item.spec.output for item in self.artifacts.values())]
         results = []
         toml = speller("toml")
         for declared in self.select(names):
@@ -154,7 +157,7 @@ class Project:
                 on_start(declared)
             try:
                 with speaking(toml):  # its warnings too: the file is where to fix them
-                    artifact = build(declared.spec, store, never_pack=[self.output_dir])
+                    artifact = build(declared.spec, store, never_pack=outputs)
             except DetzipError as exc:
                 raise exc.spelled(toml).prefixed(f"[{declared.name}] ") from None
             results.append(Built(declared, artifact))

@@ -274,7 +274,12 @@ class ArtifactCache:
         base = self.folder / entry_name(name, key)
         try:
             copy_file(built, base.with_suffix(".zip"))
-            write_file(base.with_suffix(".json"), canonical_json(dict(record)))
+            try:
+                write_file(base.with_suffix(".json"), canonical_json(dict(record)))
+            except BaseException:  # (a zip without its record is never left behind)
+                with contextlib.suppress(OSError):
+                    base.with_suffix(".zip").unlink()
+                raise
             return base.with_suffix(".zip")
         except OSError as exc:
             log.warning("cannot store the artifact in %s (%s)", self.folder, exc.strerror)

@@ -22,8 +22,17 @@ def check_name(name: str, *, directory: bool) -> None:
         raise DetzipError("a directory's archive name must end with '/'", name)
     if not stem:
         raise DetzipError("an archive name is empty", name)
-    if stem.startswith("/") or (len(stem) > 1 and stem[1] == ":"):
+    if stem.startswith("/"):
         raise DetzipError("archive names must be relative; remove the leading '/'", name)
+    if len(stem) > 1 and stem[1] == ":" and stem[0].isascii() and stem[0].isalpha():
+        raise DetzipError(
+            f"a zip name may not start with a drive letter ({literal(stem[:2])!r}; the zip "
+            "specification forbids it), and unzip tools disagree on it: libarchive and Windows "
+            f"extract it as {literal(repr(stem[2:].lstrip('/')))}; rename it, or place it under "
+            "a folder ({0})",
+            name,
+            settings=[Setting("prefix")],
+        )
     wrapped = f"/{stem}/"  # an empty, '.' or '..' part shows as one of these
     if "//" in wrapped or "/./" in wrapped or "/../" in wrapped:
         raise DetzipError("archive names may not contain empty, '.' or '..' parts", name)
