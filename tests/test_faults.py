@@ -546,15 +546,33 @@ def test_a_name_that_starts_with_a_drive_letter_says_why(tmp_path: Path, name: s
         assert {f"lib/{name}", "lib/ab:c.txt"} <= set(archive.namelist())
 
 
-def test_libarchive_strips_a_drive_letter_as_the_message_says(tmp_path: Path) -> None:
-    """The oracle for the message above: bsdtar extracts ``a:b.txt`` as ``b.txt``."""
+def test_a_name_with_a_backslash_says_why(tmp_path: Path) -> None:
+    """``a\\b.py`` was packed: Info-ZIP extracts one file, libarchive a folder ``a``."""
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n", "a\\b.py": "1\n"})
+    out = tmp_path / "o.zip"
+    result = run_cli("function", str(src), "-o", str(out))
+    _contract(result, out, "backslash", "'a\\b.py' as 'a/b.py'", "--exclude")
+    assert run_cli("function", str(src), "-o", str(out), "--exclude", "a?b.py").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "extracted"), [("a:b.txt", ["b.txt"]), ("a\\b.py", ["a/", "a/b.py"])]
+)
+def test_libarchive_extracts_as_the_messages_say(
+    tmp_path: Path, name: str, extracted: list[str]
+) -> None:
+    """The oracle for the two messages above (bsdtar; Info-ZIP keeps the name)."""
     bsdtar = require_tool("bsdtar")
     with zipfile.ZipFile(tmp_path / "d.zip", "w") as archive:
-        archive.writestr("a:b.txt", "1\n")
+        archive.writestr(name, "1\n")
     (tmp_path / "x").mkdir()
     subprocess.run([bsdtar, "-xf", str(tmp_path / "d.zip"), "-C", str(tmp_path / "x")],
                    check=True, capture_output=True)  # fmt: skip
-    assert [p.name for p in (tmp_path / "x").iterdir()] == ["b.txt"]
+    found = sorted(
+        p.relative_to(tmp_path / "x").as_posix() + "/" * p.is_dir()
+        for p in (tmp_path / "x").rglob("*")
+    )
+    assert found == extracted
 
 
 def test_a_layer_exclude_pattern_is_checked_before_any_wheel_is_fetched(

@@ -387,3 +387,31 @@ def test_no_artifact_packs_another_artifacts_zip(tmp_path: Path, layout: str) ->
     assert len(set(shas[0].values())) == 1  # the three functions are the same code
     with zipfile.ZipFile(root / layout / "a.zip") as archive:
         assert sorted(archive.namelist()) == ["app.py", "detzip.toml"]
+
+
+FN = 'source = "src"\nhandler = "app.handler"\n'
+
+
+@pytest.mark.parametrize(
+    ("config", "needles"),
+    [
+        (f"[functions.API]\n{FN}[functions.api]\n{FN}", ["'api'", "'API'", "only in case"]),
+        (f"[layers.Deps]\nrequirements = 'r.txt'\n[functions.deps]\n{FN}", ["'deps'", "'Deps'"]),
+        (f"[functions.con]\n{FN}", ["'con'", "a device on Windows"]),
+        (f'[functions."nul.v2"]\n{FN}', ["'nul.v2'", "a device on Windows"]),
+        (f"[functions.com1]\n{FN}", ["'com1'", "a device on Windows"]),
+    ],
+    ids=["case", "case-across-kinds", "con", "nul-with-dot", "com1"],
+)
+def test_a_name_that_cannot_be_a_file_on_every_os_is_refused(
+    tmp_path: Path, config: str, needles: list[str]
+) -> None:
+    """On a case-insensitive folder (macOS, Windows) API.zip and api.zip are one file: the API
+    row then pointed at api's code. CON.zip is the console on Windows. A project builds on every
+    OS, so each is refused on every OS when the project is read."""
+    root = make_tree(tmp_path / "p", {"src/app.py": "def handler(e, c):\n    return 1\n"})
+    (root / "r.txt").write_text("")
+    (root / "detzip.toml").write_text(config)
+    result = run_cli("build", cwd=root, env=ON)
+    assert_one_line_error(result, str(root / "detzip.toml"), "rename", *needles)
+    assert not (root / ".build").exists()

@@ -320,3 +320,43 @@ def test_the_output_dir_and_the_cache_are_never_packed(repo: Repo, tmp_path: Pat
     external({"config": "..", "artifact": "api", "cache_dir": "../cache"}, root / "terraform")
     again = external({**query, "cache": "off"}, root / "terraform")
     assert again.result is not None and again.result["sha256"] == first.result["sha256"]
+
+
+# -- the same strings on every OS (issue 30) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flavour", "path", "cwd", "expected"),
+    [
+        ("posix", "/repo/.build/api.zip", "/repo/infra", "../.build/api.zip"),
+        ("posix", "../.build/api.zip", "/repo/infra", "../.build/api.zip"),
+        ("nt", "C:\\repo\\.build\\api.zip", "C:\\repo\\infra", "../.build/api.zip"),
+        ("nt", "..\\.build\\api.zip", "C:\\repo\\infra", "../.build/api.zip"),
+        ("nt", "c:\\Repo\\.build\\api.zip", "C:\\repo\\infra", "../.build/api.zip"),
+        ("nt", "D:\\builds\\api.zip", "C:\\repo\\infra", "D:/builds/api.zip"),  # another drive
+    ],
+)
+def test_the_path_uses_slashes_on_every_os(
+    flavour: str, path: str, cwd: str, expected: str
+) -> None:
+    """Windows's path rules (``ntpath``, which runs anywhere): ``..\\.build\\api.zip`` on a
+    laptop and ``../.build/api.zip`` in CI changed ``filename`` between them; another drive
+    was a ValueError traceback."""
+    import ntpath
+    import posixpath
+
+    from detzip.terraform import terraform_path
+
+    assert terraform_path(path, cwd, ntpath if flavour == "nt" else posixpath) == expected
+
+
+def test_the_query_is_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    """Windows decodes stdin with its ANSI code page: ``C:\\Users\\José`` arrived mangled.
+    Simulated with a Latin-1 stdin encoding; Terraform sends UTF-8."""
+    make_tree(tmp_path / "José" / "src", {"app.py": HANDLER})
+    query = {"kind": "function", "source": "José/src", "output": "José/out.zip"}
+    text = json.dumps(query, ensure_ascii=False)  # (the bytes of é on stdin, as UTF-8)
+    done = external(text, tmp_path, env={"PYTHONIOENCODING": "latin-1"})
+    assert done.returncode == 0 and done.result is not None, done.error
+    assert done.result["path"] == "José/out.zip"
+    assert (tmp_path / "José" / "out.zip").is_file()

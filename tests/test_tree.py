@@ -14,7 +14,7 @@ from detzip.errors import DetzipError
 from detzip.inputs.tree import TreeSpec, collect
 from detzip.zip.writer import canonical_order, write_zip
 
-from .conftest import make_tree
+from .conftest import make_tree, run_cli
 
 
 def names(root: Path, **spec: object) -> list[str]:
@@ -311,3 +311,33 @@ def test_from_git_follows_links_inside_the_commit_and_refuses_one_that_leaves(
         build_function(root / "fn", tmp_path / "c.zip", from_git="HEAD", cache=False)
     assert "out.py" in str(caught.value)
     assert not (tmp_path / "c.zip").exists()
+
+
+@pytest.mark.parametrize("where", ["option", "ignore-file", "layer-option"])
+def test_a_backslash_in_a_pattern_warns_that_patterns_use_slashes(
+    tmp_path: Path, where: str
+) -> None:
+    """Windows users type ``pkg\\tests``: in gitignore's rules the backslash escapes ``t``, so
+    the pattern matched nothing, silently. An escape of a special character stays quiet."""
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n", "pkg/tests/t.py": "1\n"})
+    (src / ".detzipignore").write_text("\\#not-a-comment\n")  # gitignore's own escape: fine
+    out = tmp_path / "o.zip"
+    if where == "layer-option":
+        lock = tmp_path / "requirements.txt"
+        lock.write_text("")
+        args = ["layer", "-r", str(lock), "-o", str(out), "--exclude", "pkg\\tests"]
+    elif where == "option":
+        args = ["function", str(src), "-o", str(out), "--exclude", "pkg\\tests"]
+    else:
+        (src / ".detzipignore").write_text("\\#not-a-comment\npkg\\tests/\n")
+        args = ["function", str(src), "-o", str(out)]
+    result = run_cli(*args, env={"DETZIP_CACHE": "off"})
+    lines = result.stderr.strip().splitlines()
+    warnings = [line for line in lines if "backslash" in line]
+    assert len(warnings) == 1, result.stderr
+    assert warnings[0].startswith("detzip: warning: ") and "'pkg/tests" in warnings[0]
+    if where == "ignore-file":
+        assert str(src / ".detzipignore") in warnings[0]
+    else:
+        assert "--exclude" in warnings[0]
+    assert "#not-a-comment" not in result.stderr

@@ -9,6 +9,7 @@ so that start-up stays close to Python's own.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import signal
 import sys
@@ -457,7 +458,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_terraform(args: argparse.Namespace) -> int:
     from detzip import terraform
 
-    result = terraform.run(terraform.read_query(sys.stdin))
+    # Terraform's query is UTF-8 whatever this machine's locale (Windows: its ANSI code page);
+    # the result is ASCII (json escapes the rest), so any stdout encoding carries it
+    raw = getattr(sys.stdin, "buffer", None)
+    stdin = sys.stdin if raw is None else io.TextIOWrapper(raw, "utf-8", "surrogateescape")
+    result = terraform.run(terraform.read_query(stdin))
     sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
     return EXIT_OK
 

@@ -265,6 +265,10 @@ def find_config(start: str | os.PathLike[str] | None = None) -> Path:
 
 #: an artifact name: a file name in output_dir, never a path out of it
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: the names Windows keeps for devices, whatever the extension (con.zip is the console)
+_DEVICES = frozenset(
+    ["con", "prn", "aux", "nul"] + [f"{port}{n}" for port in ("com", "lpt") for n in range(1, 10)]
+)
 
 
 def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -> Project:
@@ -306,6 +310,20 @@ def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -
                     f"[{here}]: the name {name!r} is not a plain name; use letters, digits, "
                     "'.', '_' and '-', starting with a letter or digit (each artifact is "
                     "written to <output_dir>/<name>.zip)",
+                    path,
+                )
+            if name.split(".")[0].lower() in _DEVICES:
+                raise DetzipError(
+                    f"[{here}]: the name {name!r} is a device on Windows ({name.split('.')[0]}"
+                    f".zip cannot be a file there); a project builds on every OS: rename it",
+                    path,
+                )
+            same = next((other for other in tables if other.lower() == name.lower()), None)
+            if same is not None and same != name:
+                raise DetzipError(
+                    f"[{here}]: the name {name!r} differs from {same!r} only in case: one file "
+                    "on macOS and Windows, where one would overwrite the other's zip; a project "
+                    "builds on every OS: rename one",
                     path,
                 )
             if not isinstance(options, dict):

@@ -42,6 +42,7 @@ __all__ = [
     "read_query",
     "run",
     "spec_from_query",
+    "terraform_path",
 ]
 
 KIND_HELP = "function or layer (required)"
@@ -174,11 +175,24 @@ def _cache_fields(query: Mapping[str, str]) -> dict[str, Any]:
     return cache_fields(read_values(given, "terraform"))
 
 
+def terraform_path(path: str, cwd: str, flavour: Any = os.path) -> str:
+    """``path`` as Terraform's ``filename`` should read it on every OS: relative to ``cwd``
+    (where Terraform runs the program) with ``/`` between its parts, so a plan made on Windows
+    and one made on Linux agree; on another drive than ``cwd`` (Windows), where no relative path
+    exists, absolute. ``flavour`` is the OS's path module (``ntpath`` to see Windows's)."""
+    absolute = flavour.join(cwd, path)
+    try:
+        relative: str = flavour.relpath(absolute, cwd)
+    except ValueError:  # another drive
+        relative = flavour.normpath(absolute)
+    return relative.replace(flavour.sep, "/")
+
+
 def _result(artifact: Artifact, spec: ArtifactSpec, layers: tuple[str, ...]) -> dict[str, str]:
     """The result, as strings that are the same from any checkout: ``path`` relative to the
     directory Terraform runs the program in (what ``filename`` is resolved against)."""
     result = {
-        "path": os.path.relpath(os.path.abspath(artifact.path)),
+        "path": terraform_path(str(artifact.path), os.getcwd()),
         "runtime": spec.runtime,
         "arch": spec.arch,
         "base64sha256": artifact.base64sha256,

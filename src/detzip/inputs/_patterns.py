@@ -84,7 +84,32 @@ def compile_patterns(
         _culprit(given, pathspec.GitIgnoreSpec)
         raise DetzipError("the patterns do not compile together; check them") from None
     _COMPILED[lines] = found
+    for patterns, origin in given:
+        for pattern in patterns:
+            if _WINDOWS_SEPARATOR.search(pattern):
+                _say_slash(pattern, origin)
     return found
+
+
+#: a backslash before a name's character: a Windows separator, not gitignore's escape (which
+#: protects a special character: ``\#``, ``\!``, ``\*``, a trailing space…)
+_WINDOWS_SEPARATOR = re.compile(r"\\[A-Za-z0-9_.-]")
+
+
+def _say_slash(pattern: str, origin: str) -> None:
+    """Warn that ``pattern`` (from ``origin``) uses a backslash where patterns use ``/``."""
+    from detzip.errors import warn
+
+    shown, fixed = literal(f"'{pattern}'"), literal(f"'{pattern.replace(chr(92), '/')}'")
+    said = (
+        f"{shown} has a backslash: patterns use '/' between folders on every "
+        f"OS (a backslash escapes the next character, as in .gitignore), so it matches nothing "
+        f"you meant; write {fixed}"
+    )
+    if "/" in origin or "." in origin:  # a file
+        warn(said, origin)
+    else:
+        warn(f"{said} in {{0}}", settings=[Setting(origin)])
 
 
 #: the matchers compiled in this process, by their patterns (a matcher is never changed)

@@ -33,6 +33,16 @@ def check_name(name: str, *, directory: bool) -> None:
             name,
             settings=[Setting("prefix")],
         )
+    if "\\" in stem:
+        slashed = literal(f"'{stem}' as '{stem.replace(chr(92), '/')}'")
+        raise DetzipError(
+            "a zip name may not hold a backslash (the zip specification separates folders "
+            f"with '/'), and unzip tools disagree on it: libarchive and Windows extract "
+            f"{slashed}, Info-ZIP "
+            "as one file; rename it, or leave it out ({0})",
+            name,
+            settings=[Setting("exclude")],
+        )
     wrapped = f"/{stem}/"  # an empty, '.' or '..' part shows as one of these
     if "//" in wrapped or "/./" in wrapped or "/../" in wrapped:
         raise DetzipError("archive names may not contain empty, '.' or '..' parts", name)
