@@ -6,6 +6,7 @@ import os
 import socket
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -341,3 +342,54 @@ def test_a_backslash_in_a_pattern_warns_that_patterns_use_slashes(
     else:
         assert "--exclude" in warnings[0]
     assert "#not-a-comment" not in result.stderr
+
+
+class _WindowsEntry:
+    """An ``os.DirEntry`` as Windows gives it: ``stat()`` without an identity (``st_ino`` and
+    ``st_dev`` are always 0 there, as Python's documentation says); ``os.stat`` has one."""
+
+    def __init__(self, entry: os.DirEntry[str]) -> None:
+        self._entry = entry
+        self.name, self.path = entry.name, entry.path
+
+    def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
+        real = self._entry.stat(follow_symlinks=follow_symlinks)
+        fields = list(real)
+        fields[1] = fields[2] = 0  # st_ino, st_dev
+        return os.stat_result(fields)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._entry, name)
+
+
+def test_the_output_and_the_cache_are_never_packed_where_dir_entries_have_no_inode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Windows the output inside the source (``.build/fn.zip``) was packed into the next
+    build (a new sha256 every time): identities came from ``DirEntry.stat()``, all zero."""
+    from detzip import Cache
+
+    real_scandir = os.scandir
+
+    class WindowsScandir(list[Any]):  # iterable, and a context manager, as scandir's is
+        def __enter__(self) -> WindowsScandir:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    def windows_scandir(path: Any = ".") -> WindowsScandir:
+        with real_scandir(path) as entries:
+            return WindowsScandir(_WindowsEntry(entry) for entry in entries)
+
+    monkeypatch.setattr(os, "scandir", windows_scandir)
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
+    out = src / "out" / "fn.zip"
+    cache = str(src / "cache")
+    first = build_function(src, out, cache=Cache(cache))
+    assert (src / "cache" / "artifacts").is_dir() and out.is_file()
+    for _ in range(2):
+        again = build_function(src, out, cache_dir=cache, cache=False)
+        assert again.sha256 == first.sha256
+    with zipfile.ZipFile(out) as archive:
+        assert archive.namelist() == ["app.py"]

@@ -316,6 +316,8 @@ class _Walker:
                 )
         try:  # follows a link, as path.stat() would
             info = child.stat() if link_text is None else os.stat(real)  # type: ignore[arg-type]
+            if not info.st_ino and not info.st_dev:  # Windows's DirEntry: no identity; a
+                info = os.stat(path)  # miss reads the file anyway, one more stat is nothing
         except OSError as exc:
             raise DetzipError(f"cannot read ({exc.strerror}); fix or exclude it", path) from None
 
