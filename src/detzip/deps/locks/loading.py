@@ -52,6 +52,12 @@ def detect_format(path: Path) -> str:
         return "pylock"
     if name.endswith((".txt", ".in")) or "requirements" in name:
         return "requirements"
+    if name == "pdm.lock":
+        from detzip.deps.locks.pylock import PDM_EXPORT
+
+        raise DetzipError(
+            f"this is PDM's own lock format, which detzip does not read; {PDM_EXPORT}", path
+        )
     raise DetzipError(
         "cannot tell the lock format from the name; name it requirements.txt, poetry.lock, "
         "pylock.toml, uv.lock or pyproject.toml, or set {0}",

@@ -160,7 +160,9 @@ def _closure(
 ) -> list[dict[str, Any]]:
     """Lock 2.0: follow dependencies from the pyproject.toml roots of the selected groups, as
     poetry does: a root's ``python``/``markers``/``platform`` restrictions and the extras it
-    asks for, then each package's dependencies, optional ones only when an extra asks for them.
+    asks for, then each package's ``[package.dependencies]`` entries whose markers hold for the
+    target — an optional one only when an extra asked of the package names it (an extra's list
+    gives names only, without markers, and may name what the lock left out as never applying).
     ``asked`` receives the extras each chosen package is asked for."""
     pyproject = path.parent / "pyproject.toml"
     if not pyproject.is_file():
@@ -185,41 +187,51 @@ def _closure(
             raise DetzipError(
                 f"{name} is required but not in the lock; run 'poetry lock' again", path
             )
-        new = set(extras) - asked.get(key, set())
+        new = {canonicalize_name(e) for e in extras} - asked.get(key, set())
         if key in chosen and not new:
             continue
-        asked.setdefault(key, set()).update(extras)
-        first = key not in chosen
+        asked.setdefault(key, set()).update(new)
         chosen[key] = package
-        wanted_optional = {
-            canonicalize_name(_requirement(line, path).name)
-            for extra in asked[key]
-            for line in package.get("extras", {}).get(extra, [])
-        }
+        named = _named_by_extras(package, asked[key])
         for dep_name, spec in package.get("dependencies", {}).items():
-            for variant in spec if isinstance(spec, list) else [spec]:
-                if isinstance(variant, dict):
-                    marker = variant.get("markers")
-                    if not any(
-                        marker_holds(marker, {**env, "extra": extra}, path)
-                        for extra in ("", *sorted(asked[key]))
-                    ):
-                        continue
-                    optional = variant.get("optional", False)
-                    if optional and canonicalize_name(dep_name) not in wanted_optional:
-                        continue
-                    if not (first or optional):
-                        continue  # followed when the package was first chosen
-                    pending.append((dep_name, frozenset(variant.get("extras", []))))
-                elif first:
-                    pending.append((dep_name, frozenset()))
-                break
-        for extra in new:  # an extra asked of it: the packages that extra names
-            for line in package.get("extras", {}).get(extra, []):
-                requirement = _requirement(line, path)
-                if marker_holds(requirement.marker, env, path):
-                    pending.append((requirement.name, frozenset(requirement.extras)))
+            variant = _applicable(dep_name, spec, asked[key], named, env, path)
+            if variant is not None:  # (again when new extras come: the queue drops repeats)
+                pending.append((dep_name, frozenset(variant.get("extras", []))))
     return [chosen[k] for k in sorted(chosen)]
+
+
+def _named_by_extras(package: dict[str, Any], extras: set[str]) -> set[str]:
+    """The names ``[package.extras]`` lists under ``extras``: which of the package's optional
+    dependencies those extras let in. Only names: what to install, and under which markers,
+    is the package's own ``[package.dependencies]`` entry (an extra's list carries no markers,
+    and may name what the lock left out because it can never apply, as poetry does)."""
+    table: dict[str, Any] = {canonicalize_name(k): v for k, v in package.get("extras", {}).items()}
+    return {canonicalize_name(_name(line)) for e in extras for line in table.get(e, [])}
+
+
+def _applicable(
+    name: str,
+    spec: object,
+    extras: set[str],
+    named: set[str],
+    env: Mapping[str, str],
+    path: Path,
+) -> dict[str, Any] | None:
+    """The variant of the ``[package.dependencies]`` entry ``name`` that applies to the target
+    when ``extras`` are asked of the package (None: none does): its marker holds for the target
+    (with one of those extras, or none), and if it is optional, an asked extra names it."""
+    for variant in spec if isinstance(spec, list) else [spec]:
+        if not isinstance(variant, dict):
+            return {}  # a bare version: always
+        marker = variant.get("markers")
+        if not any(
+            marker_holds(marker, {**env, "extra": extra}, path) for extra in ("", *sorted(extras))
+        ):
+            continue
+        if variant.get("optional", False) and canonicalize_name(name) not in named:
+            continue
+        return variant
+    return None
 
 
 def _roots(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from detzip.deps.locks.model import (
     NOTHING_MORE,
@@ -19,16 +19,24 @@ from detzip.deps.locks.model import (
     sha256_of,
 )
 from detzip.deps.targets import Target
-from detzip.errors import DetzipError
+from detzip.errors import DetzipError, Setting
 
-__all__ = ["load"]
+__all__ = ["PDM_EXPORT", "load"]
+
+#: what to do with PDM's own lock
+PDM_EXPORT = (
+    "export a PEP 751 lock from it with 'pdm export -f pylock -o pylock.toml' (PDM 2.24+), or "
+    "a requirements file with 'pdm export -o requirements.txt', and build from that"
+)
 
 
 def load(path: Path, target: Target, choice: Choice = NOTHING_MORE) -> list[Pin]:
     """The pins a PEP 751 lock gives for ``target``: every package whose marker holds, with
     the chosen groups added to the lock's default groups and the chosen extras."""
     data = read_toml(path)
-    version = str(data.get("lock-version", ""))
+    if "lock-version" not in data:
+        _not_pep751(data, path)
+    version = str(data["lock-version"])
     if not version.startswith("1."):
         raise DetzipError(
             f"unsupported lock-version {version!r}; detzip reads PEP 751 lock-version 1.x", path
@@ -71,6 +79,34 @@ def load(path: Path, target: Target, choice: Choice = NOTHING_MORE) -> list[Pin]
             files.append(LockedFile(filename, url, sha256_of(_hash(sdist))))
         pins.append(Pin(name, package["version"], tuple(files), package.get("index")))
     return pins
+
+
+def _not_pep751(data: dict[str, Any], path: Path) -> NoReturn:
+    """Refuse a file named like a PEP 751 lock that has no ``lock-version``, saying which
+    lock it looks like (PDM's, poetry's, uv's: each keeps ``[[package]]``, not ``[[packages]]``)
+    and what to do."""
+    metadata = data.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    head = "not a PEP 751 lock (it has no lock-version)"
+    if "lock_version" in metadata:
+        raise DetzipError(
+            f"{head}: it looks like a pdm.lock, PDM's own format, which detzip does not read; "
+            + PDM_EXPORT,
+            path,
+        )
+    for kind, name, found in (
+        ("poetry", "poetry.lock", "lock-version" in metadata),
+        ("uv", "uv.lock", "version" in data and "package" in data),
+    ):
+        if found:
+            raise DetzipError(
+                f"{head}: it looks like a {name}; name it {name}, or set {{0}}",
+                path,
+                settings=[Setting("format", kind)],
+            )
+    raise DetzipError(
+        f"{head}; export it again (e.g. 'uv export --format pylock.toml -o pylock.toml')", path
+    )
 
 
 def _hash(entry: dict[str, Any]) -> str | None:

@@ -29,7 +29,7 @@ from detzip.deps.locks.model import (
     sha256_of,
 )
 from detzip.deps.targets import Target
-from detzip.errors import DetzipError, Setting, literal
+from detzip.errors import DetzipError, Setting, literal, warn
 
 __all__ = ["load"]
 
@@ -85,6 +85,8 @@ def load(path: Path, target: Target, choice: Choice = NOTHING_MORE) -> list[Pin]
                 extras_done.add((key, extra))
                 pending += package.get("optional-dependencies", {}).get(extra, [])
 
+    if not chosen and choice.package is None and not choice.project:
+        _warn_empty_root(path, data, packages, root, target)
     if choice.project:  # the root itself, built like any local package
         if "virtual" in root.get("source", {}):
             raise DetzipError(
@@ -170,6 +172,33 @@ def _root(path: Path, packages: list[dict[str, Any]], name: str | None) -> dict[
         f"(one of {literal(names)})",
         path,
         settings=[Setting("package")],
+    )
+
+
+def _warn_empty_root(
+    path: Path,
+    data: dict[str, Any],
+    packages: list[dict[str, Any]],
+    root: dict[str, Any],
+    target: Target,
+) -> None:
+    """The root of a workspace needs no package for the target: the set is empty, though its
+    other members have dependencies. Warn, naming the members ``--package`` can choose (a
+    project alone that needs nothing is not warned about: nothing is left out)."""
+    manifest = data.get("manifest", {})
+    members = manifest.get("members", []) if isinstance(manifest, dict) else []
+    if not members:  # an older lock: every local package is a member --package can name
+        members = [p["name"] for p in packages if any(k in p.get("source", {}) for k in _LOCAL)]
+    own = canonicalize_name(str(root["name"]))
+    others = sorted({str(m) for m in members if canonicalize_name(str(m)) != own})
+    if not others:
+        return
+    warn(
+        f"the workspace root {literal(str(root['name']))} needs no package for "
+        f"{target.runtime} {target.arch}, so nothing is installed from this lock; to install a "
+        f"member's dependencies, name it with {{0}} (one of {literal(', '.join(others))})",
+        path,
+        settings=[Setting("package", others[0])],
     )
 
 
