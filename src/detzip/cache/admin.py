@@ -244,7 +244,7 @@ def _items(layout: Layout) -> Iterator[Item]:
 
 
 def _memo_folders(layout: Layout) -> tuple[Path, ...]:
-    return (layout.memo, layout.resolved, layout.stat_memos)
+    return (layout.memo, layout.resolved, layout.stat_memos, layout.failed_builds)
 
 
 def _temporaries(layout: Layout, now: float) -> Iterator[Path]:

@@ -8,6 +8,7 @@
     <root>/stat-memo/<digest>.json            source files' digests by their stat (one per tree)
     <root>/wheels/<sha[:2]>/<sha256>/<file>   the wheel store, content-addressed
     <root>/resolved/<digest>.json             which wheel pip chose for a hash-less pin
+    <root>/failed-builds/<digest>.json        sdist builds that failed (refused at once again)
     <root>/CACHEDIR.TAG                       the mark of a detzip cache (see :func:`claim`)
 
 detzip writes into, and prunes, only a folder marked as its cache: a folder given as the cache
@@ -35,7 +36,7 @@ _TAG_TEXT = (
     b"# For information about cache directory tags, see https://bford.info/cachedir/\n"
 )
 #: what detzip keeps in a cache folder
-FOLDERS = ("artifacts", "locks", "memo", "resolved", "stat-memo", "wheels")
+FOLDERS = ("artifacts", "failed-builds", "locks", "memo", "resolved", "stat-memo", "wheels")
 
 
 class NotACache(DetzipError):
@@ -129,6 +130,11 @@ class Layout(NamedTuple):  # a NamedTuple, not a dataclass: cheaper to define on
     def resolved(self) -> Path:
         """Which wheel pip chose for a pin the lock leaves to it."""
         return self.root / "resolved"
+
+    @property
+    def failed_builds(self) -> Path:
+        """sdist builds that failed, by the sdist's sha256 and the build's environment."""
+        return self.root / "failed-builds"
 
     def artifact(self, entry: str) -> Path:
         """An artifact entry's zip (its record is the same path with ``.json``)."""

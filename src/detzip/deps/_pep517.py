@@ -67,7 +67,8 @@ def sealed(folder: Path) -> dict[str, str]:
     shims.mkdir(exist_ok=True)
     for tool in _COMPILERS:
         shim = shims / tool
-        shim.write_text("#!/bin/sh\necho 'detzip: no compiler in a Lambda build' >&2\nexit 1\n")
+        said = f"detzip: no compiler ({tool}) in a Lambda build"
+        shim.write_text(f"#!/bin/sh\necho '{said}' >&2\nexit 1\n")
         shim.chmod(stat.S_IRWXU)
     return {
         **os.environ,
@@ -148,8 +149,8 @@ def build_wheel(
             what=f"building {what}",
             env={**env, "PIP_CONSTRAINT": str(constraints)},
         )  # fmt: skip
-    except DetzipError as exc:
-        raise NotPure(str(exc).split(": ", 1)[-1]) from None
+    except pip.PipFailed as exc:  # the backend's own reason, not pip's summary of it
+        raise NotPure(pip.build_failure(exc.output)) from None
     wheels = [p for p in out.iterdir() if p.name.endswith(".whl")] if out.is_dir() else []
     if len(wheels) != 1:
         raise NotPure(f"it built {sorted(p.name for p in wheels)}, not one wheel")

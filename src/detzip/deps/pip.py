@@ -18,16 +18,28 @@ from detzip import _log as log
 from detzip._scratch import Scratch
 from detzip.errors import DetzipError, literal
 
-__all__ = ["resolve", "run"]
+__all__ = ["PipFailed", "build_failure", "resolve", "run"]
 
 
-def run(args: Sequence[str], *, what: str, env: Mapping[str, str] | None = None) -> None:
-    """``python -m pip ARGS``; a failure is a one-line error that says what was being done."""
+class PipFailed(DetzipError):
+    """pip exited with an error: the one-line message, and pip's whole ``output`` (for a
+    build's real reason, see :func:`build_failure`)."""
+
+    def __init__(self, message: str, output: str) -> None:
+        super().__init__(message)
+        self.output = output
+
+
+def run(
+    args: Sequence[str], *, what: str, env: Mapping[str, str] | None = None, echo: bool = True
+) -> None:
+    """``python -m pip ARGS``; a failure is a one-line error that says what was being done.
+    pip's output goes to stderr, unless not ``echo`` (a question whose "no" is no failure)."""
     argv = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
     log.debug("running %s", " ".join(argv))
     try:  # stream pip's progress to our stderr when it is a real file
         sys.stderr.flush()
-        out: int = sys.stderr.fileno()
+        out: int = sys.stderr.fileno() if echo else subprocess.PIPE
     except (AttributeError, OSError, ValueError):  # e.g. a notebook's or a test's stream
         out = subprocess.PIPE
     result = subprocess.run(
@@ -38,15 +50,16 @@ def run(args: Sequence[str], *, what: str, env: Mapping[str, str] | None = None)
         stdin=subprocess.DEVNULL,
         env=None if env is None else dict(env),
     )
-    if result.stdout:
+    if result.stdout and echo:
         sys.stderr.write(result.stdout)
     if result.returncode != 0:
-        sys.stderr.write(result.stderr)
+        if echo:
+            sys.stderr.write(result.stderr)
         output = (result.stdout or "") + "\n" + result.stderr
         culprit = _culprit(output)
         at = f" (at {culprit})" if culprit else ""
-        raise DetzipError(f"pip failed while {what}{at}: {literal(_cause(output))}")
-    if result.stderr:
+        raise PipFailed(f"pip failed while {what}{at}: {literal(_cause(output))}", output)
+    if result.stderr and echo:
         sys.stderr.write(result.stderr)
 
 
@@ -87,6 +100,115 @@ def _cause(output: str) -> str:
     return (lines or ["pip failed"])[-1][:300]
 
 
+#: where a backend's output begins and ends in pip's report of a failed build
+_BLOCK_START = re.compile(r"\s*\u2570\u2500> \[\d+ lines? of output\]")
+_BLOCK_END = re.compile(r"\s*\[end of output\]")
+#: a compiler stand-in of :func:`detzip.deps._pep517.sealed`, as a build ran it
+_SHIM = re.compile(r"\S*/no-compilers/([\w+.-]+)")
+_SHIM_SAID = re.compile(r"detzip: no compiler \(([\w+.-]+)\) in a Lambda build")
+#: files a compiler is given to compile
+_SOURCE = re.compile(r"[\w./+-]+\.(?:c|cc|cpp|cxx|c\+\+|m|f|f90|f95|pyx|rs)\b")
+#: a line that says what went wrong, in a backend's output
+_ERROR_LINE = re.compile(
+    r"(?:.*\b(?:fatal )?error\b[:!]?|CMake Error|\w*(?:Error|Exception|Exit)\b:?|"
+    r"Could not |.*\bnot found\b|.*\bis required\b|.*\bno such file\b)",
+    re.I,
+)
+#: a backend's lines that say nothing (progress, pip's frame, a traceback's frames)
+_NOISE = re.compile(
+    r"(?:running |copying |creating |writing |reading |adding |building '|checking |"
+    r"-- |\[end of output\]|note: |hint: |\u00d7|\u2502|\u2570\u2500>|"
+    r"Traceback \(most recent|File \"|\^+$|~+$)"
+)
+#: how long a reason may be
+_REASON = 300
+
+
+def build_failure(output: str) -> str:
+    """Why a build failed, as one line, from pip's output: the compilers it ran (a Lambda
+    build has none: :func:`detzip.deps._pep517.sealed`), else the backend's last lines that say
+    what went wrong (a traceback's exception, a CMake error with its text, a missing tool),
+    with long command lines cut to the program and its sources."""
+    lines = output.splitlines()
+    starts = [i for i, line in enumerate(lines) if _BLOCK_START.match(line)]
+    if starts:  # the backend's own output, in pip's frame: the last build's
+        block = lines[starts[-1] + 1 :]
+        ends = [i for i, line in enumerate(block) if _BLOCK_END.match(line)]
+        block = block[: ends[0]] if ends else block
+    else:
+        block = lines
+    tools = sorted({m for line in block for m in _SHIM.findall(line) + _SHIM_SAID.findall(line)})
+    if tools:
+        sources: list[str] = []
+        names = "|".join(map(re.escape, tools))
+        ran = re.compile(rf"(?:^|[\s'\"/])(?:{names})(?:'?,|\s)")
+        for line in block:  # the compilers' command lines: what they were given
+            if _SHIM.search(line) or ran.search(line.strip()):
+                sources += [s for s in _SOURCE.findall(line) if s not in sources]
+        shown = ", ".join(sources[:3]) + (", …" if len(sources) > 3 else "")
+        what = f" to compile {shown}" if shown else ""
+        return f"it runs {', '.join(tools)}{what}, and a Lambda build has no compiler"
+    said = _said(block)
+    if not said:
+        return _shorten(_cause(output))
+    return _shorten(" — ".join(said))
+
+
+def _said(block: list[str]) -> list[str]:
+    """The last error in a backend's output: its line, and the indented lines that go on with
+    it (a CMake error's text); else the last line that says anything."""
+    kept: list[tuple[int, str]] = []
+    frame: int | None = None  # a traceback's indentation, while in its frames
+    for line in block:
+        text = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if not text:
+            continue
+        if text.startswith("Traceback (most recent"):
+            frame = indent
+            continue
+        if frame is not None and indent > frame:
+            continue  # a frame, or its source line
+        frame = None
+        if _NOISE.match(text) or _GENERIC.match(text):
+            continue
+        kept.append((indent, text))
+    errors = [i for i, (_, text) in enumerate(kept) if _ERROR_LINE.match(text)]
+    if not errors:
+        return [kept[-1][1]] if kept else []
+    head = errors[-1]  # the last error; a header it is indented under (CMake's) goes with it
+    while head and kept[head - 1][0] < kept[head][0] and _ERROR_LINE.match(kept[head - 1][1]):
+        head -= 1
+    said = [kept[head][1]]
+    for indent, text in kept[head + 1 : head + 5]:  # its text, indented under it
+        if indent <= kept[head][0]:
+            break
+        said.append(text)
+    if len(said) == 1 and len(errors) > 1 and errors[-2] == head - 1:
+        return [kept[head - 1][1], said[0]]  # two errors in a row: the first says more
+    return [" ".join(said)]
+
+
+def _shorten(text: str) -> str:
+    """``text`` with the compiler stand-ins' folders left out and a long command cut to its
+    program and sources, at most :data:`_REASON` characters."""
+    text = _SHIM.sub(r"\1", text)
+    text = re.sub(r"\[('[^']*'(?:, '[^']*')*)\]", _command, text)
+    text = " ".join(text.split())
+    if len(text) > _REASON:
+        text = text[: _REASON - 60] + " … " + text[-57:]
+    return text
+
+
+def _command(found: re.Match[str]) -> str:
+    """A command written as a Python list → its program and the files it compiles."""
+    words = re.findall(r"'([^']*)'", found[1])
+    if len(words) <= 4:
+        return found[0]
+    sources = [w for w in words[1:] if _SOURCE.fullmatch(w)]
+    return " ".join([words[0].rsplit("/", 1)[-1], "…", *sources[:3]])
+
+
 def _culprit(output: str) -> str | None:
     """The package pip failed on, when its output says (the last one it named)."""
     for pattern in _CULPRITS:
@@ -96,7 +218,9 @@ def _culprit(output: str) -> str | None:
     return None
 
 
-def resolve(requirements: Path, target_args: Sequence[str], options: Sequence[str]) -> list[Any]:
+def resolve(
+    requirements: Path, target_args: Sequence[str], options: Sequence[str], *, echo: bool = True
+) -> list[Any]:
     """pip's resolution of a requirements file for the target: the report's 'install' items."""
     with Scratch("resolve") as scratch:
         report = scratch / "report.json"
@@ -116,6 +240,7 @@ def resolve(requirements: Path, target_args: Sequence[str], options: Sequence[st
                 str(requirements),
             ],
             what=f"resolving {requirements} for the target",
+            echo=echo,
         )
         items: list[Any] = json.loads(report.read_text())["install"]
         return items

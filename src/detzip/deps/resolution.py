@@ -224,21 +224,33 @@ def choose(pin: Pin, target: Target) -> Wanted:
             best = (key, Wanted(pin, file.filename, file.url, file.sha256))
     if best is not None:
         return best[1]
-    if sdist is not None:
-        return Wanted(pin, sdist.filename, sdist.url, sdist.sha256, build=True)
     wheels = sorted(f.filename for f in pin.files if f.filename.endswith(".whl"))
-    relock = ""
-    if wheels:  # the lock names wheels, none for the target: it was locked for another machine
-        relock = (
+    # the lock names wheels, none for the target: why not (the glibc of the runtime, its Python)
+    why = target.why_not(wheels) if wheels else None
+    if sdist is not None:
+        return Wanted(pin, sdist.filename, sdist.url, sdist.sha256, build=True, passed_over=why)
+    if why is None:
+        fix = ""
+    elif "need glibc" in why:  # a wheel for this Python, for a newer glibc than the runtime's
+        fix = (
+            f"use a runtime whose glibc loads it, pin a version with a manylinux_2_"
+            f"{target.glibc[1]} or older wheel, or leave it out with {{0}}"
+        )
+    else:  # locked for another machine (pip lock and uv pip compile record the machine's wheels)
+        fix = (
             "the lock was made for another Python or machine (pip lock and uv pip compile "
             "record the wheels of the machine they run on): lock for the target, e.g. uv pip "
             f"compile --python-platform {target.machine}-manylinux_2_{target.glibc[1]} "
             f"--python-version {target.python} --generate-hashes; or "
         )
+    if not fix.endswith("{0}"):
+        fix += "pin a version that publishes such a wheel, or leave it out with {0}"
+    shown = ", ".join(wheels[:4]) + (f" and {len(wheels) - 4} more" if len(wheels) > 4 else "")
+    reason = f": {why}" if why else ""
     raise DetzipError(
         f"{pin.name} {pin.version} has no wheel for {target.runtime} {target.arch} "
-        f"(manylinux up to glibc 2.{target.glibc[1]}) among {', '.join(wheels) or 'no wheels'}; "
-        f"{relock}pin a version that publishes such a wheel, or leave it out with {{0}}",
+        f"(manylinux up to glibc 2.{target.glibc[1]}){literal(reason)} among "
+        f"{literal(shown or 'no wheels')}; {fix}",
         settings=[Setting("exclude_packages", [pin.name])],
     )
 

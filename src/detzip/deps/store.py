@@ -28,12 +28,12 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from detzip import _log as log
 from detzip import _progress as progress
-from detzip._datatype import datatype
+from detzip._datatype import datatype, replace
 from detzip._fs import copy_file, write_file
 from detzip._scratch import Scratch
 from detzip.deps import pip
 from detzip.deps.locks.model import Pin
-from detzip.deps.targets import Target
+from detzip.deps.targets import RUNTIMES, Target
 from detzip.errors import DetzipError, Setting, literal, warn
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ __all__ = ["StoredWheel", "Wanted", "WheelStore"]
 DOWNLOADS = min(4, max(2, os.cpu_count() or 1))
 #: temporary stores of this process (see :meth:`WheelStore._use_scratch`)
 _SCRATCH: list[Scratch] = []
+#: packages said to be built as pure Python in this process (see :func:`_lost`)
+_LOST: set[tuple[str, str, str, str]] = set()
 
 
 @datatype
@@ -58,6 +60,8 @@ class Wanted:
     url: str | None = None
     sha256: str | None = None
     build: bool = False  # an sdist to build into a wheel (pure Python only)
+    #: building: why none of the lock's wheels fits the target (None: it lists no wheels)
+    passed_over: str | None = None
 
 
 @datatype
@@ -72,6 +76,8 @@ class StoredWheel:
     built: bool = False  # built here from an sdist: its compressed bytes are not portable
     sdist_sha256: str | None = None  # built: from this sdist …
     build_requires: tuple[str, ...] = ()  # … with these build requirements
+    #: built: why none of the package's wheels fits the target (what the pure build lost)
+    passed_over: str | None = None
 
     def describe(self) -> dict[str, object]:
         """The wheel as the layer's description lists it (what its bytes depend on)."""
@@ -93,9 +99,12 @@ class WheelStore:
     """Wheels under ``folder`` by sha256; ``resolved`` remembers which wheel pip chose for a pin
     the lock leaves to it (the cache's :class:`~detzip.cache.layout.Layout` names both)."""
 
-    def __init__(self, folder: Path, resolved: Path) -> None:
+    def __init__(self, folder: Path, resolved: Path, failed: Path | None = None) -> None:
         self.root = folder
         self.memo = resolved
+        # failed sdist builds (see :class:`detzip.deps._sdist.Failures`): the cache's
+        # ``failed-builds`` folder, beside the store's
+        self.failed = failed if failed is not None else folder.parent / "failed-builds"
         self._scratch: Scratch | None = None
 
     def _folder(self, sha256: str) -> Path:
@@ -185,6 +194,7 @@ class WheelStore:
             built,
             checked if built else None,
             tuple(map(str, requires)),
+            str(data["passed_over"]) if built and data.get("passed_over") else None,
         )
 
     def remember(
@@ -197,6 +207,7 @@ class WheelStore:
                 "built": wheel.built,
                 "sdist_sha256": wheel.sdist_sha256,
                 "build_requires": list(wheel.build_requires),
+                "passed_over": wheel.passed_over,
             }
         )
         with contextlib.suppress(OSError):  # only a memo: the next run asks pip again
@@ -228,7 +239,10 @@ class WheelStore:
             if path is not None:
                 return StoredWheel(want.pin.name, want.pin.version, path.name, want.sha256, path)
             return None
-        return self.remembered(want.pin, target, options)
+        hit = self.remembered(want.pin, target, options)
+        if hit is not None and hit.passed_over:  # said on every build that resolves it
+            _lost(want.pin, target, hit.passed_over)
+        return hit
 
     def _fetch(
         self,
@@ -252,15 +266,32 @@ class WheelStore:
             if len(parts) > 1 and not quiet:  # pips at once: their progress bars would mix
                 args.insert(1, "--quiet")
 
+            built: list[StoredWheel] = []  # pins with no wheel for the target: from sdists
+
             def download(number: int) -> Path:
                 out = folder / f"out-{number}"
                 wanted = folder / f"requirements-{number}.txt"
-                wanted.write_text("".join(_requirement_line(w, hashed) for w in parts[number]))
-                where = ["-r", str(wanted), "-d", str(out), *target.pip_arguments()]
-                pip.run(
-                    ["download", *args, *where],
-                    what=f"downloading {_names(parts[number])} for {target.runtime} {target.arch}",
-                )
+                part = parts[number]
+                while part:
+                    wanted.write_text("".join(_requirement_line(w, hashed) for w in part))
+                    where = ["-r", str(wanted), "-d", str(out), *target.pip_arguments()]
+                    try:
+                        pip.run(
+                            ["download", *args, *where],
+                            what=f"downloading {_names(part)} for {target.runtime} {target.arch}",
+                        )
+                        break
+                    except pip.PipFailed as exc:
+                        # a pinned line with no wheel for the target: built from its sdist,
+                        # as a lock's sdist is (pure Python only); then the rest downloaded
+                        source = _without_wheel(exc.output, part)
+                        if source is None:
+                            raise
+                        wheel = self._from_sdist(source, target, options, index, hashed, folder)
+                        if wheel is None:  # no sdist either: pip's own word
+                            raise
+                        part.remove(source)
+                        built.append(wheel)
                 return out
 
             outs = _at_once(download, len(parts))
@@ -269,9 +300,39 @@ class WheelStore:
             # one at a time
             checked = _at_once(lambda i: self._check(*found[i], target), len(found), DOWNLOADS)
             return [
-                self._admit(want, *check, target, options)
-                for want, check in zip([w for w, _ in found], checked, strict=True)
+                *sorted(built, key=lambda wheel: wheel.name),
+                *(
+                    self._admit(want, *check, target, options)
+                    for want, check in zip([w for w, _ in found], checked, strict=True)
+                ),
             ]
+
+    def _from_sdist(
+        self,
+        want: Wanted,
+        target: Target,
+        options: Sequence[str],
+        index: str | None,
+        hashed: bool,
+        scratch: Path,
+    ) -> StoredWheel | None:
+        """A pin the index has no wheel of for the target (a requirements line), built from its
+        sdist as a lock's sdist is (None: the index has no sdist of it either). When the index
+        has a wheel of it for a newer glibc than the runtime's, the pure build loses what that
+        wheel compiles, and says so."""
+        pin = want.pin
+        try:
+            built = self._build(Wanted(pin, build=True), target, options, index, hashed, scratch)
+        except pip.PipFailed as exc:
+            if "No matching distribution" in exc.output:
+                return None
+            raise
+        passed_over = _newer_glibc(pin, target, options, index, scratch)
+        if passed_over:  # (asked after the build: a missing package costs no more pips)
+            _lost(pin, target, passed_over)
+            built = replace(built, passed_over=passed_over)
+            self.remember(pin, target, options, built)
+        return built
 
     def _build(
         self,
@@ -283,7 +344,7 @@ class WheelStore:
         scratch: Path,
     ) -> StoredWheel:
         """A pure wheel built from the wanted sdist (see :mod:`detzip.deps._sdist`)."""
-        from detzip.deps._sdist import build_pure
+        from detzip.deps._sdist import Failures, build_pure
 
         folder = scratch / want.pin.name
         folder.mkdir()
@@ -294,11 +355,16 @@ class WheelStore:
             want.sha256,
             [*options, *(["--index-url", index] if index else [])],
             folder,
-            target.runtime,
+            target,
+            Failures(self.failed),
+            want.passed_over,
         )
         checked = self._check(want, built.wheel.parent, target)
-        return self._admit(want, *checked, target, options, built.sdist_sha256,
-                           built.build_requires)  # fmt: skip
+        stored = self._admit(want, *checked, target, options, built.sdist_sha256,
+                             built.build_requires)  # fmt: skip
+        if want.passed_over:
+            _lost(want.pin, target, want.passed_over)
+        return stored
 
     def _check(self, want: Wanted, folder: Path, target: Target) -> tuple[Path, str, Verdict]:
         """The wheel pip left in ``folder`` for ``want``, its sha256 (one the lock accepts) and
@@ -353,10 +419,71 @@ class WheelStore:
             want.build,
             sdist_sha256,
             build_requires,
+            want.passed_over,
         )
         if not want.sha256 or want.build:
             self.remember(pin, target, options, stored)
         return stored
+
+
+def _without_wheel(output: str, part: Sequence[Wanted]) -> Wanted | None:
+    """The pinned line of ``part`` (a requirements line, pinned ``==``, with no file list) that
+    pip found no wheel of for the target, if its output says so."""
+    import re
+
+    found = re.findall(r"No matching distribution found for ([A-Za-z0-9][\w.\-\[\]]*)", output)
+    if not found:
+        return None
+    name = canonicalize_name(found[-1].split("[")[0])
+    for want in part:
+        if want.pin.name == name and want.filename is None and not want.pin.local:
+            return want
+    return None
+
+
+def _newer_glibc(
+    pin: Pin, target: Target, options: Sequence[str], index: str | None, scratch: Path
+) -> str | None:
+    """Why the index's wheel of ``pin`` for a newer glibc than the runtime's does not fit, if
+    there is such a wheel for the runtime's Python (asked of pip, nothing downloaded); else
+    None (an sdist-only package, or one whose wheels are for other Pythons)."""
+    later = Target(next(r for r in reversed(RUNTIMES)), target.arch)  # the newest glibc
+    newer = [p for p in later.platforms() if p not in target.platforms()]
+    if not newer:
+        return None
+    listing = scratch / f"{pin.name}-probe.txt"
+    listing.write_text(f"{pin.name}=={pin.version}\n")
+    args = ["--only-binary=:all:", "--implementation", "cp", "--python-version", target.python]
+    for platform in newer:
+        args += ["--platform", platform]
+    for abi in (target.abi, "abi3", "none"):
+        args += ["--abi", abi]
+    try:
+        items = pip.resolve(
+            listing, args, [*options, *(["--index-url", index] if index else [])], echo=False
+        )
+    except DetzipError:
+        return None
+    urls = [str(item.get("download_info", {}).get("url", "")) for item in items]
+    wheels = [url.rsplit("/", 1)[-1].split("#")[0] for url in urls if ".whl" in url]
+    return target.why_not(wheels) if wheels else None
+
+
+def _lost(pin: Pin, target: Target, passed_over: str) -> None:
+    """Say that a package was built as pure Python where its wheels are compiled (once a
+    process: a build looks the wheel up again after resolving)."""
+    said = (pin.name, pin.version, target.runtime, target.arch)
+    if said in _LOST:
+        return
+    _LOST.add(said)
+    warn(
+        f"{pin.name} {pin.version} was built from its sdist as pure Python for "
+        f"{target.runtime} {target.arch}: {literal(passed_over)} — what those wheels compile "
+        "(its C/C++/Rust extension modules) is not in the layer, which runs on its pure-Python "
+        "fallback; use a runtime that takes a wheel, pin a version with a wheel for "
+        f"{target.runtime}, or leave it out with {{0}}",
+        settings=[Setting("exclude_packages", [pin.name])],
+    )
 
 
 def _readable(path: Path) -> bool:
@@ -383,7 +510,7 @@ def _at_once(task: Callable[[int], _T], count: int, threads: int | None = None) 
     """``task(0) … task(count - 1)``, run at once on threads (``threads`` of them, else one
     each: each waits on a pip process); their results in order. Every task runs to its end;
     then the first failure is raised."""
-    if count == 1 or threads == 1:
+    if count <= 1 or threads == 1:
         return [task(number) for number in range(count)]
     from concurrent.futures import ThreadPoolExecutor
 

@@ -8,6 +8,8 @@ loads (newest first), then the pure-Python tags.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -34,6 +36,8 @@ DEFAULT_ARCH = "x86_64"
 # the oldest glibc minor with a manylinux tag for the machine, and the legacy aliases
 _OLDEST = {"x86_64": 5, "aarch64": 17}
 _LEGACY = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+_MANYLINUX = re.compile(r"manylinux_(\d+)_(\d+)_(\w+)")
+_ALIASES = {f"{alias}_": minor for minor, alias in _LEGACY.items()}
 
 
 @datatype(slots=False)
@@ -126,6 +130,104 @@ class Target:
             args += ["--abi", abi]
         return args
 
+    def why_not(self, filenames: Iterable[str]) -> str:
+        """Why none of these wheels loads on the target, in a few words (the glibc they need,
+        the Pythons or machines they were built for), and which other runtimes would take one:
+        "its cp311 wheels need glibc 2.28 (manylinux_2_28) and python3.11 has glibc 2.26;
+        python3.12+ (glibc 2.34) would take one"."""
+        from packaging.tags import Tag
+        from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+        newest = self.platforms()[0]
+        glibc: dict[int, set[str]] = {}  # glibc minor a wheel for this Python needs → abis
+        pythons: set[str] = set()
+        machines: set[str] = set()
+        systems: set[str] = set()
+        wheels = []
+        for filename in filenames:
+            try:
+                _, _, _, tags = parse_wheel_filename(filename)
+            except InvalidWheelFilename:
+                continue
+            wheels.append(filename)
+            for tag in tags:
+                minor, machine = _glibc(tag.platform)
+                here = Tag(tag.interpreter, tag.abi, newest) in self.tag_rank
+                if machine is None:
+                    if tag.platform == "any":
+                        pythons.add(tag.interpreter)
+                    else:
+                        systems.add(_system(tag.platform))
+                elif machine != self.machine:
+                    machines.add(machine)
+                elif not here:
+                    pythons.add(tag.abi if tag.abi not in ("none", "abi3") else tag.interpreter)
+                elif minor is not None and minor > self.glibc[1]:
+                    glibc.setdefault(minor, set()).add(tag.abi)
+        if glibc:
+            need = min(glibc)
+            abis = "/".join(sorted(glibc[need]))
+            why = (
+                f"its {abis} wheels need glibc 2.{need} (manylinux_2_{need}) and {self.runtime} "
+                f"has glibc 2.{self.glibc[1]}"
+            )
+        elif pythons:
+            why = f"its wheels are for {', '.join(sorted(pythons))}, not {self.abi}"
+        elif machines:
+            why = f"its wheels are for {', '.join(sorted(machines))}, not {self.machine}"
+        elif systems:
+            why = f"its wheels are for {', '.join(sorted(systems))} only"
+        else:
+            why = "it lists no wheels"
+        takers = [
+            runtime
+            for runtime in RUNTIMES
+            if runtime != self.runtime
+            and any(Target(runtime, self.arch).fits(wheel) for wheel in wheels)
+        ]
+        if takers:
+            later = list(RUNTIMES)[list(RUNTIMES).index(takers[0]) :]
+            named = f"{takers[0]}+" if takers == later and len(takers) > 1 else "/".join(takers)
+            needs = Target(takers[0], self.arch).glibc[1]
+            extra = f" (glibc 2.{needs})" if glibc and needs != self.glibc[1] else ""
+            why += f"; {named}{extra} would take one"
+        return why
+
+    def fits(self, filename: str) -> bool:
+        """Whether the wheel file named ``filename`` loads on the target."""
+        from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+        try:
+            _, _, _, tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            return False
+        return any(tag in self.tag_rank for tag in tags)
+
     def describe(self) -> dict[str, str]:
         """The target as JSON-ready values: ``runtime`` and ``arch``."""
         return {"runtime": self.runtime, "arch": self.arch}
+
+
+def _glibc(platform: str) -> tuple[int | None, str | None]:
+    """A manylinux platform tag's glibc minor and machine (None, None: not manylinux; a
+    musllinux tag: None and its machine)."""
+    found = _MANYLINUX.fullmatch(platform)
+    if found:
+        return int(found[2]), found[3]
+    for alias, minor in _ALIASES.items():
+        if platform.startswith(alias):
+            return minor, platform[len(alias) :]
+    if platform.startswith("musllinux_"):
+        return None, "musllinux " + platform.split("_", 3)[-1]
+    return None, None
+
+
+def _system(platform: str) -> str:
+    """A platform tag's operating system, in words."""
+    if platform.startswith("macosx"):
+        return "macOS"
+    if platform.startswith("win"):
+        return "Windows"
+    if platform.startswith("linux_"):
+        return f"{platform} (not manylinux)"
+    return platform
