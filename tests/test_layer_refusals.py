@@ -19,7 +19,7 @@ from detzip import DetzipError, build_layer
 from detzip.deps.store import DOWNLOADS
 
 from .conftest import assert_one_line_error, run_cli
-from .wheelfactory import Wheel, sha256_file
+from .wheelfactory import Wheel, sdist_tar, sha256_file
 
 #: name → (version, Requires-Dist), as the real distributions declare them
 PROJECTS: dict[str, tuple[str, list[str]]] = {
@@ -571,8 +571,6 @@ def _sdist(
     folder: Path, name: str, version: str, mode: str, requires: list[str], *, pkg_info: bool = True
 ) -> Path:
     """An sdist with an in-tree PEP 517 backend (offline: no setuptools to fetch)."""
-    import io
-    import tarfile
 
     top = f"{name}-{version}"
     files = {
@@ -583,14 +581,7 @@ def _sdist(
     }  # fmt: skip
     if not pkg_info:
         del files["PKG-INFO"]
-    path = folder / f"{top}.tar.gz"
-    with tarfile.open(path, "w:gz") as archive:
-        for member, text in sorted(files.items()):
-            data = text.encode()
-            info = tarfile.TarInfo(f"{top}/{member}")
-            info.size, info.mtime = len(data), 0
-            archive.addfile(info, io.BytesIO(data))
-    return path
+    return sdist_tar(folder / f"{top}.tar.gz", top, files)
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,7 @@ here."""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from detzip.deps.targets import Target
 
 from .conftest import run_cli
 from .test_layer_refusals import _sdist
-from .wheelfactory import Wheel, sha256_file
+from .wheelfactory import Wheel, sdist_tar, sha256_file
 
 PY311 = Target("python3.11", "x86_64")
 
@@ -51,14 +49,7 @@ def _compiling_sdist(folder: Path) -> Path:
         "fastc.c": "int main(void) { return 0; }\n",
         "PKG-INFO": "Metadata-Version: 2.1\nName: fastc\nVersion: 1.0\n",
     }
-    path = folder / f"{top}.tar.gz"
-    with tarfile.open(path, "w:gz") as archive:
-        for member, text in sorted(files.items()):
-            data = text.encode()
-            info = tarfile.TarInfo(f"{top}/{member}")
-            info.size, info.mtime = len(data), 0
-            archive.addfile(info, io.BytesIO(data))
-    return path
+    return sdist_tar(folder / f"{top}.tar.gz", top, files)
 
 
 @pytest.fixture(scope="module")

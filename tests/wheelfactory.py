@@ -371,3 +371,17 @@ def demo_repo(folder: Path) -> Repo:
             Locked("native", "2.0", natives),
         ],
     )
+
+
+def sdist_tar(path: Path, top: str, files: Mapping[str, str]) -> Path:
+    """A ``.tar.gz`` sdist at ``path`` holding ``files`` under ``top/`` (fixed times, sorted)."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as archive:
+        for member, text in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{member}")
+            info.size, info.mtime = len(data), 0
+            archive.addfile(info, io.BytesIO(data))
+    return path

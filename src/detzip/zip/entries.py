@@ -94,15 +94,9 @@ class Entry:
     @property
     def size_hint(self) -> int:
         """Best guess of the bytes this entry occupies in memory while it is being written."""
-        match self.source:
-            case None:
-                return 0
-            case FromFile(size_hint=size):
-                return size
-            case FromBytes(data=data):
-                return len(data)
-            case Precompressed(compressed_size=size):
-                return size
+        if isinstance(self.source, Precompressed):  # (copied as it is: its compressed bytes)
+            return self.source.compressed_size
+        return self.unzipped_hint
 
     @property
     def unzipped_hint(self) -> int:
