@@ -351,17 +351,24 @@ def _export(
         return found
     blobs = into / "blobs"
     blobs.mkdir(exist_ok=True)
+    import threading
+
     with subprocess.Popen(
         ["git", "cat-file", "--batch"],
         cwd=top,
         env=dict(env),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # (a missing object is said on stdout, and checked below)
     ) as process:
         assert process.stdin is not None and process.stdout is not None
-        process.stdin.write("".join(oid + "\n" for oid in unique).encode())
-        process.stdin.close()
+        # The requests are written while the answers are read: written first, a long list
+        # fills git's input pipe while git waits for its full output pipe to be read (a
+        # deadlock from about 1,500 files on).
+        writer = threading.Thread(
+            target=_request, args=(process.stdin, unique), name="detzip-git", daemon=True
+        )
+        writer.start()
         for oid in unique:
             header = process.stdout.readline().decode().split()
             if len(header) != 3 or header[1] != "blob":
@@ -371,8 +378,20 @@ def _export(
             digest = _copy(process.stdout, int(header[2]), path)
             process.stdout.read(1)  # the newline after each object
             found[oid] = (path, digest)
+        writer.join()
         process.wait()
     return found
+
+
+def _request(stdin: IO[bytes], oids: list[str]) -> None:
+    """Write ``git cat-file --batch``'s requests, then close its input (a git that stopped
+    reading, killed on an error, ends this too)."""
+    try:
+        for start in range(0, len(oids), 512):
+            stdin.write("".join(oid + "\n" for oid in oids[start : start + 512]).encode())
+        stdin.close()
+    except (BrokenPipeError, ValueError, OSError):
+        pass
 
 
 def _copy(stream: IO[bytes], size: int, path: Path) -> str:
