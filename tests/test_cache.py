@@ -694,3 +694,28 @@ def test_a_refused_zip_leaves_the_output_alone(tmp_path: Path) -> None:
         _artifacts(tmp_path / "c").through("fn", "3" * 64, {}, out, _make(b"new"), refuse)
     assert out.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "out.zip"], "no temporary left"
+
+
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        ("linux", "home/.cache/detzip"),
+        ("darwin", "home/Library/Caches/detzip"),
+        ("win32", "appdata/detzip/Cache"),
+    ],
+)
+def test_the_default_cache_folder_is_where_the_os_keeps_caches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, platform: str, expected: str
+) -> None:
+    """~/.cache on macOS and Windows is nowhere their tools look (or clean); the folders are
+    platformdirs' choices. $XDG_CACHE_HOME, when set, wins on every OS."""
+    import sys
+
+    for name in ("DETZIP_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "appdata"))
+    monkeypatch.setattr(sys, "platform", platform)
+    assert layout.default_cache_dir() == tmp_path / expected
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert layout.default_cache_dir() == tmp_path / "xdg" / "detzip"

@@ -385,3 +385,45 @@ def test_an_uncommitted_edit_git_stores_as_it_is_keeps_hits_free_of_git(
     monkeypatch.setattr("detzip.inputs.git.subprocess.Popen", no_git)
     hit = build_function(crlf_checkout, tmp_path / "one.zip", cache=cache)
     assert hit.cache_hit and hit.key == first.key
+
+
+def test_a_memo_is_scoped_to_the_boot_where_no_boot_id_says_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """macOS and Windows have no /etc/machine-id nor /proc's boot_id: the scope was the host
+    name alone, and a memo outlived a reboot (inodes and times then mean something else).
+    Simulated: those files absent, Windows's registry faked, a reboot as a new boot moment."""
+    import sys
+    import time
+    import types
+
+    from detzip.cache import stats
+
+    monkeypatch.setattr(stats, "_read_id", lambda path: "")
+    guid = ["11111111-2222-3333-4444-555555555555"]
+
+    class Key:
+        def __enter__(self) -> Key:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    fake = types.ModuleType("winreg")
+    fake.HKEY_LOCAL_MACHINE = 0  # type: ignore[attr-defined]
+    fake.OpenKey = lambda root, path: Key()  # type: ignore[attr-defined]
+    fake.QueryValueEx = lambda key, name: (guid[0], 1)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "winreg", fake)
+
+    def fresh() -> str:
+        monkeypatch.setattr(stats, "_SCOPE", [])
+        return stats.scope()
+
+    first = fresh()
+    assert fresh() == first, "the same boot, the same machine: the same scope"
+    uptime = time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: uptime - 3600)  # booted an hour later
+    rebooted = fresh()
+    assert rebooted != first
+    guid[0] = "99999999-2222-3333-4444-555555555555"  # the memo copied to another machine
+    assert fresh() not in (first, rebooted)

@@ -393,3 +393,39 @@ def test_the_output_and_the_cache_are_never_packed_where_dir_entries_have_no_ino
         assert again.sha256 == first.sha256
     with zipfile.ZipFile(out) as archive:
         assert archive.namelist() == ["app.py"]
+
+
+class _JunctionEntry(_WindowsEntry):
+    """A Windows junction as ``os.scandir`` gives it: not a symbolic link
+    (``is_symlink()`` is False) but ``is_junction()`` (Python 3.12+). Simulated with a real
+    symbolic link to a folder, which the walk then follows as Windows would."""
+
+    def is_symlink(self) -> bool:
+        return False
+
+    def is_junction(self) -> bool:
+        return self._entry.is_symlink()
+
+
+@pytest.mark.parametrize("where", ["outside", "loop"])
+def test_a_junction_gets_the_checks_a_link_gets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """An NTFS junction was walked as a plain folder: no outside-the-source check, no loop
+    check (a junction to a parent walked until the path was too long)."""
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
+    make_tree(tmp_path / "secrets", {"key.pem": "private\n"})
+    target = tmp_path / "secrets" if where == "outside" else src
+    (src / "j").symlink_to(target, target_is_directory=True)
+    real_scandir = os.scandir
+
+    def junction_scandir(path: Any = ".") -> list[Any]:
+        with real_scandir(path) as entries:
+            return [_JunctionEntry(entry) for entry in entries]
+
+    monkeypatch.setattr("detzip.inputs.tree.os.scandir", junction_scandir)
+    with pytest.raises(DetzipError) as raised:
+        build_function(src, tmp_path / "o.zip", cache=False)
+    said = str(raised.value)
+    assert ("points outside the source" in said) if where == "outside" else ("loop" in said)
+    assert not (tmp_path / "o.zip").exists()

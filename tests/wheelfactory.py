@@ -29,6 +29,7 @@ class Wheel:
     executable: Sequence[str] = ()
     requires: Sequence[str] = ()
     compression: int = zipfile.ZIP_DEFLATED
+    summary: str = ""
 
     @property
     def filename(self) -> str:
@@ -45,7 +46,9 @@ class Wheel:
         provided = sorted({m for r in self.requires for m in re.findall(r'extra == "([^"]+)"', r)})
         requires = "".join(f"Provides-Extra: {e}\n" for e in provided) + requires
         members[f"{dist}/METADATA"] = (
-            f"Metadata-Version: 2.1\nName: {self.name}\nVersion: {self.version}\n{requires}"
+            f"Metadata-Version: 2.1\nName: {self.name}\nVersion: {self.version}\n"
+            + (f"Summary: {self.summary}\n" if self.summary else "")
+            + requires
         ).encode()
         members[f"{dist}/WHEEL"] = (
             f"Wheel-Version: 1.0\nGenerator: detzip-tests\nRoot-Is-Purelib: "

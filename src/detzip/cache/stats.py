@@ -12,7 +12,10 @@ What could still fool it, and what guards against it:
   again on the next build (a file changed in the last two seconds is always rehashed).
 - A memo copied to another machine (a cache folder restored in CI, a container image): inodes
   and times mean nothing there. Every memo names the machine and boot it was written on
-  (:func:`scope`: machine id, boot id, host name) and is ignored anywhere else.
+  (:func:`scope`: machine id, boot id, host name; where there is no boot id, as on macOS and
+  Windows, the minute the machine booted) and is ignored anywhere else. On Windows ``st_ctime``
+  is the creation time, not the last change: there, an edit that keeps the size and puts the
+  old mtime back (a tool that restores times) would keep its stat, as it does for git.
 - A damaged or foreign memo file: anything that is not exactly a memo is ignored (the files
   are hashed as if there were none), never an error.
 
@@ -67,8 +70,8 @@ def scope() -> str:
     if _SCOPE:
         return _SCOPE[0]
     parts = [
-        _read_id("/etc/machine-id") or _read_id("/var/lib/dbus/machine-id"),
-        _read_id("/proc/sys/kernel/random/boot_id"),
+        _read_id("/etc/machine-id") or _read_id("/var/lib/dbus/machine-id") or _registry_id(),
+        _read_id("/proc/sys/kernel/random/boot_id") or _booted(),
         _host(),
     ]
     _SCOPE.append(hashlib.sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest())
@@ -76,6 +79,28 @@ def scope() -> str:
 
 
 _SCOPE: list[str] = []  # this process's, once read
+
+
+def _registry_id() -> str:
+    """Windows's machine id (``MachineGuid``, what its own tools use), else ''."""
+    try:
+        import winreg
+    except ImportError:
+        return ""
+    try:
+        key = winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"SOFTWARE\Microsoft\Cryptography")  # type: ignore[attr-defined,unused-ignore]
+        with key:
+            value, _ = winreg.QueryValueEx(key, "MachineGuid")  # type: ignore[attr-defined,unused-ignore]
+    except OSError:
+        return ""
+    return str(value)
+
+
+def _booted() -> str:
+    """When this machine booted, to the minute, where no boot id says it (macOS, Windows): the
+    clock less the time since boot. A clock change or a sleep (macOS's uptime pauses in one)
+    moves it, and the memo is then ignored once: it never lets a memo outlive a reboot."""
+    return f"booted {round((time.time() - time.monotonic()) / 60)}"
 
 
 def _host() -> str:

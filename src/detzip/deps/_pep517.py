@@ -68,7 +68,7 @@ def sealed(folder: Path) -> dict[str, str]:
     for tool in _COMPILERS:
         shim = shims / tool
         said = f"detzip: no compiler ({tool}) in a Lambda build"
-        shim.write_text(f"#!/bin/sh\necho '{said}' >&2\nexit 1\n")
+        shim.write_text(f"#!/bin/sh\necho '{said}' >&2\nexit 1\n", encoding="utf-8")
         shim.chmod(stat.S_IRWXU)
     return {
         **os.environ,
@@ -121,7 +121,7 @@ def resolve_requires(requires: Sequence[str], options: Sequence[str], folder: Pa
     if not requires:
         return []
     listing = folder / "build-requires.txt"
-    listing.write_text("".join(f"{r}\n" for r in requires))
+    listing.write_text("".join(f"{r}\n" for r in requires), encoding="utf-8")
     items = pip.resolve(listing, ["--only-binary=:all:"], options)
     return sorted(f"{item['metadata']['name']}=={item['metadata']['version']}" for item in items)
 
@@ -140,7 +140,7 @@ def build_wheel(
     build fails or the wheel is not pure."""
     env = env if env is not None else sealed(folder)
     constraints = folder / "build-constraints.txt"
-    constraints.write_text("".join(f"{pin}\n" for pin in pins))
+    constraints.write_text("".join(f"{pin}\n" for pin in pins), encoding="utf-8")
     out = folder / "out"
     try:
         pip.run(

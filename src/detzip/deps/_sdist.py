@@ -69,7 +69,7 @@ class Failures:
         """The remembered failure of this build, if there is one: its file and what it says."""
         path = self.path(sdist_sha256, target, options)
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError):
             return None
         if not isinstance(data, dict) or not isinstance(data.get("why"), str):
@@ -154,7 +154,7 @@ def build_pure(
         _recall(failures, sdist_sha256, target, options, name, version, passed_over)
     env = _pep517.sealed(folder)
     requirement = folder / "sdist.txt"
-    requirement.write_text(line + "\n")
+    requirement.write_text(line + "\n", encoding="utf-8")
     try:  # pip reads the sdist's metadata too: a backend may fail here already
         pip.run(
             ["download", "--no-deps", "--no-binary", name, "--no-cache-dir", "--quiet",

@@ -7,6 +7,7 @@ that stdout carries only detzip's results.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -46,9 +47,10 @@ def run(
         argv,
         stdout=out,
         stderr=subprocess.PIPE,
-        text=True,
+        encoding="utf-8",  # (pip is asked for UTF-8, whatever the locale: Windows's code page
+        errors="replace",  # cannot hold every name pip may print)
         stdin=subprocess.DEVNULL,
-        env=None if env is None else dict(env),
+        env={**(os.environ if env is None else env), "PYTHONIOENCODING": "utf-8"},
     )
     if result.stdout and echo:
         sys.stderr.write(result.stdout)
@@ -242,5 +244,5 @@ def resolve(
             what=f"resolving {requirements} for the target",
             echo=echo,
         )
-        items: list[Any] = json.loads(report.read_text())["install"]
+        items: list[Any] = json.loads(report.read_text(encoding="utf-8"))["install"]
         return items

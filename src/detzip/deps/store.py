@@ -169,7 +169,7 @@ class WheelStore:
     def remembered(self, pin: Pin, target: Target, options: Sequence[str]) -> StoredWheel | None:
         """The wheel pip chose for ``pin`` on ``target`` before, if it is still stored."""
         try:
-            data = json.loads(self._memo_key(pin, target, options).read_text())
+            data = json.loads(self._memo_key(pin, target, options).read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError):
             return None
         accepted = pin.accepted_hashes
@@ -273,7 +273,9 @@ class WheelStore:
                 wanted = folder / f"requirements-{number}.txt"
                 part = parts[number]
                 while part:
-                    wanted.write_text("".join(_requirement_line(w, hashed) for w in part))
+                    wanted.write_text(
+                        "".join(_requirement_line(w, hashed) for w in part), encoding="utf-8"
+                    )
                     where = ["-r", str(wanted), "-d", str(out), *target.pip_arguments()]
                     try:
                         pip.run(
@@ -452,7 +454,7 @@ def _newer_glibc(
     if not newer:
         return None
     listing = scratch / f"{pin.name}-probe.txt"
-    listing.write_text(f"{pin.name}=={pin.version}\n")
+    listing.write_text(f"{pin.name}=={pin.version}\n", encoding="utf-8")
     args = ["--only-binary=:all:", "--implementation", "cp", "--python-version", target.python]
     for platform in newer:
         args += ["--platform", platform]

@@ -246,6 +246,28 @@ def _shown(entry: Entry, root: Path) -> Path:
     return path if isinstance(path, Path) else root
 
 
+def _leads_elsewhere(child: os.DirEntry[str]) -> bool:
+    """A symbolic link, or a Windows junction (not a link to Python before 3.12): both lead
+    elsewhere, so both get the link checks (inside the source, no loop) and are followed."""
+    if child.is_symlink():
+        return True
+    junction = getattr(child, "is_junction", None)  # (Python 3.12+)
+    if junction is not None:
+        return bool(junction())
+    if not _REPARSE_POINTS:  # (no such thing here: nothing more to ask)
+        return False
+    try:
+        info = child.stat(follow_symlinks=False)
+    except OSError:
+        return False
+    return getattr(info, "st_reparse_tag", 0) == _MOUNT_POINT
+
+
+#: whether this system has reparse points (Windows: stat results carry file attributes)
+_REPARSE_POINTS = hasattr(os.stat_result, "st_file_attributes")
+_MOUNT_POINT = 0xA0000003  # IO_REPARSE_TAG_MOUNT_POINT: a junction
+
+
 @datatype(frozen=False, slots=False)
 class _Walker:
     real_root: Path
@@ -278,7 +300,7 @@ class _Walker:
         return len(children)
 
     def visit(self, path: Path, rel: str, child: os.DirEntry[str], chain: tuple[Path, ...]) -> None:
-        is_link = child.is_symlink()
+        is_link = _leads_elsewhere(child)
         try:
             rel.encode("utf-8")
         except UnicodeEncodeError:

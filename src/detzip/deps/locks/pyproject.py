@@ -51,7 +51,7 @@ def load(
         return project
     with Scratch("pyproject") as scratch:
         listing = scratch / "requirements.txt"
-        listing.write_text("".join(f"{line}\n" for line in lines))
+        listing.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
         return resolve_lines(listing, target, pip_options) + project
 
 
