@@ -166,3 +166,16 @@ def test_the_layout_block_names_every_module_that_exists() -> None:
         words = set(re.findall(r"[a-z0-9_]+", "\n".join(described)))
         modules = {p.stem for p in (package / folder).glob("*.py") if not p.name.startswith("_")}
         assert modules <= words, (folder, modules - words)
+
+
+def test_the_hosted_workflow_runs_the_offline_suite_the_readme_names() -> None:
+    """The workflow for GitHub-hosted runners (it cannot run here): the three systems, and the
+    very commands the README gives for the offline suite."""
+    workflow = (ROOT / ".github" / "workflows" / "tests.yml").read_text(encoding="utf-8")
+    assert "os: [ubuntu-latest, macos-latest, windows-latest]" in workflow
+    for command in (
+        'python -m pip install -e ".[test]"',
+        'python -m pytest -m "not network and not e2e"',
+    ):
+        assert f"run: {command}" in workflow, command
+        assert command in README, command
