@@ -8,6 +8,7 @@ here."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -312,3 +313,30 @@ def test_a_failed_build_is_remembered_and_refused_at_once(
     with pytest.raises(DetzipError) as other:
         build_layer(lock, tmp_path / "d.zip", **{**options, "runtime": "python3.12"})
     assert "remembered" not in str(other.value)
+
+
+def test_a_build_on_windows_finds_no_compiler_either(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows: setuptools looks for Visual C++ through the registry (vcvarsall.bat), not PATH,
+    so the shims never stopped it and a native sdist compiled for minutes. setuptools' own
+    Windows compiler code (importable anywhere) is the oracle: in the sealed environment it
+    asks no registry and finds no cl.exe; each shim also exists as a batch file (PATHEXT)."""
+    msvc = pytest.importorskip("setuptools._distutils._msvccompiler")
+    from detzip.deps._pep517 import _COMPILERS, sealed
+
+    env = sealed(tmp_path)
+    for tool in _COMPILERS:
+        text = (tmp_path / "no-compilers" / f"{tool}.cmd").read_text(encoding="utf-8")
+        assert "exit /b 1" in text and "no compiler" in text
+    for key in list(os.environ):
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+    def registry(*args: object) -> None:
+        raise AssertionError("looked for Visual C++ in the registry")
+
+    monkeypatch.setattr(msvc, "_find_vcvarsall", registry)
+    vc_env = msvc._get_vc_env("x86_amd64")
+    assert msvc._find_exe("cl.exe", vc_env["path"].split(os.pathsep)) == "cl.exe"  # not found

@@ -70,12 +70,19 @@ def sealed(folder: Path) -> dict[str, str]:
         said = f"detzip: no compiler ({tool}) in a Lambda build"
         shim.write_text(f"#!/bin/sh\necho '{said}' >&2\nexit 1\n", encoding="utf-8")
         shim.chmod(stat.S_IRWXU)
+        # (Windows finds commands by PATHEXT: the same shim as a batch file)
+        (shims / f"{tool}.cmd").write_text(f"@echo {said} 1>&2\r\n@exit /b 1\r\n", "utf-8")
     return {
         **os.environ,
         "PATH": f"{shims}{os.pathsep}{os.environ.get('PATH', '')}",
         "CC": str(shims / "cc"),
         "CXX": str(shims / "c++"),
         "CARGO": str(shims / "cargo"),
+        # Windows: setuptools finds Visual C++ through the registry and vcvarsall.bat, not
+        # PATH; with DISTUTILS_USE_SDK it takes the environment as it is and looks for cl.exe
+        # on PATH only, where there is none: a native build fails at once, as elsewhere
+        "DISTUTILS_USE_SDK": "1",
+        "MSSdk": "1",
         "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
         "PYTHONHASHSEED": "0",
         "PIP_NO_CACHE_DIR": "1",
