@@ -81,6 +81,12 @@ def make_trees(work: Path, size: int, env: dict[str, str]) -> tuple[dict[str, Pa
     return trees, len(files), converted
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def _median(runs: int, cases: dict[str, Callable[[], float]]) -> dict[str, float]:
     """Each case's median over ``runs`` rounds, the cases interleaved in every round."""
     samples: dict[str, list[float]] = {name: [] for name in cases}
@@ -110,6 +116,11 @@ def run(work: Path, quick: bool) -> dict[str, object]:
     trees, files, converted = make_trees(work, size, env)
     mb = sum(p.stat().st_size for p in trees["outside"].rglob("*") if p.is_file()) / 1e6
     digests: set[str] = set()
+    by_case: dict[str, set[str]] = {}  # (which case differed, when one does)
+
+    def noted(case: str, out: Path, seconds: float) -> float:
+        by_case.setdefault(case, set()).add(_sha256(out))
+        return seconds
 
     def argv(case: str, out: Path, *more: str) -> list[str]:
         line = [sys.executable, "-m", "detzip", "function", str(trees[case]), "-o", str(out)]
@@ -117,7 +128,8 @@ def run(work: Path, quick: bool) -> dict[str, object]:
 
     def no_cache(case: str) -> Callable[[], float]:
         line = argv(case, work / f"no-cache-{case}.zip", "--no-cache")
-        return lambda: _build(line, work / f"no-cache-{case}.zip", env, digests)
+        out = work / f"no-cache-{case}.zip"
+        return lambda: noted(f"no-cache {case}", out, _build(line, out, env, digests))
 
     caches = {case: work / f"cache-{case}" for case in CASES}
     for folder in caches.values():
@@ -128,11 +140,13 @@ def run(work: Path, quick: bool) -> dict[str, object]:
     }
 
     def hit(case: str) -> Callable[[], float]:
-        return lambda: _build(cached[case], work / f"hit-{case}.zip", env, digests, keep=True)
+        out = work / f"hit-{case}.zip"
+        return lambda: noted(f"hit {case}", out, _build(cached[case], out, env, digests, keep=True))
 
     time.sleep(2.1)  # past the stat memo's racy window: the first walk vouches for every file
     for case in CASES:  # a miss: fills each cache and memo
-        _build(cached[case], work / f"hit-{case}.zip", env, digests)
+        out = work / f"hit-{case}.zip"
+        noted(f"miss {case}", out, _build(cached[case], out, env, digests))
     built = _median(builds, {case: no_cache(case) for case in CASES})
     time.sleep(2.1)  # the outputs' own memo, past its racy window
     for case in CASES:
@@ -165,6 +179,7 @@ def run(work: Path, quick: bool) -> dict[str, object]:
         f"committed in a repository, and its CRLF checkout ({converted:,} files converted)",
         "rows": rows,
         "identical": len(digests) == 1,
+        "digests": {case: sorted(found) for case, found in by_case.items()},
         "targets": "in a git work tree, a --no-cache build and a hit within 10% of the same "
         "tree outside git (vs_outside_git <= 1.10); identical bytes from the LF, CRLF and "
         "--from-git builds",

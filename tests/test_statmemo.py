@@ -397,9 +397,10 @@ def test_a_memo_is_scoped_to_the_boot_where_no_boot_id_says_it(
     import time
     import types
 
+    from detzip import _platform
     from detzip.cache import stats
 
-    monkeypatch.setattr(stats, "_read_id", lambda path: "")
+    monkeypatch.setattr(_platform, "_read_id", lambda path: "")
     guid = ["11111111-2222-3333-4444-555555555555"]
 
     class Key:

@@ -156,6 +156,7 @@ STAGES = [
         "detzip._version",
         "detzip.errors",
         "detzip._memo",
+        "detzip._platform",
         "detzip._fs",
         "detzip._scratch",
         "detzip._digest",

@@ -5,17 +5,26 @@ temporary file in the same folder and renamed over its path when complete. If an
 the process is killed) the path keeps what it held; on an exception the temporary file is removed.
 Temporary files end in :data:`TEMP_SUFFIX` (cache folders also start them with ``.incoming-``), so
 ``detzip cache prune`` and the source-tree walk can recognise them.
+
+A temporary is closed before it is renamed (Windows renames no open file), so its writer's
+liveness is not a lock on the temporary itself but on its lock file beside it (the same name
+with ``~`` after the process id), held from before the temporary exists until after it is renamed
+or removed: create and lock the lock file, create the temporary, write it, close it, rename it,
+then let go of the lock and remove the lock file. A sweep removes a temporary only once it has
+taken its lock file from a dead writer. What differs by system is in :mod:`detzip._platform`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from detzip import _platform
 from detzip.errors import DetzipError, Setting, literal
 
 __all__ = [
@@ -26,11 +35,14 @@ __all__ = [
     "check_output_name",
     "copy_file",
     "fsync_dir",
+    "hold",
     "is_dead",
     "never_pack",
     "prepare_output",
     "publish",
     "regular_file",
+    "release",
+    "remove_if_dead",
     "replacing",
     "staged_output",
     "staging",
@@ -47,85 +59,195 @@ _CHUNK = 1 << 20
 
 
 def temporary(folder: Path, prefix: str) -> tuple[int, str]:
-    """A new, empty file in ``folder`` named ``<prefix><pid>-<random><TEMP_SUFFIX>``: its open
-    file descriptor, which holds an exclusive lock on it for as long as it is open, and its
-    path. A temporary nobody holds locked belongs to a dead process: :func:`sweep` removes it.
-    (This is :func:`tempfile.mkstemp` plus the lock, without importing tempfile and random
-    on a cache hit's path.)"""
-    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    """A new, empty, closed file in ``folder`` named ``<prefix><pid>-<random><TEMP_SUFFIX>``,
+    and the open descriptor of its lock file (``<prefix><pid>~<random><TEMP_SUFFIX>``), which
+    holds the lock for as long as it is open: its writer lives. A temporary whose lock is free
+    belongs to a dead process: :func:`sweep` removes it. Write it by its path, close it before
+    renaming it (Windows renames no open file), then :func:`release` the descriptor. (This is
+    :func:`tempfile.mkstemp` plus the lock, without importing tempfile and random on a cache
+    hit's path.)"""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
     for _ in range(100):
-        name = f"{prefix}{os.getpid()}-{os.urandom(6).hex()}{TEMP_SUFFIX}"
-        path = os.path.join(folder, name)
+        tag = f"{os.getpid()}-{os.urandom(6).hex()}"
+        path = os.path.join(folder, f"{prefix}{tag}{TEMP_SUFFIX}")
         try:
-            fd = os.open(path, flags, 0o600)
+            fd = hold(_lock_file(path), new=True)
         except FileExistsError:
             continue
-        _lock(fd)
+        if fd is None:  # a sweep took the lock file before it was held: another name
+            continue
+        try:
+            os.close(os.open(path, flags, 0o600))
+        except BaseException:
+            release(fd, path)
+            raise
         return fd, path
     raise FileExistsError(f"no free temporary name in {folder}")
 
 
 def staging(folder: Path, prefix: str) -> Path:
-    """A temporary path for a whole file built elsewhere and renamed here (no open handle to
-    lock): ``<prefix><pid>.staged<TEMP_SUFFIX>``, dead once that process is."""
+    """A temporary path for a whole file built elsewhere and renamed here:
+    ``<prefix><pid>.staged<TEMP_SUFFIX>``, whose lock file :func:`staged_output` holds."""
     return folder / f"{prefix}{os.getpid()}.staged{TEMP_SUFFIX}"
 
 
-def _lock(fd: int) -> None:
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: temporaries are only ever removed by their owner
-        return
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+#: the end of a temporary's name: its process id, then a random tag or "staged"
+_TEMP = re.compile(r"(\d)(?:-([0-9a-f]{12})|\.(staged))" + re.escape(TEMP_SUFFIX) + "$")
 _STAGED = re.compile(r"\.(\d+)\.staged" + re.escape(TEMP_SUFFIX) + "$")
 
 
-def is_dead(path: Path) -> bool:
-    """Whether the temporary ``path`` belongs to a process that is gone: its lock is free (or,
-    for a staged file, its process id no longer runs). Never true for a live writer's file."""
-    staged = _STAGED.search(path.name)
-    if staged:
+def _lock_file(temp: str | os.PathLike[str]) -> str:
+    """The lock file of the temporary ``temp``: its name with ``~`` after the process id (as
+    long as the temporary's, so an output name that leaves room for one leaves room for both)."""
+    temp = os.fspath(temp)
+    found = _TEMP.search(temp)
+    assert found is not None, temp
+    return f"{temp[: found.start()]}{found[1]}~{found[2] or found[3]}{TEMP_SUFFIX}"
+
+
+def hold(path: str | os.PathLike[str], *, new: bool) -> int | None:
+    """Open (create; with ``new``, only a new file) and lock the file ``path``: its descriptor,
+    holding the lock, or None if a sweep holds it or removed it first. Taken over if it is
+    there and free (``new`` false): its holder is dead."""
+    flags = os.O_RDWR | os.O_CREAT | (os.O_EXCL if new else 0) | _CLOEXEC
+    fd = os.open(path, flags, 0o600)
+    try:
+        # still at its path: a sweep may have removed it between the open and the lock
+        if _platform.try_lock(fd) and os.path.samestat(os.fstat(fd), os.stat(path)):
+            return fd
+    except FileNotFoundError:
+        pass
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    return None
+
+
+def release(fd: int, temp: str | os.PathLike[str]) -> None:
+    """Let go of the temporary ``temp``'s lock (``fd``, from :func:`temporary` or
+    :func:`staged_output`) and remove its lock file, once ``temp`` is renamed or removed."""
+    with contextlib.suppress(OSError):
+        _platform.unlock(fd)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(_lock_file(temp))
+
+
+def _claim(path: str | os.PathLike[str], guarded: Path | None = None) -> bool | None:
+    """Take the lock file ``path`` if nobody holds it — its holder is gone — and then, while
+    holding it, remove the file it guards (``guarded``), then itself: True if taken, False if
+    held (or it cannot be told), None if there is no such file.
+
+    Under the lock because names come back: a staged file's name is its process id's, and a
+    sweep may act on a name it listed a while ago. A writer makes a temporary only once it
+    holds the lock file, so what a sweep removes while holding it is never a live writer's.
+    The lock file goes while locked where the system allows it (POSIX: a writer that opened it
+    just before finds it gone, see :func:`hold`), else just after (Windows, where it goes only
+    if no writer has it open)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return False
+    try:
+        if not _platform.try_lock(fd):
+            return False  # held: its writer is alive
+        if guarded is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(guarded)
         try:
-            os.kill(int(staged.group(1)), 0)
-        except ProcessLookupError:
-            return True
-        except (OSError, OverflowError):
-            return False  # alive under another user, or a number that is no process id
+            os.unlink(path)
+            removed = True
+        except OSError:  # (Windows: not while open)
+            removed = False
+        with contextlib.suppress(OSError):
+            _platform.unlock(fd)
+    except OSError:
         return False
+    finally:
+        os.close(fd)
+    if not removed:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass  # another sweep's
+        except OSError:
+            return False  # opened since it was let go: a new writer's, which holds it now
+    return True
+
+
+def _free(path: Path) -> bool:
+    """Whether nobody holds a lock on the file ``path`` (which is left as it is)."""
     try:
-        import fcntl
-    except ImportError:
-        return False
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | _CLOEXEC)
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if not _platform.try_lock(fd):
+            return False  # held: its writer is alive
+        with contextlib.suppress(OSError):
+            _platform.unlock(fd)
     except OSError:
-        return False  # held: its writer is alive
+        return False
     finally:
         os.close(fd)
     return True
 
 
+def _dead_without_lock_file(path: Path) -> bool:
+    """Whether the temporary ``path``, which has no lock file, is dead: a staged file of a
+    detzip before lock files if its process is gone (see
+    :func:`detzip._platform.legacy_writer_alive`); another temporary if it is not locked
+    itself (as a detzip before lock files kept it): a lock file goes only after its temporary."""
+    staged = _STAGED.search(path.name)
+    if staged:
+        try:
+            return not _platform.legacy_writer_alive(int(staged.group(1)))
+        except OverflowError:
+            return False
+    return _free(path)
+
+
+def is_dead(path: Path) -> bool:
+    """Whether the temporary ``path`` belongs to a process that is gone: its lock file's lock
+    is free (the lock file is then removed: the temporary is what is left to remove). Never
+    true for a live writer's file. Also for a file locked itself: a lock file, a scratch
+    folder's owner file, a temporary of a detzip before lock files."""
+    if _TEMP.search(path.name):
+        claimed = _claim(_lock_file(path))
+        return _dead_without_lock_file(path) if claimed is None else claimed
+    return _free(path)
+
+
+def remove_if_dead(path: Path) -> bool:
+    """Remove the temporary or lock file ``path`` if its writer is gone; whether it was. (A
+    temporary is removed while its lock file is held, see :func:`_claim`.)"""
+    if not _TEMP.search(path.name):
+        return bool(_claim(path))
+    try:
+        claimed = _claim(_lock_file(path), guarded=path)
+        if claimed is None and _dead_without_lock_file(path):
+            path.unlink()
+            return True
+    except OSError:  # (renamed into place just now: its writer finished)
+        return False
+    return bool(claimed)
+
+
 def sweep(folder: Path, prefix: str) -> int:
     """Remove the temporaries named ``<prefix>…<TEMP_SUFFIX>`` in ``folder`` whose writers are
-    dead (killed, or out of power); returns how many. A live writer's files are left alone."""
+    dead (killed, or out of power), and their lock files; returns how many temporaries. A live
+    writer's files are left alone."""
     try:
         names = [n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(TEMP_SUFFIX)]
     except OSError:
         return 0
-    removed = 0
-    for name in names:
-        path = folder / name
-        if is_dead(path):
-            with contextlib.suppress(OSError):
-                path.unlink()
-                removed += 1
-    return removed
+    # sorted, a temporary comes before its lock file ("-" and "." sort before "~"), which
+    # goes with it: then only a lock file left alone by a killed writer counts on its own
+    return sum(remove_if_dead(folder / name) for name in sorted(names))
 
 
 def fsync_dir(folder: Path) -> None:
@@ -255,26 +377,31 @@ def _unwritable_file(exc: OSError, path: Path) -> DetzipError:
 
 @contextlib.contextmanager
 def _committed(fd: int, temp: str, path: Path, *, durable: bool) -> Iterator[BinaryIO]:
-    """Write through ``fd`` (which holds the temporary's lock), then rename it to ``path``
-    before letting go of the lock. ``durable`` (the user's outputs) also fsyncs the file and
-    then its folder, and turns an OSError of the file into a :class:`DetzipError`: the block
-    must not let OSErrors of its own escape (an input it reads says so in a DetzipError)."""
+    """Write the temporary ``temp`` (whose lock ``fd`` holds), close it, rename it to ``path``,
+    and only then let go of the lock: a sweep never takes a temporary its writer still needs.
+    ``durable`` (the user's outputs) also fsyncs the file and then its folder, and turns an
+    OSError of the file into a :class:`DetzipError`: the block must not let OSErrors of its own
+    escape (an input it reads says so in a DetzipError)."""
     try:
-        with os.fdopen(fd, "wb", buffering=_CHUNK) as handle:
-            yield cast(BinaryIO, _UserOutput(handle, path)) if durable else handle
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
+        try:
+            with open(temp, "wb", buffering=_CHUNK) as handle:
+                yield cast(BinaryIO, _UserOutput(handle, path)) if durable else handle
+                handle.flush()
+                if durable:
+                    os.fsync(handle.fileno())
+            # closed: Windows renames no open file
             os.chmod(temp, 0o666 & ~_umask())
-            os.replace(temp, path)
-        if durable:
-            fsync_dir(path.parent)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if durable and isinstance(exc, OSError):  # a full disk, even while closing the file
-            raise _unwritable_file(exc, path) from None
-        raise
+            _platform.replace(temp, path)
+            if durable:
+                fsync_dir(path.parent)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            if durable and isinstance(exc, OSError):  # a full disk, even while closing the file
+                raise _unwritable_file(exc, path) from None
+            raise
+    finally:
+        release(fd, temp)
 
 
 @contextlib.contextmanager
@@ -316,18 +443,38 @@ def staged_output(output: Path) -> Iterator[Path]:
     sweep(output.parent, f".{output.name}.")
     staged = staging(output.parent, f".{output.name}.")
     try:
+        fd = _hold_staged(staged)
+    except OSError as exc:
+        raise _unwritable("write in", exc, output) from None
+    try:
         yield staged
     except DetzipError as exc:  # the staging file is the user's output, to them
         raise (exc.about(output) if exc.path == str(staged) else exc) from None
     finally:
         with contextlib.suppress(OSError):
             staged.unlink()
+        release(fd, staged)  # (after: a staged file is never there without its lock)
+
+
+def _hold_staged(staged: Path) -> int:
+    """The descriptor holding the lock file of ``staged`` (this process's only one there)."""
+    pause = 0.001
+    while True:
+        fd = hold(_lock_file(staged), new=False)
+        if fd is not None:
+            return fd
+        if pause > 2:  # (held for seconds: this process is building this output already)
+            raise BlockingIOError(errno.EAGAIN, "another build of this output is under way")
+        import time  # (a sweep held it, or took it, a moment ago: its name is this one)
+
+        time.sleep(pause)
+        pause *= 2
 
 
 def publish(staged: Path, output: Path) -> None:
-    """Put the complete, fsynced ``staged`` file at ``output`` (a rename, then its folder
-    fsynced: a power loss leaves the old file or the new one)."""
-    os.replace(staged, output)
+    """Put the complete, fsynced, closed ``staged`` file at ``output`` (a rename, then its
+    folder fsynced: a power loss leaves the old file or the new one)."""
+    _platform.replace(staged, output)
     fsync_dir(output.parent)
 
 

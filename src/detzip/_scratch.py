@@ -7,10 +7,14 @@ holds a file, :data:`OWNER`, locked for as long as its process lives (the kernel
 with the process), and the first scratch folder a process makes sweeps away the folders whose
 lock is free (:func:`sweep_scratch`). Folders of live processes, of other users, and without an
 owner file (another tool's, or an older detzip's) are left alone.
+
+The owner file stays open while the folder is in use, and Windows removes no open file: a
+folder is emptied first, then its owner file let go, then removed with the folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -19,7 +23,8 @@ import weakref
 from pathlib import Path
 from types import TracebackType
 
-from detzip._fs import is_dead, temporary
+from detzip import _platform
+from detzip._fs import hold, remove_if_dead
 
 __all__ = ["OWNER", "PREFIX", "Scratch", "sweep_scratch"]
 
@@ -39,14 +44,18 @@ class Scratch:
         if not _SWEPT:
             _SWEPT.append(True)
             sweep_scratch()
-        self.path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{what}-"))
-        try:
-            fd, locked = temporary(self.path, f"{OWNER}-")
-            # renamed once locked: a sweep never sees an owner file that is not held yet
-            os.rename(locked, self.path / OWNER)
-        except BaseException:
-            shutil.rmtree(self.path, ignore_errors=True)
-            raise
+        for _ in range(100):
+            self.path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{what}-"))
+            try:
+                # None: a sweep found it before it was locked and removes it; another folder
+                fd = hold(self.path / OWNER, new=True)
+            except BaseException:
+                shutil.rmtree(self.path, ignore_errors=True)
+                raise
+            if fd is not None:
+                break
+        else:
+            raise FileExistsError(f"cannot lock a scratch folder in {tempfile.gettempdir()}")
         self._cleanup = weakref.finalize(self, _remove, self.path, fd)
 
     def cleanup(self) -> None:
@@ -66,8 +75,21 @@ class Scratch:
 
 
 def _remove(path: Path, fd: int) -> None:
+    # what it holds first (the folder is never unowned while it holds anything), then the
+    # owner file, let go (Windows removes no open file), with the folder
+    with contextlib.suppress(OSError), os.scandir(path) as entries:
+        for entry in entries:
+            if entry.name == OWNER:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+    with contextlib.suppress(OSError):
+        _platform.unlock(fd)
+    os.close(fd)
     shutil.rmtree(path, ignore_errors=True)
-    os.close(fd)  # (after the removal: the folder is never unowned while it exists)
 
 
 def sweep_scratch(folder: Path | None = None) -> int:
@@ -91,7 +113,7 @@ def sweep_scratch(folder: Path | None = None) -> int:
             continue
         if getuid is not None and info.st_uid != getuid():
             continue
-        if is_dead(path / OWNER):
+        if remove_if_dead(path / OWNER):  # (removed while locked: its folder is no one's)
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
     return removed

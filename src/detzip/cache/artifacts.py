@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from detzip import _log as log
+from detzip import _platform
 from detzip._fs import (
     INCOMING,
     atomic_output,
     copy_file,
     publish,
+    release,
     staged_output,
     temporary,
     write_file,
@@ -265,7 +267,7 @@ class ArtifactCache:
         finally:
             with contextlib.suppress(OSError):
                 temp.unlink()
-            os.close(fd)
+            release(fd, temp)
         log.info("%s: cache hit (%s)", name, self.remote.url)
         return Outcome(output, record, self.remote.url, None if stored == temp else stored)
 
@@ -319,23 +321,32 @@ class ArtifactCache:
     @contextlib.contextmanager
     def _lock(self, key: str) -> Iterator[None]:
         """Hold an exclusive per-key lock (advisory; released by the kernel if we die)."""
-        try:
-            import fcntl
-        except ImportError:  # not on POSIX: builds of one key may race, each still atomic
-            yield
-            return
         folder = self.layout.locks
+        path = self.layout.lock(key)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.layout.lock(key), os.O_RDWR | os.O_CREAT, 0o666)
+            while True:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+                try:
+                    _platform.wait_lock(fd)
+                    # (`cache prune` removes a lock file unused for a day: lock the new one)
+                    if os.path.samestat(os.fstat(fd), os.stat(path)):
+                        break
+                except FileNotFoundError:
+                    pass
+                except BaseException:
+                    os.close(fd)
+                    raise
+                os.close(fd)
         except OSError as exc:
             log.warning("cannot lock in %s (%s); building without a lock", folder, exc.strerror)
             yield
             return
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
+            with contextlib.suppress(OSError):
+                _platform.unlock(fd)
             os.close(fd)
 
     def _holds(self, path: Path, record: Mapping[str, Any]) -> bool:

@@ -20,7 +20,6 @@ honour it skip the cache too.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -86,20 +85,16 @@ def claim(root: Path, *, create: bool) -> None:
 def default_cache_dir() -> Path:
     """``$DETZIP_CACHE_DIR``, else ``$XDG_CACHE_HOME/detzip``, else where the OS keeps caches:
     ``~/.cache/detzip`` (Linux), ``~/Library/Caches/detzip`` (macOS),
-    ``%LOCALAPPDATA%\\detzip\\Cache`` (Windows) — platformdirs' choices, without its import
-    (tempfile, shutil, random: most of a cache hit's time)."""
+    ``%LOCALAPPDATA%\\detzip\\Cache`` (Windows): see :func:`detzip._platform.cache_folder`."""
     explicit = os.environ.get("DETZIP_CACHE_DIR")
     if explicit:
         return Path(explicit)
     xdg = os.environ.get("XDG_CACHE_HOME")
     if xdg:
         return Path(xdg) / "detzip"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "detzip"
-    if sys.platform == "win32":
-        local = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-        return Path(local) / "detzip" / "Cache"
-    return Path.home() / ".cache" / "detzip"
+    from detzip._platform import cache_folder
+
+    return cache_folder("detzip")
 
 
 class Layout(NamedTuple):  # a NamedTuple, not a dataclass: cheaper to define on a hit's path

@@ -56,51 +56,19 @@ def stat_of(info: os.stat_result) -> Stat:
     return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
 
 
-def _read_id(path: str) -> str:
-    try:
-        with open(path, encoding="ascii") as handle:
-            return handle.read(200).strip()
-    except (OSError, ValueError):
-        return ""
-
-
 def scope() -> str:
     """What a memo is valid on: this machine, since its last boot (machine id, boot id, host
     name). Inode numbers and device ids are only meaningful there."""
     if _SCOPE:
         return _SCOPE[0]
-    parts = [
-        _read_id("/etc/machine-id") or _read_id("/var/lib/dbus/machine-id") or _registry_id(),
-        _read_id("/proc/sys/kernel/random/boot_id") or _booted(),
-        _host(),
-    ]
+    from detzip._platform import boot_id, machine_id
+
+    parts = [machine_id(), boot_id(), _host()]
     _SCOPE.append(hashlib.sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest())
     return _SCOPE[0]
 
 
 _SCOPE: list[str] = []  # this process's, once read
-
-
-def _registry_id() -> str:
-    """Windows's machine id (``MachineGuid``, what its own tools use), else ''."""
-    try:
-        import winreg
-    except ImportError:
-        return ""
-    try:
-        key = winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"SOFTWARE\Microsoft\Cryptography")  # type: ignore[attr-defined,unused-ignore]
-        with key:
-            value, _ = winreg.QueryValueEx(key, "MachineGuid")  # type: ignore[attr-defined,unused-ignore]
-    except OSError:
-        return ""
-    return str(value)
-
-
-def _booted() -> str:
-    """When this machine booted, to the minute, where no boot id says it (macOS, Windows): the
-    clock less the time since boot. A clock change or a sleep (macOS's uptime pauses in one)
-    moves it, and the memo is then ignored once: it never lets a memo outlive a reboot."""
-    return f"booted {round((time.time() - time.monotonic()) / 60)}"
 
 
 def _host() -> str:
