@@ -601,8 +601,10 @@ def test_a_cache_is_marked_when_it_is_made_and_an_unmarked_one_of_ours_is_adopte
     build_function(tree(tmp_path / "s"), tmp_path / "f.zip", cache=Cache(root))
     tag = (root / layout.TAG).read_bytes()
     assert tag.startswith(b"Signature: 8a477f597d28d172789f06886806bc55")  # bford.info/cachedir
-    # a cache made before there was a mark holds only detzip's folders: adopted, and pruned
+    # a cache made before there was a mark holds only detzip's folders (and what a file
+    # browser left there): adopted, and pruned
     (root / layout.TAG).unlink()
+    (root / ".DS_Store").write_bytes(b"Bud1")
     result = run_cli("cache", "prune", "--cache-dir", str(root), "--max-size", "0", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["removed_artifacts"] == 1

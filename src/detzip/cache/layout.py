@@ -39,6 +39,10 @@ _TAG_TEXT = (
 FOLDERS = ("artifacts", "failed-builds", "locks", "memo", "resolved", "stat-memo", "wheels")
 
 
+#: what file browsers leave in a folder they showed (Finder, Explorer)
+_DROPPINGS = (".DS_Store", "Thumbs.db", "desktop.ini")
+
+
 class NotACache(DetzipError):
     """A folder given as the cache that holds things that are not detzip's, and no mark."""
 
@@ -63,8 +67,8 @@ def claim(root: Path, *, create: bool) -> None:
         names = []
     except OSError:
         return
-    ours = (*FOLDERS, TAG)
-    foreign = sorted(n for n in names if n not in ours and not n.startswith(INCOMING))
+    ours = (*FOLDERS, TAG, *_DROPPINGS)  # (what a file browser leaves is no one's data)
+    foreign = sorted(n for n in names if n not in ours and not n.startswith((INCOMING, "._")))
     if foreign:
         shown = ", ".join(repr(name) for name in foreign[:3]) + (", …" if len(foreign) > 3 else "")
         raise NotACache(
