@@ -490,12 +490,26 @@ def test_an_archive_name_the_zip_format_cannot_hold_is_refused() -> None:
         check_name("a" * (MAX_NAME + 1), directory=False)
 
 
-@pytest.mark.parametrize("length", [300, 234])
+@pytest.mark.parametrize("cache", [False, True], ids=["no-cache", "cache"])
+@pytest.mark.parametrize("length", [150, 170, 190])
+def test_an_output_name_up_to_the_limit_builds(tmp_path: Path, length: int, cache: bool) -> None:
+    """Names of 166 to 190 bytes were refused with --no-cache, under the name of the staged
+    file and a length that was not the user's: its own temporary was checked for a second
+    staged file and temporary too."""
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
+    out = tmp_path / ("a" * (length - 4) + ".zip")
+    args = ["--cache-dir", str(tmp_path / "c")] if cache else ["--no-cache"]
+    result = run_cli("function", str(src), "-o", str(out), *args, env={"DETZIP_CACHE": ""})
+    assert result.returncode == 0, result.stderr
+    assert out.is_file()
+
+
+@pytest.mark.parametrize("length", [300, 234, 191])
 def test_an_output_name_too_long_for_its_temporary_is_one_line(tmp_path: Path, length: int) -> None:
     src = make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
     out = tmp_path / ("a" * (length - 4) + ".zip")
     result = run_cli("function", str(src), "-o", str(out))
-    _contract(result, out, "too long", "--output")
+    _contract(result, out, "too long", f"({length} bytes", "at most 190", "--output")
     assert list(tmp_path.iterdir()) == [tmp_path / "src"]
 
 

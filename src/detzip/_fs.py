@@ -272,13 +272,8 @@ def _umask() -> int:
 
 #: what a temporary adds to an output's name, at most: ".NAME.<pid>.staged.detzip-tmp" and the
 #: writer's ".<that>.<pid>-<12 hex>.detzip-tmp"
-_TEMP_OVERHEAD = (
-    len(".")
-    + len(".4294967295.staged")
-    + len(TEMP_SUFFIX)
-    + len(".4294967295-000000000000")
-    + len(TEMP_SUFFIX)
-)
+_ONE_TEMP = len(".") + len(".4294967295-000000000000") + len(TEMP_SUFFIX)
+_TEMP_OVERHEAD = len(".4294967295.staged") + len(TEMP_SUFFIX) + _ONE_TEMP
 
 
 def regular_file(path: Path, what: str = "a zip file") -> Path:
@@ -299,7 +294,7 @@ def regular_file(path: Path, what: str = "a zip file") -> Path:
     return path
 
 
-def check_output_name(path: Path) -> None:
+def check_output_name(path: Path, *, nested: bool = True) -> None:
     """Refuse an output path that is not UTF-8, or a file name too long to write beside a
     temporary (the file system's NAME_MAX, usually 255 bytes, less what a temporary name adds)."""
     try:
@@ -314,19 +309,20 @@ def check_output_name(path: Path) -> None:
     name_max = 255
     with contextlib.suppress(OSError, ValueError, AttributeError):
         name_max = os.pathconf(path.parent if path.parent.is_dir() else ".", "PC_NAME_MAX")
-    if len(os.fsencode(path.name)) + _TEMP_OVERHEAD > name_max:
+    overhead = _TEMP_OVERHEAD if nested else _ONE_TEMP  # (a staged file's own temporary)
+    if len(os.fsencode(path.name)) + overhead > name_max:
         raise DetzipError(
             f"the file name is too long ({len(os.fsencode(path.name))} bytes; detzip needs room "
-            f"for a temporary name beside it: at most {name_max - _TEMP_OVERHEAD}); choose a "
+            f"for a temporary name beside it: at most {name_max - overhead}); choose a "
             "shorter {0}",
             literal(str(path)[:80] + "…"),
             settings=[Setting("output")],
         )
 
 
-def prepare_output(path: Path) -> Path:
+def prepare_output(path: Path, *, nested: bool = True) -> Path:
     """Check that ``path`` can be written as a file and create its parent directories."""
-    check_output_name(path)
+    check_output_name(path, nested=nested)
     try:
         directory = path.is_dir()
     except OSError as exc:
@@ -420,8 +416,9 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
     """Like :func:`replacing`, for a path the user named: a folder that cannot be made or
     written is a :class:`DetzipError` naming the ``output`` option, the file and the rename are
     fsynced (a power loss leaves the old file or the new one), and temporaries that killed
-    runs left beside it are removed first."""
-    prepare_output(path)
+    runs left beside it are removed first. (A build checked its output's name for the staged
+    file and its temporary both: here only this file's temporary needs room.)"""
+    prepare_output(path, nested=False)
     # a hidden name keeps its dot: the temporary of a staged ".out.zip.…" is ".out.zip.…"
     hidden = path.name if path.name.startswith(".") else f".{path.name}"
     sweep(path.parent, f"{hidden}.")
