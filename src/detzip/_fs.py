@@ -106,17 +106,23 @@ def _lock_file(temp: str | os.PathLike[str]) -> str:
     return f"{temp[: found.start()]}{found[1]}~{found[2] or found[3]}{TEMP_SUFFIX}"
 
 
-def hold(path: str | os.PathLike[str], *, new: bool) -> int | None:
-    """Open (create; with ``new``, only a new file) and lock the file ``path``: its descriptor,
-    holding the lock, or None if a sweep holds it or removed it first. Taken over if it is
-    there and free (``new`` false): its holder is dead."""
+def hold(
+    path: str | os.PathLike[str], *, new: bool, wait: bool = False, mode: int = 0o600
+) -> int | None:
+    """Open (create; with ``new``, only a new file) and lock the file ``path`` (with ``wait``,
+    waiting for its holder): its descriptor, holding the lock, or None if another holds it
+    or it was removed before the lock was taken. Taken over if it is there and free (``new``
+    false): its holder is dead."""
     flags = os.O_RDWR | os.O_CREAT | (os.O_EXCL if new else 0) | _CLOEXEC
-    fd = os.open(path, flags, 0o600)
+    fd = os.open(path, flags, mode)
     try:
-        # still at its path: a sweep may have removed it between the open and the lock
-        if _platform.try_lock(fd) and os.path.samestat(os.fstat(fd), os.stat(path)):
+        if wait:
+            _platform.wait_lock(fd)
+        # still at its path: a sweep or a prune may have removed it before the lock
+        locked = wait or _platform.try_lock(fd)
+        if locked and os.path.samestat(os.fstat(fd), os.stat(path)):
             return fd
-    except FileNotFoundError:
+    except FileNotFoundError:  # (removed: None)
         pass
     except BaseException:
         os.close(fd)
@@ -173,7 +179,7 @@ def _claim(path: str | os.PathLike[str], guarded: Path | None = None) -> bool | 
         try:
             os.unlink(path)
         except FileNotFoundError:
-            pass  # another sweep's
+            return True  # another sweep's
         except OSError:
             return False  # opened since it was let go: a new writer's, which holds it now
     return True

@@ -30,6 +30,7 @@ from detzip._fs import (
     INCOMING,
     atomic_output,
     copy_file,
+    hold,
     publish,
     release,
     staged_output,
@@ -325,19 +326,9 @@ class ArtifactCache:
         path = self.layout.lock(key)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            while True:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-                try:
-                    _platform.wait_lock(fd)
-                    # (`cache prune` removes a lock file unused for a day: lock the new one)
-                    if os.path.samestat(os.fstat(fd), os.stat(path)):
-                        break
-                except FileNotFoundError:
-                    pass
-                except BaseException:
-                    os.close(fd)
-                    raise
-                os.close(fd)
+            fd = hold(path, new=False, wait=True, mode=0o666)
+            while fd is None:  # (`cache prune` removed a lock file unused for a day)
+                fd = hold(path, new=False, wait=True, mode=0o666)
         except OSError as exc:
             log.warning("cannot lock in %s (%s); building without a lock", folder, exc.strerror)
             yield

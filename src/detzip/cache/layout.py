@@ -19,6 +19,7 @@ honour it skip the cache too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -79,11 +80,9 @@ def claim(root: Path, *, create: bool) -> None:
         )
     from detzip._fs import write_file
 
-    try:
+    with contextlib.suppress(OSError):  # (read-only, a file, full: the writes that follow warn)
         root.mkdir(parents=True, exist_ok=True)
         write_file(tag, _TAG_TEXT)
-    except OSError:
-        pass  # (read-only, a file, full: the writes that follow warn)
 
 
 def default_cache_dir() -> Path:
