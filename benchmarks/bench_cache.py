@@ -171,6 +171,7 @@ def run(work: Path, quick: bool) -> dict[str, object]:
     rows.append({"case": f"layer: miss, empty cache ({source})", "seconds": round(cold, 3)})
     rows += _pair("layer", miss, hit, startup)
     rows[-1]["cold_speedup"] = round(cold / hit, 1)
+    rows.append(_provenance_row(work, layer, out, cache, env, digests, 11 if quick else 31))
     layer_digests = set(digests)
 
     # function: hits against --no-cache builds of the same tree
@@ -191,7 +192,8 @@ def run(work: Path, quick: bool) -> dict[str, object]:
         "identical": len(layer_digests) == 1 and len(function_digests) == len(FUNCTION_TREES[mode]),
         "targets": "a layer hit <= 150 ms and >= 20x faster than a cold miss; a function hit "
         "(output in place) >= 10x faster than a --no-cache build of the same tree; identical "
-        "bytes; hits no slower than 0.1.0 (now_vs_before <= 1)",
+        "bytes; hits no slower than 0.1.0 (now_vs_before <= 1); a hit whose record carries "
+        "provenance within 5% of one whose record does not (provenance_ratio 0.95-1.05)",
     }
 
 
@@ -247,6 +249,43 @@ def _function_rows(
             "over_startup_ms": round((hit - startup) * 1000),
         },
     ]
+
+
+def _provenance_row(
+    work: Path,
+    layer: list[str],
+    out: Path,
+    cache: Path,
+    env: dict[str, str],
+    digests: set[str],
+    runs: int,
+) -> dict[str, object]:
+    """The layer hit (output copied) from a cache whose records carry provenance, against the
+    same cache with it removed from every record (as an older detzip wrote them), interleaved:
+    the median of each and their ratio."""
+    import json
+
+    plain = work / "layer-cache-without-provenance"
+    shutil.rmtree(plain, ignore_errors=True)
+    shutil.copytree(cache, plain)
+    for record in (plain / "artifacts").glob("*.json"):
+        data = json.loads(record.read_text())
+        assert "provenance" in data, record
+        del data["provenance"]
+        record.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")))
+    without = list(layer)
+    without[without.index("--cache-dir") + 1] = str(plain)
+    samples: dict[str, list[float]] = {"with": [], "without": []}
+    for _ in range(runs):
+        samples["with"].append(_build(layer, out, env, digests))
+        samples["without"].append(_build(without, out, env, digests))
+    with_, without_ = statistics.median(samples["with"]), statistics.median(samples["without"])
+    return {
+        "case": "layer: hit, record with provenance (vs without)",
+        "seconds": round(with_, 3),
+        "without_seconds": round(without_, 3),
+        "provenance_ratio": round(with_ / without_, 3),
+    }
 
 
 def _pair(what: str, miss: float, hit: float, startup: float) -> list[dict[str, object]]:

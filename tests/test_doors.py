@@ -27,7 +27,8 @@ ROOT = Path("/srv/app")  # absolute paths resolve the same at every door
 WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_*/.", min_size=1, max_size=8).filter(
     lambda s: not s.startswith(("-", "/")) and s.strip() == s
 )
-FRONT_DOOR_ONLY = {"output", "name", "cache", "cache_dir", "require_cache", "no_cache", "layers"}
+FRONT_DOOR_ONLY = {"output", "name", "cache", "cache_dir", "require_cache", "no_cache", "layers",
+                   "cache_write", "verify"}  # fmt: skip
 
 
 def _value(opt: Option) -> st.SearchStrategy[Any]:

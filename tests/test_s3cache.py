@@ -134,9 +134,10 @@ def test_a_corrupted_object_is_rejected(server: MotoServer, bucket: str, tmp_pat
     assert "rejected" in result.stderr and result.stderr.startswith("detzip: warning:")
     assert (tmp_path / "fn.zip").read_bytes() == good
     assert not any(p.name.startswith(".incoming-") for p in (tmp_path / "r2").rglob("*"))
-    # the rebuild replaced the bad object
+    assert "remove the object" in result.stderr
+    # entries are immutable: the bad object stays (rejected by every reader) until removed
     body = server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
-    assert body == good
+    assert body == bad
 
 
 @pytest.mark.slow

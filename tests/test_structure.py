@@ -179,7 +179,15 @@ STAGES = [
         "detzip.kinds",
         "detzip.builder",
     ),
-    ("detzip.api", "detzip.project", "detzip.terraform", "detzip.cli", "detzip.__main__"),
+    (
+        "detzip.api",
+        "detzip.project",
+        "detzip.audit",
+        "detzip.why",
+        "detzip.terraform",
+        "detzip.cli",
+        "detzip.__main__",
+    ),
 ]
 
 
@@ -222,6 +230,8 @@ def test_the_flat_folder_holds_only_the_stages_after_the_cache() -> None:
     } | {
         "api",
         "project",
+        "audit",
+        "why",
         "terraform",
         "cli",
     }

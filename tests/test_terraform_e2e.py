@@ -226,6 +226,15 @@ def test_the_same_plan_from_any_checkout_and_a_big_zip_through_s3(tmp_path: Path
         content = lam.get_layer_version(LayerName="orders-deps", VersionNumber=version["Version"])
         assert content["Content"]["CodeSha256"] == first["deps"]["base64sha256"]
         assert version["CompatibleRuntimes"] == ["python3.12"]
+        # the provider's code_sha256 (read-only in 5.100; an argument in newer releases, which
+        # compare it with what Lambda reports) is detzip's base64sha256, in Terraform's state
+        state = json.loads((stack / "terraform.tfstate").read_text())
+        recorded = {
+            resource["name"]: resource["instances"][0]["attributes"]["code_sha256"]
+            for resource in state["resources"]
+            if resource["type"] == "aws_lambda_function"
+        }
+        assert recorded == {n: first[n]["base64sha256"] for n in ("api", "worker", "big")}
 
         # a CI checkout elsewhere: other path, mtimes and umask, an empty local cache
         other, second = checkout(tmp_path / "ci" / "build" / "job-7", 0o077)

@@ -61,6 +61,8 @@ def build_function(
     cache_dir: str | os.PathLike[str] | None = None,
     no_cache: bool | None = None,
     require_cache: bool | None = None,
+    cache_write: str | None = None,
+    verify: bool | None = None,
     name: str | None = None,
     upload: str | None = None,
     external_layers: Sequence[Mapping[str, Any] | str | tuple[str, int]] | None = None,
@@ -87,7 +89,9 @@ def build_function(
     ``cache``: True (the default) uses the local cache (and ``$DETZIP_CACHE`` if set); False
     always builds; ``"s3://BUCKET/PREFIX"`` or ``"off"`` as on the command line; or pass a
     :class:`detzip.cache.local.Cache`. ``name`` names the artifact in caches (default: the
-    output's file name without ``.zip``).
+    output's file name without ``.zip``). ``cache_write`` ``"local"`` only reads the shared
+    cache, ``"none"`` no cache folder either; ``verify`` rebuilds a served zip and compares
+    (:class:`detzip.cache.verification.NotWhatItsKeyBuilds` if the bytes differ).
 
     The zip must unzip to less than Lambda's 262,144,000 bytes (else
     :class:`detzip.limits.LimitExceeded`). Over the 52,428,800-byte direct-upload size it warns;
@@ -130,6 +134,8 @@ def build_layer(
     cache_dir: str | os.PathLike[str] | None = None,
     no_cache: bool | None = None,
     require_cache: bool | None = None,
+    cache_write: str | None = None,
+    verify: bool | None = None,
     name: str | None = None,
     upload: str | None = None,
     upload_to: str | None = None,
@@ -147,7 +153,9 @@ def build_layer(
     ``cache``: True (the default) uses the local cache under ``cache_dir`` (and
     ``$DETZIP_CACHE`` if set, e.g. ``s3://bucket/prefix``); False always builds; or pass a
     :class:`detzip.cache.local.Cache`. ``name`` names the artifact in caches (default: the
-    output's file name without ``.zip``).
+    output's file name without ``.zip``). ``cache_write`` ``"local"`` only reads the shared
+    cache, ``"none"`` no cache folder either; ``verify`` rebuilds a served zip and compares
+    (:class:`detzip.cache.verification.NotWhatItsKeyBuilds` if the bytes differ).
 
     The layer must unzip to less than Lambda's 262,144,000 bytes (else
     :class:`detzip.limits.LimitExceeded`). Over the 52,428,800-byte direct-upload size it warns;
@@ -179,5 +187,15 @@ def _shared(cache: Cache, spec: ArtifactSpec) -> Cache:
         raise DetzipError(
             f"cache_dir {str(spec.cache.dir)!r} is not the folder of the Cache passed "
             f"({cache.root}); give one or the other"
+        )
+    if spec.cache.write is not None and spec.cache.write != cache.write:
+        raise DetzipError(
+            f"cache_write {spec.cache.write!r} is not the Cache passed's ({cache.write!r}); "
+            "give it to the Cache (Cache(write=...)) or pass none"
+        )
+    if spec.cache.verify and not cache.verify:
+        raise DetzipError(
+            "verify=True with a Cache passed that does not verify; give it to the Cache "
+            "(Cache(verify=True)) or pass none"
         )
     return cache

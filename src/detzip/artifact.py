@@ -43,6 +43,11 @@ class Artifact:
     s3: StoredObject | None = None
     pyc_size: int | None = None
     """With ``compile``: the unzipped bytes of bytecode among ``unzipped_size`` (else None)."""
+    provenance: dict[str, Any] | None = None
+    """Who built the zip, where and when (detzip's version, OS, architecture, time, CI run), as
+    its cache record says; None for a record written before records had it."""
+    verified: bool = False
+    """Served from a cache and rebuilt with the same bytes (``verify``)."""
 
     @property
     def s3_bucket(self) -> str | None:
@@ -93,6 +98,7 @@ class Artifact:
         *,
         source: str | None = None,
         entry: Path | None = None,
+        verified: bool = False,
     ) -> Artifact:
         """The artifact at ``path`` described by its cache ``record``; ``source`` names the cache
         that served it (None: built now) and ``entry`` its copy in the local cache."""
@@ -110,13 +116,15 @@ class Artifact:
             cache_hit=source is not None,
             cache_source=source,
             cache_entry=entry,
+            provenance=made if isinstance(made := record.get("provenance"), dict) else None,
+            verified=verified,
         )
 
     def render(self) -> str:
         """The result as text (what ``detzip function`` and ``detzip layer`` print)."""
         count = f"{self.entries:,} " + ("entry" if self.entries == 1 else "entries")
         if self.cache_hit:
-            how = f"cache hit ({self.cache_source})"
+            how = f"cache hit ({self.cache_source})" + (", verified" if self.verified else "")
         elif self.cache_entry is not None:
             how = "built, cached"
         else:
@@ -158,6 +166,8 @@ class Artifact:
             "built_from_source": list(self.built_from_source),
             "locked": self.locked,
             "pyc_size": self.pyc_size,
+            "provenance": self.provenance,
+            "verified": self.verified,
             "s3_bucket": self.s3_bucket,
             "s3_key": self.s3_key,
             "s3_object_version": self.s3_object_version,

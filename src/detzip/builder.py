@@ -6,7 +6,8 @@ its description, which is what determines the bytes; the key over that descripti
 cache serves the zip or it is written and stored. With the cache off it is written first and
 keyed after (each file is read once, as it is zipped). Every zip, built or served, is checked
 against Lambda's limits before it reaches the output path, and a function is then checked
-together with the layers it uses.
+together with the layers it uses. With ``verify``, a zip a cache serves is rebuilt first and
+must have the same bytes (:mod:`detzip.cache.verification`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from detzip import _progress as progress
 from detzip._datatype import replace
 from detzip._fs import check_output_name, publish, staged_output
 from detzip.artifact import Artifact
-from detzip.cache.artifacts import Gate, Outcome
+from detzip.cache.artifacts import Gate, Outcome, Verify
 from detzip.cache.keys import cache_key, new_record
 from detzip.errors import DetzipError, Setting, literal
 from detzip.kinds import Input, input_for, real
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from detzip.zip.options import ZipOptions
     from detzip.zip.writer import WrittenZip
 
-__all__ = ["build"]
+__all__ = ["build", "describe"]
 
 
 def build(
@@ -78,11 +79,17 @@ def build(
     else:
         if upload == "s3" and spec.upload_to is None and artifacts.remote is not None:
             artifacts = artifacts.requiring_remote()  # the result must name the object in S3
-        description = {**options.describe(), **source.describe()}
-        key = cache_key(spec.kind, description)
-        outcome = artifacts.through(spec.artifact_name, key, description, spec.output, write, gate)
+        key, description = _described(spec.kind, options, source)
+        verify = _verifier(spec, write) if store.verify else None
+        outcome = artifacts.through(
+            spec.artifact_name, key, description, spec.output, write, gate, verify
+        )
     artifact = Artifact.from_record(
-        outcome.path, outcome.record, source=outcome.source, entry=outcome.entry
+        outcome.path,
+        outcome.record,
+        source=outcome.source,
+        entry=outcome.entry,
+        verified=store.verify and outcome.source is not None,
     )
     if spec.compile:  # the bytecode's share, reported apart (it counts in every limit)
         from detzip.limits import read_sizes
@@ -97,6 +104,45 @@ def build(
     if upload == "s3" and (spec.upload_to or (artifacts and artifacts.remote)):
         artifact = replace(artifact, s3=_in_s3(spec, artifacts, artifact, outcome.record))
     return artifact
+
+
+def describe(
+    spec: ArtifactSpec, cache: Cache | None = None, *, never_pack: Sequence[Path] = ()
+) -> tuple[str, dict[str, Any]]:
+    """The cache key and description of what ``build(spec, cache)`` would build now, without
+    building it: the files are read (or their digests remembered), a layer's set resolved."""
+    store = cache if cache is not None else spec.cache.open()
+    if store.artifacts is None:  # (the cache off: a memo that hashes each file as it walks)
+        from detzip.cache.settings import CacheSettings
+
+        store = CacheSettings(url="", dir=store.root, write="none").open()  # (no shared one)
+    source = input_for(spec, store, _fs.never_pack(spec.output, store.root, *never_pack))
+    return _described(spec.kind, spec.zip_options(), source)
+
+
+def _described(kind: str, options: ZipOptions, source: Input) -> tuple[str, dict[str, Any]]:
+    description = {**options.describe(), **source.describe()}
+    return cache_key(kind, description), description
+
+
+def _verifier(spec: ArtifactSpec, write: Callable[[Path], WrittenZip]) -> Verify:
+    """``verify``: rebuild a served zip beside the output (no cache read) and compare bytes;
+    a mismatch is :class:`~detzip.cache.verification.NotWhatItsKeyBuilds` and the served zip
+    never reaches the output."""
+
+    def verify(served: Path, record: Mapping[str, Any], where: str) -> None:
+        with staged_output(spec.output) as rebuilt:
+            written = write(rebuilt)
+            if written.sha256 == record["sha256"]:
+                log.info("%s: verified: a rebuild has the cached bytes", spec.artifact_name)
+                return
+            from detzip.cache.verification import mismatch
+
+            raise mismatch(
+                spec.artifact_name, record["key"], where, record, served, rebuilt, written.sha256
+            )
+
+    return verify
 
 
 def _written_then_keyed(
@@ -193,6 +239,17 @@ def _in_s3(
         assert artifact.key is not None
         remote = artifacts.remote
         found = remote.locate(spec.artifact_name, artifact.key, artifact.sha256)
+        if found is None and not artifacts.uploads:
+            raise DetzipError(
+                "{0} names the zip's object in the S3 cache, which does not hold it, and {1} "
+                "forbids writing it there; build it where the cache may be written, or give "
+                "{2} (a bucket this build may write)",
+                settings=[
+                    Setting("upload", "s3"),
+                    Setting("cache_write", artifacts.write),
+                    Setting("upload_to"),
+                ],
+            )
         if found is None:  # served locally, or the object went away: put it back
             remote.upload(spec.artifact_name, artifact.key, artifact.path, record)
             found = remote.locate(spec.artifact_name, artifact.key, artifact.sha256)

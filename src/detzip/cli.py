@@ -155,7 +155,7 @@ def _cache_given(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``detzip`` parser: every command (``function``, ``layer``, ``hash``, ``diff``,
-    ``build``, ``check``, ``terraform``, ``cache``) with its options and help; given
+    ``build``, ``why``, ``check``, ``terraform``, ``cache``) with its options and help; given
     ``command``, only that one's options are set up (the others are only listed)."""
     parser = _Parser(
         prog="detzip",
@@ -241,6 +241,26 @@ def _diff_parser(commands: Any, common: argparse.ArgumentParser, summary: str) -
     diff.add_argument("--json", action="store_true", help="print the differences as JSON")
 
 
+def _why_parser(commands: Any, common: argparse.ArgumentParser, summary: str) -> None:
+    why = commands.add_parser(
+        "why",
+        parents=[common],
+        help=summary,
+        description="Name what changed between the last build of NAME (its record in the local "
+        "cache: the zip at <output_dir>/NAME.zip, else the newest record of NAME) and a build "
+        "of NAME now: files added, removed or changed, exec bits, packages, options, the "
+        "target, detzip's version and format. Or, given two zips, between the builds the "
+        "cache recorded for them. It only reads: no zip, cache entry, memo or output is "
+        "written. Exit 0 whatever it finds.",
+    )
+    why.add_argument(
+        "what", metavar="NAME|OLD.zip", help="an artifact [tool.detzip] declares, or a zip"
+    )
+    why.add_argument("new", nargs="?", metavar="NEW.zip", help="with OLD.zip: the zip to explain")
+    _add_options(why, _options("config", "cache_dir"))
+    why.add_argument("--json", action="store_true", help="print the differences as JSON")
+
+
 def _build_parser(commands: Any, common: argparse.ArgumentParser, summary: str) -> None:
     build = commands.add_parser(
         "build",
@@ -293,9 +313,36 @@ def _cache_parser(commands: Any, common: argparse.ArgumentParser, summary: str) 
         description="The local cache holds built artifacts and wheels.",
     )
     actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
-    info = actions.add_parser("info", parents=[common], help="where the cache is and what it holds")
-    _add_options(info, _options("cache_dir"))
+    info = actions.add_parser(
+        "info",
+        parents=[common],
+        help="where the cache is and what it holds",
+        description="Where the local cache is and what it holds; with NAME, the entries of the "
+        "artifact NAME, newest first, with who built each (its provenance), in the local cache "
+        "and in the shared cache if one is configured (--cache or $DETZIP_CACHE).",
+    )
+    info.add_argument("name", nargs="?", metavar="NAME", help="an artifact's name")
+    _add_options(info, _options("cache_dir", "cache"))
     info.add_argument("--json", action="store_true", help="print as JSON")
+    verify = actions.add_parser(
+        "verify",
+        parents=[common],
+        help="rebuild a project's cached artifacts and compare bytes",
+        description="For each artifact of the project (all, the NAMEs given, or a random "
+        "--sample of them, with the layers they use): describe its key as a build would, look "
+        "up its entries in the local and the shared cache, and if there are any, rebuild it "
+        "without the cache and compare bytes. Writes no artifact and touches no output. Exit 0 "
+        "if every entry is what its key builds, 1 naming each one that is not.",
+    )
+    verify.add_argument("names", nargs="*", metavar="NAME", help="artifacts (default: all)")
+    verify.add_argument(
+        "--sample",
+        type=float,
+        metavar="FRACTION",
+        help="audit a random fraction of the artifacts, e.g. 0.1 (at least one)",
+    )
+    _add_options(verify, [*_options("config"), *_options("cache", "cache_dir", "require_cache")])
+    verify.add_argument("--json", action="store_true", help="print as JSON")
     prune = actions.add_parser(
         "prune",
         parents=[common],
@@ -331,6 +378,10 @@ _COMMAND_PARSERS: dict[str, tuple[str, Any]] = {
     "build": (
         "build every artifact the project declares ([tool.detzip])",
         _build_parser,
+    ),
+    "why": (
+        "say why an artifact changed since its last build (or between two zips)",
+        _why_parser,
     ),
     "check": (
         "check zips against Lambda's size limits",
@@ -471,7 +522,11 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     from detzip.cache import admin as cacheadmin
     from detzip.cache.layout import Layout
 
+    if args.action == "verify":
+        return _cmd_cache_verify(args)
     root = Layout.at(getattr(args, "cache_dir", None)).root
+    if args.action == "info" and args.name is not None:
+        return _cmd_cache_entries(args, root)
     if args.action == "info":
         found = cacheadmin.info(root)
         if args.json:
@@ -490,6 +545,73 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     else:
         print(pruned.render(args.dry_run))
     return EXIT_OK
+
+
+def _cmd_cache_entries(args: argparse.Namespace, root: Any) -> int:
+    """``detzip cache info NAME``: an artifact's entries, local and shared, with provenance."""
+    from detzip.cache import admin as cacheadmin
+    from detzip.cache.settings import CacheSettings
+    from detzip.errors import DetzipError
+
+    settings = replace_settings(CacheSettings(), args)
+    entries = cacheadmin.entries(root, args.name)
+    url, _ = settings.remote()
+    shared = None if settings.is_off() or url is None else url
+    if shared is not None:
+        from detzip.cache.artifacts import open_remote
+        from detzip.cache.remote import RemoteUnavailable
+
+        try:
+            found = open_remote(shared).records(args.name)
+        except RemoteUnavailable as exc:
+            raise DetzipError(f"cannot read the shared cache ({exc}); fix access to it") from None
+        entries += [cacheadmin.described(where, record, None) for where, record in found]
+    if not entries:
+        raise DetzipError(
+            f"no cache entry of an artifact named {args.name!r} in {root}"
+            + (f" or {shared}" if shared else "")
+            + "; build it first, or check the name (detzip cache info lists the cache)"
+        )
+    if args.json:
+        _print_json({"name": args.name, "entries": entries})
+    else:
+        print(cacheadmin.render_entries(entries))
+    return EXIT_OK
+
+
+def replace_settings(settings: Any, args: argparse.Namespace) -> Any:
+    """``settings`` with the cache flags given on the command line."""
+    from detzip._datatype import replace
+
+    return replace(settings, **_cache_given(args))
+
+
+def _cmd_cache_verify(args: argparse.Namespace) -> int:
+    """``detzip cache verify``: a project's cached artifacts, rebuilt and compared."""
+    from detzip import audit, project
+    from detzip.errors import speaking
+    from detzip.spelling import speller
+
+    loaded = project.load(getattr(args, "config", None), door="toml")
+    settings = replace_settings(loaded.cache, args)
+    chosen = audit.choose(loaded, args.names, args.sample)
+    with speaking(speller("cli")):
+        results = audit.audit(loaded, chosen, settings.open())
+    if args.json:
+        _print_json(
+            {
+                "config": str(loaded.config),
+                "ok": all(r.ok for r in results),
+                "artifacts": [r.to_dict() for r in results],
+            }
+        )
+    else:
+        print(audit.render(results))
+    for result in results:
+        for entry in result.entries:
+            if entry.problem is not None:
+                sys.stderr.write(f"detzip: error: {entry.problem}\n")
+    return EXIT_OK if all(r.ok for r in results) else EXIT_DIFFERENT
 
 
 def _cmd_hash(args: argparse.Namespace) -> int:
@@ -515,6 +637,41 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_DIFFERENT if differences else EXIT_OK
 
 
+def _cmd_why(args: argparse.Namespace) -> int:
+    """``detzip why NAME`` (in a project) or ``detzip why OLD.zip NEW.zip``: a report, exit 0."""
+    from pathlib import Path
+
+    from detzip import why
+    from detzip.cache.layout import Layout
+    from detzip.errors import DetzipError
+
+    root = Layout.at(getattr(args, "cache_dir", None)).root
+    if args.new is not None:
+        report = why.why_zips(Path(args.what), Path(args.new), root)
+    else:
+        from detzip import project
+        from detzip.errors import speaking
+        from detzip.spelling import speller
+
+        loaded = project.load(getattr(args, "config", None), door="toml")
+        name = args.what
+        loaded.select([name])  # (an unknown name: one line listing the declared ones)
+        declared = loaded.artifacts[name]
+        # what a project build never packs: its output folder and every artifact's zip
+        outputs = [loaded.output_dir, *(item.spec.output for item in loaded.artifacts.values())]
+        toml = speller("toml")
+        try:
+            with speaking(toml):
+                report = why.why_artifact(declared.spec, root, never_pack=outputs)
+        except DetzipError as exc:
+            raise exc.spelled(toml).prefixed(f"[{name}] ") from None
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.render())
+    return EXIT_OK
+
+
 _COMMANDS = {
     "function": _cmd_artifact,
     "layer": _cmd_artifact,
@@ -523,6 +680,7 @@ _COMMANDS = {
     "cache": _cmd_cache,
     "check": _cmd_check,
     "build": _cmd_build,
+    "why": _cmd_why,
     "terraform": _cmd_terraform,
 }
 

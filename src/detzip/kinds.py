@@ -77,7 +77,9 @@ def _resolved(spec: ArtifactSpec, store: Cache, never_pack: NeverPack) -> Resolv
 
         compile_excludes(dependencies.exclude, dependencies.default_excludes)
     layout = store.layout
-    resolved = resolved_set(dependencies, store.memo, layout.wheels, layout.resolved)
+    resolved = resolved_set(
+        dependencies, store.memo, layout.wheels, layout.resolved, seed=store.seed
+    )
     _not_an_input(spec.output, resolved.inputs)
     return resolved
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
 from detzip._datatype import datatype
+from detzip.cache.settings import WRITES
 from detzip.deps import targets as _targets
 from detzip.zip.options import Compressor
 
@@ -506,6 +507,26 @@ OPTIONS: tuple[Option, ...] = (
         "cache",
         default=False,
         doors=NOT_IN_TOML,
+    ),
+    Option(
+        "cache_write",
+        "str",
+        "which caches a build may write: all; local (the shared cache is only read: pull "
+        "requests, forks); none (nor the local cache folder) (none given: $DETZIP_CACHE_WRITE, "
+        "else all)",
+        BOTH,
+        "cache",
+        choices=WRITES,
+        metavar="WHICH",
+    ),
+    Option(
+        "verify",
+        "bool",
+        "rebuild every artifact a cache serves and compare bytes; exit 1 naming the entry if "
+        "they differ (costs a build without the cache)",
+        BOTH,
+        "cache",
+        default=False,
     ),
     Option(
         "name",

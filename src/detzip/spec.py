@@ -195,6 +195,8 @@ CACHE_FIELDS = {
     "cache_dir": "dir",
     "require_cache": "require",
     "no_cache": "enabled",
+    "cache_write": "write",
+    "verify": "verify",
 }
 
 

@@ -303,3 +303,67 @@ def _mtime(path: Path) -> float:
 def _unlink(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.unlink()
+
+
+def entries(root: Path, name: str) -> list[dict[str, object]]:
+    """The local cache's entries of the artifact ``name``, newest first: where each zip is,
+    its key, sha256 and size, its last use, and its record's provenance (who built it, where
+    and when)."""
+    import json
+
+    from detzip.cache.keys import safe_name, valid_record
+
+    stem = safe_name(name)
+    found = []
+    for path in _files(Layout(root).artifacts, ".json"):
+        head, _, digits = path.stem.rpartition("-")
+        if head != stem or not _ARTIFACT.fullmatch(path.name):
+            continue
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            continue
+        if not isinstance(record, dict) or not valid_record(record, record.get("key", "")):
+            continue
+        if record["name"] != name or not record["key"].startswith(digits):
+            continue
+        used = _mtime(path)
+        found.append((-used, path.name, described(str(path.with_suffix(".zip")), record, used)))
+    return [entry for _, _, entry in sorted(found)]
+
+
+def described(where: str, record: dict[str, object], last_used: float | None) -> dict[str, object]:
+    """An entry as ``detzip cache info NAME`` shows it."""
+    made = record.get("provenance")
+    return {
+        "where": where,
+        "name": record["name"],
+        "key": record["key"],
+        "sha256": record["sha256"],
+        "size": record["size"],
+        "last_used": last_used,
+        "provenance": made if isinstance(made, dict) else None,
+    }
+
+
+def render_entries(entries: list[dict[str, object]]) -> str:
+    """Entries as ``detzip cache info NAME`` prints them: one block per entry."""
+    from detzip.cache.verification import provenance_text
+
+    lines: list[str] = []
+    for entry in entries:
+        if lines:
+            lines.append("")
+        used = entry["last_used"]
+        lines += [
+            str(entry["where"]),
+            f"  key         {entry['key']}",
+            f"  sha256      {entry['sha256']}",
+            f"  size        {entry['size']:,} bytes",
+        ]
+        if isinstance(used, float):
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(used))
+            lines.append(f"  last used   {when}")
+        made = {"provenance": entry["provenance"]}
+        lines.append(f"  built by    {provenance_text(made).removeprefix('written by ')}")
+    return "\n".join(lines)

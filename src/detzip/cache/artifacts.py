@@ -7,8 +7,13 @@ record always names a complete zip, and every read checks the zip against the re
 truncated or corrupted entry is discarded with a warning and rebuilt, never served.
 
 Read-through: the local cache, then the remote one if configured (S3, see
-:mod:`detzip.cache.s3`), then a build; a build is stored locally and uploaded. Builds of one key
-hold a per-key lock, so processes building the same key at once wait for the first and then hit.
+:mod:`detzip.cache.s3`), then a build; a build is stored locally and uploaded, as far as
+``cache_write`` allows (``local``: nothing is uploaded; ``none``: nothing is stored either, and a
+download is kept only for this build). Builds of one key hold a per-key lock, so processes
+building the same key at once wait for the first and then hit.
+
+A served zip is trusted as far as its key: the bytes are checked against the record's sha256,
+not against what the key builds. ``verify`` (``--verify``) rebuilds it and compares.
 
 This module keeps its imports light: a hit must cost little more than Python's start-up.
 """
@@ -45,7 +50,7 @@ from detzip.errors import DetzipError, Setting, literal
 if TYPE_CHECKING:
     from detzip.zip.writer import WrittenZip
 
-__all__ = ["ArtifactCache", "Gate", "Outcome", "open_remote"]
+__all__ = ["ArtifactCache", "Gate", "Outcome", "Verify", "open_remote"]
 
 
 _CHUNK = 1 << 20
@@ -65,6 +70,9 @@ class Outcome(NamedTuple):
 
 Gate = Callable[[Path, Mapping[str, Any]], None]
 """Sees a zip (path, record) before it reaches the output; raises to refuse it."""
+Verify = Callable[[Path, Mapping[str, Any], str], None]
+"""Sees a zip a cache serves (path, record, where it came from) before it reaches the output;
+raises to refuse it (``--verify``: it is not what the key builds)."""
 
 
 def open_remote(url: str) -> Remote:
@@ -97,10 +105,21 @@ class ArtifactCache:
     ``require`` is true, which makes that an error."""
 
     def __init__(self, layout: Layout, remote: str | Remote | None = None, *,
-                 require: bool = False) -> None:  # fmt: skip
+                 require: bool = False, write: str = "all") -> None:  # fmt: skip
         self.layout = layout
         self.remote = open_remote(remote) if isinstance(remote, str) else remote
         self.require = require
+        self.write = write  # "all", "local" (the shared cache only read), "none" (nor this one)
+
+    @property
+    def keeps(self) -> bool:
+        """Whether built and downloaded zips are kept in the local cache."""
+        return self.write != "none"
+
+    @property
+    def uploads(self) -> bool:
+        """Whether built zips go to the shared cache."""
+        return self.write == "all" and self.remote is not None
 
     @property
     def folder(self) -> Path:
@@ -110,7 +129,7 @@ class ArtifactCache:
     def requiring_remote(self) -> ArtifactCache:
         """This cache, with an unreachable shared cache an error (a result that must name
         the zip's object in S3 cannot do without it)."""
-        return ArtifactCache(self.layout, self.remote, require=True)
+        return ArtifactCache(self.layout, self.remote, require=True, write=self.write)
 
     def through(
         self,
@@ -120,22 +139,26 @@ class ArtifactCache:
         output: str | os.PathLike[str],
         write: Callable[[Path], WrittenZip],
         gate: Gate | None = None,
+        verify: Verify | None = None,
     ) -> Outcome:
         """The zip for ``key`` at ``output``: served from a cache, else built and stored.
 
         ``write`` writes the zip to the path it is given (next to ``output``) and returns what
         it wrote. ``gate`` sees every zip (built or cached) with its record before it reaches
         ``output`` (a built one before it is stored or uploaded), and may refuse it by raising;
-        ``output`` is then left as it was, and nothing refused is cached.
+        ``output`` is then left as it was, and nothing refused is cached. ``verify`` sees a
+        served zip after the gate, with where it came from (the local entry's path, or the
+        remote cache's URL), and may refuse it the same way.
         """
         out = Path(output)
-        found = self._serve_local(name, key, out, gate)
+        checks = _Checks(gate, verify)
+        found = self._serve_local(name, key, out, checks)
         if found is not None:
             return found
         with self._lock(key):
-            found = self._serve_local(name, key, out, gate)  # another process just built it?
+            found = self._serve_local(name, key, out, checks)  # another process just built it?
             if found is None:
-                found = self._serve_remote(name, key, out, gate)
+                found = self._serve_remote(name, key, out, checks)
             if found is not None:
                 return found
             log.info("%s: building (key %s)", name, key[:16])
@@ -143,12 +166,29 @@ class ArtifactCache:
                 record = new_record(name, key, description, write(staged))
                 if gate is not None:  # (first: a zip it refuses is never stored nor uploaded)
                     gate(staged, record)
-                stored = self._store(name, key, staged, record)
-                self._upload(name, key, stored or staged, record)
+                stored = self._store(name, key, staged, record) if self.keeps else None
+                if self.uploads:
+                    self._upload(name, key, stored or staged, record)
                 publish(staged, out)  # staged was fsynced by the writer
         return Outcome(out, record, None, stored)
 
-    def _serve_local(self, name: str, key: str, output: Path, gate: Gate | None) -> Outcome | None:
+    def entry(self, name: str, key: str) -> tuple[Path, dict[str, Any]] | None:
+        """The local cache's entry for ``key`` (its zip and record), without serving it: a
+        record that is valid for the key and names a zip of its size (not yet hashed)."""
+        for record_path in self._records(name, key):
+            try:
+                record = json.loads(record_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError, RecursionError):
+                continue
+            if not valid_record(record, key):
+                continue
+            zip_path = record_path.with_suffix(".zip")
+            with contextlib.suppress(OSError):
+                if zip_path.stat().st_size == record["size"]:
+                    return zip_path, record
+        return None
+
+    def _serve_local(self, name: str, key: str, output: Path, checks: _Checks) -> Outcome | None:
         for record_path in self._records(name, key):
             try:
                 record = json.loads(record_path.read_text(encoding="utf-8"))
@@ -164,8 +204,8 @@ class ArtifactCache:
                 log.warning("%s: not a valid cache record; discarded, rebuilding", record_path)
                 self._discard(record_path)
                 continue
-            if gate is not None:
-                gate(zip_path, record)
+            checks.gate(zip_path, record)
+            checks.verify(zip_path, record, str(zip_path))
             if not self._serve(zip_path, record, output):
                 log.warning(
                     "%s: cached artifact is corrupt (not the sha256 its record names); "
@@ -174,8 +214,9 @@ class ArtifactCache:
                 )
                 self._discard(record_path)
                 continue
-            with contextlib.suppress(OSError):
-                os.utime(record_path)  # last use, for prune
+            if self.keeps:
+                with contextlib.suppress(OSError):
+                    os.utime(record_path)  # last use, for prune
             log.info("%s: cache hit (%s)", name, zip_path)
             return Outcome(output, record, "local", zip_path)
         return None
@@ -224,19 +265,22 @@ class ArtifactCache:
                 return False
         return True
 
-    def _serve_remote(self, name: str, key: str, output: Path, gate: Gate | None) -> Outcome | None:
+    def _serve_remote(self, name: str, key: str, output: Path, checks: _Checks) -> Outcome | None:
         if self.remote is None:
             return None
         try:  # the download lands in the local cache, to be kept there …
+            if not self.keeps:
+                raise _NotKept
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, temp_name = temporary(self.folder, INCOMING)  # locked while it is ours
             keep = True
-        except OSError as exc:  # … or, when it cannot take it, beside the output
-            log.warning(
-                "cannot keep artifacts in %s (%s); serving from the remote cache without it",
-                self.folder,
-                exc.strerror,
-            )
+        except (OSError, _NotKept) as exc:  # … or, when it cannot or must not, beside the output
+            if isinstance(exc, OSError):
+                log.warning(
+                    "cannot keep artifacts in %s (%s); serving from the remote cache without it",
+                    self.folder,
+                    exc.strerror,
+                )
             try:
                 output.parent.mkdir(parents=True, exist_ok=True)
                 fd, temp_name = temporary(output.parent, INCOMING)
@@ -255,14 +299,14 @@ class ArtifactCache:
                 return None
             if record is None:
                 return None
+            checks.gate(temp, record)  # (first: a zip they refuse is not kept)
+            checks.verify(temp, record, f"{self.remote.url} (key {key})")
             stored = temp
             if keep:
                 try:
                     stored = self._admit(name, key, temp, record)
                 except OSError as exc:
                     log.warning("cannot store the artifact in %s (%s)", self.folder, exc)
-            if gate is not None:
-                gate(stored, record)
             if not self._serve(stored, record, output):
                 return None
         finally:
@@ -321,7 +365,11 @@ class ArtifactCache:
 
     @contextlib.contextmanager
     def _lock(self, key: str) -> Iterator[None]:
-        """Hold an exclusive per-key lock (advisory; released by the kernel if we die)."""
+        """Hold an exclusive per-key lock (advisory; released by the kernel if we die); none
+        when the local cache is only read (its lock files are writes)."""
+        if not self.keeps:
+            yield
+            return
         folder = self.layout.locks
         path = self.layout.lock(key)
         try:
@@ -354,6 +402,26 @@ class ArtifactCache:
             held = bool(memo.digest(os.path.abspath(path), path, info) == record["sha256"])
         except OSError:
             return False
-        if held:
+        if held and self.keeps:
             memo.save()
         return held
+
+
+class _NotKept(Exception):
+    """The local cache must not take a download (``cache_write = "none"``)."""
+
+
+class _Checks:
+    """The gate and the verification a zip passes before it reaches the output."""
+
+    def __init__(self, gate: Gate | None, verify: Verify | None) -> None:
+        self._gate = gate
+        self._verify = verify
+
+    def gate(self, path: Path, record: Mapping[str, Any]) -> None:
+        if self._gate is not None:
+            self._gate(path, record)
+
+    def verify(self, path: Path, record: Mapping[str, Any], source: str) -> None:
+        if self._verify is not None:
+            self._verify(path, record, source)

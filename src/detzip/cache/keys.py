@@ -68,7 +68,10 @@ def new_record(
     name: str, key: str, description: Mapping[str, Any], written: WrittenZip
 ) -> dict[str, Any]:
     """The record of a zip just ``written`` under ``key``: what every cache keeps beside it and
-    every build reports (see :data:`RECORD_FIELDS`)."""
+    every build reports (see :data:`RECORD_FIELDS`), with its ``provenance`` (who built it,
+    where and when: outside the key, see :mod:`detzip.cache.provenance`)."""
+    from detzip.cache.provenance import provenance
+
     return {
         "detzip-cache-entry": KEY_VERSION,
         "key": key,
@@ -78,6 +81,7 @@ def new_record(
         "unzipped_size": written.unzipped_size,
         "entries": written.entries,
         "options": dict(description),
+        "provenance": provenance(),
     }
 
 

@@ -39,6 +39,11 @@ class Remote(Protocol):
         """Store an entry. Raises :class:`RemoteUnavailable` when that fails."""
         ...
 
+    def records(self, name: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every entry stored under ``name``: its zip's URL and its record. Raises
+        :class:`RemoteUnavailable` when it cannot ask."""
+        ...
+
     def locate(self, name: str, key: str, sha256: str) -> StoredObject | None:
         """The entry's zip as an object Lambda can read, if the remote holds exactly these bytes
         (None: absent, or other bytes). Raises :class:`RemoteUnavailable` when it cannot ask."""

@@ -6,6 +6,11 @@ zip). Lookups go by key, so a zip built under one name is found under any other.
 uploaded after the zip, so a record names a complete zip. A download is hashed on the way in; a
 zip whose sha256 is not the record's is rejected with a warning and never used.
 
+Entries are immutable: every object is written with a conditional put (``If-None-Match: *``),
+so nothing already there is ever replaced. Two builds of one key that race both succeed (their
+bytes are the same); an entry that holds other bytes than this build is a conflict, warned of
+and left for ``detzip cache verify`` to name — never overwritten.
+
 Credentials, region and endpoint come from boto3's usual configuration (environment, profiles,
 instance roles; ``AWS_ENDPOINT_URL_S3`` for S3-compatible servers). Timeouts are short and
 retries few: an unreachable cache should cost seconds, not minutes, before detzip builds locally.
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from detzip import _log as log
-from detzip.cache.keys import canonical_json, entry_name, valid_record
+from detzip.cache.keys import canonical_json, entry_name, safe_name, valid_record
 from detzip.cache.remote import RemoteUnavailable, StoredObject
 from detzip.errors import DetzipError
 
@@ -101,7 +106,8 @@ class S3Cache:
         claimed = {record.get("sha256"), response.get("Metadata", {}).get("sha256")}
         if claimed != {digest.hexdigest()}:
             log.warning(
-                "s3://%s/%s: its sha256 is %s, not the %s its record names; rejected, building",
+                "s3://%s/%s: its sha256 is %s, not the %s its record names; rejected, building "
+                "(entries are never replaced: remove the object)",
                 self.bucket,
                 zip_key,
                 digest.hexdigest(),
@@ -111,23 +117,94 @@ class S3Cache:
         return record
 
     def upload(self, name: str, key: str, zip_path: Path, record: Mapping[str, Any]) -> None:
-        """Put the zip (with its sha256 and key as metadata), then its record under ``keys/``."""
+        """Put the zip (with its sha256 and key as metadata), then its record under ``keys/``,
+        each only if absent. A zip already there with other bytes is a conflict: warned of, and
+        no record is written for it."""
+        sha256 = str(record["sha256"])
+        zip_key = self._zip(name, key)
         with _translated(self.url):
-            client = self.client()
             with open(zip_path, "rb") as body:
-                client.put_object(
-                    Bucket=self.bucket,
-                    Key=self._zip(name, key),
-                    Body=body,
-                    ContentType="application/zip",
-                    Metadata={"sha256": str(record["sha256"]), "key": key},
+                fresh = self._put_new(
+                    zip_key, body, "application/zip", {"sha256": sha256, "key": key}
                 )
-            client.put_object(
+            if not fresh and self.head(zip_key, sha256) is None:
+                self._conflict(zip_key, key, sha256)
+                return
+            record_key = self._record(key)
+            if not self._put_new(record_key, canonical_json(dict(record)), "application/json"):
+                kept = self._get(record_key)
+                try:
+                    same = kept is not None and json.loads(kept).get("sha256") == sha256
+                except (ValueError, AttributeError, RecursionError):
+                    same = False
+                if not same:
+                    self._conflict(record_key, key, sha256)
+
+    def _put_new(
+        self, object_key: str, body: Any, content_type: str, metadata: dict[str, str] | None = None
+    ) -> bool:
+        """Put ``body`` at ``object_key`` unless an object is there (``If-None-Match: *``);
+        whether it was written (False: one was there, or another writer's put won a race)."""
+        from botocore.exceptions import ClientError
+
+        extra = {"Metadata": metadata} if metadata else {}
+        try:
+            self.client().put_object(
                 Bucket=self.bucket,
-                Key=self._record(key),
-                Body=canonical_json(dict(record)),
-                ContentType="application/json",
+                Key=object_key,
+                Body=body,
+                ContentType=content_type,
+                IfNoneMatch="*",
+                **extra,
             )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (412, 409):
+                return False
+            raise
+        return True
+
+    def _conflict(self, object_key: str, key: str, sha256: str) -> None:
+        log.warning(
+            "s3://%s/%s already holds another artifact than this build of key %s (sha256 %s); "
+            "left as it is (entries are never replaced) — detzip cache verify names the "
+            "entry that is not what its key builds",
+            self.bucket,
+            object_key,
+            key[:16],
+            sha256,
+        )
+
+    def records(self, name: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every entry stored under ``name`` (its zip's URL, its record), as listed now; an entry
+        whose record is missing or not its key's is left out."""
+        import re
+
+        stem = safe_name(name)
+        pattern = re.compile(re.escape(stem) + r"-[0-9a-f]{16}\.zip")
+        found = []
+        with _translated(self.url):
+            pages = (
+                self.client()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=self.bucket, Prefix=self._object(f"{stem}-"))
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    object_key = item["Key"]
+                    if not pattern.fullmatch(object_key.rpartition("/")[2]):
+                        continue
+                    head = self.client().head_object(Bucket=self.bucket, Key=object_key)
+                    key = head.get("Metadata", {}).get("key", "")
+                    body = self._get(self._record(key)) if len(key) == 64 else None
+                    try:
+                        record = None if body is None else json.loads(body)
+                    except (ValueError, RecursionError):
+                        record = None
+                    if isinstance(record, dict) and valid_record(record, key):
+                        found.append((f"s3://{self.bucket}/{object_key}", record))
+        return found
 
     def locate(self, name: str, key: str, sha256: str) -> StoredObject | None:
         """The cached zip of ``key`` (HEAD), if it is there with exactly ``sha256``."""
@@ -156,15 +233,16 @@ class S3Cache:
         found = self.head(object_key, sha256)
         if found is not None:
             return found
-        with _translated(self.url), open(zip_path, "rb") as body:
-            response = self.client().put_object(
-                Bucket=self.bucket,
-                Key=object_key,
-                Body=body,
-                ContentType="application/zip",
-                Metadata={"sha256": sha256},
+        with _translated(self.url):
+            with open(zip_path, "rb") as body:
+                fresh = self._put_new(object_key, body, "application/zip", {"sha256": sha256})
+            found = self.head(object_key, sha256)  # (its version; a race lost: the other's)
+        if found is None:
+            raise RemoteUnavailable(
+                f"s3://{self.bucket}/{object_key}: "
+                + ("the uploaded object is not there" if fresh else "holds other bytes")
             )
-        return StoredObject(self.bucket, object_key, str(response.get("VersionId") or ""))
+        return found
 
     def _get(self, object_key: str) -> bytes | None:
         response = self._get_object(object_key)

@@ -16,10 +16,13 @@ from detzip._datatype import datatype
 if TYPE_CHECKING:
     from detzip.cache.local import Cache
 
-__all__ = ["OFF", "CacheSettings"]
+__all__ = ["OFF", "WRITES", "CacheSettings"]
 
 #: values of ``$DETZIP_CACHE`` / ``--cache`` that turn the artifact cache off
 OFF = ("off", "none", "no", "false", "0")
+#: what a build may write to the caches it reads (``cache_write``): every cache; the local one
+#: only (the shared cache is read-only); none (the local cache folder is read-only too)
+WRITES = ("all", "local", "none")
 
 
 @datatype
@@ -30,13 +33,17 @@ class CacheSettings:
     off; None means ``$DETZIP_CACHE`` (itself unset: local only). ``dir`` is the local cache
     folder (None: :func:`~detzip.cache.layout.default_cache_dir`), which also holds the wheel
     store. ``require`` makes an unreachable shared cache an error; ``enabled=False`` neither
-    reads nor writes artifacts (``--no-cache``).
+    reads nor writes artifacts (``--no-cache``). ``write`` says which caches a build may write
+    (one of :data:`WRITES`; None means ``$DETZIP_CACHE_WRITE``, itself unset: ``all``), and
+    ``verify`` rebuilds every artifact a cache serves and compares bytes.
     """
 
     url: str | None = None
     dir: Path | None = None
     require: bool = False
     enabled: bool = True
+    write: str | None = None
+    verify: bool = False
 
     def remote(self, environ: Mapping[str, str] | None = None) -> tuple[str | None, str]:
         """The shared cache's URL (None: none, or ``off``) and where that was said."""
@@ -47,6 +54,24 @@ class CacheSettings:
             url, origin = env.get("DETZIP_CACHE", "").strip(), "$DETZIP_CACHE"
         return (url or None), origin
 
+    def writes(self, environ: Mapping[str, str] | None = None) -> str:
+        """Which caches a build may write: ``all``, ``local`` or ``none`` (see :data:`WRITES`)."""
+        if self.write is not None:
+            value, origin = self.write, None
+        else:
+            env = os.environ if environ is None else environ
+            origin = "$DETZIP_CACHE_WRITE"
+            value = env.get("DETZIP_CACHE_WRITE", "").strip() or "all"
+        if value not in WRITES:
+            from detzip.errors import DetzipError, Setting, literal
+
+            where = f"{origin} is" if origin else "{0} is"
+            raise DetzipError(
+                f"{where} {literal(repr(value))}; use one of {', '.join(WRITES)}",
+                settings=[] if origin else [Setting("cache_write")],
+            )
+        return value
+
     def is_off(self, environ: Mapping[str, str] | None = None) -> bool:
         """True when no artifact is read or written (``--no-cache``, or the URL ``off``)."""
         url, _ = self.remote(environ)
@@ -56,6 +81,8 @@ class CacheSettings:
         """The :class:`~detzip.cache.local.Cache` these settings describe."""
         from detzip.cache.local import Cache
 
+        write, verify = self.writes(environ), self.verify
         if self.is_off(environ):
-            return Cache(self.dir, enabled=False)
-        return Cache(self.dir, self.remote(environ)[0], require=self.require)
+            return Cache(self.dir, enabled=False, write=write, verify=verify)
+        url = self.remote(environ)[0]
+        return Cache(self.dir, url, require=self.require, write=write, verify=verify)

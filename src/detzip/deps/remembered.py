@@ -40,16 +40,19 @@ class ResolvedSet:
     wheels: Callable[[], list[StoredWheel | LocalWheel]]
 
 
-def resolved_set(deps: Dependencies, memo: Memo, wheels: Path, resolved: Path) -> ResolvedSet:
+def resolved_set(
+    deps: Dependencies, memo: Memo, wheels: Path, resolved: Path, *, seed: Path | None = None
+) -> ResolvedSet:
     """The resolved set for ``deps``: remembered in ``memo`` if no input changed, else read from
-    the lock; the wheels go to the store in folder ``wheels`` (pip's choices: ``resolved``)."""
+    the lock; the wheels go to the store in folder ``wheels`` (pip's choices: ``resolved``),
+    copied from the read-only store ``seed`` where it has them."""
 
     def read() -> Resolution:
         # packaging, the lock readers and the wheel store: imported only now
         from detzip.deps.resolution import resolve
         from detzip.deps.store import WheelStore
 
-        return resolve(deps, WheelStore(wheels, resolved), memo)
+        return resolve(deps, WheelStore(wheels, resolved, seed=seed), memo)
 
     request = deps.request()
     remembered = memo.recall("dependencies", request)

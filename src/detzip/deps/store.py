@@ -97,11 +97,16 @@ class StoredWheel:
 
 class WheelStore:
     """Wheels under ``folder`` by sha256; ``resolved`` remembers which wheel pip chose for a pin
-    the lock leaves to it (the cache's :class:`~detzip.cache.layout.Layout` names both)."""
+    the lock leaves to it (the cache's :class:`~detzip.cache.layout.Layout` names both).
+    ``seed`` is another store, only read: a wheel it holds is copied in (and checked) rather
+    than fetched (a build that must not write the local cache, ``cache_write = "none"``)."""
 
-    def __init__(self, folder: Path, resolved: Path, failed: Path | None = None) -> None:
+    def __init__(
+        self, folder: Path, resolved: Path, failed: Path | None = None, *, seed: Path | None = None
+    ) -> None:
         self.root = folder
         self.memo = resolved
+        self.seed = seed
         # failed sdist builds (see :class:`detzip.deps._sdist.Failures`): the cache's
         # ``failed-builds`` folder, beside the store's
         self.failed = failed if failed is not None else folder.parent / "failed-builds"
@@ -118,10 +123,27 @@ class WheelStore:
         except OSError:  # not stored, or the store cannot be read: fetch it
             return None
         if len(names) != 1 or not _readable(folder / names[0]):
-            return None
+            return None if self.seed is None else self._seeded(sha256)
         with contextlib.suppress(OSError):
             os.utime(folder)  # last use, for prune
         return folder / names[0]
+
+    def _seeded(self, sha256: str) -> Path | None:
+        """The seed store's wheel with this sha256, copied in once its bytes and members are
+        checked (a wheel the seed holds with other bytes is not used, and fetched instead)."""
+        assert self.seed is not None
+        folder = self.seed / sha256[:2] / sha256
+        try:
+            names = [n for n in os.listdir(folder) if not n.startswith(".")]
+        except OSError:
+            return None
+        if len(names) != 1 or not _readable(folder / names[0]):
+            return None
+        try:
+            return self.add(folder / names[0], sha256)  # (checks its sha256 and its members)
+        except DetzipError as exc:
+            log.warning("%s; fetching it again", exc)
+            return None
 
     def add(self, source: Path, sha256: str, verdict: Verdict | None = None) -> Path:
         """Copy ``source`` (whose bytes have this sha256) into the store, once its members are
@@ -168,10 +190,17 @@ class WheelStore:
 
     def remembered(self, pin: Pin, target: Target, options: Sequence[str]) -> StoredWheel | None:
         """The wheel pip chose for ``pin`` on ``target`` before, if it is still stored."""
+        memo = self._memo_key(pin, target, options)
         try:
-            data = json.loads(self._memo_key(pin, target, options).read_text(encoding="utf-8"))
+            data = json.loads(memo.read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError):
-            return None
+            if self.seed is None:
+                return None
+            try:  # what pip chose is in the seed's memo too (its wheel: copied from the seed)
+                seeded = self.seed.parent / "resolved" / memo.name
+                data = json.loads(seeded.read_text(encoding="utf-8"))
+            except (OSError, ValueError, RecursionError):
+                return None
         accepted = pin.accepted_hashes
         if not isinstance(data, dict) or not isinstance(data.get("sha256"), str):
             return None
