@@ -44,6 +44,18 @@ def test_an_error_speaks_each_doors_language(door: optiontable.Door, expected: s
     assert error.prefixed("[api] ").render(speller(door)).startswith("[api] big.zip: ")
 
 
+def test_an_error_that_takes_more_than_a_message_keeps_all_of_it_when_reworded() -> None:
+    """pip's failure carries pip's output: a project's prefix, a door's spelling or another
+    path must keep it (copying it once raised a TypeError, a traceback instead of one line)."""
+    from detzip.deps.pip import PipFailed
+
+    error = PipFailed("pip could not download alpha", "ERROR: THESE PACKAGES DO NOT MATCH")
+    for changed in (error.prefixed("[deps] "), error.about("uv.lock"), error.spelled(str)):
+        assert type(changed) is PipFailed and changed.output == error.output
+        assert changed.exit_code == 2 and "pip could not download alpha" in str(changed)
+    assert str(error.prefixed("[deps] ")) == "[deps] pip could not download alpha"
+
+
 def test_spellings_of_lists_flags_and_negations() -> None:
     from detzip.spelling import spell
 

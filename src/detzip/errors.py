@@ -104,9 +104,11 @@ class DetzipError(Exception):
         return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
     def _copy(self) -> DetzipError:
-        import copy  # (only errors are copied: a run without one does not load it)
-
-        return copy.copy(self)
+        # not copy.copy: it would call the class with the message alone, and a subclass may
+        # take more (pip's failure takes pip's output)
+        error = type(self).__new__(type(self), *self.args)
+        error.__dict__.update(self.__dict__)
+        return error
 
     def spelled(self, spell: Spelling) -> DetzipError:
         """The same error with its settings written out in ``spell``'s words, for good: an
