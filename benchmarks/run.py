@@ -22,6 +22,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_bytecode  # noqa: E402
 import bench_cache  # noqa: E402
+import bench_fleet  # noqa: E402
 import bench_git  # noqa: E402
 import bench_layer  # noqa: E402
 import bench_memory  # noqa: E402
@@ -34,6 +35,7 @@ BENCHMARKS = {
     "cache": bench_cache.run,
     "bytecode": bench_bytecode.run,
     "git": bench_git.run,
+    "fleet": bench_fleet.run,
 }
 
 

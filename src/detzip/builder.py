@@ -40,7 +40,11 @@ __all__ = ["build", "describe"]
 
 
 def build(
-    spec: ArtifactSpec, cache: Cache | None = None, *, never_pack: Sequence[Path] = ()
+    spec: ArtifactSpec,
+    cache: Cache | None = None,
+    *,
+    never_pack: Sequence[Path] = (),
+    known: _fs.NeverPack = frozenset(),
 ) -> Artifact:
     """Build the artifact ``spec`` describes, or serve it from the cache; returns the result.
 
@@ -50,9 +54,9 @@ def build(
     then left as it was). A function over a limit together with ``spec.layers`` is written and
     returned with :attr:`~detzip.artifact.Artifact.problems` saying why.
 
-    Nothing packed is ever detzip's own: the output, the cache folder, and the folders in
-    ``never_pack`` (a project's output folder): the bytes must not depend on what was
-    built before.
+    Nothing packed is ever detzip's own: the output, the cache folder, and the files and
+    folders in ``never_pack`` (a project's output folder), or ``known`` by their identities
+    (taken once for many builds): the bytes must not depend on what was built before.
     """
     check_output_name(spec.output)
     store = cache if cache is not None else spec.cache.open()
@@ -61,7 +65,7 @@ def build(
     _say_when(spec, options)
     upload = _upload(spec)
     gate = _gate(spec, upload)
-    source = input_for(spec, store, _fs.never_pack(spec.output, store.root, *never_pack))
+    source = input_for(spec, store, _fs.never_pack(spec.output, store.root, *never_pack) | known)
 
     def write(path: Path) -> WrittenZip:
         from detzip.zip.writer import write_zip
@@ -267,9 +271,15 @@ def _in_s3(
 
 def _outside(output: Path, folder: Path, what: str) -> None:
     """Refuse an output inside ``folder`` (the cache: its entries are detzip's to write)."""
-    if real(output).is_relative_to(real(folder)):
+    resolved = _REAL.get(folder)
+    if resolved is None:  # (the cache folder's, once per process: every build asks)
+        resolved = _REAL[folder] = real(folder)
+    if real(output).is_relative_to(resolved):
         raise DetzipError(
             f"is inside {what} ({folder}), which detzip manages; choose another {{0}}",
             output,
             settings=[Setting("output")],
         )
+
+
+_REAL: dict[Path, Path] = {}

@@ -277,6 +277,12 @@ def _build_parser(commands: Any, common: argparse.ArgumentParser, summary: str) 
         "names", nargs="*", metavar="NAME", help="build only these (and the layers they use)"
     )
     _add_options(build, [*_options("config"), *_cache_options()])
+    build.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="build shard K of N (1-based): the artifacts whose name hashes to K, and the layers "
+        "they use; N CI jobs sharing an S3 cache build each artifact once between them",
+    )
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -463,12 +469,14 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from detzip import project
     from detzip._datatype import replace
 
+    shard = None if args.shard is None else project.parse_shard(args.shard)
     loaded = project.load(getattr(args, "config", None), door="toml")
     settings = replace(loaded.cache, **_cache_given(args))
     results = loaded.build(
         args.names,
         cache=settings.open(),
         on_start=lambda declared: progress.status(f"{declared.kind} {declared.name}…"),
+        shard=shard,
     )
     progress.clear()
     if args.json:

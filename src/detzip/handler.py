@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import os
 import re
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -52,19 +53,18 @@ def check_handler(
         for prefix in ("python/", f"python/lib/{runtime}/site-packages/")
     ]
     relative = module.replace(".", "/")
-    seen_modules: set[str] = set()
     for zip_path, prefix in roots:
-        with zipfile.ZipFile(zip_path) as archive:
-            names = archive.namelist()
-            seen_modules.update(_modules(names, prefix))
-            for candidate in (f"{prefix}{relative}.py", f"{prefix}{relative}/__init__.py"):
-                if candidate in names:
-                    where = label if zip_path == function_zip else str(zip_path)
-                    _check_module(archive.read(candidate), candidate, function, handler, where)
-                    return
-            if any(_is_extension(n, prefix + relative) for n in names):
-                return  # a compiled module: its names cannot be read here, Lambda will see
+        names, found = _find(
+            zip_path, (f"{prefix}{relative}.py", f"{prefix}{relative}/__init__.py")
+        )
+        if found is not None:
+            where = label if zip_path == function_zip else str(zip_path)
+            _check_module(found[1], found[0], function, handler, where)
+            return
+        if any(_is_extension(n, prefix + relative) for n in names):
+            return  # a compiled module: its names cannot be read here, Lambda will see
     where = "the function zip" + (" and python/ of its layers" if layers else "")
+    seen_modules = {m for zip_path, prefix in roots for m in _modules(_names(zip_path), prefix)}
     nearest = difflib.get_close_matches(module, sorted(seen_modules), n=1, cutoff=0.6)
     hint = f"; did you mean {nearest[0]}.{function}?" if nearest else ""
     raise DetzipError(
@@ -74,6 +74,33 @@ def check_handler(
         label,
         settings=[Setting("handler")],
     )
+
+
+#: the member names of zips read in this process, by path and stat (a layer many functions use
+#: is read once: a rewritten file has another stat)
+_NAMES: dict[tuple[str, int, int, int, int], frozenset[str]] = {}
+
+
+def _names(zip_path: Path) -> frozenset[str]:
+    """The member names of ``zip_path``, read once per process while its stat is unchanged."""
+    return _find(zip_path, ())[0]
+
+
+def _find(zip_path: Path, wanted: Sequence[str]) -> tuple[frozenset[str], tuple[str, bytes] | None]:
+    """The member names of ``zip_path`` (read once per process while its stat is unchanged)
+    and the first of ``wanted`` it holds with its bytes, in one opening of the zip."""
+    info = os.stat(zip_path)
+    seen = (os.path.abspath(zip_path), info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
+    names = _NAMES.get(seen)
+    if names is not None and not any(name in names for name in wanted):
+        return names, None
+    with zipfile.ZipFile(zip_path) as archive:
+        if names is None:
+            names = _NAMES[seen] = frozenset(archive.namelist())
+        for name in wanted:
+            if name in names:
+                return names, (name, archive.read(name))
+    return names, None
 
 
 def _check_module(source: bytes, member: str, function: str, handler: str, zip_path: str) -> None:

@@ -9,6 +9,7 @@ alone — nothing is decompressed, so a zip bomb costs nothing to check.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -213,10 +214,29 @@ def read_sizes(path: str | os.PathLike[str], role: str, *, verify: bool = False)
     """Sizes from the central directory; not a zip, or an inconsistent one, is an error. With
     ``verify`` every member is inflated too and must give the size and CRC-32 recorded (so the
     sizes added up are true ones: a member may record 100 bytes and inflate to gigabytes)."""
+    where = regular_file(Path(path))
+    seen = None
+    if not verify:  # (a layer many functions use is read once while its stat is unchanged)
+        with contextlib.suppress(OSError):
+            info = where.stat()
+            seen = (str(where.absolute()), role, info.st_size, info.st_mtime_ns, info.st_ino,
+                    info.st_dev)  # fmt: skip
+            if seen in _SIZES:
+                return _SIZES[seen]
+    sizes = _read_sizes(where, role, verify)
+    if seen is not None:
+        _SIZES[seen] = sizes
+    return sizes
+
+
+#: zips' sizes read in this process, by path, role and stat
+_SIZES: dict[tuple[str, str, int, int, int, int], ZipSizes] = {}
+
+
+def _read_sizes(where: Path, role: str, verify: bool) -> ZipSizes:
     import struct
     import zipfile
 
-    where = regular_file(Path(path))
     try:
         length = where.stat().st_size
         with zipfile.ZipFile(where) as archive:

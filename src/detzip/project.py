@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,8 @@ __all__ = [
     "Project",
     "find_config",
     "load",
+    "parse_shard",
+    "shard_of",
     "summary",
     "toml_keys",
 ]
@@ -69,7 +72,7 @@ PROJECT_KEYS: dict[str, dict[str, tuple[str, str]]] = {
     "function": {"layers": ("list", "the layers it uses, by name")},
 }
 #: the project's shared cache is the top level's alone
-_TOP_ONLY = ("cache",)
+_TOP_ONLY = ("cache", "cache_write", "verify")
 
 
 def toml_keys(where: str) -> dict[str, Option | None]:
@@ -103,13 +106,23 @@ class Declared:
 
 @datatype(slots=False)
 class Project:
-    """A loaded project file: its artifacts and where they are written."""
+    """A loaded project file: its artifacts and where they are written.
+
+    ``artifacts`` holds those that were read (all of them unless :func:`load` was given
+    ``only``); ``kinds`` every name the file declares, with its kind.
+    """
 
     config: Path
     root: Path
     output_dir: Path
     artifacts: dict[str, Declared]
     cache: CacheSettings = field(default_factory=CacheSettings)
+    kinds: dict[str, Kind] = field(default_factory=dict)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every artifact the file declares, in its order (read or not)."""
+        return tuple(self.kinds or self.artifacts)
 
     def output(self, name: str) -> Path:
         """Where the artifact ``name`` is written: ``<output_dir>/<name>.zip``."""
@@ -117,18 +130,28 @@ class Project:
 
     def select(self, names: Sequence[str]) -> list[Declared]:
         """The named artifacts and the layers they use (all if none named), layers first."""
-        unknown = [name for name in names if name not in self.artifacts]
-        if unknown:
-            raise DetzipError(
-                f"no artifact named {', '.join(unknown)}; declared: "
-                f"{', '.join(sorted(self.artifacts)) or 'none'}",
-                self.config,
-            )
-        chosen = set(names or self.artifacts)
+        _refuse_unknown(names, dict.fromkeys(self.names), self.config)
+        chosen = set(names or self.names)
         for name in list(chosen):
-            chosen.update(self.artifacts[name].layers)
-        declared = [self.artifacts[name] for name in sorted(chosen)]
+            chosen.update(self._read(name).layers)
+        declared = [self._read(name) for name in sorted(chosen)]
         return sorted(declared, key=lambda item: item.kind != "layer")
+
+    def shard(self, k: int, n: int) -> list[str]:
+        """The names shard ``k`` of ``n`` (1-based) builds, sorted: those whose name's sha256,
+        as a number, is ``k - 1`` modulo ``n``. By name, not position: adding or removing an
+        artifact moves no other, and shards 1..n together hold every name exactly once. The
+        layers they use are not added here (:meth:`select` adds them); a shard may be empty."""
+        _check_shard(k, n)
+        return sorted(name for name in self.names if shard_of(name, n) == k)
+
+    def _read(self, name: str) -> Declared:
+        try:
+            return self.artifacts[name]
+        except KeyError:
+            raise DetzipError(
+                f"{name} was not read (load(only=...) named others); load it too", self.config
+            ) from None
 
     def build(
         self,
@@ -136,30 +159,45 @@ class Project:
         *,
         cache: Cache | None = None,
         on_start: Callable[[Declared], None] | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> list[Built]:
         """Build the named artifacts (all by default) and the layers they use, through the cache.
+
+        ``shard`` (K, N) keeps those of them in shard K of N (:meth:`shard`), with the layers
+        they use: nothing at all when none is in it (never everything).
 
         ``cache`` defaults to the project's (its ``cache`` key, else ``$DETZIP_CACHE``, local
         by default). Each function is checked with its layers against Lambda's unzipped limit
         and layer count; see :attr:`Built.problems`. An error names the artifact and speaks
         the project file's language (``upload = "s3"``).
         """
+        from detzip._fs import never_pack
         from detzip.builder import build
 
+        if shard is not None:
+            _refuse_unknown(names, dict.fromkeys(self.names), self.config)
+            mine = set(self.shard(*shard))
+            names = [name for name in names or self.names if name in mine]
+            if not names:
+                return []
+        chosen = self.select(names)
         store = cache if cache is not None else self.cache.open()
         # no artifact of the project ever packs another's zip (output_dir = "." with
         # source = "." would pack the others' outputs, and change with every build)
-        outputs = [self.output_dir, *(item.spec.output for item in self.artifacts.values())]
+        # (their identities are taken once, and each output's as it is written: stat'ing every
+        # output for every build grew with the square of the artifacts)
+        outputs = never_pack(self.output_dir, *(self.output(name) for name in self.names))
         results = []
         toml = speller("toml")
-        for declared in self.select(names):
+        for declared in chosen:
             if on_start is not None:
                 on_start(declared)
             try:
                 with speaking(toml):  # its warnings too: the file is where to fix them
-                    artifact = build(declared.spec, store, never_pack=outputs)
+                    artifact = build(declared.spec, store, known=outputs)
             except DetzipError as exc:
                 raise exc.spelled(toml).prefixed(f"[{declared.name}] ") from None
+            outputs |= never_pack(self.output_dir, declared.spec.output)
             results.append(Built(declared, artifact))
         return results
 
@@ -237,6 +275,36 @@ def summary(results: Sequence[Built]) -> str:
     return "\n".join(lines)
 
 
+def shard_of(name: str, n: int) -> int:
+    """The shard (1..``n``) that builds the artifact ``name``: its name's sha256, as a number,
+    modulo ``n``, plus one. It depends on the name and ``n`` alone."""
+    import hashlib
+
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return int.from_bytes(digest, "big") % n + 1
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` (``--shard 2/4``: shard 2 of 4, 1-based) as ``(K, N)``; anything else is a
+    :class:`DetzipError` of one line."""
+    match = re.fullmatch(r"\s*(\d{1,9})\s*/\s*(\d{1,9})\s*", text)
+    if match is None:
+        raise DetzipError(
+            f"--shard {text.strip()[:40]!r} is not K/N; give shard K of N, e.g. --shard 1/4 "
+            "(K is 1 to N)"
+        )
+    k, n = int(match[1]), int(match[2])
+    _check_shard(k, n, f"--shard {k}/{n}: ")
+    return k, n
+
+
+def _check_shard(k: int, n: int, said: str = "") -> None:
+    if n < 1:
+        raise DetzipError(f"{said or f'shard {k} of {n}: '}N must be at least 1")
+    if not 1 <= k <= n:
+        raise DetzipError(f"{said or f'shard {k} of {n}: '}K must be 1..N (1 to {n})")
+
+
 def find_config(start: str | os.PathLike[str] | None = None) -> Path:
     """``start`` if it is a file; else the nearest detzip.toml or pyproject.toml with
     ``[tool.detzip]`` in ``start`` (default: the working directory) or above it."""
@@ -251,10 +319,8 @@ def find_config(start: str | os.PathLike[str] | None = None) -> Path:
         if (folder / "detzip.toml").is_file():
             return folder / "detzip.toml"
         candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            tool = _toml.load(candidate).get("tool")
-            if isinstance(tool, dict) and "detzip" in tool:
-                return candidate
+        if candidate.is_file() and _declares_detzip(candidate):
+            return candidate
     raise DetzipError(
         "no detzip.toml, or pyproject.toml with [tool.detzip], here or in a parent folder; "
         "create one (see the README) or give {0}",
@@ -263,22 +329,89 @@ def find_config(start: str | os.PathLike[str] | None = None) -> Path:
     )
 
 
+def _declares_detzip(pyproject: Path) -> bool:
+    """Whether ``pyproject`` has ``[tool.detzip]``: a header line says so without reading the
+    rest (:func:`load` reads it, and refuses it if it is not TOML); else it is read."""
+    try:
+        text = pyproject.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        text = None  # read below, to be refused in its own words
+    if text is not None:
+        if '"""' not in text and "'''" not in text and _DETZIP_HEADER.search(text):
+            return True
+        if "detzip" not in text:
+            return False
+    tool = _toml.load(pyproject).get("tool")
+    return isinstance(tool, dict) and "detzip" in tool
+
+
+#: ``[tool.detzip]`` or one of its tables, alone on a line
+_DETZIP_HEADER = re.compile(r"^\[tool\.detzip[\].]", re.M)
+#: a table header of bare keys alone on its line (a comment may follow)
+_HEADER = re.compile(r"\[([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\][ \t]*(?:#.*)?\r?")
+
+
+def _read(path: Path, only: Sequence[str] | None) -> dict[str, Any]:
+    """The project file's TOML. With ``only``, the body of each function's table not named
+    there is left out before the text is parsed (its header stays, on its own line, so every
+    name, every table and every line number is what the whole file has): the parse does not
+    grow with the functions the query does not name. Text this cannot split with certainty
+    (multi-line strings), and any text that then fails to parse, is parsed whole: a file that
+    is not TOML is refused in the same words either way."""
+    if only is None:
+        return _toml.load(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return _toml.load(path)
+    if '"""' in text or "'''" in text:
+        return _toml.load(path)
+    prefix = "functions." if path.name == "detzip.toml" else "tool.detzip.functions."
+    wanted = set(only)
+    lines = text.split("\n")
+    skipping = False
+    for number, line in enumerate(lines):
+        if line.startswith("["):
+            header = _HEADER.fullmatch(line)
+            key = header[1] if header else ""
+            name = key.removeprefix(prefix)
+            skipping = key.startswith(prefix) and "." not in name and name not in wanted
+        elif skipping:
+            lines[number] = ""
+    try:
+        return tomllib.loads("\n".join(lines))
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return _toml.load(path)  # the whole file, for the same verdict in the same words
+
+
 #: an artifact name: a file name in output_dir, never a path out of it
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 #: the names Windows keeps for devices, whatever the extension (con.zip is the console)
 _DEVICES = frozenset(
     ["con", "prn", "aux", "nul"] + [f"{port}{n}" for port in ("com", "lpt") for n in range(1, 10)]
 )
+#: an artifact's table as declared: its kind, where it is (``tool.detzip.functions.api``) and
+#: its options, unread
+_Table = tuple[Kind, str, dict[str, Any]]
 
 
-def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -> Project:
+def load(
+    config: str | os.PathLike[str] | None = None,
+    *,
+    door: Door = "toml",
+    only: Sequence[str] | None = None,
+) -> Project:
     """The project declared in ``config`` (a file or folder; default: found from here).
 
     ``door`` is the front door asking, whose documented defaults apply where the file says
-    nothing (Terraform's ``upload`` is ``direct``).
+    nothing (Terraform's ``upload`` is ``direct``). ``only`` (names) reads and checks the
+    options of those artifacts and the layers they use, and no other table's: the cost of
+    asking for one artifact does not grow with how many the project declares. Every table's
+    name is checked either way, and a name that is not declared is refused naming those that
+    are.
     """
     path = find_config(config)
-    data = _toml.load(path)
+    data = _read(path, only)
     if path.name == "detzip.toml":
         top, where = data, ""
     else:
@@ -296,8 +429,59 @@ def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -
     reader = _Reader(path, root)
     defaults = reader.read(top, "top", where)
     output_dir = root / top.get("output_dir", ".build")
-    url = defaults.pop("cache", None)
-    tables: dict[str, tuple[Kind, str, dict[str, Any], dict[str, Any]]] = {}
+    shared = CacheSettings(
+        url=defaults.pop("cache", None),
+        write=defaults.pop("cache_write", None),
+        verify=defaults.pop("verify", False),
+    )
+    tables = _tables(top, where, path)
+    wanted = list(tables) if only is None else _wanted(only, tables, path)
+    values = {name: reader.read(tables[name][2], tables[name][0], tables[name][1])
+              for name in wanted}  # fmt: skip
+    artifacts: dict[str, Declared] = {}
+    for name in wanted:
+        kind, here, options = tables[name]
+        layer_names = tuple(options.get("layers", ()))
+        for layer in layer_names:
+            if layer.startswith("arn:"):
+                raise DetzipError(
+                    f"[{here}] layers: {layer!r} is an ARN, a layer detzip does not build; list "
+                    f'it as external_layers = [{{arn = "{layer}", unzipped_size = BYTES}}] so '
+                    "Lambda's limits count it",
+                    path,
+                )
+            if tables.get(layer, ("function",))[0] != "layer":
+                raise DetzipError(
+                    f"[{here}] layers: {layer!r} is not a declared layer; add "
+                    f"[{_join(where, 'layers', layer)}] or fix the name",
+                    path,
+                )
+        given = values[name]
+        given.update(name=name, output=output_dir / f"{name}.zip")
+        if layer_names:
+            given["layers"] = tuple(output_dir / f"{layer}.zip" for layer in layer_names)
+        inherited = {k: v for k, v in defaults.items() if kind in table.BY_NAME[k].kinds}
+        if kind == "function" and "requirements" not in given:
+            inherited = {
+                k: v for k, v in inherited.items() if not table.BY_NAME[k].needs_requirements
+            }
+        try:
+            spec = ArtifactSpec.from_values(kind, given, inherited, door)
+        except DetzipError as exc:
+            raise DetzipError(f"[{here}] " + exc.render(speller("toml")), path) from None
+        spec = replace(spec, cache=CacheSettings())  # the project's cache serves every build
+        artifacts[name] = Declared(name, spec, layer_names)
+    for declared in artifacts.values():
+        _same_target(declared, artifacts, tables, top, where, path)
+    kinds = {name: kind for name, (kind, _, _) in tables.items()}
+    return Project(path, root, output_dir, artifacts, shared, kinds)
+
+
+def _tables(top: Mapping[str, Any], where: str, path: Path) -> dict[str, _Table]:
+    """Every artifact's table by name, each name checked (a plain name, no device, unique
+    whatever the case, not both a layer and a function); the options are not read here."""
+    tables: dict[str, _Table] = {}
+    folded: dict[str, str] = {}
     for kind in table.KINDS:
         plural = PLURALS[kind]
         section = top.get(plural, {})
@@ -318,7 +502,7 @@ def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -
                     f".zip cannot be a file there); a project builds on every OS: rename it",
                     path,
                 )
-            same = next((other for other in tables if other.lower() == name.lower()), None)
+            same = folded.get(name.lower())
             if same is not None and same != name:
                 raise DetzipError(
                     f"[{here}]: the name {name!r} differs from {same!r} only in case: one file "
@@ -334,49 +518,39 @@ def load(config: str | os.PathLike[str] | None = None, *, door: Door = "toml") -
                     "(each is written to <output_dir>/<name>.zip)",
                     path,
                 )
-            tables[name] = (kind, here, options, reader.read(options, kind, here))
+            folded.setdefault(name.lower(), name)
+            tables[name] = (kind, here, options)
     if not tables:
         raise DetzipError(f"[{where or 'top level'}] declares no layers or functions", path)
-    artifacts: dict[str, Declared] = {}
-    for name, (kind, here, options, values) in tables.items():
-        layer_names = tuple(options.get("layers", ()))
-        for layer in layer_names:
-            if layer.startswith("arn:"):
-                raise DetzipError(
-                    f"[{here}] layers: {layer!r} is an ARN, a layer detzip does not build; list "
-                    f'it as external_layers = [{{arn = "{layer}", unzipped_size = BYTES}}] so '
-                    "Lambda's limits count it",
-                    path,
-                )
-            if tables.get(layer, ("function",))[0] != "layer":
-                raise DetzipError(
-                    f"[{here}] layers: {layer!r} is not a declared layer; add "
-                    f"[{_join(where, 'layers', layer)}] or fix the name",
-                    path,
-                )
-        values.update(name=name, output=output_dir / f"{name}.zip")
-        if layer_names:
-            values["layers"] = tuple(output_dir / f"{layer}.zip" for layer in layer_names)
-        inherited = {k: v for k, v in defaults.items() if kind in table.BY_NAME[k].kinds}
-        if kind == "function" and "requirements" not in values:
-            inherited = {
-                k: v for k, v in inherited.items() if not table.BY_NAME[k].needs_requirements
-            }
-        try:
-            spec = ArtifactSpec.from_values(kind, values, inherited, door)
-        except DetzipError as exc:
-            raise DetzipError(f"[{here}] " + exc.render(speller("toml")), path) from None
-        spec = replace(spec, cache=CacheSettings())  # the project's cache serves every build
-        artifacts[name] = Declared(name, spec, layer_names)
-    for declared in artifacts.values():
-        _same_target(declared, artifacts, tables, top, where, path)
-    return Project(path, root, output_dir, artifacts, CacheSettings(url=url))
+    return tables
+
+
+def _wanted(only: Sequence[str], tables: Mapping[str, _Table], path: Path) -> list[str]:
+    """The names in ``only`` and the layers they use, in the file's order; a name not declared
+    is refused naming those that are."""
+    _refuse_unknown(only, tables, path)
+    chosen = set(only)
+    for name in only:
+        used = tables[name][2].get("layers", ())
+        if isinstance(used, list):  # anything else is refused as its table is read
+            chosen.update(layer for layer in used if isinstance(layer, str) and layer in tables)
+    return [name for name in tables if name in chosen]
+
+
+def _refuse_unknown(names: Sequence[str], declared: Mapping[str, Any], path: Path) -> None:
+    unknown = [name for name in names if name not in declared]
+    if unknown:
+        raise DetzipError(
+            f"no artifact named {', '.join(unknown)}; declared: "
+            f"{', '.join(sorted(declared)) or 'none'}",
+            path,
+        )
 
 
 def _same_target(
     declared: Declared,
     artifacts: Mapping[str, Declared],
-    tables: Mapping[str, tuple[Kind, str, dict[str, Any], dict[str, Any]]],
+    tables: Mapping[str, _Table],
     top: Mapping[str, Any],
     where: str,
     path: Path,

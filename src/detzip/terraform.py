@@ -6,7 +6,11 @@ stdout as one such object. A query takes one of two forms:
 - ``kind`` (``function`` or ``layer``) and the option table's keys (:mod:`detzip.optiontable`):
   the artifact described in full, like a ``detzip function``/``detzip layer`` command;
 - ``config`` and/or ``artifact``: an artifact ``[tool.detzip]`` declares (with the layers it uses),
-  plus only the cache keys.
+  plus only the cache keys;
+- ``config`` and ``artifacts`` (names, one per line, or ``*`` for all): several declared
+  artifacts and the layers they use in one process, as one flat object whose keys are
+  ``NAME.KEY`` (``api.path``, ``api.base64sha256``, …): each artifact's result as the
+  ``artifact`` form gives it.
 
 Either way the query becomes an :class:`~detzip.spec.ArtifactSpec` and goes through
 :func:`detzip.builder.build` (so a plan with nothing changed is a cache hit), and the
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from detzip import optiontable as table
@@ -30,6 +34,8 @@ from detzip.spec import CACHE_FIELDS, ArtifactSpec, cache_fields
 
 if TYPE_CHECKING:
     from detzip.artifact import Artifact
+    from detzip.cache.settings import CacheSettings
+    from detzip.project import Project
 
 __all__ = [
     "CACHE_KEYS",
@@ -41,6 +47,7 @@ __all__ = [
     "parse_query",
     "read_query",
     "run",
+    "run_many",
     "spec_from_query",
     "terraform_path",
 ]
@@ -51,7 +58,8 @@ CACHE_KEYS: tuple[str, ...] = tuple(
     key for opt in table.OPTIONS if opt.name in CACHE_FIELDS and (key := opt.terraform)
 )
 #: the keys of the ``config``/``artifact`` form: the name, the project, and the cache options
-PROJECT_FORM: tuple[str, ...] = ("artifact", "config", *CACHE_KEYS)
+#: (``artifacts`` instead of ``artifact``: the one-shot form)
+PROJECT_FORM: tuple[str, ...] = ("artifact", "artifacts", "config", *CACHE_KEYS)
 RESULT = ("path", "base64sha256", "sha256", "size", "unzipped_size", "key", "cache", "runtime",
           "arch", "layers", "handler", "s3_bucket", "s3_key", "s3_object_version")  # fmt: skip
 
@@ -126,7 +134,10 @@ def run(query: Mapping[str, str]) -> dict[str, str]:
     """Build (or fetch from the cache) the artifact the query describes; the result as strings.
 
     A function over Lambda's limits together with its layers fails (exit 1), as everywhere.
+    With ``artifacts``, every artifact named and the layers they use, flat (:func:`run_many`).
     """
+    if "artifacts" in query:
+        return run_many(query)
     if "artifact" in query or "config" in query:
         artifact, spec, layers = _declared(query)
     else:
@@ -142,28 +153,75 @@ def run(query: Mapping[str, str]) -> dict[str, str]:
     return _result(artifact, spec, layers)
 
 
+def run_many(query: Mapping[str, str]) -> dict[str, str]:
+    """``{"config": …, "artifacts": "*"}`` (or names, one per line): each artifact named and
+    each layer they use, built or fetched in this one process, as one flat object of strings:
+    ``NAME.KEY`` for every key of the result the ``artifact`` form gives for NAME. A function
+    over Lambda's limits together with its layers fails the whole query (exit 1)."""
+    if "artifact" in query:
+        raise DetzipError(
+            "the query has both 'artifact' (one) and 'artifacts' (several, or *); keep one"
+        )
+    _only_project_keys(query, "artifacts")
+    text = query["artifacts"]
+    lines = [line.strip() for line in text.splitlines()]
+    names = list(dict.fromkeys(line for line in lines if line))
+    if not names:
+        raise DetzipError(
+            "'artifacts' is empty; give the declared names, one per line, or * for all"
+        )
+    if "*" in names and len(names) > 1:
+        raise DetzipError("'artifacts' is * (all) or names, one per line, not both")
+    wanted = None if names == ["*"] else names
+    declared, settings = _project(query, wanted)
+    built = declared.build(wanted or (), cache=settings.open())
+    problems = [problem for b in built for problem in b.problems]
+    if problems:
+        from detzip.limits import LimitExceeded
+
+        raise LimitExceeded("; ".join(problems))
+    result: dict[str, str] = {}
+    for b in built:
+        one = _result(b.artifact, b.declared.spec, b.declared.layers)
+        result.update((f"{b.declared.name}.{key}", value) for key, value in one.items())
+    return result
+
+
 def _declared(query: Mapping[str, str]) -> tuple[Artifact, ArtifactSpec, tuple[str, ...]]:
     """``{"config": …, "artifact": name}``: an artifact as the project declares it, built with
-    the layers it uses and checked with them."""
-    from detzip import project
-    from detzip._datatype import replace
-
-    unknown = sorted(set(query) - set(PROJECT_FORM))
-    if unknown:
-        raise DetzipError(
-            f"with 'artifact', the query takes only {', '.join(sorted(PROJECT_FORM))}; the "
-            f"project declares the rest (remove {', '.join(unknown)})"
-        )
+    the layers it uses and checked with them. Only its table and its layers' are read."""
+    _only_project_keys(query, "artifact")
     name = query.get("artifact", "").strip()
     if not name:
         raise DetzipError("the query needs 'artifact' (an artifact declared in [tool.detzip])")
-    config = query.get("config", "").strip() or None
-    declared = project.load(config, door="terraform")
-    cache = {key: query[key] for key in CACHE_KEYS if key in query}
-    settings = replace(declared.cache, **_cache_fields(cache))
+    declared, settings = _project(query, [name])
     built = declared.build([name], cache=settings.open())
     found = next(b for b in built if b.declared.name == name)
     return found.artifact, found.declared.spec, found.declared.layers
+
+
+def _only_project_keys(query: Mapping[str, str], form: str) -> None:
+    allowed = [key for key in PROJECT_FORM if key in (form, "config") or key in CACHE_KEYS]
+    unknown = sorted(set(query) - set(allowed))
+    if unknown:
+        raise DetzipError(
+            f"with '{form}', the query takes only {', '.join(sorted(allowed))}; the "
+            f"project declares the rest (remove {', '.join(unknown)})"
+        )
+
+
+def _project(
+    query: Mapping[str, str], names: Sequence[str] | None
+) -> tuple[Project, CacheSettings]:
+    """The project the query names (``names`` and their layers read, or all), and its cache
+    as the query's cache keys change it."""
+    from detzip import project
+    from detzip._datatype import replace
+
+    config = query.get("config", "").strip() or None
+    declared = project.load(config, door="terraform", only=names)
+    cache = {key: query[key] for key in CACHE_KEYS if key in query}
+    return declared, replace(declared.cache, **_cache_fields(cache))
 
 
 def _cache_fields(query: Mapping[str, str]) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from detzip.cache.remote import Remote, RemoteUnavailable
 from detzip.errors import DetzipError, Setting, literal
 
 if TYPE_CHECKING:
+    from detzip.cache.stats import StatMemo
     from detzip.zip.writer import WrittenZip
 
 __all__ = ["ArtifactCache", "Gate", "Outcome", "Verify", "open_remote"]
@@ -110,6 +111,7 @@ class ArtifactCache:
         self.remote = open_remote(remote) if isinstance(remote, str) else remote
         self.require = require
         self.write = write  # "all", "local" (the shared cache only read), "none" (nor this one)
+        self._outputs_memo: StatMemo | None = None
 
     @property
     def keeps(self) -> bool:
@@ -221,19 +223,20 @@ class ArtifactCache:
             return Outcome(output, record, "local", zip_path)
         return None
 
-    def _records(self, name: str, key: str) -> list[Path]:
-        """The record for ``name``, then any other name's record for the same key."""
+    def _records(self, name: str, key: str) -> Iterator[Path]:
+        """The record for ``name``, then any other name's record for the same key (the folder
+        is listed only if the first does not serve: a hit costs no listing)."""
         exact = self.folder / f"{entry_name(name, key)}.json"
-        suffix = f"-{key[:16]}.json"
         try:
-            found = [exact] if exact.is_file() else []
-            others = sorted(n for n in os.listdir(self.folder) if n.endswith(suffix))
+            if exact.is_file():
+                yield exact
+            names = sorted(n for n in os.listdir(self.folder) if n.endswith(f"-{key[:16]}.json"))
         except FileNotFoundError:
-            return []
+            return
         except OSError as exc:  # another user's, unreadable: a miss (and the store warns)
             log.warning("cannot read the cache in %s (%s); building", self.folder, exc.strerror)
-            return []
-        return found + [self.folder / n for n in others if self.folder / n != exact]
+            return
+        yield from (self.folder / n for n in names if self.folder / n != exact)
 
     def _serve(self, source: Path, record: Mapping[str, Any], output: Path) -> bool:
         """Copy ``source`` to ``output``, checking its sha256 on the way; False if it differs.
@@ -396,15 +399,22 @@ class ArtifactCache:
             info = path.stat()
             if info.st_size != record["size"]:
                 return False
-            from detzip.cache.stats import StatMemo
-
-            memo = StatMemo(self.layout.stat_memo("outputs"), keep_unseen=True)
+            memo = self._outputs()
             held = bool(memo.digest(os.path.abspath(path), path, info) == record["sha256"])
         except OSError:
             return False
         if held and self.keeps:
-            memo.save()
+            memo.save()  # (only written when it learnt something)
         return held
+
+    def _outputs(self) -> StatMemo:
+        """The outputs' stat memo, read once for all the builds of this cache object (a
+        project's hundred outputs: not read a hundred times)."""
+        if self._outputs_memo is None:
+            from detzip.cache.stats import StatMemo
+
+            self._outputs_memo = StatMemo(self.layout.stat_memo("outputs"), keep_unseen=True)
+        return self._outputs_memo
 
 
 class _NotKept(Exception):

@@ -254,6 +254,7 @@ class StatMemo:
             memo["tree"] = self.tree
         with contextlib.suppress(OSError):
             write_file(self.path, json.dumps(memo, separators=(",", ":")).encode())
+            self.changed = False  # (kept: a memo used again saves only what it learns next)
 
     def forget(self) -> None:
         """Remove the memo: a file it vouched for had other bytes (edited in a way its stat
