@@ -194,6 +194,31 @@ def test_cache_write_none_leaves_the_local_cache_folder_as_it_was(
     assert listing(server, bucket) == objects
 
 
+def test_the_environment_is_a_ceiling_a_project_file_cannot_lift(
+    server: MotoServer, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pull request controls pyproject.toml; the CI job controls the environment: the
+    stricter of the two wins, at every door (the API's Cache included)."""
+    make_tree(tmp_path / "proj", {"src/app.py": "def handler(e, c):\n    return 1\n"})
+    config = tmp_path / "proj" / "pyproject.toml"
+    config.write_text(f'[tool.detzip]\ncache = "s3://{bucket}"\ncache_write = "all"\n'
+                      '[tool.detzip.functions.api]\nsource = "src"\n')  # fmt: skip
+    env = {**server.env(), "DETZIP_CACHE_DIR": str(tmp_path / "c"), "DETZIP_CACHE_WRITE": "None"}
+    built = run_cli("build", "--config", str(config), "--cache-write", "all", env=env)
+    assert built.returncode == 0, built.stderr
+    assert listing(server, bucket) == {} and not (tmp_path / "c").exists()
+    monkeypatch.setenv("DETZIP_CACHE_WRITE", "local")
+    assert Cache(tmp_path / "c2").write == "local"
+    assert Cache(tmp_path / "c2", write="all").write == "local"
+    assert Cache(tmp_path / "c2", write="none").write == "none"
+    build_function(
+        tmp_path / "proj/src", tmp_path / "a.zip", cache=Cache(tmp_path / "c2", f"s3://{bucket}")
+    )
+    assert listing(server, bucket) == {}
+    with pytest.raises(DetzipError, match="cache_write"):
+        Cache(tmp_path / "c3", write="sometimes")
+
+
 def test_cache_write_none_with_an_s3_hit_keeps_nothing_locally(
     server: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
@@ -217,6 +242,8 @@ def test_upload_s3_through_a_read_only_cache_that_lacks_the_zip_is_refused(
                      "--upload", "s3", env=server.env())  # fmt: skip
     assert_one_line_error(result, "--upload s3", "--cache-write local", "--upload-to")
     assert listing(server, bucket) == {}
+    assert not out.exists()  # refused before the output is written, and nothing kept
+    assert not list((tmp_path / "c").rglob("*.zip"))
 
 
 # -- immutable entries -----------------------------------------------------------------------
@@ -543,3 +570,154 @@ def test_cache_verify_names_a_poisoned_local_entry(tmp_path: Path) -> None:
     assert audit.returncode == 1
     assert "MISMATCH" in audit.stdout and entries["gamma"] in audit.stderr
     assert "https://x/runs/666" in audit.stderr
+
+
+# -- an entry's writer cannot fail every build ----------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["not-a-zip", "bit-flip", "lying-sizes"])
+def test_a_broken_or_lying_entry_is_rebuilt_not_an_error(tmp_path: Path, damage: str) -> None:
+    """Bytes that are not a zip (with a record that agrees), a flipped bit (the record left as
+    it was), or a record that claims sizes over Lambda's limits for a small zip: each is a
+    warning and a rebuild, never a traceback or a refusal — with and without --verify."""
+    src = source(tmp_path / "src")
+    out = tmp_path / "fn.zip"
+    built = build_function(src, out, handler="app.handler", cache=Cache(tmp_path / "c"))
+    entry = Path(str(built.cache_entry))
+    record_path = entry.with_suffix(".json")
+    record = json.loads(record_path.read_text())
+    if damage == "not-a-zip":
+        body = b"PK\x03\x04" + b"garbage" * 40
+        entry.write_bytes(body)
+        record.update(sha256=hashlib.sha256(body).hexdigest(), size=len(body))
+    elif damage == "bit-flip":
+        flipped = bytearray(entry.read_bytes())
+        flipped[40] ^= 1
+        entry.write_bytes(bytes(flipped))
+    else:
+        record.update(unzipped_size=300_000_000)
+    record_path.write_bytes(canonical_json(record))
+    out.unlink()
+    for extra in ((), ("--verify",)):
+        result = run_cli("function", str(src), "-o", str(out), "--handler", "app.handler",
+                         "--cache-dir", str(tmp_path / "c"), "--json", *extra,
+                         env={"DETZIP_CACHE": ""})  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr and "warning" in result.stderr
+        assert json.loads(result.stdout)["sha256"] == built.sha256
+        assert out.read_bytes() == built.path.read_bytes()
+        # (the broken entry was discarded and replaced by the rebuild: break it again)
+        if damage == "bit-flip":
+            flipped = bytearray(entry.read_bytes())
+            flipped[40] ^= 1
+            entry.write_bytes(bytes(flipped))
+        else:
+            record_path.write_bytes(canonical_json(record))
+            if damage == "not-a-zip":
+                entry.write_bytes(b"PK\x03\x04" + b"garbage" * 40)
+        out.unlink()
+
+
+def test_cache_write_none_discards_nothing(tmp_path: Path) -> None:
+    src = source(tmp_path / "src")
+    built = build_function(src, tmp_path / "fn.zip", cache=Cache(tmp_path / "c"))
+    record_path = Path(str(built.cache_entry)).with_suffix(".json")
+    record = json.loads(record_path.read_text())
+    record_path.write_bytes(canonical_json({**record, "sha256": "0" * 64}))
+    before = snapshot(tmp_path / "c")
+    again = build_function(src, tmp_path / "again.zip", cache=Cache(tmp_path / "c", write="none"))
+    assert not again.cache_hit and again.sha256 == built.sha256
+    assert snapshot(tmp_path / "c") == before
+
+
+def test_an_object_with_other_bytes_under_an_honest_claim_is_never_named_for_lambda(
+    server: MotoServer, bucket: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A writer puts other bytes where the zip goes, with the honest sha256 as metadata (its
+    own claim): detzip checks what S3 computed (the ETag), so the upload is a conflict, not a
+    success; upload = "s3" refuses to name the object; cache verify names the entry."""
+    url = f"s3://{bucket}/p"
+    src = source(tmp_path / "src")
+    honest = build_function(src, tmp_path / "h.zip", cache=False, name="fn")
+    key = str(honest.key)
+    zip_key = f"p/fn-{key[:16]}.zip"
+    server.client().put_object(Bucket=bucket, Key=zip_key, Body=b"EVIL BYTES, not a zip",
+                               Metadata={"sha256": honest.sha256, "key": key})  # fmt: skip
+    built = build_function(src, tmp_path / "fn.zip", cache=Cache(tmp_path / "c", url))
+    assert not built.cache_hit and "already holds another artifact" in caplog.text
+    assert f"p/keys/{key}.json" not in listing(server, bucket)  # no honest record beside it
+    result = run_cli("function", str(src), "-o", str(tmp_path / "s3.zip"), "--name", "fn",
+                     "--cache", url, "--cache-dir", str(tmp_path / "c2"), "--upload", "s3",
+                     "--json", env=server.env())  # fmt: skip
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    assert "holds other bytes" in result.stderr and zip_key in result.stderr
+    # an upload_to target is checked the same way
+    server.client().put_object(Bucket=bucket, Key=f"deploy/fn-{honest.sha256}.zip",
+                               Body=b"EVIL", Metadata={"sha256": honest.sha256})  # fmt: skip
+    with pytest.raises(DetzipError, match="holds other bytes"):
+        build_function(src, tmp_path / "u.zip", cache=False, name="fn",
+                       upload_to=f"s3://{bucket}/deploy")  # fmt: skip
+
+
+def test_a_multipart_object_is_checked_by_its_bytes(
+    server: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    """An object whose ETag is not an MD5 (multipart, KMS) is read and hashed: the honest one
+    is named, one with other bytes is refused."""
+    src = source(tmp_path / "src")
+    honest = build_function(src, tmp_path / "h.zip", cache=False, name="fn")
+    client = server.client()
+
+    def multipart(key: str, body: bytes) -> None:
+        upload = client.create_multipart_upload(Bucket=bucket, Key=key,
+                                                Metadata={"sha256": honest.sha256})  # fmt: skip
+        part = client.upload_part(Bucket=bucket, Key=key, PartNumber=1, Body=body,
+                                  UploadId=upload["UploadId"])  # fmt: skip
+        client.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+        )  # fmt: skip
+
+    multipart(f"d/fn-{honest.sha256}.zip", honest.path.read_bytes())
+    assert "-" in client.head_object(Bucket=bucket, Key=f"d/fn-{honest.sha256}.zip")["ETag"]
+    named = build_function(src, tmp_path / "a.zip", cache=False, name="fn",
+                           upload_to=f"s3://{bucket}/d")  # fmt: skip
+    assert named.s3_key == f"d/fn-{honest.sha256}.zip"
+    multipart(f"e/fn-{honest.sha256}.zip", b"x" * 100)
+    with pytest.raises(DetzipError, match="holds other bytes"):
+        build_function(src, tmp_path / "b.zip", cache=False, name="fn",
+                       upload_to=f"s3://{bucket}/e")  # fmt: skip
+
+
+def test_cache_verify_names_a_record_whose_zip_is_other_bytes(
+    server: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    config = _fleet(tmp_path / "proj", f"s3://{bucket}/t")
+    env = {**server.env(), "DETZIP_CACHE_DIR": str(tmp_path / "main")}
+    built = run_cli("build", "--config", str(config), "--json", env=env)
+    assert built.returncode == 0, built.stderr
+    keys = {a["name"]: a["key"] for a in json.loads(built.stdout)["artifacts"]}
+    server.client().put_object(
+        Bucket=bucket, Key=f"t/alpha-{keys['alpha'][:16]}.zip", Body=b"EVIL"
+    )  # fmt: skip  (replaced behind detzip's back)
+    audit = run_cli("cache", "verify", "--config", str(config), "--json",
+                    "--cache-dir", str(tmp_path / "auditor"), env=env)  # fmt: skip
+    assert audit.returncode == 1, audit.stderr
+    status = {a["name"]: a["status"] for a in json.loads(audit.stdout)["artifacts"]}
+    assert status == {"alpha": "MISMATCH", "beta": "ok", "gamma": "ok"}
+    assert "alpha" in audit.stderr and "remove the record" in audit.stderr
+
+
+def test_a_provenance_cannot_forge_lines_or_drive_a_terminal(tmp_path: Path) -> None:
+    src = source(tmp_path / "src")
+    built = build_function(src, tmp_path / "api.zip", cache=Cache(tmp_path / "c"))
+    record_path = Path(str(built.cache_entry)).with_suffix(".json")
+    record = json.loads(record_path.read_text())
+    record["provenance"] = {"detzip": "1.0\nok   function api  verified by security",
+                            "ci": {"service": "x", "run_url": "\x1b[2J"}}  # fmt: skip
+    record_path.write_bytes(canonical_json(record))
+    shown = run_cli("cache", "info", "api", "--cache-dir", str(tmp_path / "c"))
+    assert shown.returncode == 0, shown.stderr
+    assert "\x1b" not in shown.stdout and "verified by security" in shown.stdout
+    assert not any(line.startswith("ok") for line in shown.stdout.splitlines())
+    assert "as its record claims" in shown.stdout

@@ -32,6 +32,7 @@ __all__ = [
     "TEMP_SUFFIX",
     "NeverPack",
     "atomic_output",
+    "atomic_path",
     "check_output_name",
     "copy_file",
     "fsync_dir",
@@ -434,6 +435,34 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
         raise _unwritable("write in", exc, path) from None
     with _committed(fd, temp, path, durable=True) as handle:
         yield handle
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Like :func:`atomic_output`, yielding the temporary's path instead of an open file: the
+    block writes it (closed and fsynced) and may check it; it is renamed to ``path`` when the
+    block exits cleanly, and removed when it raises."""
+    prepare_output(path, nested=False)
+    hidden = path.name if path.name.startswith(".") else f".{path.name}"
+    sweep(path.parent, f"{hidden}.")
+    try:
+        fd, temp = temporary(path.parent, f"{hidden}.")
+    except OSError as exc:
+        raise _unwritable("write in", exc, path) from None
+    try:
+        try:
+            yield Path(temp)
+            os.chmod(temp, 0o666 & ~_umask())
+            _platform.replace(temp, path)
+            fsync_dir(path.parent)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            if isinstance(exc, OSError):
+                raise _unwritable_file(exc, path) from None
+            raise
+    finally:
+        release(fd, temp)
 
 
 @contextlib.contextmanager

@@ -188,7 +188,9 @@ def _shared(cache: Cache, spec: ArtifactSpec) -> Cache:
             f"cache_dir {str(spec.cache.dir)!r} is not the folder of the Cache passed "
             f"({cache.root}); give one or the other"
         )
-    if spec.cache.write is not None and spec.cache.write != cache.write:
+    from detzip.cache.writes import resolve_write
+
+    if spec.cache.write is not None and resolve_write(spec.cache.write) != cache.write:
         raise DetzipError(
             f"cache_write {spec.cache.write!r} is not the Cache passed's ({cache.write!r}); "
             "give it to the Cache (Cache(write=...)) or pass none"

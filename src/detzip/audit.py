@@ -147,11 +147,14 @@ def _entries(
 
         into = scratch / f"{key}.zip"
         try:
-            record = remote.fetch(name, key, into)  # (a zip not its record's sha256: absent)
+            record = remote.fetch(name, key, into)  # (None: absent, or its zip other bytes)
+            broken = remote.record(key) if record is None else None
         except RemoteUnavailable as exc:
             raise DetzipError(f"cannot read the shared cache ({exc}); fix access to it") from None
         if record is not None:
             found.append((f"{remote.url} (key {key})", record, into))
+        elif broken is not None:  # a record whose zip is missing or is other bytes
+            found.append((f"{remote.url} (key {key})", broken, None))
     return found
 
 
@@ -195,6 +198,12 @@ def _compare(
 ) -> Entry:
     provenance = record.get("provenance")
     made = provenance if isinstance(provenance, dict) else None
+    if path is None:  # the shared cache's record, without a zip of its bytes
+        broken = (
+            f"{where}: its zip is missing or is not the bytes its record names (every hit "
+            "rejects it and builds; entries are never replaced): remove the record and its zip"
+        )
+        return Entry(where, record["sha256"], made, False, broken)
     if record["sha256"] == sha256:
         if path is not None and _sha256(path) != sha256:  # (a hit would discard it, rebuilding)
             corrupt = (

@@ -83,6 +83,8 @@ def build(
     else:
         if upload == "s3" and spec.upload_to is None and artifacts.remote is not None:
             artifacts = artifacts.requiring_remote()  # the result must name the object in S3
+            if not artifacts.uploads:  # (refused before the output is written)
+                gate = _in_the_bucket(spec, artifacts, gate)
         key, description = _described(spec.kind, options, source)
         verify = _verifier(spec, write) if store.verify else None
         outcome = artifacts.through(
@@ -242,21 +244,12 @@ def _in_s3(
         assert artifacts is not None and artifacts.remote is not None
         assert artifact.key is not None
         remote = artifacts.remote
-        found = remote.locate(spec.artifact_name, artifact.key, artifact.sha256)
+        found = remote.locate(spec.artifact_name, artifact.key, artifact.sha256, artifact.path)
         if found is None and not artifacts.uploads:
-            raise DetzipError(
-                "{0} names the zip's object in the S3 cache, which does not hold it, and {1} "
-                "forbids writing it there; build it where the cache may be written, or give "
-                "{2} (a bucket this build may write)",
-                settings=[
-                    Setting("upload", "s3"),
-                    Setting("cache_write", artifacts.write),
-                    Setting("upload_to"),
-                ],
-            )
+            raise _not_in_the_bucket(artifacts.write)
         if found is None:  # served locally, or the object went away: put it back
             remote.upload(spec.artifact_name, artifact.key, artifact.path, record)
-            found = remote.locate(spec.artifact_name, artifact.key, artifact.sha256)
+            found = remote.locate(spec.artifact_name, artifact.key, artifact.sha256, artifact.path)
         if found is None:
             raise RemoteUnavailable(f"{remote.url}: the uploaded object is not there")
         return found
@@ -267,6 +260,39 @@ def _in_s3(
             "{1}, or use the direct upload",
             settings=[Setting("upload", "s3"), where],
         ) from None
+
+
+def _in_the_bucket(spec: ArtifactSpec, artifacts: ArtifactCache, gate: Gate) -> Gate:
+    """``gate``, then (``upload = "s3"`` through a shared cache this build may not write) the
+    zip must be in the bucket already, else the build is refused before its output is written."""
+    from detzip.cache.remote import RemoteUnavailable
+
+    remote = artifacts.remote
+    assert remote is not None
+
+    def checked(staged: Path, record: Mapping[str, Any]) -> None:
+        gate(staged, record)
+        try:
+            found = remote.locate(spec.artifact_name, record["key"], record["sha256"], staged)
+        except RemoteUnavailable as exc:
+            raise DetzipError(
+                f"{{0}} needs the zip in S3, and S3 failed ({literal(str(exc))}); fix access "
+                "to {1}, or use the direct upload",
+                settings=[Setting("upload", "s3"), Setting("cache")],
+            ) from None
+        if found is None:
+            raise _not_in_the_bucket(artifacts.write)
+
+    return checked
+
+
+def _not_in_the_bucket(write: str) -> DetzipError:
+    return DetzipError(
+        "{0} names the zip's object in the S3 cache, which does not hold it, and {1} forbids "
+        "writing it there; build it where the cache may be written, or give {2} (a bucket "
+        "this build may write)",
+        settings=[Setting("upload", "s3"), Setting("cache_write", write), Setting("upload_to")],
+    )
 
 
 def _outside(output: Path, folder: Path, what: str) -> None:

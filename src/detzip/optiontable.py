@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
 from detzip._datatype import datatype
-from detzip.cache.settings import WRITES
+from detzip.cache.writes import WRITES
 from detzip.deps import targets as _targets
 from detzip.zip.options import Compressor
 

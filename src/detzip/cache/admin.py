@@ -348,7 +348,7 @@ def described(where: str, record: dict[str, object], last_used: float | None) ->
 
 def render_entries(entries: list[dict[str, object]]) -> str:
     """Entries as ``detzip cache info NAME`` prints them: one block per entry."""
-    from detzip.cache.verification import provenance_text
+    from detzip.cache.verification import provenance_text, shown
 
     lines: list[str] = []
     for entry in entries:
@@ -356,7 +356,7 @@ def render_entries(entries: list[dict[str, object]]) -> str:
             lines.append("")
         used = entry["last_used"]
         lines += [
-            str(entry["where"]),
+            shown(entry["where"]),
             f"  key         {entry['key']}",
             f"  sha256      {entry['sha256']}",
             f"  size        {entry['size']:,} bytes",

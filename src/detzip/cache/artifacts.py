@@ -33,7 +33,7 @@ from detzip import _log as log
 from detzip import _platform
 from detzip._fs import (
     INCOMING,
-    atomic_output,
+    atomic_path,
     copy_file,
     hold,
     publish,
@@ -206,15 +206,15 @@ class ArtifactCache:
                 log.warning("%s: not a valid cache record; discarded, rebuilding", record_path)
                 self._discard(record_path)
                 continue
-            checks.gate(zip_path, record)
-            checks.verify(zip_path, record, str(zip_path))
-            if not self._serve(zip_path, record, output):
+            if not self._serve(zip_path, record, output, checks, str(zip_path)):
                 log.warning(
-                    "%s: cached artifact is corrupt (not the sha256 its record names); "
-                    "discarded, rebuilding",
+                    "%s: cached artifact is corrupt (not the sha256 its record names, or not "
+                    "the zip it describes); %s, rebuilding",
                     zip_path,
+                    "discarded" if self.keeps else "left as it is (cache_write none)",
                 )
-                self._discard(record_path)
+                if self.keeps:
+                    self._discard(record_path)
                 continue
             if self.keeps:
                 with contextlib.suppress(OSError):
@@ -238,34 +238,32 @@ class ArtifactCache:
             return
         yield from (self.folder / n for n in names if self.folder / n != exact)
 
-    def _serve(self, source: Path, record: Mapping[str, Any], output: Path) -> bool:
-        """Copy ``source`` to ``output``, checking its sha256 on the way; False if it differs.
-
-        An output that already holds exactly the recorded bytes is left alone.
-        """
-        if self._holds(output, record):
-            return True
+    def _serve(
+        self,
+        source: Path,
+        record: Mapping[str, Any],
+        output: Path,
+        checks: _Checks,
+        where: str,
+    ) -> bool:
+        """Put ``source`` at ``output`` once it is proven: its bytes are the record's sha256
+        (checked as they are copied to a staging file beside the output; an output that
+        already holds them is used as it is), then the gate and the verification see those
+        bytes, then they reach the output. False: the entry is not what its record says (other
+        bytes, or not the zip the record describes); ``output`` is then left as it was."""
         try:
-            src = open(source, "rb")  # noqa: SIM115 (closed by the with below)
-        except OSError:  # gone, a directory, unreadable: not an entry to serve
+            if self._holds(output, record):
+                checks.run(output, record, where)
+                return True
+            with atomic_path(output) as copied:  # (renamed to output only if all is well)
+                if not _copy_checked(source, copied, record):
+                    raise _Mismatch
+                checks.run(copied, record, where)
+        except _Mismatch:
             return False
-        with src:
-            try:
-                info = os.fstat(src.fileno())
-            except OSError:
-                return False
-            if not stat.S_ISREG(info.st_mode) or info.st_size != record["size"]:
-                return False
-            digest = hashlib.sha256()
-            try:
-                with atomic_output(output) as out:
-                    while chunk := _read(src):
-                        digest.update(chunk)
-                        out.write(chunk)
-                    if digest.hexdigest() != record["sha256"]:
-                        raise _Mismatch
-            except _Mismatch:
-                return False
+        except _Unusable as exc:
+            log.warning("%s: %s", where, exc)
+            return False
         return True
 
     def _serve_remote(self, name: str, key: str, output: Path, checks: _Checks) -> Outcome | None:
@@ -302,15 +300,18 @@ class ArtifactCache:
                 return None
             if record is None:
                 return None
-            checks.gate(temp, record)  # (first: a zip they refuse is not kept)
-            checks.verify(temp, record, f"{self.remote.url} (key {key})")
+            try:  # (first: a zip they refuse is not kept; its bytes are the record's already)
+                checks.run(temp, record, f"{self.remote.url} (key {key})")
+            except _Unusable as exc:
+                log.warning("%s: %s; building", self.remote.url, exc)
+                return None
             stored = temp
             if keep:
                 try:
                     stored = self._admit(name, key, temp, record)
                 except OSError as exc:
                     log.warning("cannot store the artifact in %s (%s)", self.folder, exc)
-            if not self._serve(stored, record, output):
+            if not self._serve(stored, record, output, _Checks(None, None), str(stored)):
                 return None
         finally:
             with contextlib.suppress(OSError):
@@ -421,17 +422,75 @@ class _NotKept(Exception):
     """The local cache must not take a download (``cache_write = "none"``)."""
 
 
+class _Unusable(Exception):
+    """A cached zip whose bytes are its record's, but not the zip the record describes (not a
+    zip, or other sizes): whoever wrote it, it is not what detzip builds."""
+
+
 class _Checks:
-    """The gate and the verification a zip passes before it reaches the output."""
+    """The gate and the verification a served zip passes before it reaches the output."""
 
     def __init__(self, gate: Gate | None, verify: Verify | None) -> None:
         self._gate = gate
         self._verify = verify
 
-    def gate(self, path: Path, record: Mapping[str, Any]) -> None:
+    def run(self, path: Path, record: Mapping[str, Any], source: str) -> None:
+        """The gate, then the verification, on ``path`` (bytes already checked against the
+        record's sha256). A zip the gate cannot read, or one it refuses whose record does not
+        describe it (a record claiming other sizes), is :class:`_Unusable`, never an error of
+        the build: an entry's writer must not be able to fail every build."""
         if self._gate is not None:
-            self._gate(path, record)
-
-    def verify(self, path: Path, record: Mapping[str, Any], source: str) -> None:
+            try:
+                self._gate(path, record)
+            except DetzipError:
+                if not _describes(record, path):
+                    raise _Unusable("its record does not describe it (sizes, entries)") from None
+                raise
+            except Exception as exc:  # (the zip cannot be read: not one detzip wrote)
+                raise _Unusable(f"not a readable zip ({type(exc).__name__}: {exc})") from None
         if self._verify is not None:
             self._verify(path, record, source)
+
+
+def _describes(record: Mapping[str, Any], path: Path) -> bool:
+    """Whether ``record``'s sizes are those of the zip at ``path`` (its central directory)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+        size = path.stat().st_size
+    except Exception:  # (not a zip: it describes nothing)
+        return False
+    return bool(
+        size == record["size"]
+        and len(infos) == record["entries"]
+        and sum(info.file_size for info in infos) == record["unzipped_size"]
+    )
+
+
+def _copy_checked(source: Path, target: Path, record: Mapping[str, Any]) -> bool:
+    """Copy ``source`` to ``target`` (fsynced), hashing on the way: whether the bytes are the
+    record's (its size and sha256; False also when ``source`` cannot be read)."""
+    try:
+        src = open(source, "rb")  # noqa: SIM115 (closed by the with below)
+    except OSError:  # gone, a directory, unreadable: not an entry to serve
+        return False
+    with src:
+        try:
+            info = os.fstat(src.fileno())
+        except OSError:
+            return False
+        if not stat.S_ISREG(info.st_mode) or info.st_size != record["size"]:
+            return False
+        digest = hashlib.sha256()
+        with open(target, "wb") as out:
+            try:
+                while chunk := _read(src):
+                    digest.update(chunk)
+                    out.write(chunk)
+            except _Mismatch:
+                return False
+            out.flush()
+            os.fsync(out.fileno())
+    return bool(digest.hexdigest() == record["sha256"])

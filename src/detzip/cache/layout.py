@@ -48,12 +48,13 @@ class NotACache(DetzipError):
     """A folder given as the cache that holds things that are not detzip's, and no mark."""
 
 
-def claim(root: Path, *, create: bool) -> None:
+def claim(root: Path, *, create: bool, mark: bool = True) -> None:
     """Make sure ``root`` is a detzip cache before anything is written into it or pruned: its
     mark is there (one stat), or it holds nothing but detzip's folders (a cache made before
     there was a mark, or one just begun) and is marked now; a missing ``root`` is created and
     marked when ``create``. Anything else raises :class:`NotACache`. A folder that cannot be
-    read or written is left to the writes that follow (each warns)."""
+    read or written is left to the writes that follow (each warns). ``mark=False`` only
+    checks (a build that writes nothing there: ``cache_write = "none"``)."""
     tag = root / TAG
     try:
         os.stat(tag)
@@ -78,6 +79,8 @@ def claim(root: Path, *, create: bool) -> None:
             root,
             settings=[Setting("cache_dir")],
         )
+    if not mark:
+        return
     from detzip._fs import write_file
 
     with contextlib.suppress(OSError):  # (read-only, a file, full: the writes that follow warn)

@@ -20,6 +20,7 @@ from detzip.cache.artifacts import ArtifactCache
 from detzip.cache.layout import Layout, claim
 from detzip.cache.memo import Memo
 from detzip.cache.remote import Remote
+from detzip.cache.writes import resolve_write
 
 __all__ = ["Cache"]
 
@@ -32,7 +33,8 @@ class Cache:
     ``s3://bucket/prefix``, or object) behind it; ``require`` makes an unreachable shared cache
     an error instead of a warning. ``memo`` remembers resolutions and source files' digests.
     ``enabled=False`` is the cache off: no ``artifacts`` (None), a memo that remembers nothing.
-    ``write`` is which caches may be written (``all``, ``local``, ``none``); with ``none``,
+    ``write`` is which caches may be written (``all``, ``local``, ``none``; None: as
+    ``$DETZIP_CACHE_WRITE`` says, else ``all``; never more than it allows); with ``none``,
     :attr:`layout` is a scratch folder's (memos, this run's wheels) and :attr:`seed` the local
     cache's wheel store, read only. ``verify``: every zip a cache serves is rebuilt and must
     have the same bytes.
@@ -45,17 +47,18 @@ class Cache:
         *,
         require: bool = False,
         enabled: bool = True,
-        write: str = "all",
+        write: str | None = None,
         verify: bool = False,
     ) -> None:
         read = Layout.at(root)
         self.root = read.root
-        self.write = write
+        self.write = write = resolve_write(write)  # (the stricter of it and the environment's)
         self.verify = verify  # rebuild what a cache serves, and compare
         self.seed = None
         if write == "none":  # nothing in the local folder changes: this run's is a scratch one
             from detzip._scratch import Scratch
 
+            claim(self.root, create=False, mark=False)  # (read only: still only detzip's)
             self._scratch = Scratch("cache")  # (removed when the process ends)
             self.layout = Layout(self._scratch.path)
             self.seed = read.wheels

@@ -132,9 +132,17 @@ def provenance(
     for service, (marker, fields) in CI_FIELDS.items():
         if env.get(marker):
             ci = {"service": service}
-            ci.update({field: env[name] for field, name in fields if env.get(name)})
+            ci.update({field: _public(env[name]) for field, name in fields if env.get(name)})
             if service == "github-actions" and {"server", "repository", "run_id"} <= ci.keys():
                 ci["run_url"] = f"{ci['server']}/{ci['repository']}/actions/runs/{ci['run_id']}"
             found["ci"] = ci
             break
     return found
+
+
+def _public(value: str) -> str:
+    """``value`` without the credentials a URL may carry (``https://user:token@host/…``: a
+    Jenkins ``BUILD_URL`` inherits them from ``JENKINS_URL``)."""
+    import re
+
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@", r"\1", value.strip())[:300]

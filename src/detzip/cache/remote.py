@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-__all__ = ["Remote", "RemoteUnavailable", "StoredObject"]
+__all__ = ["OtherBytes", "Remote", "RemoteUnavailable", "StoredObject"]
 
 
 class StoredObject(NamedTuple):
@@ -20,6 +20,11 @@ class StoredObject(NamedTuple):
 
 class RemoteUnavailable(Exception):
     """A remote cache could not be read or written (unreachable, access denied, …)."""
+
+
+class OtherBytes(RemoteUnavailable):
+    """An object that claims an entry's sha256 but holds other bytes (checked by what the
+    store itself computed, not by the uploader's claim)."""
 
 
 class Remote(Protocol):
@@ -39,12 +44,18 @@ class Remote(Protocol):
         """Store an entry. Raises :class:`RemoteUnavailable` when that fails."""
         ...
 
+    def record(self, key: str) -> dict[str, Any] | None:
+        """The record stored for ``key`` (None: none, or not valid), without its zip. Raises
+        :class:`RemoteUnavailable` when it cannot ask."""
+        ...
+
     def records(self, name: str) -> list[tuple[str, dict[str, Any]]]:
         """Every entry stored under ``name``: its zip's URL and its record. Raises
         :class:`RemoteUnavailable` when it cannot ask."""
         ...
 
-    def locate(self, name: str, key: str, sha256: str) -> StoredObject | None:
-        """The entry's zip as an object Lambda can read, if the remote holds exactly these bytes
-        (None: absent, or other bytes). Raises :class:`RemoteUnavailable` when it cannot ask."""
+    def locate(self, name: str, key: str, sha256: str, local: Path) -> StoredObject | None:
+        """The entry's zip as an object Lambda can read, if the remote holds exactly the bytes
+        of ``local`` (whose sha256 is ``sha256``; None: absent). Raises :class:`OtherBytes` when
+        it holds other bytes, :class:`RemoteUnavailable` when it cannot ask."""
         ...

@@ -27,10 +27,15 @@ from typing import Any
 
 from detzip import _log as log
 from detzip.cache.keys import canonical_json, entry_name, safe_name, valid_record
-from detzip.cache.remote import RemoteUnavailable, StoredObject
+from detzip.cache.remote import OtherBytes, RemoteUnavailable, StoredObject
 from detzip.errors import DetzipError
 
 __all__ = ["S3Cache"]
+
+#: the error codes of an object that is not there
+_ABSENT = ("NoSuchKey", "404", "NotFound")
+#: shared caches this process found without conditional writes (warned of once)
+_UNCONDITIONAL: list[str] = []
 
 
 _CHUNK = 1 << 20
@@ -127,7 +132,7 @@ class S3Cache:
                 fresh = self._put_new(
                     zip_key, body, "application/zip", {"sha256": sha256, "key": key}
                 )
-            if not fresh and self.head(zip_key, sha256) is None:
+            if not fresh and not self._there(zip_key, sha256, zip_path):
                 self._conflict(zip_key, key, sha256)
                 return
             record_key = self._record(key)
@@ -139,6 +144,21 @@ class S3Cache:
                     same = False
                 if not same:
                     self._conflict(record_key, key, sha256)
+
+    def _there(self, object_key: str, sha256: str, local: Path) -> bool:
+        """After a put that found an object there: whether it holds ``local``'s bytes. A put
+        that lost a race (409) may find the winner's object not yet visible: ask a few times."""
+        for attempt in range(5):
+            try:
+                if self.head(object_key, sha256, local) is not None:
+                    return True
+            except OtherBytes:
+                return False
+            if attempt < 4:
+                import time
+
+                time.sleep(0.1 * (attempt + 1))
+        return False
 
     def _put_new(
         self, object_key: str, body: Any, content_type: str, metadata: dict[str, str] | None = None
@@ -162,7 +182,31 @@ class S3Cache:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (412, 409):
                 return False
-            raise
+            if code != "NotImplemented" and status != 501:
+                raise
+        else:
+            return True
+        # a server without conditional writes (older MinIO, Ceph): absent first, then put —
+        # a race can still replace an object there, which the warning says
+        if not _UNCONDITIONAL:
+            _UNCONDITIONAL.append(self.url)
+            log.warning(
+                "%s does not support conditional writes (If-None-Match): detzip writes an "
+                "entry only if it is absent, but cannot make entries immutable there — deny "
+                "overwrites in the server's policy, and audit with detzip cache verify",
+                self.url,
+            )
+        try:
+            self.client().head_object(Bucket=self.bucket, Key=object_key)
+            return False
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404", "NotFound"):
+                raise
+        if hasattr(body, "seek"):
+            body.seek(0)
+        self.client().put_object(
+            Bucket=self.bucket, Key=object_key, Body=body, ContentType=content_type, **extra
+        )
         return True
 
     def _conflict(self, object_key: str, key: str, sha256: str) -> None:
@@ -176,10 +220,23 @@ class S3Cache:
             sha256,
         )
 
+    def record(self, key: str) -> dict[str, Any] | None:
+        """The record stored for ``key`` (None: none, or not a valid one), without its zip."""
+        with _translated(self.url):
+            body = self._get(self._record(key))
+        try:
+            record = None if body is None else json.loads(body)
+        except (ValueError, RecursionError):
+            return None
+        return record if isinstance(record, dict) and valid_record(record, key) else None
+
     def records(self, name: str) -> list[tuple[str, dict[str, Any]]]:
         """Every entry stored under ``name`` (its zip's URL, its record), as listed now; an entry
         whose record is missing or not its key's is left out."""
         import re
+
+        self.client()  # (first: says how to install boto3 if it is missing)
+        from botocore.exceptions import ClientError
 
         stem = safe_name(name)
         pattern = re.compile(re.escape(stem) + r"-[0-9a-f]{16}\.zip")
@@ -195,7 +252,12 @@ class S3Cache:
                     object_key = item["Key"]
                     if not pattern.fullmatch(object_key.rpartition("/")[2]):
                         continue
-                    head = self.client().head_object(Bucket=self.bucket, Key=object_key)
+                    try:
+                        head = self.client().head_object(Bucket=self.bucket, Key=object_key)
+                    except ClientError as exc:  # (removed since it was listed)
+                        if exc.response.get("Error", {}).get("Code") in _ABSENT:
+                            continue
+                        raise
                     key = head.get("Metadata", {}).get("key", "")
                     body = self._get(self._record(key)) if len(key) == 64 else None
                     try:
@@ -206,12 +268,18 @@ class S3Cache:
                         found.append((f"s3://{self.bucket}/{object_key}", record))
         return found
 
-    def locate(self, name: str, key: str, sha256: str) -> StoredObject | None:
-        """The cached zip of ``key`` (HEAD), if it is there with exactly ``sha256``."""
-        return self.head(self._zip(name, key), sha256)
+    def locate(self, name: str, key: str, sha256: str, local: Path) -> StoredObject | None:
+        """The cached zip of ``key``, if it is there with exactly the bytes of ``local``
+        (whose sha256 is ``sha256``); see :meth:`head`."""
+        return self.head(self._zip(name, key), sha256, local)
 
-    def head(self, object_key: str, sha256: str) -> StoredObject | None:
-        """``object_key`` in this bucket, if it holds a zip whose recorded sha256 is ``sha256``."""
+    def head(self, object_key: str, sha256: str, local: Path) -> StoredObject | None:
+        """``object_key`` in this bucket, if it holds exactly the bytes of ``local`` (whose
+        sha256 is ``sha256``): None if absent or recorded as other bytes. The object's own
+        metadata is whoever uploaded it's claim, so the bytes are checked by what S3 computed:
+        the ETag, the MD5 of a single-part upload (else, for a multipart or KMS-encrypted
+        object, the object is read and hashed). One that holds other bytes raises
+        :class:`OtherBytes`: entries are never replaced, so it must be removed."""
         with _translated(self.url):
             client = self.client()
             from botocore.exceptions import ClientError
@@ -222,21 +290,49 @@ class S3Cache:
                 if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
                     return None
                 raise
-        if head.get("Metadata", {}).get("sha256") != sha256:
-            return None
-        return StoredObject(self.bucket, object_key, str(head.get("VersionId") or ""))
+            if head.get("Metadata", {}).get("sha256") != sha256:
+                return None
+            version = str(head.get("VersionId") or "")
+            if not self._holds(object_key, head, version, sha256, local):
+                raise OtherBytes(
+                    f"s3://{self.bucket}/{object_key} claims sha256 {sha256} but holds other "
+                    "bytes; entries are never replaced: remove the object and find out who "
+                    "wrote it"
+                )
+        return StoredObject(self.bucket, object_key, version)
+
+    def _holds(
+        self, object_key: str, head: dict[str, Any], version: str, sha256: str, local: Path
+    ) -> bool:
+        """Whether the object (as ``head`` describes it) has the bytes of ``local``."""
+        etag = str(head.get("ETag", "")).strip('"')
+        encrypted = head.get("ServerSideEncryption") == "aws:kms" or head.get(
+            "SSECustomerAlgorithm"
+        )
+        if len(etag) == 32 and "-" not in etag and not encrypted:  # the MD5 S3 computed
+            with open(local, "rb") as handle:
+                mine = hashlib.file_digest(
+                    handle, lambda: hashlib.md5(usedforsecurity=False)
+                ).hexdigest()
+            return bool(etag == mine)
+        pinned = {"VersionId": version} if version else {}
+        body = self.client().get_object(Bucket=self.bucket, Key=object_key, **pinned)["Body"]
+        digest = hashlib.sha256()
+        for chunk in body.iter_chunks(_CHUNK):
+            digest.update(chunk)
+        return bool(digest.hexdigest() == sha256)
 
     def put(self, relative: str, zip_path: Path, sha256: str) -> StoredObject:
         """Upload ``zip_path`` (whose bytes have ``sha256``) as ``PREFIX/relative``, unless it
         is there already; where it is."""
         object_key = self._object(relative)
-        found = self.head(object_key, sha256)
+        found = self.head(object_key, sha256, zip_path)
         if found is not None:
             return found
         with _translated(self.url):
             with open(zip_path, "rb") as body:
                 fresh = self._put_new(object_key, body, "application/zip", {"sha256": sha256})
-            found = self.head(object_key, sha256)  # (its version; a race lost: the other's)
+            found = self.head(object_key, sha256, zip_path)  # (its version; a lost race: theirs)
         if found is None:
             raise RemoteUnavailable(
                 f"s3://{self.bucket}/{object_key}: "

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from detzip._datatype import datatype
+from detzip.cache.writes import WRITES, resolve_write
 
 if TYPE_CHECKING:
     from detzip.cache.local import Cache
@@ -20,9 +21,6 @@ __all__ = ["OFF", "WRITES", "CacheSettings"]
 
 #: values of ``$DETZIP_CACHE`` / ``--cache`` that turn the artifact cache off
 OFF = ("off", "none", "no", "false", "0")
-#: what a build may write to the caches it reads (``cache_write``): every cache; the local one
-#: only (the shared cache is read-only); none (the local cache folder is read-only too)
-WRITES = ("all", "local", "none")
 
 
 @datatype
@@ -34,7 +32,8 @@ class CacheSettings:
     folder (None: :func:`~detzip.cache.layout.default_cache_dir`), which also holds the wheel
     store. ``require`` makes an unreachable shared cache an error; ``enabled=False`` neither
     reads nor writes artifacts (``--no-cache``). ``write`` says which caches a build may write
-    (one of :data:`WRITES`; None means ``$DETZIP_CACHE_WRITE``, itself unset: ``all``), and
+    (one of :data:`WRITES`; a build writes no more than the stricter of it and
+    ``$DETZIP_CACHE_WRITE`` allow; neither given: ``all``), and
     ``verify`` rebuilds every artifact a cache serves and compares bytes.
     """
 
@@ -55,22 +54,9 @@ class CacheSettings:
         return (url or None), origin
 
     def writes(self, environ: Mapping[str, str] | None = None) -> str:
-        """Which caches a build may write: ``all``, ``local`` or ``none`` (see :data:`WRITES`)."""
-        if self.write is not None:
-            value, origin = self.write, None
-        else:
-            env = os.environ if environ is None else environ
-            origin = "$DETZIP_CACHE_WRITE"
-            value = env.get("DETZIP_CACHE_WRITE", "").strip() or "all"
-        if value not in WRITES:
-            from detzip.errors import DetzipError, Setting, literal
-
-            where = f"{origin} is" if origin else "{0} is"
-            raise DetzipError(
-                f"{where} {literal(repr(value))}; use one of {', '.join(WRITES)}",
-                settings=[] if origin else [Setting("cache_write")],
-            )
-        return value
+        """Which caches a build may write: ``all``, ``local`` or ``none`` (see :data:`WRITES`;
+        the stricter of ``write`` and ``$DETZIP_CACHE_WRITE``)."""
+        return resolve_write(self.write, environ)
 
     def is_off(self, environ: Mapping[str, str] | None = None) -> bool:
         """True when no artifact is read or written (``--no-cache``, or the URL ``off``)."""

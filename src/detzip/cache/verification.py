@@ -15,7 +15,7 @@ from typing import Any
 
 from detzip.errors import DetzipError, literal
 
-__all__ = ["FIRST", "NotWhatItsKeyBuilds", "mismatch", "provenance_text"]
+__all__ = ["FIRST", "NotWhatItsKeyBuilds", "mismatch", "provenance_text", "shown"]
 
 #: how many differing entries a verdict names
 FIRST = 3
@@ -28,21 +28,29 @@ class NotWhatItsKeyBuilds(DetzipError):
 
 
 def provenance_text(record: Mapping[str, Any]) -> str:
-    """Who wrote a record, in a few words (``unknown`` for a record without provenance)."""
+    """Who wrote a record, in a few words, as the record claims it (whoever writes a record
+    writes its provenance too: a claim, not evidence). Each value is shown printable and short:
+    a hostile record cannot forge lines or drive a terminal."""
     made = record.get("provenance")
     if not isinstance(made, dict):
         return "written by an unknown builder (a record without provenance: an older detzip's)"
-    parts = [f"detzip {made.get('detzip', '?')}"]
-    where = " ".join(str(made[k]) for k in ("os", "arch") if made.get(k))
+    parts = [f"detzip {shown(made.get('detzip', '?'))}"]
+    where = " ".join(shown(made[k]) for k in ("os", "arch") if made.get(k))
     if where:
         parts.append(f"on {where}")
     if made.get("built_at"):
-        parts.append(f"at {made['built_at']}")
+        parts.append(f"at {shown(made['built_at'])}")
     ci = made.get("ci")
     if isinstance(ci, dict):
         run = ci.get("run_url") or ci.get("job_url") or ci.get("build_url") or ci.get("build_id")
-        parts.append(f"in {ci.get('service', 'CI')}" + (f" {run}" if run else ""))
-    return "written by " + " ".join(parts)
+        parts.append(f"in {shown(ci.get('service', 'CI'))}" + (f" {shown(run)}" if run else ""))
+    return "written by " + " ".join(parts) + ", as its record claims"
+
+
+def shown(value: object, limit: int = 120) -> str:
+    """``value`` as text safe to print: control characters escaped, at most ``limit`` long."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def mismatch(
