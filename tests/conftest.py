@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from .motoserver import MotoServer
 from .wheelfactory import Repo, demo_repo
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -170,3 +172,24 @@ def run_extracted(layer: Path, tmp: Path, code: str, root: str = "python") -> st
     done = subprocess.run([python, "-S", "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+# -- moto's S3 on loopback, for the modules that test the shared cache ------------------------
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MotoServer]:
+    running = MotoServer()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def bucket(
+    server: MotoServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> str:
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
+    server.client().create_bucket(Bucket=name)
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+    return name

