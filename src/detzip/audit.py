@@ -113,7 +113,7 @@ def audit(
     from detzip._scratch import Scratch
     from detzip.builder import describe
 
-    outputs = [project.output_dir, *(item.spec.output for item in project.artifacts.values())]
+    outputs = project.never_pack
     results = []
     with Scratch("verify") as scratch:
         for declared in chosen:

@@ -665,8 +665,7 @@ def _cmd_why(args: argparse.Namespace) -> int:
         name = args.what
         loaded.select([name])  # (an unknown name: one line listing the declared ones)
         declared = loaded.artifacts[name]
-        # what a project build never packs: its output folder and every artifact's zip
-        outputs = [loaded.output_dir, *(item.spec.output for item in loaded.artifacts.values())]
+        outputs = loaded.never_pack
         toml = speller("toml")
         try:
             with speaking(toml):

@@ -128,6 +128,13 @@ class Project:
         """Where the artifact ``name`` is written: ``<output_dir>/<name>.zip``."""
         return self.output_dir / f"{name}.zip"
 
+    @property
+    def never_pack(self) -> list[Path]:
+        """What no artifact of the project ever packs: the output folder and every declared
+        artifact's zip (``output_dir = "."`` with ``source = "."`` would pack the others'
+        outputs, and change with every build)."""
+        return [self.output_dir, *(self.output(name) for name in self.names)]
+
     def select(self, names: Sequence[str]) -> list[Declared]:
         """The named artifacts and the layers they use (all if none named), layers first."""
         _refuse_unknown(names, dict.fromkeys(self.names), self.config)
@@ -182,11 +189,9 @@ class Project:
                 return []
         chosen = self.select(names)
         store = cache if cache is not None else self.cache.open()
-        # no artifact of the project ever packs another's zip (output_dir = "." with
-        # source = "." would pack the others' outputs, and change with every build)
-        # (their identities are taken once, and each output's as it is written: stat'ing every
-        # output for every build grew with the square of the artifacts)
-        outputs = never_pack(self.output_dir, *(self.output(name) for name in self.names))
+        # (identities taken once, and each output's as it is written: stat'ing every output
+        # for every build grew with the square of the artifacts)
+        outputs = never_pack(*self.never_pack)
         results = []
         toml = speller("toml")
         for declared in chosen:
