@@ -4,7 +4,6 @@ wrong key by a memo it must not trust (racy edits, other machines, changed stat,
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import zipfile
 from pathlib import Path
@@ -25,12 +24,8 @@ def remembered(
 ) -> None:
     """A memo that vouches for ``path`` as it is now, with ``digest``, hashed at ``hashed``."""
     entry = [*stat_of(path.stat()), digest, hashed]
-    memo = {
-        "detzip-stat-memo": stats.VERSION,
-        "scope": where.get("scope", stats.scope()),
-        "files": {name: entry},
-    }
-    memo_path.write_text(json.dumps(memo))
+    memo = {"scope": where.get("scope", stats.scope()), "files": {name: entry}}
+    stats.write_memo(memo_path, memo)
 
 
 def settled(path: Path) -> int:
@@ -75,9 +70,9 @@ def test_a_memo_from_another_machine_is_ignored(tmp_path: Path, file: Path) -> N
 def test_an_entry_whose_stat_changed_is_not_trusted(tmp_path: Path, file: Path, field: int) -> None:
     memo_path = tmp_path / "memo.json"
     remembered(memo_path, "a.py", file, "f" * 64, settled(file))
-    memo = json.loads(memo_path.read_text())
+    memo = stats.read_memo(memo_path)
     memo["files"]["a.py"][field] += 1
-    memo_path.write_text(json.dumps(memo))
+    stats.write_memo(memo_path, memo)
     assert StatMemo(memo_path).digest("a.py", file) == sha(b"old = 1\n")
 
 
@@ -87,19 +82,34 @@ def test_an_entry_whose_stat_changed_is_not_trusted(tmp_path: Path, file: Path, 
         b"",
         b"\x00\xff garbage",
         b"[]",
-        b'{"detzip-stat-memo": 1}',
-        b'{"detzip-stat-memo": 1, "scope": "SCOPE", "files": []}',
-        b'{"detzip-stat-memo": 1, "scope": "SCOPE", "files": {"a.py": "x"}}',
-        b'{"detzip-stat-memo": 1, "scope": "SCOPE", "files": {"a.py": [1, 2, 3]}}',
-        b'{"detzip-stat-memo": 1, "scope": "SCOPE", "files": {"a.py": '
-        b'["a", "b", "c", "d", "e", "f", "g"]}}',
-        b'{"detzip-stat-memo": 1, "scope": "SCOPE", "files": {"a.py": [1, 2, 3, 4, 5, 6, 7]}}',
+        b'{"detzip-stat-memo": 2, "scope": "SCOPE", "files": {"a.py": [1, 2, 3, 4, 5, 6, 7]}}',
+        b"detzip-stat-memo\n",  # the header cut short
         b"[" * 100_000,
+        [],
+        {"a.py": "x"},
+        {"a.py": [1, 2, 3]},
+        {"a.py": ["a", "b", "c", "d", "e", "f", "g"]},
+        {"a.py": [1, 2, 3, 4, 5, 6, 7]},
+        "truncated",
+        "flipped",
     ],
 )
-def test_a_damaged_memo_is_ignored(tmp_path: Path, file: Path, damage: bytes) -> None:
+def test_a_damaged_memo_is_ignored(
+    tmp_path: Path, file: Path, damage: bytes | list[object] | dict[str, object] | str
+) -> None:
     memo_path = tmp_path / "memo.json"
-    memo_path.write_bytes(damage.replace(b"SCOPE", stats.scope().encode()))
+    if isinstance(damage, bytes):  # not a memo of this format at all
+        memo_path.write_bytes(damage.replace(b"SCOPE", stats.scope().encode()))
+    elif isinstance(damage, str):  # a good memo (of other bytes), then damaged on disk
+        remembered(memo_path, "a.py", file, "f" * 64, settled(file))
+        data = bytearray(memo_path.read_bytes())
+        if damage == "truncated":
+            del data[-3:]
+        else:  # one bit, in the middle of the file: its sha256 no longer holds
+            data[len(data) // 2] ^= 0x10
+        memo_path.write_bytes(bytes(data))
+    else:  # a memo of this format whose entries are not entries
+        stats.write_memo(memo_path, {"scope": stats.scope(), "files": damage})
     memo = StatMemo(memo_path)
     assert memo.digest("a.py", file) == sha(b"old = 1\n")
     memo.save()
@@ -118,7 +128,7 @@ def test_a_hit_uses_the_memo_and_an_edit_is_still_a_miss(tmp_path: Path) -> None
     (source / "lib.py").write_bytes(b"y = 2\n")
     cache = Cache(tmp_path / "cache")
     first = build_function(source, tmp_path / "one.zip", cache=cache)
-    memo = json.loads(_memo_file(tmp_path / "cache").read_text())
+    memo = stats.read_memo(_memo_file(tmp_path / "cache"))
     assert sorted(memo["files"]) == ["app.py", "lib.py"]
     again = build_function(source, tmp_path / "two.zip", cache=cache)
     assert again.cache_hit and again.sha256 == first.sha256
@@ -181,13 +191,27 @@ def _tree(tmp_path: Path) -> Path:
 
 @pytest.mark.usefixtures("no_racy_window")
 @pytest.mark.parametrize(
-    "change", ["add", "remove", "rename", "chmod", "edit", "empty", "unvenv", "none"]
+    "change",
+    [
+        "add",
+        "remove",
+        "rename",
+        "chmod",
+        "edit",
+        "same-mtime",
+        "replace",
+        "empty",
+        "unvenv",
+        "none",
+    ],
 )
 def test_a_hit_from_the_remembered_walk_sees_every_change(tmp_path: Path, change: str) -> None:
     source = _tree(tmp_path)
     cache = Cache(tmp_path / "cache")
     first = build_function(source, tmp_path / "one.zip", cache=cache)
-    assert json.loads(_memo_file(tmp_path / "cache").read_text())["tree"]["empty"] == ["empty/"]
+    items = stats.read_memo(_memo_file(tmp_path / "cache"))["tree"]["items"]
+    assert [name for name, _, sha, _, _ in items if sha is None] == ["empty/"]
+    assert stats.read_memo(_memo_file(tmp_path / "cache"))["check"] is not None
     again = build_function(source, tmp_path / "two.zip", cache=cache)  # from the memo's walk
     assert again.cache_hit and again.key == first.key
     match change:
@@ -201,6 +225,13 @@ def test_a_hit_from_the_remembered_walk_sees_every_change(tmp_path: Path, change
             (source / "b.py").chmod(0o755)
         case "edit":
             (source / "b.py").write_bytes(b"b = 3\n")
+        case "same-mtime":  # same size, its mtime put back: only ctime tells
+            info = (source / "b.py").stat()
+            (source / "b.py").write_bytes(b"b = 4\n")
+            os.utime(source / "b.py", ns=(info.st_atime_ns, info.st_mtime_ns))
+        case "replace":  # another file renamed over it (as editors save): another inode
+            (tmp_path / "new.py").write_bytes(b"b = 5\n")
+            (tmp_path / "new.py").replace(source / "b.py")
         case "empty":
             (source / "empty" / "now.txt").write_bytes(b"")
         case "unvenv":  # no longer a virtualenv: its code is packed
@@ -232,14 +263,22 @@ def test_a_damaged_walk_in_the_memo_is_ignored(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
     first = build_function(source, tmp_path / "one.zip", cache=cache)
     memo_path = _memo_file(tmp_path / "cache")
-    memo = json.loads(memo_path.read_text())
-    for damage in ([[1, 2]], [[3, "x"]], [["a", 1]], "x", [[None, None, None]]):
-        memo["tree"]["files"] = damage
-        memo_path.write_text(json.dumps(memo))
+    memo = stats.read_memo(memo_path)
+    for damage in (
+        [[1, 2]],
+        [[3, "x"]],
+        [["a", 1]],
+        "x",
+        [[None, None, None]],
+        [["b.py", True, "f" * 64, 0, 1]],  # a path that would be a file descriptor
+        [["b.py", True, "f" * 63, str(source / "b.py"), 1]],
+    ):
+        memo["tree"]["items"] = damage
+        stats.write_memo(memo_path, memo)
         again = build_function(source, tmp_path / "two.zip", cache=cache)
         assert again.cache_hit and again.key == first.key
     memo["tree"]["dirs"] = [[0, 1, 2, 3, 4, 5]]  # 0 would be a file descriptor to os.stat
-    memo_path.write_text(json.dumps(memo))
+    stats.write_memo(memo_path, memo)
     assert build_function(source, tmp_path / "two.zip", cache=cache).key == first.key
 
 
@@ -248,14 +287,15 @@ def test_a_folder_changed_in_the_racy_window_is_listed_again(tmp_path: Path) -> 
     cache = Cache(tmp_path / "cache")
     first = build_function(source, tmp_path / "one.zip", cache=cache)
     memo_path = _memo_file(tmp_path / "cache")
-    memo = json.loads(memo_path.read_text())
-    memo["tree"]["files"] = [["b.py", str(source / "b.py")]]  # a walk that missed pkg/a.py
-    memo["tree"]["empty"] = []
+    memo = stats.read_memo(memo_path)
+    memo["tree"]["items"] = [  # a walk that missed pkg/a.py
+        item for item in memo["tree"]["items"] if item[0] == "b.py"
+    ]
     # listed right when the folders last changed: a file added in that tick could be missing
     memo["tree"]["walked"] = max(
         max(p.stat().st_mtime_ns, p.stat().st_ctime_ns) for p in (source, source / "pkg")
     )
-    memo_path.write_text(json.dumps(memo))
+    stats.write_memo(memo_path, memo)
     again = build_function(source, tmp_path / "two.zip", cache=cache)
     assert again.cache_hit and again.key == first.key  # walked again: every file is there
 
@@ -428,3 +468,70 @@ def test_a_memo_is_scoped_to_the_boot_where_no_boot_id_says_it(
     assert rebooted != first
     guid[0] = "99999999-2222-3333-4444-555555555555"  # the memo copied to another machine
     assert fresh() not in (first, rebooted)
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_a_hit_whose_walk_holds_decodes_no_file_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check section (folders' and files' stats, the fingerprint) is all a hit reads: the
+    per-file digests and items (most of a big tree's memo) stay undecoded."""
+    source = _tree(tmp_path)
+    cache = Cache(tmp_path / "cache")
+    first = build_function(source, tmp_path / "one.zip", cache=cache)
+
+    def no_detail(*args: object) -> object:
+        raise AssertionError("a hit decoded the memo's file entries")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(stats, "_load_detail", no_detail)
+        again = build_function(source, tmp_path / "two.zip", cache=cache)
+    assert again.cache_hit and again.key == first.key
+    (source / "b.py").write_bytes(b"b = 3\n")  # a change: the entries are needed, and used
+    changed = build_function(source, tmp_path / "three.zip", cache=cache)
+    fresh = build_function(source, tmp_path / "four.zip", cache=False)
+    assert not changed.cache_hit and changed.key == fresh.key
+
+
+@pytest.mark.usefixtures("no_racy_window")
+@pytest.mark.parametrize("where", ["check", "detail"])
+def test_a_flipped_bit_in_a_walk_s_memo_is_a_rewalk(tmp_path: Path, where: str) -> None:
+    source = _tree(tmp_path)
+    cache = Cache(tmp_path / "cache")
+    first = build_function(source, tmp_path / "one.zip", cache=cache)
+    memo_path = _memo_file(tmp_path / "cache")
+    data = bytearray(memo_path.read_bytes())
+    start = len(stats._MAGIC) + stats._HEAD.size
+    checked = stats._HEAD.unpack_from(data, len(stats._MAGIC))[2]
+    data[start + (checked // 2 if where == "check" else checked + 40)] ^= 0x01
+    memo_path.write_bytes(bytes(data))
+    assert stats.read_memo(memo_path) == {}
+    (source / "b.py").write_bytes(b"b = 3\n")
+    again = build_function(source, tmp_path / "two.zip", cache=cache)
+    fresh = build_function(source, tmp_path / "three.zip", cache=False)
+    assert again.key == fresh.key != first.key
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_a_bootstrap_that_cannot_run_is_warned_of_on_every_hit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = _tree(tmp_path)
+    (source / "bootstrap").write_bytes(b"#!/bin/sh\nexec python3 app.py\n")
+    (source / "bootstrap").chmod(0o644)
+    cache = Cache(tmp_path / "cache")
+    build_function(source, tmp_path / "one.zip", cache=cache)
+    assert "bootstrap is not executable" in _said(caplog)
+    hit = build_function(source, tmp_path / "two.zip", cache=cache)
+    assert hit.cache_hit and "bootstrap is not executable" in _said(caplog)
+    (source / "bootstrap").chmod(0o755)
+    fixed = build_function(source, tmp_path / "three.zip", cache=cache)
+    assert not fixed.cache_hit and "bootstrap" not in _said(caplog)
+    again = build_function(source, tmp_path / "four.zip", cache=cache)
+    assert again.cache_hit and "bootstrap" not in _said(caplog)
+
+
+def _said(caplog: pytest.LogCaptureFixture) -> str:
+    text = caplog.text
+    caplog.clear()
+    return text

@@ -9,11 +9,11 @@ everything is always correct. :data:`NO_MEMO` is the memo of a build with the ca
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["NO_MEMO", "GitFiles", "Memo", "Remembered", "TreeMemo"]
+__all__ = ["NO_MEMO", "GitFiles", "Memo", "Remembered", "Snapshot", "TreeMemo"]
 
 Remembered = tuple[str, bool, str | None, str, int]
 """A remembered walk's item: (archive name, executable, sha256, path, size) for a file, and
@@ -27,11 +27,44 @@ the file is an uncommitted edit git cleans, which no snapshot may stand for; and
 the blob's bytes, "" unless a blob is packed)."""
 
 
+class Snapshot:
+    """A remembered walk that still holds: its items (made when first asked for: a hit whose
+    fingerprint is remembered needs none), the ``fingerprint`` of them if remembered, what
+    git said of its tracked files, and (``top``, if remembered) the exec bit of each file at
+    the archive's top level (a custom runtime's ``bootstrap`` is checked on every build)."""
+
+    __slots__ = ("_git", "_items", "_load", "fingerprint", "top")
+
+    def __init__(
+        self,
+        items: Callable[[], list[Remembered]],
+        fingerprint: dict[str, object] | None,
+        git: Callable[[], GitFiles | None],
+        top: dict[str, bool] | None = None,
+    ) -> None:
+        self._load = items
+        self._items: list[Remembered] | None = None
+        self._git = git
+        self.fingerprint = fingerprint
+        self.top = top
+
+    def items(self) -> list[Remembered]:
+        """(archive name, executable, sha256, path, size) for each file, (name, False, None,
+        "", 0) for each empty folder."""
+        if self._items is None:
+            self._items = self._load()
+        return self._items
+
+    def git(self) -> GitFiles | None:
+        """What git's index said of the walk's tracked files (None: not in a git work tree)."""
+        return self._git()
+
+
 class TreeMemo(Protocol):
     """Remembers a tree's last walk and each file's sha256 by its stat (the cache's stat memo,
     :class:`detzip.cache.stats.StatMemo`, which says when it may be trusted)."""
 
-    def snapshot(self, never_pack: Collection[tuple[int, int]]) -> list[Remembered] | None:
+    def snapshot(self, never_pack: Collection[tuple[int, int]]) -> Snapshot | None:
         """The remembered walk, each file stat'ed now (None: walk again)."""
 
     def digest(self, name: str, path: str | Path, info: os.stat_result | None = None) -> str:
@@ -45,17 +78,17 @@ class TreeMemo(Protocol):
     def walked(
         self,
         folders: Iterable[tuple[str, os.stat_result]],
-        files: Mapping[str, str],
-        empty: Iterable[str],
+        items: list[Remembered],
         skipped: Iterable[str],
         git: GitFiles | None = None,
     ) -> None:
-        """Remember a walk: the folders it listed, its files, its empty folders and the paths
-        it left out as detzip's own; and, in a git work tree, what git's index said of the
-        files it tracks (the index and config files are among the ``folders``)."""
+        """Remember a walk: the folders it listed, its items (each file's digest taken by
+        :meth:`digest` or :meth:`hashes`) and the paths it left out as detzip's own; and, in a
+        git work tree, what git's index said of the files it tracks (the index and config
+        files are among the ``folders``)."""
 
-    def git_files(self) -> GitFiles | None:
-        """What the remembered walk's :meth:`walked` was told of git (after a snapshot)."""
+    def fingerprinted(self, fingerprint: dict[str, object]) -> None:
+        """Remember the fingerprint of the last snapshot's or walk's items."""
 
     def save(self) -> None:
         """Keep what this run learnt."""

@@ -95,7 +95,7 @@ class FunctionInput:
 
         assert spec.source is not None  # a function's spec always names its source
         self.bundled: ResolvedSet | None = None
-        self.keyed: dict[str, str] = {}  # each file's sha256 as keyed: the zip must hold it
+        self.memoized = False  # keyed on the stat memo's digests: the zip must hold them
         folders = [(Path(spec.source), spec.prefix, spec.exclude, spec.include)]
         for path, prefix, exclude, include in spec.extra_sources:
             folders.append((Path(path), spec.prefix if prefix is None else prefix,
@@ -142,9 +142,7 @@ class FunctionInput:
             for part in self.parts:
                 part.read(written.digests)
         else:  # the stat memo knew or read every file: the zip must hold those bytes
-            self.keyed = {name: sha for part in self.parts for name, sha in part.digests.items()}
-            for memo in self.memos:
-                memo.save()
+            self.memoized = True
         if len(self.parts) == 1:
             description["content"] = self.parts[0].fingerprint()
         else:  # a folder two source folders share is listed once
@@ -152,6 +150,9 @@ class FunctionInput:
 
             items = {item.name: item for part in self.parts for item in part.items()}
             description["content"] = fingerprint_items(items.values())
+        if written is None:  # (after the fingerprint: it is remembered with the walk)
+            for memo in self.memos:
+                memo.save()
         if self.bundled is not None:
             description["dependencies"] = self.bundled.description
         return description
@@ -169,8 +170,11 @@ class FunctionInput:
     def check(self, written: WrittenZip) -> None:
         """Every file keyed was zipped with the keyed bytes; else the memos that may have
         vouched for it are forgotten (the next run hashes every file) and the build fails."""
+        if not self.memoized:
+            return  # (the digests keyed are the ones the writer read)
+        keyed_all = {name: sha for part in self.parts for name, sha in part.digests.items()}
         for name, sha in written.digests.items():
-            keyed = self.keyed.get(name)
+            keyed = keyed_all.get(name)
             if keyed is not None and keyed != sha:
                 for memo in self.memos:
                     memo.forget()

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from detzip._datatype import datatype
-from detzip._memo import GitFiles, Memo, Remembered, TreeMemo
+from detzip._memo import GitFiles, Memo, Remembered, Snapshot, TreeMemo
 from detzip.errors import DetzipError
 
 if TYPE_CHECKING:
@@ -648,7 +648,7 @@ class _ReadingTree:
     def __init__(self, inner: TreeMemo) -> None:
         self.inner = inner
 
-    def snapshot(self, never_pack: Collection[tuple[int, int]]) -> list[Remembered] | None:
+    def snapshot(self, never_pack: Collection[tuple[int, int]]) -> Snapshot | None:
         return self.inner.snapshot(never_pack)
 
     def digest(self, name: str, path: str | Path, info: os.stat_result | None = None) -> str:
@@ -662,15 +662,14 @@ class _ReadingTree:
     def walked(
         self,
         folders: Iterable[tuple[str, os.stat_result]],
-        files: Mapping[str, str],
-        empty: Iterable[str],
+        items: list[Remembered],
         skipped: Iterable[str],
         git: GitFiles | None = None,
     ) -> None:
-        self.inner.walked(folders, files, empty, skipped, git)
+        self.inner.walked(folders, items, skipped, git)
 
-    def git_files(self) -> GitFiles | None:
-        return self.inner.git_files()
+    def fingerprinted(self, fingerprint: dict[str, object]) -> None:
+        return None
 
     def save(self) -> None:
         return None

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detzip._datatype import replace
-from detzip._memo import Memo, Remembered
+from detzip._memo import GitFiles, Memo, Remembered, Snapshot
 from detzip.errors import DetzipError, literal
 from detzip.inputs.git import EXECUTABLE, LINK, SUBMODULE, CommitFile, commit_tree
 from detzip.inputs.tree import IGNORE_FILE, TreeSpec, check_names, ignore_lines, matchers
@@ -72,11 +72,11 @@ def walk_commit(folder: Path, tree: TreeSpec, rev: str, memo: Memo) -> tuple[Wal
     for name, executable, oid, sha, size in chosen:
         items.append((prefix + name, executable, sha, "", size))
         blobs[prefix + name] = (executable, oid, sha)
+    gitfiles: GitFiles = (str(git.top), blobs)
     walked = Walked(
         folder,
         {name: sha for name, _, sha, _, _ in items if sha is not None},
-        remembered=items,
-        git=(str(git.top), blobs),
+        snapshot=Snapshot(lambda: items, None, lambda: gitfiles),
         scratch=scratch,
         exported=None
         if copies is None

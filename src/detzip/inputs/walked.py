@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from detzip import _log as log
-from detzip._memo import GitFiles, Remembered, TreeMemo
+from detzip._memo import GitFiles, Remembered, Snapshot, TreeMemo
 from detzip.errors import DetzipError
 from detzip.inputs.tree import TreeSpec, collect
 from detzip.zip.entries import Entry, FromFile, fingerprint_of
@@ -49,36 +49,44 @@ class Walked:
     """One source folder's files: ``digests`` (each file's sha256 by archive name, where
     known), and the very files keyed — walked now, or as the memo remembered them."""
 
-    __slots__ = ("_entries", "_exported", "_git", "_remembered", "_scratch", "digests", "folder")
+    __slots__ = ("_digests", "_entries", "_exported", "_memo", "_scratch", "_snapshot", "folder")
 
     def __init__(
         self,
         folder: Path,
-        digests: dict[str, str],
+        digests: dict[str, str] | None,
         entries: list[Entry] | None = None,
-        remembered: list[Remembered] | None = None,
-        git: GitFiles | None = None,
+        snapshot: Snapshot | None = None,
         scratch: Scratch | None = None,
         exported: dict[str, Path] | None = None,
+        memo: TreeMemo | None = None,
     ) -> None:
         self.folder = folder
-        self.digests = digests
+        self._digests = digests
         self._entries = entries
-        self._remembered = remembered
-        self._git = git  # (remembered: the blobs some files are packed from)
+        self._snapshot = snapshot  # (remembered: the items, their fingerprint, git's blobs)
         self._scratch = scratch  # holds the files copied out of git while the entries live
         self._exported = exported  # (by name: the blobs already copied out, into ``scratch``)
+        self._memo = memo  # told the fingerprint, to give it back while the walk holds
+
+    @property
+    def digests(self) -> dict[str, str]:
+        """Each file's sha256 by archive name, where known."""
+        if self._digests is None:
+            assert self._snapshot is not None
+            self._digests = {n: sha for n, _, sha, _, _ in self._snapshot.items() if sha}
+        return self._digests
 
     def entries(self) -> list[Entry]:
         """The entries, in walk order."""
         if self._entries is None:
-            assert self._remembered is not None
+            assert self._snapshot is not None
             blobs = self._blobs()
             self._entries = [
                 Entry.directory(name)
                 if sha is None
                 else Entry.file(name, blobs.get(name, Path(path)), executable=x, size_hint=size)
-                for name, x, sha, path, size in self._remembered
+                for name, x, sha, path, size in self._snapshot.items()
             ]
         return self._entries
 
@@ -86,9 +94,10 @@ class Walked:
         """The remembered files packed from git's blobs, each copied out of git now."""
         if self._exported is not None:
             return self._exported
-        if self._git is None:
+        git = None if self._snapshot is None else self._snapshot.git()
+        if git is None:
             return {}
-        top, files = self._git
+        top, files = git
         wanted = {name: blob for name, (_, blob, _) in files.items() if blob}
         if not wanted:
             return {}
@@ -101,8 +110,10 @@ class Walked:
 
     def executable(self, name: str) -> bool | None:
         """Whether the file packed as ``name`` is executable (None: no such file)."""
-        if self._remembered is not None:
-            found = [x for n, x, sha, _, _ in self._remembered if n == name and sha is not None]
+        if self._snapshot is not None:
+            if "/" not in name and self._snapshot.top is not None:  # (no items needed)
+                return self._snapshot.top.get(name)
+            found = [x for n, x, sha, _, _ in self._snapshot.items() if n == name and sha]
             return found[0] if found else None
         for entry in self.entries():
             if entry.name == name and not entry.is_dir:
@@ -111,8 +122,10 @@ class Walked:
 
     def items(self) -> list[TreeItem]:
         """What is packed, each file with its digest if known."""
-        if self._remembered is not None:
-            return [TreeItem(name, x, sha, sha is None) for name, x, sha, _, _ in self._remembered]
+        if self._snapshot is not None:
+            return [
+                TreeItem(name, x, sha, sha is None) for name, x, sha, _, _ in self._snapshot.items()
+            ]
         return [
             TreeItem(e.name, e.executable, self.digests.get(e.name), e.is_dir)
             for e in self.entries()
@@ -121,20 +134,28 @@ class Walked:
     def read(self, known: Mapping[str, str] | None = None) -> None:
         """Complete the digests: each file's from ``known`` (as the writer read it), else read
         now (unreadable: a DetzipError naming it)."""
+        digests = self.digests
         for entry in self.entries():
-            if isinstance(entry.source, FromFile) and entry.name not in self.digests:
+            if isinstance(entry.source, FromFile) and entry.name not in digests:
                 found = None if known is None else known.get(entry.name)
-                self.digests[entry.name] = found or _sha256(entry.source.path)
+                digests[entry.name] = found or _sha256(entry.source.path)
 
     def fingerprint(self) -> dict[str, object]:
         """The fingerprint of what is packed (every file's digest known): what
-        :func:`~detzip.zip.entries.fingerprint` gives for the same entries."""
-        if self._remembered is None:
-            return fingerprint_items(self.items())
-        return fingerprint_of(  # a hit's path: no TreeItem per file
-            (name, x, b"directory" if sha is None else sha.encode())
-            for name, x, sha, _, _ in sorted(self._remembered)
-        )
+        :func:`~detzip.zip.entries.fingerprint` gives for the same entries. With a memo, it is
+        remembered with the walk, and given back while the walk holds."""
+        if self._snapshot is not None:
+            if self._snapshot.fingerprint is not None:
+                return dict(self._snapshot.fingerprint)
+            found = fingerprint_of(  # a hit's path: no TreeItem per file
+                (name, x, b"directory" if sha is None else sha.encode())
+                for name, x, sha, _, _ in sorted(self._snapshot.items())
+            )
+        else:
+            found = fingerprint_items(self.items())
+        if self._memo is not None:
+            self._memo.fingerprinted(found)
+        return found
 
 
 def walk(folder: Path, tree: TreeSpec, memo: TreeMemo | None) -> Walked:
@@ -143,9 +164,7 @@ def walk(folder: Path, tree: TreeSpec, memo: TreeMemo | None) -> Walked:
     walked and left for whoever reads the files to hash."""
     found = None if memo is None else memo.snapshot(tree.never_pack)
     if found is not None:  # no folder changed since the last walk: its files, each stat'ed
-        assert memo is not None
-        known = {name: sha for name, _, sha, _, _ in found if sha is not None}
-        return Walked(folder, known, remembered=found, git=memo.git_files())
+        return Walked(folder, None, snapshot=found, memo=memo)
     from detzip.inputs.git import open_git
 
     git = open_git(folder)
@@ -171,12 +190,21 @@ def walk(folder: Path, tree: TreeSpec, memo: TreeMemo | None) -> Walked:
                 except OSError as exc:
                     raise _unreadable(exc, entry.source.path) from None
                 digests[entry.name] = sha
-        files = {e.name: _walked_path(e, tracked) for e in walked if isinstance(e.source, FromFile)}
-        memo.walked(
-            listed, files, (e.name for e in walked if e.source is None), skipped, remembered_git
-        )
+        items: list[Remembered] = [
+            (e.name, e.executable, digests[e.name], _walked_path(e, tracked), _size(e, stats))
+            if isinstance(e.source, FromFile)
+            else (e.name, False, None, "", 0)
+            for e in walked
+        ]
+        memo.walked(listed, items, skipped, remembered_git)
     _check_scripts(walked)
-    return Walked(folder, digests, entries=walked, scratch=scratch)
+    return Walked(folder, digests, entries=walked, scratch=scratch, memo=memo)
+
+
+def _size(entry: Entry, stats: Mapping[str, os.stat_result]) -> int:
+    """The file's size as the walk found it (a remembered walk's size hint)."""
+    info = stats.get(entry.name)
+    return entry.size_hint if info is None else info.st_size
 
 
 def _check_scripts(entries: list[Entry]) -> None:
