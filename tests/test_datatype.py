@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from detzip import _datatype
 from detzip._datatype import FrozenInstanceError, datatype, field, replace
 
 NAMES = ["alpha", "beta", "gamma", "delta", "eps"]
@@ -97,6 +98,48 @@ def _state(obj: Any, fields: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]
 def test_a_datatype_behaves_as_the_dataclass(
     declared: tuple[list[tuple[str, dict[str, Any]]], bool, bool], data: st.DataObject
 ) -> None:
+    _behaves_as_the_dataclass(declared, data)
+
+
+@pytest.mark.slow
+@given(declarations(), st.data())
+def test_a_datatype_with_a_compiled_init_behaves_as_the_dataclass(
+    declared: tuple[list[tuple[str, dict[str, Any]]], bool, bool], data: st.DataObject
+) -> None:
+    """A type with many instances gets its own compiled ``__init__``: the same behaviour."""
+    before = _datatype.COMPILE_AFTER
+    _datatype.COMPILE_AFTER = 1  # compiled at the first instance
+    try:
+        _behaves_as_the_dataclass(declared, data, compiled=True)
+    finally:
+        _datatype.COMPILE_AFTER = before
+
+
+def test_a_type_s_init_is_compiled_after_many_instances() -> None:
+    @datatype
+    class Many:
+        name: str
+        size: int = 0
+        tags: list[str] = field(default_factory=list)
+
+    first = Many("a")
+    assert Many.__init__ is _datatype._init
+    for index in range(_datatype.COMPILE_AFTER):
+        Many("b", index)
+    assert Many.__init__ is not _datatype._init
+    later = Many("a")
+    assert later == first and later.tags == [] and later.tags is not Many("c").tags
+    with pytest.raises(TypeError):
+        Many()  # type: ignore[call-arg]
+    with pytest.raises(FrozenInstanceError):
+        later.size = 2  # type: ignore[misc]
+
+
+def _behaves_as_the_dataclass(
+    declared: tuple[list[tuple[str, dict[str, Any]]], bool, bool],
+    data: st.DataObject,
+    compiled: bool = False,
+) -> None:
     fields, frozen, slots = declared
     oracle, ours = _make_both(fields, frozen, slots)
     names = [name for name, _ in fields] + ["zeta"]  # zeta: no such field
@@ -115,6 +158,8 @@ def test_a_datatype_behaves_as_the_dataclass(
         assert repr(got) == repr(expected)
         assert hasattr(got, "__dict__") == hasattr(expected, "__dict__") == (not slots)
         made.append((expected, got))
+        if compiled:
+            assert type(got).__init__ is not _datatype._init
     for (expected_a, got_a), (expected_b, got_b) in itertools.pairwise(made):
         assert (got_a == got_b) == (expected_a == expected_b)
         assert (got_a != got_b) == (expected_a != expected_b)

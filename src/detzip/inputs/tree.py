@@ -268,6 +268,12 @@ _REPARSE_POINTS = hasattr(os.stat_result, "st_file_attributes")
 _MOUNT_POINT = 0xA0000003  # IO_REPARSE_TAG_MOUNT_POINT: a junction
 
 
+# A child's Path: ``directory / name`` parses ``name`` again (a third of ``Path(child.path)``);
+# pathlib's own ``_make_child_relpath`` (3.11, 3.12: what its glob uses for a listed name) makes
+# the same Path without parsing, 4x faster, a tenth of a 200,000-file walk. Python 3.13's
+# pathlib has no such method, and needs none.
+
+
 @datatype(frozen=False, slots=False)
 class _Walker:
     real_root: Path
@@ -295,8 +301,10 @@ class _Walker:
                 f"cannot list the folder ({exc.strerror}); fix its permissions or exclude it",
                 directory,
             ) from None
-        for child in children:  # `directory / name` costs a third of Path(child.path)
-            self.visit(directory / child.name, rel + nfc(child.name), child, chain)
+        child_of = getattr(directory, "_make_child_relpath", None)  # (below)
+        for child in children:
+            path = directory / child.name if child_of is None else child_of(child.name)
+            self.visit(path, rel + nfc(child.name), child, chain)
         return len(children)
 
     def visit(self, path: Path, rel: str, child: os.DirEntry[str], chain: tuple[Path, ...]) -> None:
