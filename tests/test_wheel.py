@@ -103,3 +103,36 @@ def test_stored_wheel_satisfies_the_install_protocol(repo: Repo, tmp_path: Path)
     stored = StoredWheel("gamma", "3.1", gamma.name, sha256_file(gamma), gamma)
     assert [e.name for e in install([stored], "")] == [e.name for e in install([_File(gamma)], "")]
     assert zipfile.is_zipfile(gamma)
+
+
+def test_a_stored_wheel_with_a_verdict_is_listed_fast_and_installs_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detzip.inputs import wheel as wheels
+    from detzip.inputs._verify import Verdict, remember
+
+    files = {f"fast/m{i}.py": f"x = {i}\n" * (i + 1) for i in range(30)}
+    built = Wheel("fast", "1.0", files=files).build(tmp_path / "built")
+    digest = sha256_file(built)
+    stored = tmp_path / "store" / digest / built.name
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(built.read_bytes())
+    plain = install([_File(built)], "python/")  # no verdict beside it: zipfile, checked now
+    with zipfile.ZipFile(stored) as archive:
+        infos = archive.infolist()
+    remember(stored, Verdict(digest, len(infos), sum(i.file_size for i in infos)))
+    listed: list[object] = []
+    real = wheels._Listing.__init__
+
+    def spy(self: object, *args: object) -> None:
+        listed.append(self)
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wheels._Listing, "__init__", spy)
+    fast = install([_File(stored)], "python/")
+    assert listed  # the verdict kept: the fast reader listed it
+    assert [(e.name, e.executable, e.unzipped_hint) for e in fast] == [
+        (e.name, e.executable, e.unzipped_hint) for e in plain
+    ]
+    one = write_zip(fast, tmp_path / "fast.zip").sha256
+    assert one == write_zip(plain, tmp_path / "plain.zip").sha256
