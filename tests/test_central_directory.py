@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 
 import pytest
 
@@ -45,8 +46,7 @@ def test_a_plain_zip_reads_as_zipfile_reads_it(extra: bytes) -> None:
 
 
 def test_a_cp437_name_reads_as_zipfile_reads_it() -> None:
-    data = bytearray(_zip(["pkg/abc.py"]))
-    data = bytes(data).replace(b"pkg/abc.py", b"pkg/\x82bc.py")  # (no UTF-8 flag: cp437)
+    data = _zip(["pkg/abc.py"]).replace(b"pkg/abc.py", b"pkg/\x82bc.py")  # (no flag: cp437)
     listed = central_directory(data)
     assert listed is not None and listed[0].filename == "pkg/ébc.py"
     assert [tuple(item) for item in listed] == _zipfile_view(data)
@@ -56,12 +56,13 @@ def test_a_cp437_name_reads_as_zipfile_reads_it() -> None:
     "case", ["comment", "prefixed", "zip64 extra", "truncated", "not a zip", "empty"]
 )
 def test_anything_but_a_plain_layout_is_left_to_zipfile(case: str) -> None:
-    data = {
+    makers: dict[str, Callable[[], bytes]] = {
         "comment": lambda: _zip(NAMES, comment=b"hello"),
         "prefixed": lambda: b"#!/bin/sh\n" + _zip(NAMES),
         "zip64 extra": lambda: _zip(NAMES, extra=b"\x01\x00\x00\x00"),
         "truncated": lambda: _zip(NAMES)[:-40] + _zip(NAMES)[-22:],
         "not a zip": lambda: b"x" * 100,
         "empty": lambda: b"",
-    }[case]()
+    }
+    data = makers[case]()
     assert central_directory(data) is None
