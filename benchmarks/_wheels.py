@@ -92,14 +92,16 @@ def synthetic_wheel(
         members[f"{name}/_lib{i}.so"] = rng.randbytes(big // 8) + bytes(big // 8)
     sample = len(_module(name, 0, functions))
     count = modules if modules is not None else max(1, (budget - big) // sample)
-    modules: dict[int, list[int]] = {}
+    subpackages: dict[int, list[int]] = {}
     for i in range(count):
         members[f"{name}/sub{i % _SUBPACKAGES}/module{i}.py"] = _module(name, i, functions)
-        modules.setdefault(i % _SUBPACKAGES, []).append(i)
-    for sub, numbers in modules.items():
+        subpackages.setdefault(i % _SUBPACKAGES, []).append(i)
+    for sub, numbers in subpackages.items():
         imports = "".join(f"from . import module{i}\n" for i in numbers)
         members[f"{name}/sub{sub}/__init__.py"] = imports.encode()
-    members[f"{name}/__init__.py"] = "".join(f"from . import sub{s}\n" for s in modules).encode()
+    members[f"{name}/__init__.py"] = "".join(
+        f"from . import sub{s}\n" for s in subpackages
+    ).encode()
     dist = f"{name}-1.0.dist-info"
     members[f"{dist}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode()
     members[f"{dist}/WHEEL"] = b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
