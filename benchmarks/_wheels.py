@@ -11,6 +11,7 @@ detzip, pip and uv all install the same verified set with ``--no-index --find-li
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import random
 import zipfile
@@ -35,17 +36,23 @@ def _words(rng: random.Random, count: int) -> list[str]:
     return ["".join(rng.choices(_LETTERS, weights, k=rng.randint(3, 10))) for _ in range(count)]
 
 
-def _module(name: str, i: int) -> bytes:
-    """Valid, importable source: functions with docstrings, defaults, branches and literals,
-    drawn from a vocabulary of 400 pseudo-words (pseudo-random from the name and number)."""
+@functools.cache
+def _vocabulary(name: str) -> list[str]:
+    return _words(random.Random(name), 400)
+
+
+def _module(name: str, i: int, functions: int = _FUNCTIONS) -> bytes:
+    """Valid, importable source: ``functions`` functions with docstrings, defaults, branches
+    and literals, drawn from a vocabulary of 400 pseudo-words (pseudo-random from the name and
+    number)."""
     rng = random.Random(f"{name}/{i}")
-    vocabulary = _words(random.Random(name), 400)
+    vocabulary = _vocabulary(name)
 
     def word() -> str:
         return rng.choice(vocabulary)
 
     parts = [f'"""{name}: {" ".join(word() for _ in range(12))}."""\n\nCONSTANT = {i}\n\n\n']
-    for k in range(_FUNCTIONS):
+    for k in range(functions):
         a, b = word(), word()
         doc = " ".join(word() for _ in range(rng.randint(8, 24)))
         parts.append(
@@ -59,11 +66,20 @@ def _module(name: str, i: int) -> bytes:
     return "".join(parts).encode()
 
 
-def synthetic_wheel(folder: Path, name: str, megabytes: float, *, binary: bool = True) -> Path:
+def synthetic_wheel(
+    folder: Path,
+    name: str,
+    megabytes: float,
+    *,
+    binary: bool = True,
+    modules: int | None = None,
+    functions: int = _FUNCTIONS,
+) -> Path:
     """A ``py3-none-any`` wheel of ~``megabytes`` MB unzipped, built once in ``folder``.
 
     With ``binary``, three quarters of it are four large members, half random and half zeros
-    (like a shared library); the rest are source modules under ``name/subN/``.
+    (like a shared library); the rest are source modules under ``name/subN/``: as many as fit,
+    or ``modules`` of them, each of ``functions`` functions (22: ~8 KB; 1: ~0.5 KB).
     """
     path = folder / f"{name}-1.0-py3-none-any.whl"
     if path.exists():
@@ -74,16 +90,18 @@ def synthetic_wheel(folder: Path, name: str, megabytes: float, *, binary: bool =
     big = budget * 3 // 4 if binary else 0
     for i in range(4 if binary else 0):
         members[f"{name}/_lib{i}.so"] = rng.randbytes(big // 8) + bytes(big // 8)
-    sample = len(_module(name, 0))
-    count = max(1, (budget - big) // sample)
-    modules: dict[int, list[int]] = {}
+    sample = len(_module(name, 0, functions))
+    count = modules if modules is not None else max(1, (budget - big) // sample)
+    subpackages: dict[int, list[int]] = {}
     for i in range(count):
-        members[f"{name}/sub{i % _SUBPACKAGES}/module{i}.py"] = _module(name, i)
-        modules.setdefault(i % _SUBPACKAGES, []).append(i)
-    for sub, numbers in modules.items():
+        members[f"{name}/sub{i % _SUBPACKAGES}/module{i}.py"] = _module(name, i, functions)
+        subpackages.setdefault(i % _SUBPACKAGES, []).append(i)
+    for sub, numbers in subpackages.items():
         imports = "".join(f"from . import module{i}\n" for i in numbers)
         members[f"{name}/sub{sub}/__init__.py"] = imports.encode()
-    members[f"{name}/__init__.py"] = "".join(f"from . import sub{s}\n" for s in modules).encode()
+    members[f"{name}/__init__.py"] = "".join(
+        f"from . import sub{s}\n" for s in subpackages
+    ).encode()
     dist = f"{name}-1.0.dist-info"
     members[f"{dist}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode()
     members[f"{dist}/WHEEL"] = b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
@@ -103,16 +121,25 @@ def synthetic_wheel(folder: Path, name: str, megabytes: float, *, binary: bool =
 
 
 def pinned(
-    work: Path, label: str, wheels: Mapping[str, float], *, binary: bool | set[str] = True
+    work: Path,
+    label: str,
+    wheels: Mapping[str, float],
+    *,
+    binary: bool | set[str] = True,
+    modules: int | None = None,
+    functions: int = _FUNCTIONS,
 ) -> tuple[Path, Path]:
     """Build ``wheels`` (name: MB unzipped) into ``work/wheels`` and pin them with hashes in
     ``work/requirements-<label>.txt``; ``binary``: all of them have shared libraries, none,
-    or those named. Returns (requirements, the wheel folder)."""
+    or those named; ``modules`` and ``functions``: see :func:`synthetic_wheel`. Returns
+    (requirements, the wheel folder)."""
     folder = work / "wheels"
     lines = []
     for name, megabytes in wheels.items():
         native = name in binary if isinstance(binary, set) else binary
-        wheel = synthetic_wheel(folder, name, megabytes, binary=native)
+        wheel = synthetic_wheel(
+            folder, name, megabytes, binary=native, modules=modules, functions=functions
+        )
         lines.append(f"{name}==1.0 --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}")
     requirements = work / f"requirements-{label}.txt"
     text = "\n".join(lines) + "\n"

@@ -69,17 +69,17 @@ def test_install_copies_members_precompressed_unless_built_here(repo: Repo, tmp_
     assert not isinstance(next(e for e in rebuilt if e.name == "gamma.py").source, Precompressed)
 
 
-def test_wheel_members_stream_in_chunks_and_the_pages_are_handed_back(tmp_path: Path) -> None:
+def test_wheel_members_stream_in_chunks_read_from_the_wheel_when_written(tmp_path: Path) -> None:
     from detzip.inputs import wheel as wheels
 
     big = os.urandom(1 << 20) * 3 + bytes(3 << 20)  # 6 MB, several pieces once deflated
     built = Wheel("big", "1.0", files={"big/lib.so": big, "big/__init__.py": ""}).build(tmp_path)
     entries = install([_File(built)], "python/")
     member = next(e.source for e in entries if e.name == "python/big/lib.so")
-    assert isinstance(member, Precompressed) and member.chunks is not None
-    pieces = list(member.chunks())
+    assert isinstance(member, Precompressed) and member.archive is not None
+    pieces = list(member.streamed() or ())
     assert len(pieces) > 1 and max(map(len, pieces)) <= wheels.CHUNK
-    assert b"".join(pieces) == member.read() and len(member.read()) == member.compressed_size
+    assert b"".join(pieces) == member.raw() and len(member.raw()) == member.compressed_size
     archive = _write(tmp_path, [_File(built)])
     assert archive.read("python/big/lib.so") == big
 
@@ -103,3 +103,36 @@ def test_stored_wheel_satisfies_the_install_protocol(repo: Repo, tmp_path: Path)
     stored = StoredWheel("gamma", "3.1", gamma.name, sha256_file(gamma), gamma)
     assert [e.name for e in install([stored], "")] == [e.name for e in install([_File(gamma)], "")]
     assert zipfile.is_zipfile(gamma)
+
+
+def test_a_stored_wheel_with_a_verdict_is_listed_fast_and_installs_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detzip.inputs import wheel as wheels
+    from detzip.inputs._verify import Verdict, remember
+
+    files = {f"fast/m{i}.py": f"x = {i}\n" * (i + 1) for i in range(30)}
+    built = Wheel("fast", "1.0", files=files).build(tmp_path / "built")
+    digest = sha256_file(built)
+    stored = tmp_path / "store" / digest / built.name
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(built.read_bytes())
+    plain = install([_File(built)], "python/")  # no verdict beside it: zipfile, checked now
+    with zipfile.ZipFile(stored) as archive:
+        infos = archive.infolist()
+    remember(stored, Verdict(digest, len(infos), sum(i.file_size for i in infos)))
+    listed: list[object] = []
+    real = wheels._Listing.__init__
+
+    def spy(self: object, *args: object) -> None:
+        listed.append(self)
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wheels._Listing, "__init__", spy)
+    fast = install([_File(stored)], "python/")
+    assert listed  # the verdict kept: the fast reader listed it
+    assert [(e.name, e.executable, e.unzipped_hint) for e in fast] == [
+        (e.name, e.executable, e.unzipped_hint) for e in plain
+    ]
+    one = write_zip(fast, tmp_path / "fast.zip").sha256
+    assert one == write_zip(plain, tmp_path / "plain.zip").sha256

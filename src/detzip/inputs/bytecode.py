@@ -135,6 +135,6 @@ def _source(entry: Entry) -> bytes:
         case FromBytes(data=data):
             return data
         case Precompressed() as member:
-            raw = member.read()
+            raw = member.raw()
             return zlib.decompressobj(-15).decompress(raw) if member.method == DEFLATED else raw
     raise AssertionError(entry.name)  # directories were filtered out

@@ -27,16 +27,16 @@ import mmap
 import os
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from detzip._datatype import datatype
 from detzip.errors import DetzipError, Setting
 from detzip.inputs import _verify
 from detzip.zip import members
 from detzip.zip.entries import DEFLATED, STORED, Entry, FromBytes, Precompressed
-from detzip.zip.reader import data_offset
+from detzip.zip.reader import Listed, central_directory, data_offset
 
 if TYPE_CHECKING:
     from detzip.inputs._patterns import Matcher
@@ -91,21 +91,13 @@ def install(wheels: Iterable[Wheel], prefix: str, exclude: Matcher | None = None
     return entries
 
 
-@datatype
-class _Installed:
-    path: str  # installed path, relative to the layer root
-    entry: Entry
-
-
 def read_metadata(wheel: Wheel) -> bytes:
     """The wheel's ``.dist-info/METADATA``, read from its verified bytes."""
     buffer = _verified(wheel)
     try:
-        with _open(buffer, wheel.path.name) as archive:
-            _vouched(wheel, archive, buffer)
+        with _vouched_archive(wheel, buffer) as archive:
             dist_info, _ = _wheel_dirs(archive, wheel.path.name)
-            data: bytes = archive.read(f"{dist_info}/METADATA")
-            return data
+            return archive.read(f"{dist_info}/METADATA")
     except KeyError as exc:
         raise _broken(wheel.path.name, f"it is not a valid wheel ({exc})") from None
     finally:
@@ -115,19 +107,26 @@ def read_metadata(wheel: Wheel) -> bytes:
 def wheel_entries(wheel: Wheel, prefix: str, exclude: Matcher) -> list[Entry]:
     """The entries ``pip install --target`` would create for ``wheel``, under ``prefix``.
 
-    The wheel is mapped once; those very bytes are checked against ``wheel.sha256`` and then
-    read (central directory and members), so nothing but verified bytes reaches the zip; their
-    members were checked against the central directory (the verdict kept for that sha256, or
-    now), so every size and CRC-32 copied is a checked one.
+    The wheel is opened once; those very bytes are checked against ``wheel.sha256`` and then
+    read (central directory and members: a member's compressed bytes from the same open file
+    when it is written), so nothing but verified bytes reaches the zip; their members were
+    checked against the central directory (the verdict kept for that sha256, or now), so every
+    size and CRC-32 copied is a checked one.
     """
     origin = f"wheel {wheel.path.name}"
-    buffer = _verified(wheel)
-    with _open(buffer, wheel.path.name) as archive:
-        try:
-            _vouched(wheel, archive, buffer)
-            return _entries(wheel, archive, buffer, prefix, exclude, origin)
-        finally:  # the headers and directory read so far: each member is read again later
-            buffer.release(0, len(buffer))
+    fd = _opened(wheel.path)
+    try:
+        buffer = _verified(wheel, fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    members = _InPlace(fd, wheel.path)  # (it closes the descriptor once no entry needs it)
+    try:
+        with _vouched_archive(wheel, buffer) as archive:
+            return _entries(wheel, archive, buffer, members, prefix, exclude, origin)
+    finally:  # the members are read from the file when they are written, not from the map
+        buffer.release(0, len(buffer))
+        buffer.close()
 
 
 class _Mapped(mmap.mmap):
@@ -162,18 +161,64 @@ class _Mapped(mmap.mmap):
             yield piece
 
 
+class _InPlace:
+    """The members of a verified wheel, read (:class:`~detzip.zip.entries.Archive`) from the
+    very file whose bytes were hashed — its descriptor, kept open — when they are written:
+    ``os.pread`` into a buffer that is dropped once written, so nothing of the wheel stays in
+    this process's memory (a map's pages would), and one reader serves all its members."""
+
+    __slots__ = ("fd", "path")
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self.fd = fd
+        self.path = path
+
+    def part(self, start: int, end: int) -> bytes:
+        """The bytes from ``start`` to ``end`` (fewer only past the end of the file)."""
+        try:
+            return os.pread(self.fd, end - start, start)
+        except OSError as exc:
+            raise DetzipError(
+                f"cannot read the wheel ({exc.strerror}); build again", self.path
+            ) from None
+
+    def pieces(self, start: int, end: int) -> Iterator[bytes]:
+        """The bytes from ``start`` to ``end`` in pieces of at most :data:`CHUNK` bytes."""
+        while start < end:
+            piece = self.part(start, min(start + CHUNK, end))
+            if not piece:
+                return
+            start += len(piece)
+            yield piece
+
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
 _DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
 _AROUND = 2 << 20
 
 
-def _mapped(path: Path) -> _Mapped | None:
-    """The file's bytes, mapped (None if it is empty)."""
+def _opened(path: Path) -> int:
+    """A descriptor of the file, open for reading."""
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            return _Mapped(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise DetzipError(f"cannot read the wheel ({exc.strerror}); build again", path) from None
+
+
+def _mapped(path: Path, fd: int | None = None) -> _Mapped | None:
+    """The file's bytes (``fd``'s, if given: that very open file), mapped (None if empty)."""
+    opened = _opened(path) if fd is None else fd
+    try:
+        size = os.fstat(opened).st_size
+        return _Mapped(opened, 0, access=mmap.ACCESS_READ) if size else None
+    except OSError as exc:
+        raise DetzipError(f"cannot read the wheel ({exc.strerror}); build again", path) from None
+    finally:
+        if fd is None:
+            os.close(opened)
 
 
 def _digest(buffer: _Mapped | None) -> str:
@@ -184,9 +229,9 @@ def _digest(buffer: _Mapped | None) -> str:
     return hasher.hexdigest()
 
 
-def _verified(wheel: Wheel) -> _Mapped:
-    """The wheel's bytes, mapped, once their sha256 is the one expected."""
-    buffer = _mapped(wheel.path)
+def _verified(wheel: Wheel, fd: int | None = None) -> _Mapped:
+    """The wheel's bytes (``fd``'s, if given), mapped, once their sha256 is the one expected."""
+    buffer = _mapped(wheel.path, fd)
     digest = _digest(buffer)
     if buffer is None or digest != wheel.sha256:
         raise DetzipError(
@@ -224,6 +269,118 @@ def _open(buffer: _Mapped | None, filename: str) -> zipfile.ZipFile:
         return zipfile.ZipFile(buffer)  # type: ignore[call-overload,no-any-return]  # mmap
     except (zipfile.BadZipFile, ValueError, EOFError) as exc:
         raise _broken(filename, f"it is not a valid zip ({exc})") from None
+
+
+class _Info(Protocol):
+    """A central directory record, as the warm path reads it (a ZipInfo, or a
+    :class:`~detzip.zip.reader.Listed`)."""
+
+    @property
+    def filename(self) -> str: ...
+    @property
+    def compress_type(self) -> int: ...
+    @property
+    def CRC(self) -> int: ...
+    @property
+    def compress_size(self) -> int: ...
+    @property
+    def file_size(self) -> int: ...
+    @property
+    def header_offset(self) -> int: ...
+    @property
+    def external_attr(self) -> int: ...
+
+
+class _Archive(Protocol):
+    """A wheel's central directory and the reads of its members the warm path makes."""
+
+    def infolist(self) -> Sequence[_Info]: ...
+    def namelist(self) -> list[str]: ...
+    def read(self, name: str) -> bytes: ...
+    def read_info(self, info: _Info) -> bytes: ...
+
+
+class _ZipArchive:
+    """A :class:`zipfile.ZipFile` as an :class:`_Archive`."""
+
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self.archive = archive
+
+    def infolist(self) -> Sequence[_Info]:
+        return self.archive.infolist()
+
+    def namelist(self) -> list[str]:
+        return self.archive.namelist()
+
+    def read(self, name: str) -> bytes:
+        return self.archive.read(name)
+
+    def read_info(self, info: _Info) -> bytes:
+        assert isinstance(info, zipfile.ZipInfo)
+        return self.archive.read(info)
+
+
+class _Listing:
+    """A wheel's central directory as :func:`~detzip.zip.reader.central_directory` reads it
+    (what zipfile reads, several times faster), for a wheel whose every member was checked
+    (the verdict kept for its sha256). A member read here (RECORD, METADATA, one recompressed)
+    is inflated and checked against its size and CRC-32 again, as zipfile checks it."""
+
+    def __init__(self, buffer: _Mapped, listed: list[Listed], filename: str) -> None:
+        self.buffer = buffer
+        self.listed = listed
+        self.filename = filename
+        self.by_name = {info.filename: info for info in listed}  # (the last, as in zipfile)
+
+    def infolist(self) -> Sequence[_Info]:
+        return self.listed
+
+    def namelist(self) -> list[str]:
+        return [info.filename for info in self.listed]
+
+    def read(self, name: str) -> bytes:
+        info = self.by_name.get(name)
+        if info is None:
+            raise KeyError(f"There is no item named {name!r} in the archive")
+        return self.read_info(info)
+
+    def read_info(self, info: _Info) -> bytes:
+        origin = f"wheel {self.filename}"
+        start = data_offset(self.buffer, info, origin)
+        raw = self.buffer[start : start + info.compress_size]
+        if info.compress_type == DEFLATED:
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            try:
+                data = inflater.decompress(raw, info.file_size + 1)
+            except zlib.error:
+                data = b""
+        elif info.compress_type == STORED:
+            data = raw
+        else:  # bzip2, lzma: zipfile reads those
+            with _open(self.buffer, self.filename) as archive:
+                return archive.read(info.filename)
+        if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
+            raise _broken(self.filename, f"member {info.filename!r} is damaged (its CRC-32)")
+        return data
+
+
+@contextlib.contextmanager
+def _vouched_archive(wheel: Wheel, buffer: _Mapped) -> Iterator[_Archive]:
+    """The wheel's central directory, once it is vouched for (:func:`_vouched`): read fast
+    where it can be (a verdict kept for these bytes, a plain layout), else by zipfile."""
+    listed = central_directory(buffer)
+    if listed is not None:
+        kept = _verify.recall(wheel.path, wheel.sha256)
+        if (
+            kept is not None
+            and kept.members == len(listed)
+            and kept.unzipped == sum(info.file_size for info in listed)
+        ):
+            yield _Listing(buffer, listed, wheel.path.name)
+            return
+    with _open(buffer, wheel.path.name) as archive:
+        _vouched(wheel, archive, buffer)
+        yield _ZipArchive(archive)
 
 
 def _vouched(wheel: Wheel, archive: zipfile.ZipFile, buffer: _Mapped) -> None:
@@ -274,63 +431,64 @@ def _broken(filename: str, what: str) -> DetzipError:
 
 def _entries(
     wheel: Wheel,
-    archive: zipfile.ZipFile,
+    archive: _Archive,
     buffer: _Mapped,
+    members: _InPlace,
     prefix: str,
     exclude: Matcher,
     origin: str,
 ) -> list[Entry]:
+    """The wheel's installed entries, and its ``RECORD`` and ``INSTALLER``: one pass over its
+    central directory (a layer may hold 70,000 members: no more than that per member)."""
     dist_info, data_dir = _wheel_dirs(archive, wheel.path.name)
     record = _record(archive, dist_info)
-
-    installed: list[_Installed] = []
+    own = (f"{dist_info}/RECORD", f"{dist_info}/INSTALLER")
+    copied = not wheel.built  # (a wheel built here is recompressed: its bytes are not portable)
+    entries: list[Entry] = []
+    rows: list[tuple[str, str, str]] = []
     for info in archive.infolist():
-        if info.is_dir():
+        if info.filename[-1:] == "/":  # a directory
             continue
         target = _install_path(info.filename, dist_info, data_dir, wheel.path.name)
-        if target is None or target in (f"{dist_info}/RECORD", f"{dist_info}/INSTALLER"):
+        if target is None or target in own or exclude.match_file(target):
             continue
-        if exclude.match_file(target):
-            continue
-        executable = _executable(info)
-        if info.compress_type in (STORED, DEFLATED) and not wheel.built:
-            start = data_offset(buffer, info, origin)
-            buffer.release(info.header_offset, start)  # read again only when written
-            end = start + info.compress_size
-            source: Precompressed | FromBytes = Precompressed(
+        source: Precompressed | FromBytes
+        if copied and info.compress_type in (STORED, DEFLATED):
+            source = Precompressed(
                 info.compress_type,
                 info.CRC,
                 info.compress_size,
                 info.file_size,
-                lambda s=start, e=end: b"".join(buffer.pieces(s, e)),  # type: ignore[misc]
+                None,
                 origin,
-                lambda s=start, e=end: buffer.pieces(s, e),  # type: ignore[misc]
+                None,
+                members,  # read when written, from where the local header says it starts:
+                data_offset(buffer, info, origin),
             )
         else:  # another compression method, or a wheel built here: recompress canonically
-            source = FromBytes(archive.read(info), origin)
-        installed.append(_Installed(target, Entry(prefix + target, source, executable)))
-
-    rows = []
-    for item in installed:
-        known = record.get(item.path) or record.get(_wheel_name_of(item.path, archive, data_dir))
+            source = FromBytes(archive.read_info(info), origin)
+        entries.append(Entry(prefix + target, source, _executable(info)))
+        # its RECORD row: the wheel's (under its installed name, or its name in the wheel)
+        known = record.get(target) or record.get(info.filename)
         if known is None or not known[0]:
-            data = _content(item.entry, archive, item.path, data_dir)
+            data = source.data if isinstance(source, FromBytes) else archive.read_info(info)
             known = (_hash(data), str(len(data)))
-        rows.append((item.path, *known))
+        rows.append((target, *known))
     rows.append((f"{dist_info}/INSTALLER", _hash(INSTALLER), str(len(INSTALLER))))
     rows.append((f"{dist_info}/RECORD", "", ""))
     text = io.StringIO()
     csv.writer(text, lineterminator="\n").writerows(sorted(rows))
-    extra = [
-        Entry(prefix + f"{dist_info}/INSTALLER", FromBytes(INSTALLER, origin)),
-        Entry(prefix + f"{dist_info}/RECORD", FromBytes(text.getvalue().encode(), origin)),
-    ]
-    return [item.entry for item in installed] + extra
+    entries.append(Entry(prefix + f"{dist_info}/INSTALLER", FromBytes(INSTALLER, origin)))
+    entries.append(
+        Entry(prefix + f"{dist_info}/RECORD", FromBytes(text.getvalue().encode(), origin))
+    )
+    return entries
 
 
-def _wheel_dirs(archive: zipfile.ZipFile, filename: str) -> tuple[str, str]:
-    tops = {n.split("/", 1)[0] for n in archive.namelist()}
-    infos = [t for t in tops if t.endswith(".dist-info") and f"{t}/WHEEL" in archive.namelist()]
+def _wheel_dirs(archive: _Archive | zipfile.ZipFile, filename: str) -> tuple[str, str]:
+    names = set(archive.namelist())
+    tops = {n.split("/", 1)[0] for n in names}
+    infos = [t for t in tops if t.endswith(".dist-info") and f"{t}/WHEEL" in names]
     if len(infos) != 1:
         raise _broken(filename, "it is not a valid wheel (no single .dist-info with a WHEEL)")
     dist_info = infos[0]
@@ -368,23 +526,14 @@ def _install_path(member: str, dist_info: str, data_dir: str, filename: str) -> 
     return None  # scripts, headers: not installed into a layer
 
 
-def _executable(info: zipfile.ZipInfo) -> bool:
+def _executable(info: _Info) -> bool:
     """Whether pip installs the member executable: a regular file with an exec bit (a member
     whose mode says "symlink" is installed as a file of its text, 0644)."""
     mode = info.external_attr >> 16
     return bool(mode and stat.S_ISREG(mode) and mode & 0o111)
 
 
-def _wheel_name_of(installed: str, archive: zipfile.ZipFile, data_dir: str) -> str:
-    """Where a file installed from .data/<scheme>/ is listed in the wheel's RECORD."""
-    for scheme in ("purelib", "platlib", "data"):
-        candidate = f"{data_dir}/{scheme}/{installed}"
-        if candidate in archive.NameToInfo:
-            return candidate
-    return installed
-
-
-def _record(archive: zipfile.ZipFile, dist_info: str) -> dict[str, tuple[str, str]]:
+def _record(archive: _Archive, dist_info: str) -> dict[str, tuple[str, str]]:
     try:
         text = archive.read(f"{dist_info}/RECORD").decode("utf-8")
     except KeyError:
@@ -394,14 +543,6 @@ def _record(archive: zipfile.ZipFile, dist_info: str) -> dict[str, tuple[str, st
         if len(row) >= 3 and row[1].startswith("sha256="):
             rows[row[0]] = (row[1], row[2])
     return rows
-
-
-def _content(entry: Entry, archive: zipfile.ZipFile, path: str, data_dir: str) -> bytes:
-    match entry.source:
-        case FromBytes(data=data):
-            return data
-        case _:
-            return archive.read(_wheel_name_of(path, archive, data_dir))
 
 
 def _hash(data: bytes) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 from detzip._datatype import datatype
 from detzip.errors import DetzipError
@@ -18,6 +19,7 @@ from detzip.zip.names import check_name
 __all__ = [
     "DEFLATED",
     "STORED",
+    "Archive",
     "Entry",
     "FromBytes",
     "FromFile",
@@ -47,29 +49,61 @@ class FromBytes:
     origin: str = ""
 
 
+class Archive(Protocol):
+    """A zip whose members are copied as they are, read in place (e.g. a mapped wheel):
+    its bytes from ``start`` to ``end``, whole or in bounded pieces."""
+
+    def part(self, start: int, end: int) -> bytes:
+        """The bytes from ``start`` to ``end``."""
+        ...
+
+    def pieces(self, start: int, end: int) -> Iterator[bytes]:
+        """The bytes from ``start`` to ``end``, in bounded pieces."""
+        ...
+
+
 @datatype
 class Precompressed:
     """An already-compressed member, copied without recompressing.
 
-    ``read`` returns exactly ``compressed_size`` bytes of raw stream for ``method``
-    (:data:`STORED` or :data:`DEFLATED`) that decompress to ``size`` bytes with CRC-32 ``crc32``.
-    ``chunks``, if given, yields those same bytes in bounded pieces: the writer then copies the
-    member without ever holding it whole (memory stays flat whatever the member's size).
+    Its ``compressed_size`` bytes of raw stream for ``method`` (:data:`STORED` or
+    :data:`DEFLATED`) decompress to ``size`` bytes with CRC-32 ``crc32``. They come from
+    ``read`` (all at once) and, if given, ``chunks`` (the same bytes in bounded pieces: the
+    writer then copies the member without ever holding it whole, so memory stays flat whatever
+    its size) — or, for the many members of one zip, from ``archive`` at offset ``at``, read
+    (whole or in pieces) only when written: one shared reader, no callable per member.
     """
 
     method: int
     crc32: int
     compressed_size: int
     size: int
-    read: Callable[[], bytes]
+    read: Callable[[], bytes] | None = None
     origin: str = ""
     chunks: Callable[[], Iterator[bytes]] | None = None
+    archive: Archive | None = None
+    at: int = 0
 
     def __post_init__(self) -> None:
         if self.method not in (STORED, DEFLATED):
             raise ValueError(f"unsupported compression method {self.method}")
         if self.method == STORED and self.compressed_size != self.size:
             raise ValueError("a stored member has equal compressed and uncompressed sizes")
+        if (self.read is None) == (self.archive is None):
+            raise ValueError("a precompressed member is read by one of read or archive")
+
+    def raw(self) -> bytes:
+        """The compressed bytes, whole."""
+        if self.archive is not None:
+            return self.archive.part(self.at, self.at + self.compressed_size)
+        assert self.read is not None
+        return self.read()
+
+    def streamed(self) -> Iterator[bytes] | None:
+        """The compressed bytes in bounded pieces, or None if they are only read whole."""
+        if self.archive is not None:
+            return self.archive.pieces(self.at, self.at + self.compressed_size)
+        return self.chunks() if self.chunks is not None else None
 
 
 Source = FromFile | FromBytes | Precompressed
@@ -188,6 +222,6 @@ def _content_digest(
         case FromBytes(data=data):
             return hashlib.sha256(data).hexdigest().encode()
         case Precompressed():
-            raw = hashlib.sha256(source.read()).hexdigest()
+            raw = hashlib.sha256(source.raw()).hexdigest()
             return f"{source.method}:{source.crc32}:{source.size}:{raw}".encode()
     raise TypeError(source)

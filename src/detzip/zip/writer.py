@@ -22,7 +22,7 @@ import os
 import struct
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -32,7 +32,6 @@ from detzip._fs import atomic_output
 from detzip.errors import DetzipError, Setting
 from detzip.zip import compressors
 from detzip.zip.entries import DEFLATED, STORED, Entry, FromBytes, FromFile, Precompressed
-from detzip.zip.names import parents
 from detzip.zip.options import ZipOptions, dos_datetime
 
 __all__ = [
@@ -40,6 +39,7 @@ __all__ = [
     "BATCH_ENTRIES",
     "COUNT_LIMIT",
     "FLAG_UTF8",
+    "GATHER_BYTES",
     "MADE_BY_UNIX",
     "MODE_DIR",
     "MODE_EXEC",
@@ -71,6 +71,8 @@ MSDOS_DIR = 0x10
 WINDOW_BYTES = 32 << 20
 BATCH_BYTES = 1 << 20
 BATCH_ENTRIES = 64
+#: writes smaller than this are gathered into one of this size before they reach the file
+GATHER_BYTES = 1 << 20
 
 #: the most a DEFLATE stream can expand: 258 bytes from one length/distance pair of 2 bits
 _MAX_RATIO = 1032
@@ -102,23 +104,25 @@ class WrittenZip:
         return base64.b64encode(bytes.fromhex(self.sha256)).decode("ascii")
 
 
-@datatype
 class _Member:
-    """An entry's bytes as they go into the archive: ``data`` held in memory, or (a member
-    copied as it is) ``chunks`` of ``compressed`` bytes read only as they are written."""
+    """An entry's bytes prepared in memory (read, CRC'd, compressed) to go into the archive.
+    (A plain class: one is made per file, and a data type's generic ``__init__`` costs more.)"""
 
-    method: int
-    crc32: int
-    size: int
-    data: bytes | bytearray | memoryview
-    sha256: str | None = None  # of a file's content, as read now
-    chunks: Callable[[], Iterator[bytes]] | None = None
-    compressed: int = -1  # with chunks: how many bytes they must add up to
+    __slots__ = ("crc32", "data", "method", "sha256", "size")
 
-    @property
-    def compressed_size(self) -> int:
-        """The bytes this member's data occupies in the archive."""
-        return self.compressed if self.chunks is not None else len(self.data)
+    def __init__(
+        self,
+        method: int,
+        crc32: int,
+        size: int,
+        data: bytes | bytearray | memoryview,
+        sha256: str | None = None,  # of a file's content, as read now
+    ) -> None:
+        self.method = method
+        self.crc32 = crc32
+        self.size = size
+        self.data = data
+        self.sha256 = sha256
 
 
 def canonical_order(entries: Iterable[Entry]) -> list[Entry]:
@@ -137,11 +141,14 @@ def canonical_order(entries: Iterable[Entry]) -> list[Entry]:
             )
         by_name[entry.name] = entry
     implied: dict[str, str] = {}  # folder name (with "/") -> a name inside it
-    for name in by_name:
-        for parent in reversed(parents(name)):  # innermost first
+    for name in by_name:  # (the parents innermost first, as slices: 70,000 names add up)
+        end = name.rfind("/", 0, len(name) - 1)
+        while end > 0:
+            parent = name[: end + 1]
             if parent in implied:
                 break  # and its own parents with it
             implied[parent] = name
+            end = name.rfind("/", 0, end)
     for folder, inside in implied.items():
         if folder[:-1] in by_name:
             raise DetzipError(
@@ -149,12 +156,14 @@ def canonical_order(entries: Iterable[Entry]) -> list[Entry]:
                 f"directory (of {inside!r}); exclude or rename one of them"
             )
     for name, entry in by_name.items():
-        if entry.is_dir and name[:-1] in by_name:
+        if entry.source is None and name[:-1] in by_name:  # a directory
             raise DetzipError(
                 f"{name[:-1]!r} is both a file ({_origin(by_name[name[:-1]])}) and a directory; "
                 "exclude or rename one of them"
             )
-    return sorted(by_name.values(), key=lambda e: e.name.encode("utf-8"))
+    # names are valid Unicode (checked: no lone surrogates), whose code point order is the
+    # order of their UTF-8 bytes: sorting the strings sorts the bytes, without encoding them
+    return [by_name[name] for name in sorted(by_name)]
 
 
 def _origin(entry: Entry) -> str:
@@ -194,7 +203,7 @@ def write_zip(
         writer = _ArchiveWriter(sink, options)
         members = _members(ordered, compress, options.recompress, workers or _cpu_count())
         for entry, member in members:
-            if member.sha256 is not None:
+            if member is not None and member.sha256 is not None:
                 digests[entry.name] = member.sha256
             writer.add(entry, member)
             if progress is not None:
@@ -202,7 +211,7 @@ def write_zip(
                 progress(done, total)
         writer.finish()
     return WrittenZip(
-        path, sink.sha256.hexdigest(), sink.offset, writer.unzipped, len(ordered), digests
+        path, sink.sha256.hexdigest(), sink.offset, writer.unzipped, writer.count, digests
     )
 
 
@@ -218,59 +227,84 @@ def _members(
     compress: compressors.Compress | None,
     recompress: bool,
     workers: int,
-) -> Iterable[tuple[Entry, _Member]]:
-    """Each entry with its bytes, in order; batches are prepared ahead on ``workers`` threads."""
+) -> Iterable[tuple[Entry, _Member | None]]:
+    """Each entry with its bytes, in order; batches are prepared ahead on ``workers`` threads.
+
+    An entry with nothing to prepare (a directory, a member copied as it is) comes with None:
+    the writer takes it from the entry as it writes it (so a wheel's members cost no thread
+    hand-off and are read only when written)."""
     batches = _batches(ordered, recompress)
     if workers <= 1:
-        for batch in batches:
-            yield from zip(batch, _prepare_batch(batch, compress, recompress), strict=True)
+        for batch, work in batches:
+            if work:
+                yield from zip(batch, _prepare_batch(batch, compress, recompress), strict=True)
+            else:
+                yield from _unprepared(batch)
         return
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detzip-compress")
-    pending: deque[tuple[list[Entry], Future[list[_Member]], int]] = deque()
+    pending: deque[tuple[list[Entry], Future[list[_Member]] | None, int]] = deque()
     in_flight = 0
     try:
-        for batch in batches:
-            weight = sum(_held(entry, recompress) for entry in batch)
+        for batch, work in batches:
+            weight = sum(_held(entry, recompress) for entry in batch) if work else 0
             while pending and (in_flight + weight > WINDOW_BYTES or len(pending) >= 4 * workers):
                 done, future, done_weight = pending.popleft()
                 in_flight -= done_weight
-                yield from zip(done, future.result(), strict=True)
-            prepared = pool.submit(_prepare_batch, batch, compress, recompress)
+                yield from _ready(done, future)
+            prepared = pool.submit(_prepare_batch, batch, compress, recompress) if work else None
             pending.append((batch, prepared, weight))
             in_flight += weight
         while pending:
             done, future, _ = pending.popleft()
-            yield from zip(done, future.result(), strict=True)
+            yield from _ready(done, future)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _batches(ordered: Sequence[Entry], recompress: bool) -> list[list[Entry]]:
-    """Consecutive entries grouped so that each task is worth handing to a thread."""
-    batches: list[list[Entry]] = []
+def _ready(
+    batch: list[Entry], future: Future[list[_Member]] | None
+) -> Iterable[tuple[Entry, _Member | None]]:
+    if future is None:
+        return _unprepared(batch)
+    return zip(batch, future.result(), strict=True)
+
+
+def _unprepared(batch: list[Entry]) -> Iterable[tuple[Entry, _Member | None]]:
+    return ((entry, None) for entry in batch)
+
+
+def _batches(ordered: Sequence[Entry], recompress: bool) -> list[tuple[list[Entry], bool]]:
+    """Consecutive entries grouped so that each task is worth handing to a thread, each batch
+    with whether it has work to do (a run of entries with nothing to prepare is one batch)."""
+    batches: list[tuple[list[Entry], bool]] = []
     current: list[Entry] = []
     weight = 0
+    work = False
     for entry in ordered:
-        current.append(entry)
-        weight += _held(entry, recompress)
-        if weight >= BATCH_BYTES or len(current) >= BATCH_ENTRIES:
-            batches.append(current)
+        source = entry.source
+        needed = source is not None and (recompress or not isinstance(source, Precompressed))
+        if current and needed != work:
+            batches.append((current, work))
             current, weight = [], 0
+        work = needed
+        current.append(entry)
+        if needed:
+            weight += _held(entry, recompress)
+            if weight >= BATCH_BYTES or len(current) >= BATCH_ENTRIES:
+                batches.append((current, work))
+                current, weight = [], 0
     if current:
-        batches.append(current)
+        batches.append((current, work))
     return batches
 
 
 def _held(entry: Entry, recompress: bool) -> int:
-    """The bytes preparing ``entry`` holds in memory until it is written: none for a member
-    copied in chunks (it is read as it is written), its inflated and compressed bytes for one
-    recompressed, else its size."""
+    """The bytes preparing ``entry`` holds in memory until it is written: its inflated and
+    compressed bytes for a member recompressed, else its size. (A member copied as it is is
+    not prepared: it is read as it is written.)"""
     source = entry.source
-    if isinstance(source, Precompressed):
-        if recompress:
-            return 2 * source.size  # inflated, and libdeflate's output buffer while compressing
-        if source.chunks is not None:
-            return 0
+    if isinstance(source, Precompressed) and recompress:
+        return 2 * source.size  # inflated, and libdeflate's output buffer while compressing
     return entry.size_hint
 
 
@@ -281,23 +315,14 @@ def _prepare_batch(
 
 
 def _prepare(entry: Entry, compress: compressors.Compress | None, recompress: bool) -> _Member:
+    """An entry's bytes read, CRC'd and compressed: a file's, bytes', or (``recompress``) a
+    precompressed member's inflated and checked."""
     content: bytes | bytearray
     crc: int | None = None
     match entry.source:
-        case None:
-            return _Member(STORED, 0, 0, b"")
-        case Precompressed() as pre if recompress:
+        case Precompressed() as pre:
             content = _inflated(pre, entry.name)
             crc = pre.crc32  # (checked against the inflated bytes)
-        case Precompressed(chunks=chunks) as pre if chunks is not None:
-            return _Member(pre.method, pre.crc32, pre.size, b"", None, chunks, pre.compressed_size)
-        case Precompressed() as pre:
-            data = pre.read()
-            if len(data) != pre.compressed_size:
-                raise DetzipError(
-                    f"expected {pre.compressed_size} compressed bytes, read {len(data)}", entry.name
-                )
-            return _Member(pre.method, pre.crc32, pre.size, data)
         case FromBytes(data=data):
             content = data
         case FromFile(path=path):
@@ -307,6 +332,8 @@ def _prepare(entry: Entry, compress: compressors.Compress | None, recompress: bo
                 raise DetzipError(
                     f"cannot read ({exc.strerror}); fix its permissions or exclude it", path
                 ) from None
+        case _:
+            raise AssertionError(entry.name)  # (directories are not prepared)
     if crc is None:
         crc = _crc32(content)
     digest = hashlib.sha256(content).hexdigest() if isinstance(entry.source, FromFile) else None
@@ -345,7 +372,6 @@ def _crc32(data: bytes | bytearray) -> int:
 
 def _inflated(pre: Precompressed, name: str) -> bytes | bytearray:
     """A compressed member's content, checked against its recorded size and CRC-32."""
-    pieces = pre.chunks() if pre.chunks is not None else iter((pre.read(),))
     origin = pre.origin or name
     mismatch = DetzipError(
         f"{name}: inflates to bytes other than its recorded size and CRC-32 (the file is damaged)",
@@ -357,6 +383,7 @@ def _inflated(pre: Precompressed, name: str) -> bytes | bytearray:
             f"{pre.compressed_size:,} compressed bytes can hold; the file is damaged or forged",
             origin,
         )
+    pieces = pre.streamed() or iter((pre.raw(),))
     content = b"".join(pieces) if pre.method == STORED else _inflate(pieces, pre.size, origin)
     if len(content) != pre.size or _crc32(content) != pre.crc32:
         raise mismatch
@@ -398,17 +425,35 @@ def _inflate(pieces: Iterable[bytes], size: int, origin: str | Path) -> bytearra
 
 
 class _Sink:
-    """The output file, hashed and counted as it is written."""
+    """The output file, hashed and counted as it is written. Small writes (headers, small
+    members) are gathered and handed to the file and the hash a MiB at a time: a layer of
+    70,000 members would otherwise make four calls of each per member."""
 
     def __init__(self, handle: BinaryIO) -> None:
         self.handle = handle
         self.sha256 = hashlib.sha256()
-        self.offset = 0
+        self.offset = 0  # bytes written so far, gathered ones included
+        self.gathered = bytearray()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.offset += len(data)
+        if len(data) >= GATHER_BYTES:
+            self.flush()
+            self._out(data)
+            return
+        self.gathered += data
+        if len(self.gathered) >= GATHER_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand what was gathered to the file and the hash."""
+        if self.gathered:
+            self._out(self.gathered)
+            self.gathered = bytearray()
+
+    def _out(self, data: bytes | bytearray | memoryview) -> None:
         self.handle.write(data)
         self.sha256.update(data)
-        self.offset += len(data)
 
 
 class _ArchiveWriter:
@@ -417,83 +462,98 @@ class _ArchiveWriter:
     def __init__(self, sink: _Sink, options: ZipOptions) -> None:
         self.sink = sink
         self.date, self.time = dos_datetime(options.mtime)
-        self.central: list[bytes] = []
+        self.central = bytearray()
+        self.count = 0
         self.unzipped = 0
 
-    def add(self, entry: Entry, member: _Member) -> None:
+    def add(self, entry: Entry, member: _Member | None) -> None:
+        """Write ``entry``: its ``member`` prepared, or (None) a directory or a member copied
+        as it is, read from its source now."""
+        source = entry.source
+        copied: Precompressed | None = None
+        if member is not None:
+            method, crc, size, csize = member.method, member.crc32, member.size, len(member.data)
+        elif source is None:
+            method, crc, size, csize = STORED, 0, 0, 0
+        else:
+            assert isinstance(source, Precompressed)
+            copied = source
+            method, crc, size = source.method, source.crc32, source.size
+            csize = source.compressed_size
         name = entry.name.encode("utf-8")
         flags = 0 if name.isascii() else FLAG_UTF8
-        offset = self.sink.offset
-        csize = member.compressed_size
-        big_sizes = member.size >= ZIP64_LIMIT or csize >= ZIP64_LIMIT
+        sink = self.sink
+        offset = sink.offset
+        big_sizes = size >= ZIP64_LIMIT or csize >= ZIP64_LIMIT
         zip64 = big_sizes or offset >= ZIP64_LIMIT
         version = VERSION_ZIP64 if zip64 else VERSION_DEFAULT
-        if entry.is_dir:
+        if source is None:
             mode = (MODE_DIR << 16) | MSDOS_DIR
         else:
             mode = (MODE_EXEC if entry.executable else MODE_FILE) << 16
 
         # version needed, flags, method, time, date, CRC-32: the same in both headers
-        common = (version, flags, member.method, self.time, self.date, member.crc32)
-        local_extra = struct.pack("<HHQQ", 1, 16, member.size, csize) if big_sizes else b""
-        self.sink.write(
+        local_extra = struct.pack("<HHQQ", 1, 16, size, csize) if big_sizes else b""
+        sink.write(
             _LOCAL.pack(
                 0x04034B50,
-                *common,
+                version,
+                flags,
+                method,
+                self.time,
+                self.date,
+                crc,
                 0xFFFFFFFF if big_sizes else csize,
-                0xFFFFFFFF if big_sizes else member.size,
+                0xFFFFFFFF if big_sizes else size,
                 len(name),
                 len(local_extra),
             )
-        )
-        self.sink.write(name + local_extra)
-        if member.chunks is None:
-            self.sink.write(member.data)
-        else:
-            copied = 0
-            for chunk in member.chunks():
-                copied += len(chunk)
-                if copied > csize:
-                    break
-                self.sink.write(chunk)
-            if copied != csize:
-                raise DetzipError(f"expected {csize} compressed bytes, read {copied}", entry.name)
-        self.unzipped += member.size
-
-        overflow = [value for value in (member.size, csize, offset) if value >= ZIP64_LIMIT]
-        central_extra = (
-            struct.pack(f"<HH{len(overflow)}Q", 1, 8 * len(overflow), *overflow)
-            if overflow
-            else b""
-        )
-        self.central.append(
-            _CENTRAL.pack(
-                0x02014B50,
-                (MADE_BY_UNIX << 8) | version,
-                *common,
-                _clamp(csize),
-                _clamp(member.size),
-                len(name),
-                len(central_extra),
-                0,
-                0,
-                0,
-                mode,
-                _clamp(offset),
-            )
             + name
-            + central_extra
+            + local_extra
         )
+        if member is not None:
+            sink.write(member.data)
+        elif copied is not None:
+            _copy(copied, csize, sink, entry.name)
+        self.unzipped += size
+        self.count += 1
+
+        if zip64:
+            overflow = [value for value in (size, csize, offset) if value >= ZIP64_LIMIT]
+            central_extra = struct.pack(f"<HH{len(overflow)}Q", 1, 8 * len(overflow), *overflow)
+        else:
+            central_extra = b""
+        self.central += _CENTRAL.pack(
+            0x02014B50,
+            (MADE_BY_UNIX << 8) | version,
+            version,
+            flags,
+            method,
+            self.time,
+            self.date,
+            crc,
+            _clamp(csize),
+            _clamp(size),
+            len(name),
+            len(central_extra),
+            0,
+            0,
+            0,
+            mode,
+            _clamp(offset),
+        )
+        self.central += name
+        self.central += central_extra
 
     def finish(self) -> None:
-        start = self.sink.offset
-        for record in self.central:
-            self.sink.write(record)
-        size = self.sink.offset - start
-        count = len(self.central)
+        sink = self.sink
+        start = sink.offset
+        sink.write(self.central)
+        size = sink.offset - start
+        count = self.count
         if count >= COUNT_LIMIT or size >= ZIP64_LIMIT or start >= ZIP64_LIMIT:
-            eocd64 = self.sink.offset
-            self.sink.write(
+            eocd64 = sink.offset
+            sink.write(
                 _EOCD64.pack(
                     0x06064B50,
                     _EOCD64.size - 12,
@@ -507,11 +567,33 @@ class _ArchiveWriter:
                     start,
                 )
             )
-            self.sink.write(_LOCATOR64.pack(0x07064B50, 0, eocd64, 1))
+            sink.write(_LOCATOR64.pack(0x07064B50, 0, eocd64, 1))
         short_count = 0xFFFF if count >= COUNT_LIMIT else count
-        self.sink.write(
+        sink.write(
             _EOCD.pack(0x06054B50, 0, 0, short_count, short_count, _clamp(size), _clamp(start), 0)
         )
+        sink.flush()
+
+
+def _copy(member: Precompressed, size: int, sink: _Sink, name: str) -> None:
+    """A member's compressed bytes copied as they are, which must add up to ``size``: in the
+    pieces it gives (never held whole) unless it is a small one of an archive (read at once)."""
+    small = member.archive is not None and size <= GATHER_BYTES
+    pieces = None if small else member.streamed()
+    if pieces is None:
+        data = member.raw()
+        if len(data) != size:
+            raise DetzipError(f"expected {size} compressed bytes, read {len(data)}", name)
+        sink.write(data)
+        return
+    copied = 0
+    for piece in pieces:
+        copied += len(piece)
+        if copied > size:
+            break
+        sink.write(piece)
+    if copied != size:
+        raise DetzipError(f"expected {size} compressed bytes, read {copied}", name)
 
 
 def _clamp(value: int) -> int:
