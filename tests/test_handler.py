@@ -154,9 +154,9 @@ def test_a_pass_is_remembered_by_the_zips_sha256_and_the_handler(
     opened: list[object] = []
     real_zipfile = zipfile.ZipFile
 
-    def counting(*args: object, **kwargs: object) -> zipfile.ZipFile:
-        opened.append(args[0])
-        return real_zipfile(*args, **kwargs)  # type: ignore[arg-type]
+    def counting(path: Path) -> zipfile.ZipFile:
+        opened.append(path)
+        return real_zipfile(path)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(zipfile, "ZipFile", counting)
