@@ -151,6 +151,8 @@ def test_a_pass_is_remembered_by_the_zips_sha256_and_the_handler(
     good = _zip(tmp_path / "f.zip", HANDLERS)
     sha = hashlib.sha256(good.read_bytes()).hexdigest()
     check_handler("app.handler", good, [], "python3.12", "f.zip", sha256=sha, memo=memo)
+    other = _zip(tmp_path / "g.zip", {"app.py": "def main(e, c): pass\n"})
+    other_sha = hashlib.sha256(other.read_bytes()).hexdigest()
     opened: list[object] = []
     real_zipfile = zipfile.ZipFile
 
@@ -163,8 +165,6 @@ def test_a_pass_is_remembered_by_the_zips_sha256_and_the_handler(
         check_handler("app.handler", good, [], "python3.12", "f.zip", sha256=sha, memo=memo)
         assert opened == []  # recalled: the zip was not opened
         # the memo is keyed on the sha256 it was given: other bytes are checked …
-        other = _zip(tmp_path / "g.zip", {"app.py": "def main(e, c): pass\n"})
-        other_sha = hashlib.sha256(other.read_bytes()).hexdigest()
         for _ in range(2):  # … and a failure is said again, never remembered
             with pytest.raises(DetzipError, match=r"Runtime\.HandlerNotFound"):
                 check_handler("app.handler", other, [], "python3.12", "g", sha256=other_sha,
