@@ -78,6 +78,17 @@ _TOP_ONLY = ("cache", "cache_write", "verify")
 def toml_keys(where: str) -> dict[str, Option | None]:
     """The keys a table of the project file takes (``top``, ``layer`` or ``function``), each
     with its option (None for the project's own keys, :data:`PROJECT_KEYS`)."""
+    known = _TOML_KEYS.get(where)
+    if known is None:  # (worked out once per section: a project reads one table per artifact)
+        known = _TOML_KEYS[where] = _toml_keys(where)
+    return dict(known)
+
+
+#: :func:`toml_keys` by section, from the option table (which does not change while it runs)
+_TOML_KEYS: dict[str, dict[str, Option | None]] = {}
+
+
+def _toml_keys(where: str) -> dict[str, Option | None]:
     own = PROJECT_KEYS.get(where, {})
     found: dict[str, Option | None] = {key: None for key in own}
     for opt in table.OPTIONS:
