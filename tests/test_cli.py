@@ -320,6 +320,17 @@ def test_a_command_line_builds_only_its_commands_parser() -> None:
     assert_one_line_error(result, "invalid choice: 'functoin' (choose from 'function', 'layer'")
 
 
+def test_verbosity_is_taken_before_and_after_the_command() -> None:
+    for argv, verbose, quiet in ((["function", "s", "-o", "x.zip"], 0, False),
+                                 (["function", "s", "-o", "x.zip", "-vv"], 2, False),
+                                 (["-v", "layer", "-r", "r.txt", "-o", "x.zip", "-q"], 1, True),
+                                 (["-q", "cache", "prune", "--verbose"], 1, True),
+                                 (["-vq", "hash", "f"], 1, True)):  # fmt: skip
+        for command in (cli._command(argv), None):
+            args = cli.build_parser(command).parse_args(argv)
+            assert (args.verbose, args.quiet) == (verbose, quiet), (argv, command)
+
+
 def test_main_restores_the_callers_sigterm_handler(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
