@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from detzip import _toml
 from detzip import optiontable as table
-from detzip._datatype import datatype, field, replace
+from detzip._datatype import datatype, field
 from detzip.cache.settings import CacheSettings
 from detzip.errors import DetzipError, Setting, speaking
 from detzip.optiontable import Door, Kind, Option
@@ -482,10 +482,10 @@ def load(
                 k: v for k, v in inherited.items() if not table.BY_NAME[k].needs_requirements
             }
         try:
-            spec = ArtifactSpec.from_values(kind, given, inherited, door)
+            # (the project's cache serves every build)
+            spec = ArtifactSpec.from_values(kind, given, inherited, door, cache=CacheSettings())
         except DetzipError as exc:
             raise DetzipError(f"[{here}] " + exc.render(speller("toml")), path) from None
-        spec = replace(spec, cache=CacheSettings())  # the project's cache serves every build
         artifacts[name] = Declared(name, spec, layer_names)
     for declared in artifacts.values():
         _same_target(declared, artifacts, tables, top, where, path)

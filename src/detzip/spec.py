@@ -112,11 +112,15 @@ class ArtifactSpec:
         given: Mapping[str, Any],
         inherited: Mapping[str, Any] | None = None,
         door: Door = "python",
+        *,
+        cache: CacheSettings | None = None,
     ) -> ArtifactSpec:
         """The spec for ``kind`` from values already read (:mod:`detzip.optionvalues`): refuses
         an option that does not apply to the kind or lacks what it needs, and a missing
         required one; fills in ``inherited`` values where ``given`` says nothing, then the
-        table's defaults (``door``'s own where it documents one)."""
+        table's defaults (``door``'s own where it documents one). ``cache``: the spec's cache
+        settings, whatever its cache options say (a project's artifacts share the project's
+        cache)."""
         _kind(kind)
         inherited = inherited or {}
         for name in given:
@@ -140,7 +144,7 @@ class ArtifactSpec:
             if chosen[name] in (None, ""):
                 opt = table.BY_NAME[name]
                 raise OptionError(f"needs {{0}} ({opt.help})", settings=[Setting(opt.name)])
-        settings = CacheSettings(**cache_fields(chosen))
+        settings = CacheSettings(**cache_fields(chosen)) if cache is None else cache
         for name in CACHE_FIELDS:
             chosen.pop(name)
         return cls(kind=kind, cache=settings, **chosen)
