@@ -40,6 +40,34 @@ def test_a_function_output_that_is_a_source_file_is_refused(handler_tree: Path) 
     assert (src / "app.py").read_bytes() == before
 
 
+def test_a_link_to_a_source_file_is_refused_and_a_zip_output_costs_no_link_resolving(
+    handler_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An output that links to a file of the tree is that file: refused. An output that is no
+    file yet, or a zip (an earlier output), is fine wherever it is: whether it lies in the tree
+    (both paths' links resolved, a stat per folder) is not asked — a project's hundred hits
+    do not pay for it."""
+    from detzip import kinds
+
+    src = handler_tree
+    link = tmp_path / "out.zip"
+    link.symlink_to(src / "app.py")
+    before = (src / "app.py").read_bytes()
+    result = run_cli("function", str(src), "-o", str(link))
+    assert_one_line_error(result, str(link), "input")
+    assert (src / "app.py").read_bytes() == before
+
+    def resolving(path: Path) -> Path:
+        raise AssertionError(f"resolved {path}")
+
+    monkeypatch.setattr(kinds, "real", resolving)
+    zipped = tmp_path / "f.zip"
+    kinds._not_a_source_file(zipped, src)  # no output yet
+    zipped.write_bytes(b"PK\x05\x06" + bytes(18))
+    kinds._not_a_source_file(zipped, src)
+    kinds._not_a_source_file(src / "old.zip", src)
+
+
 def test_a_previous_output_inside_the_tree_is_still_fine(tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
     first = build_function(src, src / "build.zip", cache=False)

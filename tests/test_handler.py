@@ -5,6 +5,7 @@ warning."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -135,3 +136,55 @@ def test_defined_names_reads_every_top_level_binding() -> None:
         "class K: pass\nwith open('f') as f:\n    inner = 1\n"
     ).body)  # fmt: skip
     assert names >= {"a", "e", "x", "y", "z", "w", "K", "inner"} and opaque == ""
+
+
+def test_a_pass_is_remembered_by_the_zips_sha256_and_the_handler(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hit's check (its zip's sha256 proven) recalls a pass instead of opening and parsing
+    the zip; what a pass does not settle — another handler, another zip, a failure, a warning,
+    a module found in a layer — is checked every time."""
+    from detzip.cache.layout import Layout
+    from detzip.cache.memo import Memo
+
+    memo = Memo(Layout(tmp_path / "cache"))
+    good = _zip(tmp_path / "f.zip", HANDLERS)
+    sha = hashlib.sha256(good.read_bytes()).hexdigest()
+    check_handler("app.handler", good, [], "python3.12", "f.zip", sha256=sha, memo=memo)
+    other = _zip(tmp_path / "g.zip", {"app.py": "def main(e, c): pass\n"})
+    other_sha = hashlib.sha256(other.read_bytes()).hexdigest()
+    opened: list[object] = []
+    real_zipfile = zipfile.ZipFile
+
+    def counting(path: Path) -> zipfile.ZipFile:
+        opened.append(path)
+        return real_zipfile(path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(zipfile, "ZipFile", counting)
+        check_handler("app.handler", good, [], "python3.12", "f.zip", sha256=sha, memo=memo)
+        assert opened == []  # recalled: the zip was not opened
+        # the memo is keyed on the sha256 it was given: other bytes are checked …
+        for _ in range(2):  # … and a failure is said again, never remembered
+            with pytest.raises(DetzipError, match=r"Runtime\.HandlerNotFound"):
+                check_handler("app.handler", other, [], "python3.12", "g", sha256=other_sha,
+                              memo=memo)  # fmt: skip
+        # another handler in the same zip is checked, and its failure said
+        with pytest.raises(DetzipError, match=r"Runtime\.HandlerNotFound"):
+            check_handler("app.nope", good, [], "python3.12", "f.zip", sha256=sha, memo=memo)
+        assert opened.count(good) == 1  # (app.nope: read again)
+    # a warning is said on every check
+    for _ in range(2):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="detzip"):
+            check_handler("lazy.handler", good, [], "python3.12", "f.zip", sha256=sha, memo=memo)
+        assert "cannot tell whether" in caplog.text
+    # a module found in a layer depends on the layer too: not remembered by the function zip
+    function = _zip(tmp_path / "bare.zip", {"README.txt": ""})
+    bare = hashlib.sha256(function.read_bytes()).hexdigest()
+    layer = _zip(tmp_path / "l.zip", {"python/shared/entry.py": "def handler(e, c): pass\n"})
+    check_handler("shared.entry.handler", function, [layer], "python3.12", "f", sha256=bare,
+                  memo=memo)  # fmt: skip
+    with pytest.raises(DetzipError, match=r"no module shared\.entry"):
+        check_handler("shared.entry.handler", function, [], "python3.12", "f", sha256=bare,
+                      memo=memo)  # fmt: skip

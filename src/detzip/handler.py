@@ -19,8 +19,12 @@ import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from detzip.errors import DetzipError, Setting, literal, warn
+
+if TYPE_CHECKING:
+    from detzip._memo import Memo
 
 __all__ = ["check_handler", "defined_names", "split_handler"]
 
@@ -40,13 +44,36 @@ def split_handler(handler: str) -> tuple[str, str]:
     return module, function
 
 
+#: what a remembered pass was judged by: another rule (a new kind of binding, of opaque
+#: module) is another request, so no pass judged by an older rule is recalled
+_RULES = 1
+
+
 def check_handler(
-    handler: str, function_zip: Path, layers: Sequence[Path], runtime: str, label: str
+    handler: str,
+    function_zip: Path,
+    layers: Sequence[Path],
+    runtime: str,
+    label: str,
+    *,
+    sha256: str | None = None,
+    memo: Memo | None = None,
 ) -> None:
     """Refuse a ``handler`` Lambda would not find in ``function_zip`` and its ``layers`` (exit
     2); warn when the module's names cannot be read statically. ``label`` names the function
-    zip in messages (its output path)."""
+    zip in messages (its output path).
+
+    ``sha256`` (the function zip's, as its caller proved it: a cache hit checked it) and
+    ``memo``: a pass is remembered by the zip's sha256 and the handler when the module is in
+    the function zip itself (the layers do not matter then), and recalled instead of opening
+    and parsing the zip again. A failure or a warning is never remembered: it is said again.
+    """
     module, function = split_handler(handler)
+    request = None
+    if sha256 is not None and memo is not None:
+        request = {"rules": _RULES, "handler": handler, "zip": sha256}
+        if memo.recall("handler", request) is True:
+            return
     roots = [(function_zip, "")] + [
         (layer, prefix)
         for layer in layers
@@ -59,7 +86,9 @@ def check_handler(
         )
         if found is not None:
             where = label if zip_path == function_zip else str(zip_path)
-            _check_module(found[1], found[0], function, handler, where)
+            clean = _check_module(found[1], found[0], function, handler, where)
+            if clean and request is not None and memo is not None and zip_path == function_zip:
+                memo.remember("handler", request, [], True)
             return
         if any(_is_extension(n, prefix + relative) for n in names):
             return  # a compiled module: its names cannot be read here, Lambda will see
@@ -103,7 +132,9 @@ def _find(zip_path: Path, wanted: Sequence[str]) -> tuple[frozenset[str], tuple[
     return names, None
 
 
-def _check_module(source: bytes, member: str, function: str, handler: str, zip_path: str) -> None:
+def _check_module(source: bytes, member: str, function: str, handler: str, zip_path: str) -> bool:
+    """Refuse a module that does not parse or does not define ``function``; True when it
+    defines it, False when it may (a warning said its names cannot all be known)."""
     try:
         tree = ast.parse(source, filename=member)
     except (SyntaxError, ValueError) as exc:
@@ -116,14 +147,14 @@ def _check_module(source: bytes, member: str, function: str, handler: str, zip_p
         ) from None
     names, opaque = defined_names(tree.body)
     if function in names:
-        return
+        return True
     if opaque:
         warn(
             f"cannot tell whether {literal(member)} defines {literal(function)} ({opaque}); "
             "Lambda will find out when it imports it",
             zip_path,
         )
-        return
+        return False
     callables = sorted(n for n in names if not n.startswith("_"))
     nearest = difflib.get_close_matches(function, callables, n=1, cutoff=0.5)
     hint = f"; did you mean {handler.rpartition('.')[0]}.{nearest[0]}?" if nearest else ""

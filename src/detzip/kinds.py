@@ -14,6 +14,7 @@ off, each is read once, as it is zipped, and the description is made from the zi
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -310,14 +311,17 @@ def _not_an_input(output: Path, inputs: Sequence[Path]) -> None:
 
 def _not_a_source_file(output: Path, source: Path) -> None:
     """Refuse an output that is a file of the source tree. A zip there is taken for an earlier
-    output (the tree walk skips the output path), anything else is the user's code."""
-    where = real(output)
-    if not where.is_relative_to(real(source)) or not where.is_file():
-        return
+    output (the tree walk skips the output path), anything else is the user's code. (Whether
+    it is in the tree is asked last: no output, or a zip, is the common case, and resolving
+    both paths' links costs a stat per folder of each.)"""
     try:
-        with open(where, "rb") as handle:
+        if not stat.S_ISREG(os.stat(output).st_mode):
+            return
+        with open(output, "rb") as handle:
             head = handle.read(4)
     except OSError:
         return
-    if head not in (b"PK\x03\x04", b"PK\x05\x06", b""):
+    if head in (b"PK\x03\x04", b"PK\x05\x06", b""):
+        return
+    if real(output).is_relative_to(real(source)):
         raise _refuse(output, "a file of the source tree")

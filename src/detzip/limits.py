@@ -214,15 +214,15 @@ def read_sizes(path: str | os.PathLike[str], role: str, *, verify: bool = False)
     """Sizes from the central directory; not a zip, or an inconsistent one, is an error. With
     ``verify`` every member is inflated too and must give the size and CRC-32 recorded (so the
     sizes added up are true ones: a member may record 100 bytes and inflate to gigabytes)."""
-    where = regular_file(Path(path))
     seen = None
     if not verify:  # (a layer many functions use is read once while its stat is unchanged)
         with contextlib.suppress(OSError):
-            info = where.stat()
-            seen = (str(where.absolute()), role, info.st_size, info.st_mtime_ns, info.st_ino,
+            info = os.stat(path)  # (a file read before: a regular file, if its stat is the same)
+            seen = (os.path.abspath(path), role, info.st_size, info.st_mtime_ns, info.st_ino,
                     info.st_dev)  # fmt: skip
             if seen in _SIZES:
                 return _SIZES[seen]
+    where = regular_file(Path(path))
     sizes = _read_sizes(where, role, verify)
     if seen is not None:
         _SIZES[seen] = sizes

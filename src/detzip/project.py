@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from detzip import _toml
 from detzip import optiontable as table
-from detzip._datatype import datatype, field, replace
+from detzip._datatype import datatype, field
 from detzip.cache.settings import CacheSettings
 from detzip.errors import DetzipError, Setting, speaking
 from detzip.optiontable import Door, Kind, Option
@@ -78,6 +78,17 @@ _TOP_ONLY = ("cache", "cache_write", "verify")
 def toml_keys(where: str) -> dict[str, Option | None]:
     """The keys a table of the project file takes (``top``, ``layer`` or ``function``), each
     with its option (None for the project's own keys, :data:`PROJECT_KEYS`)."""
+    known = _TOML_KEYS.get(where)
+    if known is None:  # (worked out once per section: a project reads one table per artifact)
+        known = _TOML_KEYS[where] = _toml_keys(where)
+    return dict(known)
+
+
+#: :func:`toml_keys` by section, from the option table (which does not change while it runs)
+_TOML_KEYS: dict[str, dict[str, Option | None]] = {}
+
+
+def _toml_keys(where: str) -> dict[str, Option | None]:
     own = PROJECT_KEYS.get(where, {})
     found: dict[str, Option | None] = {key: None for key in own}
     for opt in table.OPTIONS:
@@ -471,10 +482,10 @@ def load(
                 k: v for k, v in inherited.items() if not table.BY_NAME[k].needs_requirements
             }
         try:
-            spec = ArtifactSpec.from_values(kind, given, inherited, door)
+            # (the project's cache serves every build)
+            spec = ArtifactSpec.from_values(kind, given, inherited, door, cache=CacheSettings())
         except DetzipError as exc:
             raise DetzipError(f"[{here}] " + exc.render(speller("toml")), path) from None
-        spec = replace(spec, cache=CacheSettings())  # the project's cache serves every build
         artifacts[name] = Declared(name, spec, layer_names)
     for declared in artifacts.values():
         _same_target(declared, artifacts, tables, top, where, path)

@@ -112,11 +112,15 @@ class ArtifactSpec:
         given: Mapping[str, Any],
         inherited: Mapping[str, Any] | None = None,
         door: Door = "python",
+        *,
+        cache: CacheSettings | None = None,
     ) -> ArtifactSpec:
         """The spec for ``kind`` from values already read (:mod:`detzip.optionvalues`): refuses
         an option that does not apply to the kind or lacks what it needs, and a missing
         required one; fills in ``inherited`` values where ``given`` says nothing, then the
-        table's defaults (``door``'s own where it documents one)."""
+        table's defaults (``door``'s own where it documents one). ``cache``: the spec's cache
+        settings, whatever its cache options say (a project's artifacts share the project's
+        cache)."""
         _kind(kind)
         inherited = inherited or {}
         for name in given:
@@ -132,21 +136,15 @@ class ArtifactSpec:
                     "{0} applies to bundled dependencies; set {1} too, or remove it",
                     settings=[Setting(name), Setting("requirements")],
                 )
-        chosen: dict[str, Any] = {}
-        for opt in table.OPTIONS:
-            if not opt.kinds:
-                continue  # not an artifact's option (where a project is)
-            if kind not in opt.kinds:  # the other kind's options keep their defaults
-                chosen[opt.name] = opt.default
-            elif opt.name in given:
-                chosen[opt.name] = given[opt.name]
-            elif opt.name in inherited:
-                chosen[opt.name] = inherited[opt.name]
-            else:
-                chosen[opt.name] = _default(opt, kind, door)
-            if kind in opt.required and chosen[opt.name] in (None, ""):
+        chosen = dict(_defaults(kind, door))  # (the other kind's options: their defaults)
+        own = _OWN[kind]
+        for values in (inherited, given):
+            chosen.update((name, value) for name, value in values.items() if name in own)
+        for name in _REQUIRED[kind]:
+            if chosen[name] in (None, ""):
+                opt = table.BY_NAME[name]
                 raise OptionError(f"needs {{0}} ({opt.help})", settings=[Setting(opt.name)])
-        settings = CacheSettings(**cache_fields(chosen))
+        settings = CacheSettings(**cache_fields(chosen)) if cache is None else cache
         for name in CACHE_FIELDS:
             chosen.pop(name)
         return cls(kind=kind, cache=settings, **chosen)
@@ -217,6 +215,32 @@ def _kind(kind: str) -> Kind:
     if kind not in table.KINDS:
         raise OptionError(f"kind must be {' or '.join(table.KINDS)}, not {kind!r}", settings=[])
     return kind
+
+
+def _defaults(kind: Kind, door: Door) -> dict[str, Any]:
+    """Every artifact option's value when nothing is given for a ``kind`` at ``door``: the
+    table's default (``door``'s own where it documents one; the other kind's options keep
+    the plain default), in the table's order. Worked out once per kind and door."""
+    found = _DEFAULTS.get((kind, door))
+    if found is None:
+        found = _DEFAULTS[(kind, door)] = {
+            opt.name: _default(opt, kind, door) if kind in opt.kinds else opt.default
+            for opt in table.OPTIONS
+            if opt.kinds  # (not an artifact's option: where a project is)
+        }
+    return found
+
+
+_DEFAULTS: dict[tuple[Kind, Door], dict[str, Any]] = {}
+#: the options of a kind
+_OWN: dict[str, frozenset[str]] = {
+    kind: frozenset(opt.name for opt in table.OPTIONS if kind in opt.kinds) for kind in table.KINDS
+}
+#: the options a kind requires, in the table's order
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    kind: tuple(opt.name for opt in table.OPTIONS if opt.kinds and kind in opt.required)
+    for kind in table.KINDS
+}
 
 
 def _default(opt: table.Option, kind: Kind, door: Door) -> Any:

@@ -44,10 +44,10 @@ from detzip._fs import (
 )
 from detzip.cache.keys import canonical_json, entry_name, new_record, valid_record
 from detzip.cache.layout import Layout
-from detzip.cache.remote import Remote, RemoteUnavailable
 from detzip.errors import DetzipError, Setting, literal
 
 if TYPE_CHECKING:
+    from detzip.cache.remote import Remote, RemoteUnavailable
     from detzip.cache.stats import StatMemo
     from detzip.zip.writer import WrittenZip
 
@@ -269,6 +269,8 @@ class ArtifactCache:
     def _serve_remote(self, name: str, key: str, output: Path, checks: _Checks) -> Outcome | None:
         if self.remote is None:
             return None
+        from detzip.cache.remote import RemoteUnavailable  # (no shared cache: not imported)
+
         try:  # the download lands in the local cache, to be kept there …
             if not self.keeps:
                 raise _NotKept
@@ -347,6 +349,8 @@ class ArtifactCache:
     def _upload(self, name: str, key: str, path: Path, record: Mapping[str, Any]) -> None:
         if self.remote is None:
             return
+        from detzip.cache.remote import RemoteUnavailable
+
         try:
             self.remote.upload(name, key, path, record)
         except RemoteUnavailable as exc:

@@ -13,14 +13,17 @@ run goes to that scratch folder, removed when the process ends.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from detzip._memo import NO_MEMO
 from detzip._memo import Memo as MemoProtocol
 from detzip.cache.artifacts import ArtifactCache
 from detzip.cache.layout import Layout, claim
 from detzip.cache.memo import Memo
-from detzip.cache.remote import Remote
 from detzip.cache.writes import resolve_write
+
+if TYPE_CHECKING:
+    from detzip.cache.remote import Remote
 
 __all__ = ["Cache"]
 
