@@ -188,3 +188,26 @@ def test_a_pass_is_remembered_by_the_zips_sha256_and_the_handler(
     with pytest.raises(DetzipError, match=r"no module shared\.entry"):
         check_handler("shared.entry.handler", function, [], "python3.12", "f", sha256=bare,
                       memo=memo)  # fmt: skip
+
+
+def test_a_hit_recalls_the_handler_check_its_zip_passed(
+    tmp_path: Path, handler_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build through the cache remembers its handler check's pass; the next build of the
+    same bytes (a hit, its sha256 proven) recalls it without parsing; another handler of the
+    same zip is parsed and refused."""
+    from detzip import handler
+    from detzip.cache.local import Cache
+
+    cache = Cache(tmp_path / "cache")
+    out = tmp_path / "f.zip"
+    build_function(handler_tree, out, handler="app.handler", cache=cache)
+
+    def parse(*args: object, **kwargs: object) -> bool:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(handler, "_check_module", parse)
+    again = build_function(handler_tree, out, handler="app.handler", cache=cache)
+    assert again.cache_hit
+    with pytest.raises(AssertionError, match="parsed again"):
+        build_function(handler_tree, tmp_path / "g.zip", handler="app.main", cache=cache)

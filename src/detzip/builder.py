@@ -29,6 +29,7 @@ from detzip.kinds import Input, input_for, real
 from detzip.limits import build_check, check_entries, check_with_layers
 
 if TYPE_CHECKING:
+    from detzip._memo import Memo
     from detzip.cache.artifacts import ArtifactCache
     from detzip.cache.local import Cache
     from detzip.cache.remote import StoredObject
@@ -64,7 +65,7 @@ def build(
     options = spec.zip_options()
     _say_when(spec, options)
     upload = _upload(spec)
-    gate = _gate(spec, upload)
+    gate = _gate(spec, upload, store.memo)
     source = input_for(spec, store, _fs.never_pack(spec.output, store.root, *never_pack) | known)
 
     def write(path: Path) -> WrittenZip:
@@ -186,10 +187,11 @@ def _say_when(spec: ArtifactSpec, options: ZipOptions) -> None:
     log.info("%s: every entry is dated %s (%s)", spec.artifact_name, moment, why)
 
 
-def _gate(spec: ArtifactSpec, upload: str | None) -> Gate:
+def _gate(spec: ArtifactSpec, upload: str | None, memo: Memo) -> Gate:
     """What every zip, built or served, must pass before it reaches the output: Lambda's limits
     for its own size, then (a function with a ``handler``) the handler check: Lambda must find
-    the function in it or its layers."""
+    the function in it or its layers (a pass is remembered in ``memo`` by the zip's sha256,
+    which the record proves by then)."""
     limits = build_check(spec.output, spec.kind, upload)
     if spec.kind != "function" or not spec.handler:
         return limits
@@ -200,7 +202,9 @@ def _gate(spec: ArtifactSpec, upload: str | None) -> Gate:
 
     def checked(staged: Path, record: Mapping[str, Any]) -> None:
         limits(staged, record)
-        check_handler(handler, staged, spec.layers, spec.runtime, str(spec.output))
+        label = str(spec.output)
+        proven = record["sha256"]  # (the staged bytes', checked before any gate sees them)
+        check_handler(handler, staged, spec.layers, spec.runtime, label, sha256=proven, memo=memo)
 
     return checked
 
