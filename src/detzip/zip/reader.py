@@ -117,11 +117,19 @@ class Located(Protocol):
     """What :func:`data_offset` needs of a member's record (a ZipInfo, a :class:`Listed`)."""
 
     @property
-    def filename(self) -> str: ...
+    def filename(self) -> str:
+        """The member's name as the central directory records it."""
+        ...
+
     @property
-    def header_offset(self) -> int: ...
+    def header_offset(self) -> int:
+        """Where the member's local header starts."""
+        ...
+
     @property
-    def compress_size(self) -> int: ...
+    def compress_size(self) -> int:
+        """How many compressed bytes follow the local header."""
+        ...
 
 
 def data_offset(buffer: Buffer, info: Located, origin: str) -> int:
