@@ -742,6 +742,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     SIGTERM unwinds normally (temporary outputs are removed); the caller's handler is restored
     after, so an in-process caller keeps its own."""
     given = sys.argv[1:] if argv is None else list(argv)
+    if given == ["--version"]:  # (what argparse prints, without building every parser)
+        sys.stdout.write(f"detzip {__version__}\n")
+        return EXIT_OK
     args = build_parser(_command(given)).parse_args(given)
     before = signal.signal(signal.SIGTERM, _terminate)
     try:

@@ -1,0 +1,116 @@
+"""What a cache hit imports: none of the modules only a miss, another command, or help needs
+(the README's promise that a hit costs little more than Python's start-up), and ``--version``
+builds no parser. Not timed: the modules a hit loads are counted, so laziness cannot regress
+silently."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from detzip.cache.stats import RACY_NS
+from tests.conftest import run_cli
+
+#: modules a hit has no use for: stdlib that only a miss, a project, help or S3 needs, and
+#: detzip's own writer, readers, resolver and other commands
+NOT_ON_A_HIT = (
+    "concurrent",
+    "dataclasses",
+    "email",
+    "inspect",
+    "logging",
+    "pathspec",
+    "shutil",
+    "subprocess",
+    "tempfile",
+    "threading",
+    "tomllib",
+    "zipfile",
+    "detzip.deps.pip",
+    "detzip.handler",
+    "detzip.project",
+    "detzip.terraform",
+    "detzip.why",
+    "detzip.zip.reader",
+    "detzip.zip.writer",
+)
+
+_LOADED = (
+    "import contextlib, io, sys\n"
+    "from detzip.cli import main\n"
+    "with contextlib.redirect_stdout(io.StringIO()):\n"
+    "    code = main(sys.argv[1:])\n"
+    "print(code, ' '.join(sorted(sys.modules)))\n"
+)
+
+
+def _loaded(args: list[str], env: dict[str, str]) -> tuple[int, set[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    code, _, names = done.stdout.strip().partition(" ")
+    return int(code), set(names.split())
+
+
+def _tree(root: Path) -> Path:
+    """A 5-file function."""
+    source = root / "src"
+    (source / "lib").mkdir(parents=True)
+    (source / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    for index in range(4):
+        (source / "lib" / f"mod{index}.py").write_text(f"VALUE = {index}\n")
+    return source
+
+
+def test_a_function_hit_imports_nothing_a_miss_or_another_command_needs(tmp_path: Path) -> None:
+    source = _tree(tmp_path)
+    env = {**os.environ, "DETZIP_CACHE": "", "DETZIP_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["function", str(source), "-o", str(tmp_path / "fn.zip")]
+    first = _loaded(args, env)
+    assert first[0] == 0
+    assert "detzip.zip.writer" in first[1]  # (a miss: the check below can see a module)
+    time.sleep(RACY_NS / 1e9 + 0.1)  # past the stat memo's racy window: a hit trusts it
+    for _ in range(2):  # the first hit learns the stats; the second trusts them
+        code, loaded = _loaded(args, env)
+        assert code == 0
+    assert sorted(loaded.intersection(NOT_ON_A_HIT)) == []
+    assert not any(name.startswith(("email.", "concurrent.", "pathspec.")) for name in loaded)
+
+
+def test_version_builds_no_parser() -> None:
+    done = run_cli("--version")
+    assert done.returncode == 0
+    assert done.stdout == f"detzip {_version()}\n"
+    code = (
+        "import argparse, sys\n"
+        "made = []\n"
+        "argparse.ArgumentParser.__init__ = (lambda init: lambda self, *a, **k: "
+        "(made.append(1), init(self, *a, **k))[1])(argparse.ArgumentParser.__init__)\n"
+        "from detzip.cli import main\n"
+        "main(['--version'])\n"
+        "print(len(made))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.splitlines()[-1] == "0"
+
+
+def test_version_after_another_option_still_goes_through_argparse() -> None:
+    done = run_cli("-q", "--version")
+    assert done.returncode == 0
+    assert done.stdout == f"detzip {_version()}\n"
+
+
+def _version() -> str:
+    from detzip import __version__
+
+    return __version__
