@@ -5,12 +5,16 @@ silently."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from detzip.cache.keys import SMALL, sha256, sha256_of_file
 from detzip.cache.stats import RACY_NS
 from tests.conftest import run_cli
 
@@ -114,3 +118,32 @@ def _version() -> str:
     from detzip import __version__
 
     return __version__
+
+
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, SMALL - 1, SMALL, SMALL + 1, 3 * SMALL])
+def test_the_small_sha256_is_hashlib_s(tmp_path: Path, size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    want = hashlib.sha256(data).hexdigest()
+    for given in (data, bytearray(data), memoryview(data)):
+        assert sha256(given).hexdigest() == want
+    grown = sha256(data[: size // 2])
+    grown.update(data[size // 2 :])
+    assert grown.hexdigest() == want
+    assert sha256(data).digest() == bytes.fromhex(want)
+    path = tmp_path / "file"
+    path.write_bytes(data)
+    with open(path, "rb") as handle:
+        assert sha256_of_file(handle) == want
+
+
+def test_a_small_sha256_without_hashlib_loaded_is_python_s_own() -> None:
+    code = (
+        "import sys\n"
+        "from detzip.cache.keys import sha256\n"
+        "digest = sha256(b'abc').hexdigest()\n"
+        "print(digest, '_hashlib' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == [hashlib.sha256(b"abc").hexdigest(), "False"]

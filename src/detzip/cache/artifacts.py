@@ -21,7 +21,6 @@ This module keeps its imports light: a hit must cost little more than Python's s
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import stat
@@ -487,6 +486,8 @@ def _copy_checked(source: Path, target: Path, record: Mapping[str, Any]) -> bool
             return False
         if not stat.S_ISREG(info.st_mode) or info.st_size != record["size"]:
             return False
+        import hashlib  # (a copy: many bytes, OpenSSL's sha256; a hit in place needs none)
+
         digest = hashlib.sha256()
         with open(target, "wb") as out:
             try:

@@ -3,13 +3,16 @@ and how an artifact is named under its key in every cache (local or remote)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import re
+import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from io import BufferedReader
+
     from detzip.zip.writer import WrittenZip
 
 __all__ = [
@@ -20,11 +23,79 @@ __all__ = [
     "entry_name",
     "new_record",
     "safe_name",
+    "sha256",
+    "sha256_of_file",
     "valid_record",
 ]
 
 #: Version of the key derivation; bump it if the description's shape changes meaning.
 KEY_VERSION = 2  # 2: layers are checked complete before they are built (older: unchecked)
+
+
+class Sha256(Protocol):
+    """What :func:`sha256` returns: a sha256 hash object (hashlib's, or Python's own)."""
+
+    def update(self, data: bytes | bytearray | memoryview, /) -> None:
+        """Hash ``data`` too."""
+
+    def digest(self) -> bytes:
+        """The digest of all the bytes given, 32 bytes."""
+
+    def hexdigest(self) -> str:
+        """The digest in hex, 64 characters."""
+
+
+#: up to this many bytes, a sha256 is Python's own (no OpenSSL): a hit hashes only its key,
+#: its memos' checks and lock files, and importing hashlib (OpenSSL) is ~2 ms of its start-up
+#: (Python's is ~5x slower per byte: even at this size, loading OpenSSL would cost more)
+SMALL = 1 << 18
+
+
+def sha256(data: bytes | bytearray | memoryview = b"") -> Sha256:
+    """``hashlib.sha256(data)``, the same digest: a small ``data`` by Python's built-in sha256
+    while hashlib is not loaded yet (a cache hit never loads it), else by hashlib's (OpenSSL:
+    faster on many bytes)."""
+    if len(data) <= SMALL and "hashlib" not in sys.modules:
+        builtin = _builtin_sha256()
+        if builtin is not None:
+            made: Sha256 = builtin(data)
+            return made
+    import hashlib
+
+    return hashlib.sha256(data)
+
+
+def sha256_of_file(handle: BufferedReader) -> str:
+    """The sha256 (hex) of the rest of the file open as ``handle`` (a small one read whole and
+    hashed by :func:`sha256`; else ``hashlib.file_digest``)."""
+    try:
+        size = os.fstat(handle.fileno()).st_size
+    except (OSError, AttributeError, ValueError):  # (not a real file: hashlib reads it)
+        size = SMALL + 1
+    if size <= SMALL:
+        data = handle.read(SMALL + 1)
+        if len(data) <= SMALL:  # (not grown past SMALL while read)
+            return sha256(data).hexdigest()
+        import hashlib
+
+        digest = hashlib.sha256(data)
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+        return digest.hexdigest()
+    import hashlib
+
+    return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _builtin_sha256() -> Any:
+    """Python's built-in sha256 constructor (``_sha2`` from 3.12, ``_sha256`` before), or None
+    in a Python built without it."""
+    for module in ("_sha2", "_sha256"):
+        try:
+            return getattr(__import__(module), "sha256")  # noqa: B009 (untyped private module)
+        except (ImportError, AttributeError):
+            continue
+    return None
 
 
 def canonical_json(data: Any) -> bytes:
@@ -35,7 +106,7 @@ def canonical_json(data: Any) -> bytes:
 def cache_key(kind: str, description: Mapping[str, Any]) -> str:
     """The sha256 (hex) of a build's kind and description: equal keys mean equal bytes."""
     payload = {"detzip-cache-key": KEY_VERSION, "kind": kind, "description": dict(description)}
-    return hashlib.sha256(canonical_json(payload)).hexdigest()
+    return sha256(canonical_json(payload)).hexdigest()
 
 
 def entry_name(name: str, key: str) -> str:

@@ -12,7 +12,6 @@ This module keeps its imports light: a hit recalls its resolution through it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from detzip import _log as log
 from detzip._fs import write_file
-from detzip.cache.keys import canonical_json
+from detzip.cache.keys import canonical_json, sha256, sha256_of_file
 from detzip.cache.layout import Layout
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ class Memo:
                 return None
             for path, digest in memo["inputs"]:
                 with open(path, "rb") as handle:
-                    if hashlib.file_digest(handle, "sha256").hexdigest() != digest:
+                    if sha256_of_file(handle) != digest:
                         return None
             return memo["value"]
         except (OSError, ValueError, TypeError, KeyError, RecursionError):  # gone, or not a memo
@@ -57,7 +56,7 @@ class Memo:
             hashed = []
             for path in inputs:
                 with open(path, "rb") as handle:
-                    hashed.append([str(path), hashlib.file_digest(handle, "sha256").hexdigest()])
+                    hashed.append([str(path), sha256_of_file(handle)])
             memo = {"request": dict(request), "inputs": hashed, "value": value}
             write_file(self._path(kind, request), canonical_json(memo))
         except OSError as exc:
@@ -71,5 +70,5 @@ class Memo:
         return StatMemo(self.layout.stat_memo(memo_name(root, describe)))
 
     def _path(self, kind: str, request: Mapping[str, Any]) -> Path:
-        digest = hashlib.sha256(canonical_json(dict(request))).hexdigest()
+        digest = sha256(canonical_json(dict(request))).hexdigest()
         return self.layout.memo_file(kind, digest)

@@ -34,7 +34,6 @@ refuses a file whose bytes are not the keyed ones (and the memo is then forgotte
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import marshal
 import os
@@ -48,6 +47,7 @@ from typing import Any
 
 from detzip._fs import write_file
 from detzip._memo import GitFiles, Remembered, Snapshot
+from detzip.cache.keys import sha256
 
 __all__ = [
     "RACY_NS",
@@ -88,7 +88,7 @@ def scope() -> str:
     from detzip._platform import boot_id, machine_id
 
     parts = [machine_id(), boot_id(), _host()]
-    _SCOPE.append(hashlib.sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest())
+    _SCOPE.append(sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest())
     return _SCOPE[0]
 
 
@@ -294,7 +294,7 @@ class StatMemo:
             self.seen[name] = entry
             return str(entry[5])
         with open(path, "rb") as handle:
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            digest = _file_digest(handle)
         self.seen[name] = [*now, digest, self.started]
         self.changed = True
         return digest
@@ -495,8 +495,8 @@ def _encode(
                 machine.encode("ascii"),
                 len(head),
                 len(detail),
-                hashlib.sha256(head).digest(),
-                hashlib.sha256(detail).digest(),
+                sha256(head).digest(),
+                sha256(detail).digest(),
             ),
             head,
             detail,
@@ -526,7 +526,7 @@ def _load(path: Path, machine: str) -> tuple[dict[str, Any] | None, memoryview |
         return None, None
     view = memoryview(data)
     head, detail = view[start : start + checked], view[start + checked :]
-    if hashlib.sha256(head).digest() != check_sha or hashlib.sha256(detail).digest() != detail_sha:
+    if sha256(head).digest() != check_sha or sha256(detail).digest() != detail_sha:
         return None, None
     try:
         check = marshal.loads(head)
@@ -618,4 +618,12 @@ def write_memo(path: Path, memo: Mapping[str, Any]) -> None:
 def memo_name(root: Path, describe: Mapping[str, Any]) -> str:
     """The memo file's name for a tree at ``root`` walked as ``describe`` says."""
     payload = json.dumps([os.path.abspath(root), describe], sort_keys=True, default=str).encode()
-    return hashlib.sha256(payload).hexdigest()[:32]
+    return sha256(payload).hexdigest()[:32]
+
+
+def _file_digest(handle: Any) -> str:
+    """The sha256 (hex) of a file being remembered: hashlib's (OpenSSL), imported only when a
+    file is read (a hit whose memo holds reads none)."""
+    import hashlib
+
+    return hashlib.file_digest(handle, "sha256").hexdigest()

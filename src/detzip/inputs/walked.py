@@ -16,7 +16,6 @@ index and git's config files keep their stat, so a hit asks git nothing.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -340,6 +339,8 @@ def fingerprint_items(items: Iterable[TreeItem]) -> dict[str, object]:
 
 def _sha256(path: Path) -> str:
     try:
+        import hashlib  # (a file read: a hit whose memo holds reads none)
+
         with open(path, "rb") as handle:
             return hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as exc:
