@@ -136,14 +136,24 @@ def test_the_small_sha256_is_hashlib_s(tmp_path: Path, size: int) -> None:
         assert sha256_of_file(handle) == want
 
 
-def test_a_small_sha256_without_hashlib_loaded_is_python_s_own() -> None:
+def test_python_s_own_sha256_until_its_budget_then_hashlib_s_same_digests() -> None:
+    sizes = [0, 1, 64, 1000, SMALL - 2000, 5000, 10]
     code = (
         "import sys\n"
         "from detzip.cache.keys import sha256\n"
-        "digest = sha256(b'abc').hexdigest()\n"
-        "print(digest, '_hashlib' in sys.modules)\n"
+        "for size in sys.argv[1:]:\n"
+        "    data = bytes(range(256)) * (int(size) // 256) + bytes(int(size) % 256)\n"
+        "    print(sha256(data).hexdigest(), '_hashlib' in sys.modules)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", code, *map(str, sizes)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
-    assert done.stdout.split() == [hashlib.sha256(b"abc").hexdigest(), "False"]
+    want = []
+    for size in sizes:
+        data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        want.append(f"{hashlib.sha256(data).hexdigest()} {size == 5000 or size == 10}")
+    assert done.stdout.splitlines() == want  # (5000 bytes more is past the budget: OpenSSL's)

@@ -45,19 +45,23 @@ class Sha256(Protocol):
         """The digest in hex, 64 characters."""
 
 
-#: up to this many bytes, a sha256 is Python's own (no OpenSSL): a hit hashes only its key,
-#: its memos' checks and lock files, and importing hashlib (OpenSSL) is ~2 ms of its start-up
-#: (Python's is ~5x slower per byte: even at this size, loading OpenSSL would cost more)
+#: the bytes a process hashes with Python's own sha256 (no OpenSSL) before it loads hashlib's:
+#: a hit hashes only its key, its memos' checks and lock files, and importing hashlib (OpenSSL)
+#: is ~2 ms of its start-up. Python's is ~5x slower per byte: past this many bytes in all (a
+#: project's hundred hits), OpenSSL's import pays for itself, and every later one is OpenSSL's
 SMALL = 1 << 18
+
+_BUILTIN_LEFT = [SMALL]  # (this process's: what the built-in sha256 may still hash)
 
 
 def sha256(data: bytes | bytearray | memoryview = b"") -> Sha256:
-    """``hashlib.sha256(data)``, the same digest: a small ``data`` by Python's built-in sha256
-    while hashlib is not loaded yet (a cache hit never loads it), else by hashlib's (OpenSSL:
-    faster on many bytes)."""
-    if len(data) <= SMALL and "hashlib" not in sys.modules:
+    """``hashlib.sha256(data)``, the same digest: by Python's built-in sha256 while hashlib is
+    not loaded and this process has hashed under :data:`SMALL` bytes with it (a cache hit
+    never loads hashlib), else by hashlib's (OpenSSL: faster on many bytes)."""
+    if "hashlib" not in sys.modules and len(data) <= _BUILTIN_LEFT[0]:
         builtin = _builtin_sha256()
         if builtin is not None:
+            _BUILTIN_LEFT[0] -= len(data)
             made: Sha256 = builtin(data)
             return made
     import hashlib
@@ -76,9 +80,7 @@ def sha256_of_file(handle: BufferedReader) -> str:
         data = handle.read(SMALL + 1)
         if len(data) <= SMALL:  # (not grown past SMALL while read)
             return sha256(data).hexdigest()
-        import hashlib
-
-        digest = hashlib.sha256(data)
+        digest = sha256(data)  # (grown while read: hashlib's, since data is over SMALL)
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
         return digest.hexdigest()
@@ -89,13 +91,22 @@ def sha256_of_file(handle: BufferedReader) -> str:
 
 def _builtin_sha256() -> Any:
     """Python's built-in sha256 constructor (``_sha2`` from 3.12, ``_sha256`` before), or None
-    in a Python built without it."""
-    for module in ("_sha2", "_sha256"):
-        try:
-            return getattr(__import__(module), "sha256")  # noqa: B009 (untyped private module)
-        except (ImportError, AttributeError):
-            continue
-    return None
+    in a Python built without it; looked for once (a failed import is not cached by Python:
+    every attempt would search sys.path again)."""
+    if not _BUILTIN:
+        found = None
+        names = ("_sha2", "_sha256") if sys.version_info >= (3, 12) else ("_sha256", "_sha2")
+        for module in names:
+            try:
+                found = getattr(__import__(module), "sha256")  # noqa: B009 (untyped module)
+                break
+            except (ImportError, AttributeError):
+                continue
+        _BUILTIN.append(found)
+    return _BUILTIN[0]
+
+
+_BUILTIN: list[Any] = []  # (this process's: the constructor, or None, once looked for)
 
 
 def canonical_json(data: Any) -> bytes:
