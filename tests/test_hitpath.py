@@ -1,10 +1,12 @@
 """What a cache hit imports: none of the modules only a miss, another command, or help needs
-(the README's promise that a hit costs little more than Python's start-up), and ``--version``
-builds no parser. Not timed: the modules a hit loads are counted, so laziness cannot regress
-silently."""
+(the README's promise that a hit costs little more than Python's start-up); ``--version``
+builds no parser; a hit's sha256s are hashlib's digests without loading OpenSSL; and a hit run
+as ``python -m detzip`` runs no garbage collection (an in-process caller keeps its collector).
+Not timed: what a hit loads and does is counted, so none of it can regress silently."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import subprocess
@@ -16,6 +18,7 @@ import pytest
 
 from detzip.cache.keys import SMALL, sha256, sha256_of_file
 from detzip.cache.stats import RACY_NS
+from detzip.cli import DEFERRED_COLLECTION, collect_late, main
 from tests.conftest import run_cli
 
 #: modules a hit has no use for: stdlib that only a miss, a project, help or S3 needs, and
@@ -157,3 +160,61 @@ def test_python_s_own_sha256_until_its_budget_then_hashlib_s_same_digests() -> N
         data = bytes(range(256)) * (size // 256) + bytes(size % 256)
         want.append(f"{hashlib.sha256(data).hexdigest()} {size == 5000 or size == 10}")
     assert done.stdout.splitlines() == want  # (5000 bytes more is past the budget: OpenSSL's)
+
+
+def test_a_hit_through_python_m_runs_no_garbage_collection(tmp_path: Path) -> None:
+    source = _tree(tmp_path)
+    env = {**os.environ, "DETZIP_CACHE": "", "DETZIP_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["function", str(source), "-o", str(tmp_path / "fn.zip")]
+    assert run_cli(*args, env=env).returncode == 0
+    time.sleep(RACY_NS / 1e9 + 0.1)
+    assert run_cli(*args, env=env).returncode == 0
+    code = (
+        "import gc, runpy, sys\n"
+        "import detzip\n"  # (what python -m imports before __main__ runs)
+        "seen = []\n"
+        "gc.callbacks.append(lambda phase, info: phase == 'start' and seen.append(info))\n"
+        "sys.argv = ['detzip', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_module('detzip', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    print(exc.code, len(seen), gc.get_threshold()[0], file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    exit_code, collections, threshold = done.stderr.split()[-3:]
+    assert (exit_code, collections) == ("0", "0")
+    assert int(threshold) == DEFERRED_COLLECTION
+
+
+def test_main_in_process_gives_back_the_caller_s_collector(tmp_path: Path) -> None:
+    own = gc.get_threshold()
+    callbacks = list(gc.callbacks)
+    assert main(["function", str(_tree(tmp_path)), "-o", str(tmp_path / "fn.zip")]) == 0
+    assert gc.get_threshold() == own
+    assert gc.callbacks == callbacks
+
+
+def test_the_first_collection_puts_python_s_thresholds_back() -> None:
+    own = gc.get_threshold()
+    resume = collect_late()
+    try:
+        assert gc.get_threshold() == (DEFERRED_COLLECTION, *own[1:])
+        gc.collect(0)  # (a build that made that many objects: Python's own from then on)
+        assert gc.get_threshold() == own
+    finally:
+        resume()
+    assert gc.get_threshold() == own
+    before = gc.get_threshold()
+    gc.set_threshold(0)  # a caller who disabled automatic collection keeps it so
+    try:
+        collect_late()()
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*before)
