@@ -235,7 +235,7 @@ def _members(
     hand-off and are read only when written)."""
     batches = _batches(ordered, recompress)
     if workers <= 1:
-        for batch, work in batches:
+        for batch, work, _ in batches:
             if work:
                 yield from zip(batch, _prepare_batch(batch, compress, recompress), strict=True)
             else:
@@ -245,8 +245,7 @@ def _members(
     pending: deque[tuple[list[Entry], Future[list[_Member]] | None, int]] = deque()
     in_flight = 0
     try:
-        for batch, work in batches:
-            weight = sum(_held(entry, recompress) for entry in batch) if work else 0
+        for batch, work, weight in batches:
             while pending and (in_flight + weight > WINDOW_BYTES or len(pending) >= 4 * workers):
                 done, future, done_weight = pending.popleft()
                 in_flight -= done_weight
@@ -273,10 +272,11 @@ def _unprepared(batch: list[Entry]) -> Iterable[tuple[Entry, _Member | None]]:
     return ((entry, None) for entry in batch)
 
 
-def _batches(ordered: Sequence[Entry], recompress: bool) -> list[tuple[list[Entry], bool]]:
+def _batches(ordered: Sequence[Entry], recompress: bool) -> list[tuple[list[Entry], bool, int]]:
     """Consecutive entries grouped so that each task is worth handing to a thread, each batch
-    with whether it has work to do (a run of entries with nothing to prepare is one batch)."""
-    batches: list[tuple[list[Entry], bool]] = []
+    with whether it has work to do (a run of entries with nothing to prepare is one batch) and
+    the bytes preparing it holds (0 if none: see :func:`_held`)."""
+    batches: list[tuple[list[Entry], bool, int]] = []
     current: list[Entry] = []
     weight = 0
     work = False
@@ -284,17 +284,17 @@ def _batches(ordered: Sequence[Entry], recompress: bool) -> list[tuple[list[Entr
         source = entry.source
         needed = source is not None and (recompress or not isinstance(source, Precompressed))
         if current and needed != work:
-            batches.append((current, work))
+            batches.append((current, work, weight))
             current, weight = [], 0
         work = needed
         current.append(entry)
         if needed:
             weight += _held(entry, recompress)
             if weight >= BATCH_BYTES or len(current) >= BATCH_ENTRIES:
-                batches.append((current, work))
+                batches.append((current, work, weight))
                 current, weight = [], 0
     if current:
-        batches.append((current, work))
+        batches.append((current, work, weight))
     return batches
 
 
