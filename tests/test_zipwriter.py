@@ -332,3 +332,38 @@ def test_a_file_longer_than_its_stat_says_is_read_to_its_end(tmp_path: Path) -> 
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
     assert zipwriter._read(empty) == b""
+
+
+def test_a_file_read_whole_at_its_stat_size_takes_one_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first read of exactly the size fstat gave is the whole file: no read to find its end
+    (a tenth of a small file's reading); a short one still reads on (see test_recompress)."""
+    source = tmp_path / "m.py"
+    source.write_bytes(b"x = 1\n" * 100)
+    reads: list[int] = []
+    real = os.read
+
+    def counted(fd: int, n: int) -> bytes:
+        reads.append(n)
+        return real(fd, n)
+
+    monkeypatch.setattr(os, "read", counted)
+    assert zipwriter._read(source) == b"x = 1\n" * 100
+    assert reads == [601]
+    reads.clear()
+    monkeypatch.setattr(os, "read", lambda fd, n: counted(fd, min(n, 100)))
+    assert zipwriter._read(source) == b"x = 1\n" * 100
+    assert len(reads) == 7  # six pieces, then the read that returns nothing
+
+
+@pytest.mark.parametrize("hint", [0, 1, 599, 600, 601, 5000])
+def test_a_file_is_read_whole_whatever_size_the_walk_saw(tmp_path: Path, hint: int) -> None:
+    """The size the walk saw stands for fstat's; a stale one (the file grew or shrank since)
+    still gives the whole file, and an entry with it zips to the same bytes."""
+    source = tmp_path / "m.py"
+    source.write_bytes(b"x = 1\n" * 100)
+    assert zipwriter._read(source, hint) == source.read_bytes()
+    hinted = write_zip([Entry.file("m.py", source, size_hint=hint)], tmp_path / "a.zip")
+    plain = write_zip([Entry.file("m.py", source, size_hint=600)], tmp_path / "b.zip")
+    assert hinted.sha256 == plain.sha256

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Sequence
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -266,6 +267,8 @@ def _leads_elsewhere(child: os.DirEntry[str]) -> bool:
 #: whether this system has reparse points (Windows: stat results carry file attributes)
 _REPARSE_POINTS = hasattr(os.stat_result, "st_file_attributes")
 _MOUNT_POINT = 0xA0000003  # IO_REPARSE_TAG_MOUNT_POINT: a junction
+#: a listed child's sort key (a C getter: a lambda per child was a tenth of the folders' sorts)
+_NAME = attrgetter("name")
 
 
 # A child's Path: ``directory / name`` parses ``name`` again (a third of ``Path(child.path)``);
@@ -295,7 +298,7 @@ class _Walker:
         if self.listed is not None:
             self.listed.append((str(directory), info))
         try:
-            children = sorted(os.scandir(directory), key=lambda d: d.name)
+            children = sorted(os.scandir(directory), key=_NAME)
         except OSError as exc:
             raise DetzipError(
                 f"cannot list the folder ({exc.strerror}); fix its permissions or exclude it",

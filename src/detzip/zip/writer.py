@@ -235,7 +235,7 @@ def _members(
     hand-off and are read only when written)."""
     batches = _batches(ordered, recompress)
     if workers <= 1:
-        for batch, work in batches:
+        for batch, work, _ in batches:
             if work:
                 yield from zip(batch, _prepare_batch(batch, compress, recompress), strict=True)
             else:
@@ -245,8 +245,7 @@ def _members(
     pending: deque[tuple[list[Entry], Future[list[_Member]] | None, int]] = deque()
     in_flight = 0
     try:
-        for batch, work in batches:
-            weight = sum(_held(entry, recompress) for entry in batch) if work else 0
+        for batch, work, weight in batches:
             while pending and (in_flight + weight > WINDOW_BYTES or len(pending) >= 4 * workers):
                 done, future, done_weight = pending.popleft()
                 in_flight -= done_weight
@@ -273,10 +272,11 @@ def _unprepared(batch: list[Entry]) -> Iterable[tuple[Entry, _Member | None]]:
     return ((entry, None) for entry in batch)
 
 
-def _batches(ordered: Sequence[Entry], recompress: bool) -> list[tuple[list[Entry], bool]]:
+def _batches(ordered: Sequence[Entry], recompress: bool) -> list[tuple[list[Entry], bool, int]]:
     """Consecutive entries grouped so that each task is worth handing to a thread, each batch
-    with whether it has work to do (a run of entries with nothing to prepare is one batch)."""
-    batches: list[tuple[list[Entry], bool]] = []
+    with whether it has work to do (a run of entries with nothing to prepare is one batch) and
+    the bytes preparing it holds (0 if none: see :func:`_held`)."""
+    batches: list[tuple[list[Entry], bool, int]] = []
     current: list[Entry] = []
     weight = 0
     work = False
@@ -284,17 +284,17 @@ def _batches(ordered: Sequence[Entry], recompress: bool) -> list[tuple[list[Entr
         source = entry.source
         needed = source is not None and (recompress or not isinstance(source, Precompressed))
         if current and needed != work:
-            batches.append((current, work))
+            batches.append((current, work, weight))
             current, weight = [], 0
         work = needed
         current.append(entry)
         if needed:
             weight += _held(entry, recompress)
             if weight >= BATCH_BYTES or len(current) >= BATCH_ENTRIES:
-                batches.append((current, work))
+                batches.append((current, work, weight))
                 current, weight = [], 0
     if current:
-        batches.append((current, work))
+        batches.append((current, work, weight))
     return batches
 
 
@@ -325,9 +325,9 @@ def _prepare(entry: Entry, compress: compressors.Compress | None, recompress: bo
             crc = pre.crc32  # (checked against the inflated bytes)
         case FromBytes(data=data):
             content = data
-        case FromFile(path=path):
+        case FromFile(path=path, size_hint=hint):
             try:
-                content = _read(path)
+                content = _read(path, hint)
             except OSError as exc:
                 raise DetzipError(
                     f"cannot read ({exc.strerror}); fix its permissions or exclude it", path
@@ -344,15 +344,23 @@ def _prepare(entry: Entry, compress: compressors.Compress | None, recompress: bo
     return _Member(STORED, crc, len(content), content, digest)
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, size: int | None = None) -> bytes:
     """The file's bytes, read to its end: ``os.read`` of the size it says (a third fewer CPU
     cycles than ``open().read()``, which was a tenth of a build's reading and hashing), then
     reads until one returns nothing — a short read is not always the end (Linux returns at most
-    0x7ffff000 bytes per read)."""
+    0x7ffff000 bytes per read).
+
+    ``size``, if given, is the size the walk saw: it stands for ``fstat``'s. A first read of
+    exactly the size said is then the whole file (one that grew meanwhile gives more, one that
+    shrank gives less: both read on), so a small file costs open, read, close: two syscalls in
+    five fewer, a sixth of a 200,000-file tree's reading."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        size = os.fstat(fd).st_size
+        if size is None:
+            size = os.fstat(fd).st_size
         data = os.read(fd, size + 1)
+        if len(data) == size < _WHOLE_READ:
+            return data
         pieces = [data]
         done = len(data)
         while piece := os.read(fd, max(1 << 20, size + 1 - done)):
@@ -361,6 +369,11 @@ def _read(path: Path) -> bytes:
         return data if len(pieces) == 1 else b"".join(pieces)
     finally:
         os.close(fd)
+
+
+#: below this, a read returns all it is asked for that the file holds (Linux caps one read at
+#: 0x7ffff000 bytes, macOS and Windows at 2 GiB - 1): a first read of exactly the size said ends it
+_WHOLE_READ = 1 << 30
 
 
 def _crc32(data: bytes | bytearray) -> int:
