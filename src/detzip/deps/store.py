@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from detzip import _log as log
+from detzip import _platform
 from detzip import _progress as progress
 from detzip._datatype import datatype, replace
 from detzip._fs import copy_file, write_file
@@ -37,6 +38,8 @@ from detzip.deps.targets import RUNTIMES, Target
 from detzip.errors import DetzipError, Setting, literal, warn
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from detzip.inputs._verify import Verdict
 
 __all__ = ["StoredWheel", "Wanted", "WheelStore"]
@@ -145,11 +148,14 @@ class WheelStore:
             log.warning("%s; fetching it again", exc)
             return None
 
-    def add(self, source: Path, sha256: str, verdict: Verdict | None = None) -> Path:
+    def add(
+        self, source: Path, sha256: str, verdict: Verdict | None = None, *, move: bool = False
+    ) -> Path:
         """Copy ``source`` (whose bytes have this sha256) into the store, once its members are
         checked (``verdict``, or checked now: a :class:`DetzipError` names the wheel and the
         member that fails, and nothing is stored); its stored path. The verdict is kept beside
-        it."""
+        it. ``move``: ``source`` is this run's own download, no longer needed, renamed into
+        the store when both are on one file system (the checked file itself, not a copy)."""
         final = self._folder(sha256) / source.name
         if _readable(final):
             return final  # (its verdict is recalled, or made, where it is used)
@@ -158,12 +164,13 @@ class WheelStore:
 
             verdict = check_wheel(source, sha256)
         try:
-            copy_file(source, final)
+            if not (move and _moved(source, final)):
+                copy_file(source, final)
         except OSError as exc:
             if self._scratch is not None:
                 raise
             self._use_scratch(exc)
-            return self.add(source, sha256, verdict)
+            return self.add(source, sha256, verdict, move=move)
         from detzip.inputs._verify import remember
 
         remember(final, verdict)
@@ -296,8 +303,12 @@ class WheelStore:
                 args.insert(1, "--quiet")
 
             built: list[StoredWheel] = []  # pins with no wheel for the target: from sdists
+            # each part's wheels are checked as soon as its pip is done, while the others
+            # still download (inflating is most of it, and zlib lets go of the GIL); stored
+            # only once every pip and every check has succeeded
+            checker = _Checker(DOWNLOADS)
 
-            def download(number: int) -> Path:
+            def download(number: int) -> list[Future[tuple[Path, str, Verdict]]]:
                 out = folder / f"out-{number}"
                 wanted = folder / f"requirements-{number}.txt"
                 part = parts[number]
@@ -323,18 +334,17 @@ class WheelStore:
                             raise
                         part.remove(source)
                         built.append(wheel)
-                return out
+                return [checker.submit(self._check, want, out, target) for want in part]
 
-            outs = _at_once(download, len(parts))
-            found = [(w, outs[number]) for number, part in enumerate(parts) for w in part]
-            # checked at once (inflating is most of it, and zlib lets go of the GIL), stored
-            # one at a time
-            checked = _at_once(lambda i: self._check(*found[i], target), len(found), DOWNLOADS)
+            with checker:
+                pending = _at_once(download, len(parts))
+            found = [w for part in parts for w in part]
+            checked = [future.result() for futures in pending for future in futures]
             return [
                 *sorted(built, key=lambda wheel: wheel.name),
                 *(
                     self._admit(want, *check, target, options)
-                    for want, check in zip([w for w, _ in found], checked, strict=True)
+                    for want, check in zip(found, checked, strict=True)
                 ),
             ]
 
@@ -446,7 +456,7 @@ class WheelStore:
             pin.version,
             path.name,
             digest,
-            self.add(path, digest, verdict),
+            self.add(path, digest, verdict, move=True),
             want.build,
             sdist_sha256,
             build_requires,
@@ -517,6 +527,22 @@ def _lost(pin: Pin, target: Target, passed_over: str) -> None:
     )
 
 
+def _moved(source: Path, final: Path) -> bool:
+    """Rename ``source`` to ``final`` (in a folder made for it, readable as a copy would be)
+    when both are on one file system; False: copy it instead."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if os.stat(source).st_dev != os.stat(final.parent).st_dev:
+            return False
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(source, 0o666 & ~mask)
+        _platform.replace(source, final)
+    except OSError:
+        return False
+    return True
+
+
 def _readable(path: Path) -> bool:
     """Whether ``path`` is a file this process can read (another user's private file, or one
     in their private folder, is not: it is fetched again, into a folder of this run's)."""
@@ -549,6 +575,26 @@ def _at_once(task: Callable[[int], _T], count: int, threads: int | None = None) 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detzip-pip") as pool:
         futures = [pool.submit(task, number) for number in range(count)]
     return [future.result() for future in futures]
+
+
+class _Checker:
+    """A pool of ``threads`` that checks downloaded wheels while other pips still run; leaving
+    its ``with`` block waits for every check (a failure is raised by the future's result)."""
+
+    def __init__(self, threads: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="detzip-check")
+
+    def submit(self, task: Callable[..., _T], *args: object) -> Future[_T]:
+        """Run ``task(*args)`` on the pool."""
+        return self._pool.submit(task, *args)
+
+    def __enter__(self) -> _Checker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def _wheel_name(filename: str) -> str | None:
