@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import binascii
-import hashlib
 import os
 from pathlib import Path
 
@@ -15,6 +14,8 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     from detzip._fs import regular_file
 
     regular_file(Path(path), "a file")
+    import hashlib  # (OpenSSL: ~2 ms of start-up, which a cache hit does without)
+
     try:
         with open(path, "rb") as handle:
             return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -13,7 +13,6 @@ zlib-ng or another version. ``store`` does not compress.
 from __future__ import annotations
 
 import _thread
-import hashlib
 from collections.abc import Callable
 
 from detzip.errors import CompressorMismatchError, Setting
@@ -40,6 +39,8 @@ def known_answer_inputs() -> list[bytes]:
         b"lambda layer python import def return self None True False class from package "
         b"requirements wheel zip deflate archive bytes boto3 json handler event context "
     ).split()
+    import hashlib  # (OpenSSL: ~2 ms of start-up, which a cache hit does without)
+
     text = bytearray()
     counter = 0
     while len(text) < 24 * 1024:
@@ -76,6 +77,8 @@ _verify_lock = _thread.allocate_lock()  # (threading is not imported on a cache 
 
 
 def _answer(level: int, compress: Callable[[bytes, int], bytes]) -> str:
+    import hashlib
+
     digest = hashlib.sha256()
     for data in known_answer_inputs():
         out = compress(data, level)
