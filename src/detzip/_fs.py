@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -49,6 +50,7 @@ __all__ = [
     "staging",
     "sweep",
     "temporary",
+    "umask",
     "write_bytes",
     "write_file",
 ]
@@ -271,7 +273,10 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _umask() -> int:
+@functools.cache
+def umask() -> int:
+    """This process's umask, read once (reading it means setting it: a thread creating a file
+    at that moment would get the wrong mode; detzip never changes it)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -393,7 +398,7 @@ def _committed(fd: int, temp: str, path: Path, *, durable: bool) -> Iterator[Bin
                 if durable:
                     os.fsync(handle.fileno())
             # closed: Windows renames no open file
-            os.chmod(temp, 0o666 & ~_umask())
+            os.chmod(temp, 0o666 & ~umask())
             _platform.replace(temp, path)
             if durable:
                 fsync_dir(path.parent)
@@ -452,7 +457,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         try:
             yield Path(temp)
-            os.chmod(temp, 0o666 & ~_umask())
+            os.chmod(temp, 0o666 & ~umask())
             _platform.replace(temp, path)
             fsync_dir(path.parent)
         except BaseException as exc:

@@ -30,7 +30,7 @@ from detzip import _log as log
 from detzip import _platform
 from detzip import _progress as progress
 from detzip._datatype import datatype, replace
-from detzip._fs import copy_file, write_file
+from detzip._fs import copy_file, umask, write_file
 from detzip._scratch import Scratch
 from detzip.deps import pip
 from detzip.deps.locks.model import Pin
@@ -534,9 +534,7 @@ def _moved(source: Path, final: Path) -> bool:
         final.parent.mkdir(parents=True, exist_ok=True)
         if os.stat(source).st_dev != os.stat(final.parent).st_dev:
             return False
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(source, 0o666 & ~mask)
+        os.chmod(source, 0o666 & ~umask())
         _platform.replace(source, final)
     except OSError:
         return False
