@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from detzip import build_function
+from detzip.errors import DetzipError
 
 from .conftest import (
     assert_one_line_error,
@@ -185,3 +186,69 @@ def test_bad_extra_sources_are_one_line_errors(tmp_path: Path, door: str, value:
     if "up" in value or "./" in value:  # the extra folder's own prefix, named as its option
         assert "the prefix" in result.stderr and "--prefix" not in result.stderr
     assert not (tmp_path / "x.zip").exists()
+
+
+# -- the cyclic garbage collector is paused while a build runs ----------------------------------
+
+
+def test_a_build_runs_without_the_cyclic_collector_and_puts_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tree's walk and its zip make objects that live until the build ends: the collector
+    only walked them again (a 200,000-file tree: 3.9 s → 6.0 s). Off while building, back after
+    — also after a build that fails."""
+    import gc
+
+    from detzip.inputs import tree
+
+    seen: list[bool] = []
+    real = tree.collect
+
+    def collect(*args: object, **kwargs: object) -> object:
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tree, "collect", collect)
+    monkeypatch.setattr("detzip.inputs.walked.collect", collect)
+    src = make_tree(tmp_path / "src", {"app.py": "x = 1\n"})
+    assert gc.isenabled()
+    build_function(src, tmp_path / "o.zip", cache=False)
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(DetzipError):
+        build_function(tmp_path / "missing", tmp_path / "p.zip", cache=False)
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a caller that turned it off keeps it off
+        build_function(src, tmp_path / "o.zip", cache=False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_the_pause_nests_and_the_collector_returns_with_the_last_build() -> None:
+    """Builds on threads share one pause: the collector is back when the last one ends, as it
+    was when the first began."""
+    import gc
+    import threading
+
+    from detzip._collector import paused
+
+    inside, release = threading.Event(), threading.Event()
+
+    def other_build() -> None:
+        with paused():
+            inside.set()
+            release.wait(10)
+
+    assert gc.isenabled()
+    thread = threading.Thread(target=other_build)
+    with paused():
+        thread.start()
+        assert inside.wait(10)
+        with paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert not gc.isenabled()  # the other build still runs
+    release.set()
+    thread.join(10)
+    assert gc.isenabled()

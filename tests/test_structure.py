@@ -160,6 +160,7 @@ STAGES = [
         "detzip._fs",
         "detzip._scratch",
         "detzip._digest",
+        "detzip._collector",
         "detzip._log",
         "detzip._progress",
         "detzip._toml",

@@ -108,12 +108,65 @@ def test_no_data_descriptor_and_no_comment_bytes(tmp_path: Path) -> None:
 def test_parallel_and_serial_give_the_same_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    entries = [Entry.data(f"f{i:04d}.txt", (b"payload %d " % i) * (i % 50)) for i in range(600)]
+    # small entries (prepared by the writer's thread) between large ones (on the threads)
+    entries = [
+        Entry.data(f"f{i:04d}.txt", (b"payload %d " % i) * (i % 50 if i % 7 else 400))
+        for i in range(600)
+    ]
     one = write_zip(entries, tmp_path / "one.zip", workers=1).sha256
     monkeypatch.setattr(zipwriter, "WINDOW_BYTES", 1000)
     monkeypatch.setattr(zipwriter, "BATCH_ENTRIES", 3)
     many = write_zip(reversed(entries), tmp_path / "many.zip", workers=4).sha256
     assert one == many
+
+
+def test_small_files_are_prepared_by_the_writer_threads_take_the_large(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    prepared_by: dict[str, str] = {}
+    real = zipwriter._prepare_batch
+
+    def recording(batch, compress, recompress):  # type: ignore[no-untyped-def]
+        for entry in batch:
+            prepared_by[entry.name] = threading.current_thread().name
+        return real(batch, compress, recompress)
+
+    monkeypatch.setattr(zipwriter, "_prepare_batch", recording)
+    monkeypatch.setattr(zipwriter, "BATCH_ENTRIES", 4)
+    small = [Entry.data(f"a/small{i:03d}.py", b"VALUE = %d\n" % i) for i in range(40)]
+    large = [Entry.data(f"b/large{i:03d}.py", b"x = %d\n" % i * 400) for i in range(40)]
+    write_zip([*small, *large], tmp_path / "mixed.zip", workers=2)
+    assert {prepared_by[e.name] for e in small} == {threading.current_thread().name}
+    assert all(prepared_by[e.name].startswith("detzip-compress") for e in large)
+
+
+@pytest.mark.parametrize("level", range(1, 13))
+def test_short_inputs_are_framed_as_libdeflate_frames_them(level: int) -> None:
+    """libdeflate stores an input of up to ``passthrough(level)`` bytes without compressing it;
+    detzip frames those itself, and must give libdeflate's bytes on each side of the edge."""
+    compress = compressors.get("deflate", level)
+    assert compress is not None
+    edge = compressors.passthrough(level)
+    assert edge == 55 - 4 * level
+    for size in range(edge + 3):
+        for data in (os.urandom(size), b"a" * size, b"ab" * (size // 2)):
+            assert compress(data) == bytes(deflate.deflate_compress(data, level)), (level, size)
+    assert len(compress(b"a" * (edge + 1))) < edge + 1  # past it, libdeflate compresses
+
+
+def test_known_answer_check_refuses_a_build_whose_short_inputs_differ(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A libdeflate that compresses what the pinned one passes through would make other bytes
+    than the framing detzip does itself: refused before anything is written."""
+    compressors._verified.clear()
+    monkeypatch.setattr(compressors, "passthrough", lambda level: 40)
+    with pytest.raises(CompressorMismatchError):
+        write_zip([Entry.data("a", b"a" * 100)], tmp_path / "k.zip")
+    assert list(tmp_path.iterdir()) == []
+    compressors._verified.clear()
 
 
 def test_precompressed_members_are_copied_as_is(tmp_path: Path) -> None:

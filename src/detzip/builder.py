@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from detzip import _fs
 from detzip import _log as log
 from detzip import _progress as progress
+from detzip._collector import paused
 from detzip._datatype import replace
 from detzip._fs import check_output_name, publish, staged_output
 from detzip.artifact import Artifact
@@ -58,7 +59,16 @@ def build(
     Nothing packed is ever detzip's own: the output, the cache folder, and the files and
     folders in ``never_pack`` (a project's output folder), or ``known`` by their identities
     (taken once for many builds): the bytes must not depend on what was built before.
+
+    Python's cyclic garbage collector is paused while it runs (:mod:`detzip._collector`).
     """
+    with paused():
+        return _build(spec, cache, never_pack, known)
+
+
+def _build(
+    spec: ArtifactSpec, cache: Cache | None, never_pack: Sequence[Path], known: _fs.NeverPack
+) -> Artifact:
     check_output_name(spec.output)
     store = cache if cache is not None else spec.cache.open()
     _outside(spec.output, store.root, "the cache folder")

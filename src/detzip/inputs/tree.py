@@ -250,13 +250,14 @@ def _shown(entry: Entry, root: Path) -> Path:
 def _leads_elsewhere(child: os.DirEntry[str]) -> bool:
     """A symbolic link, or a Windows junction (not a link to Python before 3.12): both lead
     elsewhere, so both get the link checks (inside the source, no loop) and are followed."""
-    if child.is_symlink():
-        return True
+    return child.is_symlink() or (_REPARSE_POINTS and _junction(child))
+
+
+def _junction(child: os.DirEntry[str]) -> bool:
+    """Whether ``child`` is a junction (asked only where there are reparse points: Windows)."""
     junction = getattr(child, "is_junction", None)  # (Python 3.12+)
     if junction is not None:
         return bool(junction())
-    if not _REPARSE_POINTS:  # (no such thing here: nothing more to ask)
-        return False
     try:
         info = child.stat(follow_symlinks=False)
     except OSError:
