@@ -329,26 +329,26 @@ def _prepare_batch(
 def _prepare(entry: Entry, compress: compressors.Compress | None, recompress: bool) -> _Member:
     """An entry's bytes read, CRC'd and compressed: a file's, bytes', or (``recompress``) a
     precompressed member's inflated and checked."""
+    source = entry.source
     content: bytes | bytearray
-    crc: int | None = None
-    match entry.source:
-        case Precompressed() as pre:
-            content = _inflated(pre, entry.name)
-            crc = pre.crc32  # (checked against the inflated bytes)
-        case FromBytes(data=data):
-            content = data
-        case FromFile(path=path, size_hint=hint):
-            try:
-                content = _read(path, hint)
-            except OSError as exc:
-                raise DetzipError(
-                    f"cannot read ({exc.strerror}); fix its permissions or exclude it", path
-                ) from None
-        case _:
-            raise AssertionError(entry.name)  # (directories are not prepared)
-    if crc is None:
+    digest: str | None = None  # (a file's, as read now)
+    if isinstance(source, FromFile):  # (the usual one, first: a tree's every file)
+        try:
+            content = _read(source.path, source.size_hint)
+        except OSError as exc:
+            raise DetzipError(
+                f"cannot read ({exc.strerror}); fix its permissions or exclude it", source.path
+            ) from None
+        digest = hashlib.sha256(content).hexdigest()
         crc = _crc32(content)
-    digest = hashlib.sha256(content).hexdigest() if isinstance(entry.source, FromFile) else None
+    elif isinstance(source, Precompressed):
+        content = _inflated(source, entry.name)
+        crc = source.crc32  # (checked against the inflated bytes)
+    elif isinstance(source, FromBytes):
+        content = source.data
+        crc = _crc32(content)
+    else:
+        raise AssertionError(entry.name)  # (directories are not prepared)
     if compress is not None and content:
         packed = compress(content)
         if len(packed) < len(content):
@@ -546,7 +546,8 @@ class _ArchiveWriter:
         if zip64:
             overflow = [value for value in (size, csize, offset) if value >= ZIP64_LIMIT]
             central_extra = struct.pack(f"<HH{len(overflow)}Q", 1, 8 * len(overflow), *overflow)
-        else:
+            csize, size, offset = _clamp(csize), _clamp(size), _clamp(offset)
+        else:  # (each under the limit: as it is)
             central_extra = b""
         self.central += _CENTRAL.pack(
             0x02014B50,
@@ -557,15 +558,15 @@ class _ArchiveWriter:
             self.time,
             self.date,
             crc,
-            _clamp(csize),
-            _clamp(size),
+            csize,
+            size,
             len(name),
             len(central_extra),
             0,
             0,
             0,
             mode,
-            _clamp(offset),
+            offset,
         )
         self.central += name
         self.central += central_extra
