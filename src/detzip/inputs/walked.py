@@ -148,17 +148,13 @@ class Walked:
             if self._snapshot.fingerprint is not None:
                 return dict(self._snapshot.fingerprint)
             found = fingerprint_of(  # a hit's path: no TreeItem per file
-                (name, x, b"directory" if sha is None else sha.encode())
+                (name, x, "directory" if sha is None else sha)
                 for name, x, sha, _, _ in sorted(self._snapshot.items())
             )
         else:  # walked now: from the entries (a TreeItem each, sorted as tuples, cost a
             digests = self.digests  # 200,000-file build without a cache a tenth of its time)
             found = fingerprint_of(
-                (
-                    e.name,
-                    e.executable,
-                    b"directory" if e.source is None else digests[e.name].encode(),
-                )
+                (e.name, e.executable, "directory" if e.source is None else digests[e.name])
                 for e in sorted(self.entries(), key=_NAME)
             )
         if self._memo is not None:
@@ -180,14 +176,20 @@ def walk(folder: Path, tree: TreeSpec, memo: TreeMemo | None) -> Walked:
     from detzip.inputs.git import open_git
 
     git = open_git(folder)
-    stats: dict[str, os.stat_result] = {}
+    stats: dict[str, os.stat_result] = {}  # (for the memo and git: neither, no stats kept)
     listed: list[tuple[str, os.stat_result]] = []
     skipped: list[str] = []
     if git is not None:  # while the index and config keep their stat, git says the same
         listed += _stamp(git)
     tracked: dict[str, tuple[Tracked, str]] = {}
     walked = collect(
-        folder, tree, stats=stats, listed=listed, skipped=skipped, git=git, tracked=tracked
+        folder,
+        tree,
+        stats=None if memo is None and git is None else stats,
+        listed=listed,
+        skipped=skipped,
+        git=git,
+        tracked=tracked,
     )
     digests: dict[str, str] = {}
     scratch = None
@@ -346,7 +348,7 @@ def fingerprint_items(items: Iterable[TreeItem]) -> dict[str, object]:
     pieces = []
     for name, executable, sha, folder in sorted(items):
         assert folder or sha is not None, f"{name}: hashed before it is fingerprinted"
-        pieces.append((name, executable, b"directory" if folder else str(sha).encode()))
+        pieces.append((name, executable, "directory" if folder else str(sha)))
     return fingerprint_of(pieces)
 
 

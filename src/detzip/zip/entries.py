@@ -181,50 +181,50 @@ def fingerprint(
     if file_digests is not None:
         for entry, content in zip(ordered, contents, strict=True):
             if isinstance(entry.source, FromFile):
-                file_digests[entry.name] = content.decode()
+                file_digests[entry.name] = content
     return fingerprint_of(
         (entry.name, entry.executable, content)
         for entry, content in zip(ordered, contents, strict=True)
     )
 
 
-def fingerprint_of(items: Iterable[tuple[str, bool, bytes]]) -> dict[str, object]:
+def fingerprint_of(items: Iterable[tuple[str, bool, str]]) -> dict[str, object]:
     """:func:`fingerprint` from each entry's (name, executable, content digest), in name order:
-    a file's content digest is its sha256 in hex (ASCII), a directory's ``b"directory"``."""
-    pieces: list[bytes] = []
-    for name, executable, content in items:  # hashed in one call: 4 per entry cost a hit 5%
-        pieces += (
-            name.encode("utf-8", "surrogateescape"),
-            b"\0x\0" if executable else b"\0-\0",
-            content,
-            b"\n",
-        )
+    a file's content digest is its sha256 in hex, a directory's ``"directory"`` (ASCII both).
+
+    What is hashed is a line per entry, ``name NUL x-or-dash NUL digest LF``, in UTF-8 (a name
+    that is not valid Unicode as its bytes: surrogateescape). The lines are made as one string
+    and encoded once: encoding each piece apart cost a 200,000-file build a twentieth."""
+    lines = [
+        f"{name}\0{'x' if executable else '-'}\0{content}\n" for name, executable, content in items
+    ]
     import hashlib  # (OpenSSL: ~2 ms of start-up, which a cache hit does without)
 
-    return {"entries": len(pieces) // 4, "sha256": hashlib.sha256(b"".join(pieces)).hexdigest()}
+    data = "".join(lines).encode("utf-8", "surrogateescape")
+    return {"entries": len(lines), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _content_digest(
     source: Source | None, entry: Entry, digest_of: Callable[[Entry, Path], str] | None
-) -> bytes:
+) -> str:
     import hashlib
 
     match source:
         case None:
-            return b"directory"
+            return "directory"
         case FromFile(path=path):
             try:
                 if digest_of is not None:
-                    return digest_of(entry, path).encode()
+                    return digest_of(entry, path)
                 with open(path, "rb") as handle:
-                    return hashlib.file_digest(handle, "sha256").hexdigest().encode()
+                    return hashlib.file_digest(handle, "sha256").hexdigest()
             except OSError as exc:
                 raise DetzipError(
                     f"cannot read ({exc.strerror}); fix its permissions or exclude it", path
                 ) from None
         case FromBytes(data=data):
-            return hashlib.sha256(data).hexdigest().encode()
+            return hashlib.sha256(data).hexdigest()
         case Precompressed():
             raw = hashlib.sha256(source.raw()).hexdigest()
-            return f"{source.method}:{source.crc32}:{source.size}:{raw}".encode()
+            return f"{source.method}:{source.crc32}:{source.size}:{raw}"
     raise TypeError(source)

@@ -315,6 +315,8 @@ def _held(entry: Entry, recompress: bool) -> int:
     compressed bytes for a member recompressed, else its size. (A member copied as it is is
     not prepared: it is read as it is written.)"""
     source = entry.source
+    if isinstance(source, FromFile):  # (the usual one, first: a tree's every file)
+        return source.size_hint
     if isinstance(source, Precompressed) and recompress:
         return 2 * source.size  # inflated, and libdeflate's output buffer while compressing
     return entry.size_hint
