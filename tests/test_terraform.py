@@ -208,11 +208,12 @@ def test_over_the_direct_upload_size_fails_by_default(tmp_path: Path) -> None:
 SERVICE = SRC.parent / "examples" / "service"
 
 
-def test_the_example_configuration_is_valid_terraform_syntax() -> None:
+@pytest.mark.parametrize("stack", ["terraform", "terraform-one-shot"])
+def test_the_example_configuration_is_valid_terraform_syntax(stack: str) -> None:
     if shutil.which("terraform") is None:
         pytest.skip("terraform is not on PATH")
     result = subprocess.run(
-        ["terraform", "fmt", "-check", "-diff", str(SERVICE / "terraform")],
+        ["terraform", "fmt", "-check", "-diff", str(SERVICE / stack)],
         capture_output=True,
         text=True,
         env={**os.environ, "CHECKPOINT_DISABLE": "1"},
@@ -233,6 +234,17 @@ def test_the_example_queries_name_declared_artifacts() -> None:
         assert set(pairs) <= set(PROJECT_FORM), pairs
         assert pairs["config"] == "${path.module}/.."
         assert pairs["artifact"] in declared.artifacts
+
+
+def test_the_one_shot_example_asks_for_every_artifact_in_one_query() -> None:
+    from detzip.terraform import PROJECT_FORM
+
+    text = (SERVICE / "terraform-one-shot" / "build.tf").read_text()
+    assert text.count('data "external"') == 1
+    (query,) = re.findall(r"query\s*=\s*\{(.*)\}$", text, flags=re.M)
+    pairs = dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', query))
+    assert set(pairs) <= set(PROJECT_FORM), pairs
+    assert pairs == {"config": "${path.module}/..", "artifacts": "*"}
 
 
 # -- the same result strings from any checkout ---------------------------------------------------

@@ -270,3 +270,112 @@ def test_the_same_plan_from_any_checkout_and_a_big_zip_through_s3(tmp_path: Path
         assert changes == {"aws_lambda_function.api": ["update"]}, changes
     finally:
         server.stop()
+
+
+def one_shot_result(stack: Path, env: dict[str, str]) -> dict[str, str]:
+    """The one data source of build.tf, run from the stack's folder as the external provider
+    runs it; its flat result becomes ``local.built`` in place of build.tf."""
+    (query,) = queries(EXAMPLES / "service" / "terraform-one-shot").values()
+    done = subprocess.run(
+        [sys.executable, "-m", "detzip", "terraform"],
+        input=json.dumps(query),
+        cwd=stack,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC), **env},
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, str] = json.loads(done.stdout)
+    assert all(isinstance(value, str) for value in result.values())  # the protocol's only type
+    (stack / "build.tf").unlink(missing_ok=True)
+    (stack / "built.tf.json").write_text(json.dumps({"locals": {"built": result}}, indent=2))
+    return result
+
+
+def test_the_one_shot_stack_deploys_every_function_and_grows_with_the_project(
+    tmp_path: Path,
+) -> None:
+    """examples/service/terraform-one-shot: one query for the whole project, functions made by
+    for_each over its names. Applied, every function and the layer carry the sha256s the
+    per-artifact queries give; a function added to pyproject.toml is the plan's only change."""
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform is not on PATH")
+    mirror = find_mirror()
+    if mirror is None:
+        pytest.skip("no terraform provider mirror with hashicorp/aws (set DETZIP_TF_MIRROR)")
+
+    server = MotoServer()
+    try:
+        service = fresh_sources(EXAMPLES / "service", tmp_path / "service")
+        stack = service / "terraform-one-shot"
+        (stack / "versions.tf").unlink()  # its provider block points at AWS: moto's here
+        (stack / "providers.tf").write_text(PROVIDERS)
+        env = {"DETZIP_CACHE": "", "DETZIP_CACHE_DIR": str(tmp_path / "cache")}
+        built = one_shot_result(stack, env)
+        names = {key.rpartition(".")[0] for key in built}
+        assert names == {"deps", "api", "worker"}
+        assert built["api.layers"] == built["worker.layers"] == "deps"
+        assert "deps.layers" not in built  # layers have none: the functions are found by it
+        # the same strings as the per-artifact form (cache aside: those are hits now)
+        for name in sorted(names):
+            query = {"config": "..", "artifact": name}
+            done = subprocess.run(
+                [sys.executable, "-m", "detzip", "terraform"], input=json.dumps(query), cwd=stack,
+                capture_output=True, text=True, timeout=900,
+                env={**os.environ, "PYTHONPATH": str(SRC), **env},
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr[-3000:]
+            alone = json.loads(done.stdout)
+            assert alone["cache"] == "hit"
+            assert {f"{name}.{k}": v for k, v in alone.items() if k != "cache"} == {
+                k: v for k, v in built.items() if k.startswith(f"{name}.") and k != f"{name}.cache"
+            }
+
+        tf = Terraform(stack, mirror, server.url)
+        tf("init", "-no-color")
+        tf("apply", "-auto-approve", "-no-color")
+        lam = server.client("lambda")
+        version = lam.list_layer_versions(LayerName="orders-deps")["LayerVersions"][0]
+        layer = lam.get_layer_version(LayerName="orders-deps", VersionNumber=version["Version"])
+        assert layer["Content"]["CodeSha256"] == built["deps.base64sha256"]
+        for name in ("api", "worker"):
+            config = lam.get_function(FunctionName=f"orders-{name}")["Configuration"]
+            assert config["CodeSha256"] == built[f"{name}.base64sha256"], name
+            assert config["Handler"] == built[f"{name}.handler"] == "app.handler"
+            assert config["Architectures"] == [built[f"{name}.arch"]] == ["arm64"]
+            assert [item["Arn"] for item in config["Layers"]] == [version["LayerVersionArn"]]
+        outputs = json.loads(tf("output", "-json").stdout)
+        assert outputs["hashes"]["value"] == {
+            n: built[f"{n}.base64sha256"] for n in ("deps", "api", "worker")
+        }
+
+        # nothing changed: the plan is empty
+        built_again = one_shot_result(stack, env)
+        assert {k: v for k, v in built_again.items() if not k.endswith(".cache")} == {
+            k: v for k, v in built.items() if not k.endswith(".cache")
+        }
+        assert all(built_again[f"{n}.cache"] == "hit" for n in names)
+        plan = tf("plan", "-detailed-exitcode", "-no-color", check=False)
+        assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
+
+        # a function added to pyproject.toml: the stack's files are untouched, the plan adds it
+        shutil.copytree(service / "functions" / "worker", service / "functions" / "report")
+        with (service / "pyproject.toml").open("a") as project:
+            project.write(
+                '\n[tool.detzip.functions.report]\nsource = "functions/report"\n'
+                'handler = "app.handler"\nlayers = ["deps"]\n'
+            )
+        grown = one_shot_result(stack, env)
+        assert grown["report.layers"] == "deps" and grown["deps.cache"] == "hit"
+        plan = tf("plan", "-detailed-exitcode", "-no-color", "-out=grown.tfplan", check=False)
+        assert plan.returncode == 2, plan.stdout[-3000:] + plan.stderr[-3000:]
+        shown = json.loads(tf("show", "-json", "grown.tfplan").stdout)
+        changes = {
+            c["address"]: c["change"]["actions"]
+            for c in shown["resource_changes"]
+            if c["change"]["actions"] != ["no-op"]
+        }
+        assert changes == {'aws_lambda_function.fn["report"]': ["create"]}, changes
+    finally:
+        server.stop()
