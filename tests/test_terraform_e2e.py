@@ -125,6 +125,18 @@ class Terraform:
             assert result.returncode == 0, (args, result.stdout[-3000:], result.stderr[-3000:])
         return result
 
+    def changes(self, planfile: str) -> dict[str, list[str]]:
+        """A plan that changes something (exit 2 of ``-detailed-exitcode``), saved to
+        ``planfile``: each resource it changes, with its actions."""
+        plan = self("plan", "-detailed-exitcode", "-no-color", f"-out={planfile}", check=False)
+        assert plan.returncode == 2, plan.stdout[-3000:] + plan.stderr[-3000:]
+        shown = json.loads(self("show", "-json", planfile).stdout)
+        return {
+            c["address"]: c["change"]["actions"]
+            for c in shown["resource_changes"]
+            if c["change"]["actions"] != ["no-op"]
+        }
+
 
 def queries(stack: Path) -> dict[str, dict[str, str]]:
     """The queries of build.tf's ``data "external"`` blocks, as Terraform sends them from the
@@ -139,25 +151,35 @@ def queries(stack: Path) -> dict[str, dict[str, str]]:
     return found
 
 
+def detzip_terraform(query: dict[str, str], stack: Path, env: dict[str, str],
+                     umask: int = 0o022) -> dict[str, str]:  # fmt: skip
+    """``detzip terraform`` run from the stack's folder with ``query``, as the external data
+    source runs it (the hashicorp/external provider is not in the offline mirror): its result,
+    which must be an object of strings."""
+    done = subprocess.run(
+        [sys.executable, "-m", "detzip", "terraform"],
+        input=json.dumps(query),
+        cwd=stack,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC), **env},
+        preexec_fn=lambda: os.umask(umask),
+        timeout=900,
+    )
+    assert done.returncode == 0, (query, done.stderr[-3000:])
+    result: dict[str, str] = json.loads(done.stdout)
+    assert all(isinstance(value, str) for value in result.values())  # the protocol's only type
+    return result
+
+
 def external_results(stack: Path, more: dict[str, dict[str, str]], env: dict[str, str],
                      umask: int = 0o022) -> dict[str, dict[str, str]]:  # fmt: skip
-    """Run ``detzip terraform`` for each query from the stack's folder, as the external data
-    source does (the hashicorp/external provider is not in the offline mirror), and hand the
+    """Run each query of build.tf (and ``more``) as the external data source does, and hand the
     results to the configuration as ``local.zips`` in place of build.tf."""
-    results = {}
-    for name, query in {**queries(stack), **more}.items():
-        done = subprocess.run(
-            [sys.executable, "-m", "detzip", "terraform"],
-            input=json.dumps(query),
-            cwd=stack,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(SRC), **env},
-            preexec_fn=lambda: os.umask(umask),
-            timeout=900,
-        )
-        assert done.returncode == 0, (name, done.stderr[-3000:])
-        results[name] = json.loads(done.stdout)
+    results = {
+        name: detzip_terraform(query, stack, env, umask)
+        for name, query in {**queries(stack), **more}.items()
+    }
     (stack / "build.tf").unlink(missing_ok=True)
     (stack / "zips.tf.json").write_text(json.dumps({"locals": {"zips": results}}, indent=2))
     return results
@@ -183,15 +205,23 @@ def _big_source(where: Path) -> Path:
     return where
 
 
-def test_the_same_plan_from_any_checkout_and_a_big_zip_through_s3(tmp_path: Path) -> None:
-    """Apply from one checkout; from a second copy at another absolute path, with other mtimes,
-    umask and an empty cache, the plan shows no change; one byte changes one function only."""
+@pytest.fixture
+def mirror() -> Path:
+    """The provider mirror terraform installs from (the test is skipped without terraform or
+    a mirror: no registry is reachable here)."""
     if shutil.which("terraform") is None:
         pytest.skip("terraform is not on PATH")
-    mirror = find_mirror()
-    if mirror is None:
+    found = find_mirror()
+    if found is None:
         pytest.skip("no terraform provider mirror with hashicorp/aws (set DETZIP_TF_MIRROR)")
+    return found
 
+
+def test_the_same_plan_from_any_checkout_and_a_big_zip_through_s3(
+    tmp_path: Path, mirror: Path
+) -> None:
+    """Apply from one checkout; from a second copy at another absolute path, with other mtimes,
+    umask and an empty cache, the plan shows no change; one byte changes one function only."""
     server = MotoServer()
     try:
         server.client().create_bucket(Bucket="orders-artifacts")
@@ -258,15 +288,7 @@ def test_the_same_plan_from_any_checkout_and_a_big_zip_through_s3(tmp_path: Path
                                  "DETZIP_CACHE_DIR": str(tmp_path / "ci" / "build" / "job-7" / "cache")})  # fmt: skip
         assert third["api"]["sha256"] != first["api"]["sha256"]
         assert third["deps"]["cache"] == "hit" and third["worker"]["cache"] == "hit"
-        plan = tf_other("plan", "-detailed-exitcode", "-no-color", "-out=changed.tfplan",
-                        check=False)  # fmt: skip
-        assert plan.returncode == 2, plan.stdout[-3000:] + plan.stderr[-3000:]
-        shown = json.loads(tf_other("show", "-json", "changed.tfplan").stdout)
-        changes = {
-            c["address"]: c["change"]["actions"]
-            for c in shown["resource_changes"]
-            if c["change"]["actions"] != ["no-op"]
-        }
+        changes = tf_other.changes("changed.tfplan")
         assert changes == {"aws_lambda_function.api": ["update"]}, changes
     finally:
         server.stop()
@@ -276,35 +298,18 @@ def one_shot_result(stack: Path, env: dict[str, str]) -> dict[str, str]:
     """The one data source of build.tf, run from the stack's folder as the external provider
     runs it; its flat result becomes ``local.built`` in place of build.tf."""
     (query,) = queries(EXAMPLES / "service" / "terraform-one-shot").values()
-    done = subprocess.run(
-        [sys.executable, "-m", "detzip", "terraform"],
-        input=json.dumps(query),
-        cwd=stack,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(SRC), **env},
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, str] = json.loads(done.stdout)
-    assert all(isinstance(value, str) for value in result.values())  # the protocol's only type
+    result = detzip_terraform(query, stack, env)
     (stack / "build.tf").unlink(missing_ok=True)
     (stack / "built.tf.json").write_text(json.dumps({"locals": {"built": result}}, indent=2))
     return result
 
 
 def test_the_one_shot_stack_deploys_every_function_and_grows_with_the_project(
-    tmp_path: Path,
+    tmp_path: Path, mirror: Path
 ) -> None:
     """examples/service/terraform-one-shot: one query for the whole project, functions made by
     for_each over its names. Applied, every function and the layer carry the sha256s the
     per-artifact queries give; a function added to pyproject.toml is the plan's only change."""
-    if shutil.which("terraform") is None:
-        pytest.skip("terraform is not on PATH")
-    mirror = find_mirror()
-    if mirror is None:
-        pytest.skip("no terraform provider mirror with hashicorp/aws (set DETZIP_TF_MIRROR)")
-
     server = MotoServer()
     try:
         service = fresh_sources(EXAMPLES / "service", tmp_path / "service")
@@ -319,14 +324,7 @@ def test_the_one_shot_stack_deploys_every_function_and_grows_with_the_project(
         assert "deps.layers" not in built  # layers have none: the functions are found by it
         # the same strings as the per-artifact form (cache aside: those are hits now)
         for name in sorted(names):
-            query = {"config": "..", "artifact": name}
-            done = subprocess.run(
-                [sys.executable, "-m", "detzip", "terraform"], input=json.dumps(query), cwd=stack,
-                capture_output=True, text=True, timeout=900,
-                env={**os.environ, "PYTHONPATH": str(SRC), **env},
-            )  # fmt: skip
-            assert done.returncode == 0, done.stderr[-3000:]
-            alone = json.loads(done.stdout)
+            alone = detzip_terraform({"config": "..", "artifact": name}, stack, env)
             assert alone["cache"] == "hit"
             assert {f"{name}.{k}": v for k, v in alone.items() if k != "cache"} == {
                 k: v for k, v in built.items() if k.startswith(f"{name}.") and k != f"{name}.cache"
@@ -368,14 +366,7 @@ def test_the_one_shot_stack_deploys_every_function_and_grows_with_the_project(
             )
         grown = one_shot_result(stack, env)
         assert grown["report.layers"] == "deps" and grown["deps.cache"] == "hit"
-        plan = tf("plan", "-detailed-exitcode", "-no-color", "-out=grown.tfplan", check=False)
-        assert plan.returncode == 2, plan.stdout[-3000:] + plan.stderr[-3000:]
-        shown = json.loads(tf("show", "-json", "grown.tfplan").stdout)
-        changes = {
-            c["address"]: c["change"]["actions"]
-            for c in shown["resource_changes"]
-            if c["change"]["actions"] != ["no-op"]
-        }
+        changes = tf.changes("grown.tfplan")
         assert changes == {'aws_lambda_function.fn["report"]': ["create"]}, changes
     finally:
         server.stop()
