@@ -150,6 +150,12 @@ source = "w"
         ({"artifacts": "", "artifact": "api"}, ("both 'artifact'",)),
         ({"artifacts": " \n "}, ("'artifacts' is empty",)),
         ({"artifacts": "*\napi"}, ("* (all) or names",)),
+        (
+            {"artifacts": "api, worker"},
+            ("'api, worker'", "one name per line", 'join("\\n", names)'),
+        ),
+        ({"artifacts": "api\tworker"}, ("one name per line",)),
+        ({"artifacts": "*,api"}, ("one name per line",)),
         ({"artifacts": "*", "source": "a"}, ("with 'artifacts'", "remove source")),
         ({"artifacts": "*", "cache": "maybe"}, ("cache",)),
     ],

@@ -172,6 +172,12 @@ def run_many(query: Mapping[str, str]) -> dict[str, str]:
         )
     if "*" in names and len(names) > 1:
         raise DetzipError("'artifacts' is * (all) or names, one per line, not both")
+    joined = next((name for name in names if "," in name or len(name.split()) > 1), None)
+    if joined is not None:  # join(", ", …) where join("\n", …) was meant
+        raise DetzipError(
+            f"'artifacts' has {joined!r}: give one name per line (join(\"\\n\", names)), "
+            "not a list separated by commas or spaces"
+        )
     wanted = None if names == ["*"] else names
     declared, settings = _project(query, wanted)
     built = declared.build(wanted or (), cache=settings.open())
