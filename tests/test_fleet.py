@@ -405,15 +405,59 @@ def test_another_functions_body_is_not_parsed(tmp_path: Path) -> None:
         project.load(tmp_path, only=["b"])
 
 
+class Workflow:
+    """The README's GitHub Actions workflow for shards, read as text (no YAML parser is a
+    dependency): the build job's matrix, its shared cache and its ``detzip`` command, and the
+    deploy job's."""
+
+    def __init__(self) -> None:
+        from .test_readme import blocks
+
+        (self.text,) = [b for b in blocks("yaml") if "--shard" in b]
+        build, deploy = self.text.split("\n  deploy:\n")
+        self.shards = [int(k) for k in re.findall(r"shard: \[([\d, ]+)\]", build)[0].split(",")]
+        self.caches = re.findall(r"DETZIP_CACHE: (\S+)", self.text)
+        self.build = self._detzip(build)
+        self.deploy = self._detzip(deploy)
+
+    @staticmethod
+    def _detzip(job: str) -> str:
+        (command,) = re.findall(r"- run: detzip (.*)", job)
+        return str(command)
+
+    def build_args(self, shard: int) -> list[str]:
+        """The build job's command as the runner of matrix entry ``shard`` runs it."""
+        return self.build.replace("${{ matrix.shard }}", str(shard)).split()
+
+
+def test_the_readme_workflow_covers_every_shard_and_shares_one_cache() -> None:
+    """Offline: the matrix is 1..N for the N the command names, both jobs use the one bucket,
+    each installs the extra that reads it, and neither builds for nobody (--require-cache)."""
+    flow = Workflow()
+    assert flow.shards == list(range(1, len(flow.shards) + 1))
+    for k in flow.shards:
+        args = flow.build_args(k)
+        assert args[0] == "build"
+        assert project.parse_shard(args[args.index("--shard") + 1]) == (k, len(flow.shards))
+    assert len(flow.caches) == 2 and len(set(flow.caches)) == 1
+    assert flow.caches[0].startswith("s3://")
+    assert flow.text.count('pip install "detzip[s3]"') == 2
+    assert "--require-cache" in flow.build and "--require-cache" in flow.deploy
+    assert "--shard" not in flow.deploy
+    pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    assert re.search(r"^s3 = \[.*boto3", pyproject, flags=re.M)
+
+
 @pytest.mark.e2e
 @pytest.mark.network
 @pytest.mark.slow
 def test_three_concurrent_shards_on_one_bucket_leave_every_artifact_a_hit(
     tmp_path: Path,
 ) -> None:
-    """The example service built by three CI jobs at once (``--shard K/3``, each with its own
-    empty local cache, one moto bucket): afterwards a fourth job finds every artifact a hit, with
-    the README's sha256s; a layer two shards need is built by both, harmlessly."""
+    """The README's workflow on the example service: its shard jobs at once (each with its own
+    empty local cache, one moto bucket), then its deploy job's command, which finds every
+    artifact a hit with the README's sha256s; a layer two shards need is built by both,
+    harmlessly."""
     import os
     import shutil
     import sys
@@ -424,6 +468,8 @@ def test_three_concurrent_shards_on_one_bucket_leave_every_artifact_a_hit(
     shown = {
         line.split()[0]: line.split()[4] for line in blocks("text")[0].strip().splitlines()[1:]
     }
+    flow = Workflow()
+    assert len(flow.shards) == 3
     service_copy = tmp_path / "service"
     shutil.copytree(ROOT / "examples" / "service", service_copy,
                     ignore=shutil.ignore_patterns(".build", ".terraform*"))  # fmt: skip
@@ -431,11 +477,11 @@ def test_three_concurrent_shards_on_one_bucket_leave_every_artifact_a_hit(
     try:
         server.client().create_bucket(Bucket="fleet")
         env = {**os.environ, **server.env(), "DETZIP_CACHE": "s3://fleet/ci"}
-        jobs = [subprocess.Popen([sys.executable, "-m", "detzip", "build", "--config",
-                                  str(service_copy), "--shard", f"{k}/3", "--json"],
+        jobs = [subprocess.Popen([sys.executable, "-m", "detzip", *flow.build_args(k), "--json"],
+                                 cwd=service_copy,
                                  env={**env, "DETZIP_CACHE_DIR": str(tmp_path / f"job{k}")},
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for k in (1, 2, 3)]  # fmt: skip
+                for k in flow.shards]  # fmt: skip
         built: dict[str, str] = {}
         for job in jobs:
             out, err = job.communicate(timeout=600)
@@ -444,10 +490,10 @@ def test_three_concurrent_shards_on_one_bucket_leave_every_artifact_a_hit(
                 assert built.setdefault(artifact["name"], artifact["sha256"]) == artifact["sha256"]
         functions = {n for n in shown if n != "deps"}
         assert functions <= set(built)
-        owners = [k for k in (1, 2, 3)
+        owners = [k for k in flow.shards
                   for n in functions if project.shard_of(n, 3) == k]  # fmt: skip
         assert len(owners) == len(functions)  # each function in exactly one shard
-        last = run_cli("build", "--config", str(service_copy), "--json",
+        last = run_cli(*flow.deploy.split(), "--json", cwd=service_copy,
                        env={**env, "DETZIP_CACHE_DIR": str(tmp_path / "last")})  # fmt: skip
         assert last.returncode == 0, last.stderr
         for artifact in json.loads(last.stdout)["artifacts"]:
