@@ -421,5 +421,11 @@ def run(work: Path, quick: bool) -> dict[str, object]:
         "<= 1 ms per extra artifact in an all-hit build; a layer hit and a 5-file function hit "
         "<= 4x start-up; the one-shot query's paths and sha256s equal the per-artifact ones; "
         "the huge tree's hits (the first after a build included) <= 2x the walk and <= 150 MB, "
-        "its --no-cache build <= 1x zip -r -X",
+        "its --no-cache build <= 1x zip -r -X"
+        + (
+            " at full mode's 200,000 files (in a 20,000-file tree a build's fixed start-up, "
+            "about 0.06 s against zip's 0.004 s, is a sixth of the time)"
+            if mode == "quick"
+            else ""
+        ),
     }
