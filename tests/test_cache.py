@@ -84,6 +84,22 @@ def test_second_build_is_a_hit_with_the_same_bytes(tmp_path: Path) -> None:
     assert len(artifacts(tmp_path / "c")) == 2
 
 
+@pytest.mark.parametrize("name", ["my.fn", "api.v2.final", "v1.0"])
+def test_a_name_with_dots_is_stored_whole_and_hits(tmp_path: Path, name: str) -> None:
+    """The entry is ``<name>-<key16>`` with ``.zip`` and ``.json`` added: a dot in the name is
+    not a suffix to swap (``my.fn`` was stored as ``my.zip`` and never found again)."""
+    src = tree(tmp_path / "src")
+    cache = Cache(tmp_path / "c")
+    first = build_function(src, tmp_path / "out" / f"{name}.zip", cache=cache)
+    entry = f"{name}-{first.key[:16]}"
+    assert first.cache_entry == tmp_path / "c" / "artifacts" / f"{entry}.zip"
+    assert artifacts(tmp_path / "c") == [f"{entry}.json", f"{entry}.zip"]
+    again = build_function(src, tmp_path / "out" / f"{name}.zip", cache=cache)
+    assert again.cache_hit and again.cache_source == "local"
+    assert again.sha256 == first.sha256
+    assert artifacts(tmp_path / "c") == [f"{entry}.json", f"{entry}.zip"]
+
+
 def test_a_hit_replaces_whatever_is_at_the_output(tmp_path: Path) -> None:
     src = tree(tmp_path / "src")
     cache = Cache(tmp_path / "c")

@@ -323,26 +323,25 @@ class ArtifactCache:
 
     def _store(self, name: str, key: str, built: Path, record: Mapping[str, Any]) -> Path | None:
         """Copy a freshly built zip into the local cache; a failure only costs a warning."""
-        base = self.folder / entry_name(name, key)
+        zip_path, record_path = _entry_paths(self.folder, name, key)
         try:
-            copy_file(built, base.with_suffix(".zip"))
+            copy_file(built, zip_path)
             try:
-                write_file(base.with_suffix(".json"), canonical_json(dict(record)))
+                write_file(record_path, canonical_json(dict(record)))
             except BaseException:  # (a zip without its record is never left behind)
                 with contextlib.suppress(OSError):
-                    base.with_suffix(".zip").unlink()
+                    zip_path.unlink()
                 raise
-            return base.with_suffix(".zip")
+            return zip_path
         except OSError as exc:
             log.warning("cannot store the artifact in %s (%s)", self.folder, exc.strerror)
             return None
 
     def _admit(self, name: str, key: str, zip_temp: Path, record: Mapping[str, Any]) -> Path:
         """Move a complete zip into place, then write its record (the record commits it)."""
-        base = self.folder / entry_name(name, key)
-        final = base.with_suffix(".zip")
+        final, record_path = _entry_paths(self.folder, name, key)
         os.replace(zip_temp, final)
-        write_file(base.with_suffix(".json"), canonical_json(dict(record)))
+        write_file(record_path, canonical_json(dict(record)))
         return final
 
     def _upload(self, name: str, key: str, path: Path, record: Mapping[str, Any]) -> None:
@@ -499,3 +498,10 @@ def _copy_checked(source: Path, target: Path, record: Mapping[str, Any]) -> bool
             out.flush()
             os.fsync(out.fileno())
     return bool(digest.hexdigest() == record["sha256"])
+
+
+def _entry_paths(folder: Path, name: str, key: str) -> tuple[Path, Path]:
+    """The entry's zip and record: ``<name>-<key[:16]>`` and a suffix added, never swapped (a
+    name may hold a dot: ``api.v2``'s entry is not ``api.zip``)."""
+    base = entry_name(name, key)
+    return folder / f"{base}.zip", folder / f"{base}.json"
