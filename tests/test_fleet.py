@@ -8,8 +8,11 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from detzip import project
 from detzip.errors import DetzipError
@@ -233,6 +236,84 @@ def test_the_same_spec_read_whole_or_alone(tmp_path: Path) -> None:
         alone = project.load(root, door="terraform", only=[name])
         assert alone.artifacts[name] == whole.artifacts[name]
         assert alone.names == whole.names and alone.cache == whole.cache
+
+
+#: how a table header may be written in valid TOML, and a table split in two parts
+_HEADER_STYLES = st.fixed_dictionaries(
+    {
+        "indent": st.sampled_from(["", "  ", "\t", "    "]),
+        "inner": st.sampled_from(["", " "]),  # [ tool.detzip ]
+        "comment": st.sampled_from(["", "  # note", "\t#"]),
+        "quoted": st.booleans(),  # functions."fn1"
+    }
+)
+
+
+def _header(keys: list[str], style: dict[str, Any]) -> str:
+    parts = [f'"{k}"' if style["quoted"] and i == len(keys) - 1 else k for i, k in enumerate(keys)]
+    pad = style["inner"]
+    return f"{style['indent']}[{pad}{'.'.join(parts)}{pad}]{style['comment']}"
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    order=st.permutations(range(6)),
+    styles=st.lists(_HEADER_STYLES, min_size=6, max_size=6),
+    crlf=st.booleans(),
+    indent_body=st.booleans(),
+)
+def test_any_valid_layout_reads_the_same_alone_as_whole(
+    tmp_path: Path, order: list[int], styles: list[dict[str, Any]], crlf: bool, indent_body: bool
+) -> None:
+    """Headers indented, spaced, quoted or commented, tables in any order ([tool.detzip] after
+    the functions included), CRLF: each artifact read alone is what the whole file declares
+    (an indented header once went unseen, and a function's table swallowed the top table's
+    arch)."""
+    body = "  " if indent_body else ""
+    tables = [
+        (["tool", "detzip"], ['arch = "arm64"', 'output_dir = "out"']),
+        (["tool", "detzip", "layers", "deps"], ['requirements = "r.txt"']),
+        (["tool", "detzip", "functions", "fn1"], ['source = "s"', 'layers = ["deps"]']),
+        (["tool", "detzip", "functions", "fn2"], ['source = "s"', 'handler = "app.main"']),
+        (["tool", "detzip", "functions", "fn3"], ['source = "s"', "level = 9"]),
+        (["tool", "other"], ["x = [", '  ["a"],', "]"]),
+    ]
+    lines = ["[project]", 'name = "p"', 'version = "0"', ""]
+    for index in order:
+        keys, options = tables[index]
+        lines += [_header(keys, styles[index]), *(body + o for o in options), ""]
+    folder = tmp_path / f"p{abs(hash((tuple(order), crlf, indent_body, str(styles))))}"
+    folder.mkdir()
+    (folder / "s").mkdir()
+    (folder / "r.txt").write_text("")
+    (folder / "pyproject.toml").write_bytes(("\r\n" if crlf else "\n").join(lines).encode())
+    whole = project.load(folder, door="terraform")
+    assert whole.artifacts["fn1"].spec.arch == "arm64"
+    for name in ("fn1", "fn2", "fn3", "deps"):
+        alone = project.load(folder, door="terraform", only=[name])
+        assert alone.artifacts[name] == whole.artifacts[name], name
+        assert set(alone.artifacts) == {name} | set(whole.artifacts[name].layers)
+        assert alone.names == whole.names
+
+
+@pytest.mark.parametrize("named", ["a", "a\nc"])
+def test_a_function_named_as_a_layer_is_refused_alike_alone(tmp_path: Path, named: str) -> None:
+    """A function listed in another's layers: the same words whether the file is read whole or
+    for that one function (its body, unread, once made a false 'needs source')."""
+    (tmp_path / "s").mkdir()
+    (tmp_path / "detzip.toml").write_text(
+        '[functions.b]\nsource = "s"\n[functions.a]\nsource = "s"\nlayers = ["b"]\n'
+        '[functions.c]\nsource = "s"\n'
+    )
+    words = r"\[functions\.a\] layers: 'b' is not a declared layer"
+    with pytest.raises(DetzipError, match=words):
+        project.load(tmp_path)
+    with pytest.raises(DetzipError, match=words):
+        project.load(tmp_path, only=named.split("\n"))
+    result = _terraform({"config": ".", "artifacts": named}, tmp_path)
+    assert_one_line_error(result, "'b' is not a declared layer")
 
 
 # -- shards ------------------------------------------------------------------------------------

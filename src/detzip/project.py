@@ -387,8 +387,8 @@ def _read(path: Path, only: Sequence[str] | None) -> dict[str, Any]:
     lines = text.split("\n")
     skipping = False
     for number, line in enumerate(lines):
-        if line.startswith("["):
-            header = _HEADER.fullmatch(line)
+        if line.lstrip(" \t").startswith("["):  # (TOML lets a header be indented)
+            header = _HEADER.fullmatch(line.lstrip(" \t"))
             key = header[1] if header else ""
             name = key.removeprefix(prefix)
             skipping = key.startswith(prefix) and "." not in name and name not in wanted
@@ -549,7 +549,11 @@ def _wanted(only: Sequence[str], tables: Mapping[str, _Table], path: Path) -> li
     for name in only:
         used = tables[name][2].get("layers", ())
         if isinstance(used, list):  # anything else is refused as its table is read
-            chosen.update(layer for layer in used if isinstance(layer, str) and layer in tables)
+            chosen.update(
+                layer
+                for layer in used
+                if isinstance(layer, str) and tables.get(layer, ("function",))[0] == "layer"
+            )  # (a name that is no layer is refused as the table naming it is read)
     return [name for name in tables if name in chosen]
 
 
