@@ -157,6 +157,41 @@ def test_more_than_five_layers(tmp_path: Path) -> None:
     assert run_cli(*args[:-2]).returncode == 0
 
 
+def test_a_layer_listed_twice_is_refused_at_every_door(tmp_path: Path) -> None:
+    """Lambda takes a layer once; listed twice it was counted twice against the limits (and
+    the project's result named it twice for Terraform to pass on). Each door refuses it in its
+    own words, with nothing written."""
+    make_tree(tmp_path / "src", {"app.py": HANDLER})
+    fn = small_zip(tmp_path / "fn.zip", {"app.py": b"1"})
+    layer = small_zip(tmp_path / "l.zip", {"python/p.py": b"1"})
+    arn = "arn:aws:lambda:eu-west-1:123456789012:layer:tools:3"
+    check = run_cli("check", str(fn), "--layer", str(layer), "--layer", f"{tmp_path}/./l.zip")
+    assert_one_line_error(check, "--layer lists", "twice; list each layer once")
+    check = run_cli("check", str(fn), "--external-layer", f"{arn}=10",
+                    "--external-layer", f"{arn}=20")  # fmt: skip
+    assert_one_line_error(check, "--external-layer lists arn:", "twice")
+    built = run_cli("function", str(tmp_path / "src"), "-o", str(tmp_path / "o.zip"),
+                    "--layer", str(layer), "--layer", str(layer))  # fmt: skip
+    assert_one_line_error(built, "--layer lists", "twice")
+    query = {"kind": "function", "source": "src", "output": "q.zip", "layers": "l.zip\nl.zip"}
+    done = run_cli("terraform", input=json.dumps(query), cwd=tmp_path)
+    assert_one_line_error(done, "layers lists l.zip twice")
+    with pytest.raises(DetzipError, match=r"external_layers lists arn:.* twice"):
+        build_function(tmp_path / "src", tmp_path / "p.zip",
+                       external_layers=[(arn, 1), (arn, 2)])  # fmt: skip
+    (tmp_path / "r.txt").write_text("")
+    (tmp_path / "detzip.toml").write_text(
+        '[layers.deps]\nrequirements = "r.txt"\n'
+        '[functions.api]\nsource = "src"\nlayers = ["deps", "deps"]\n'
+    )
+    project = run_cli("build", cwd=tmp_path)
+    assert_one_line_error(project, "[functions.api] layers: 'deps' is listed twice")
+    query = {"config": ".", "artifact": "api"}
+    done = run_cli("terraform", input=json.dumps(query), cwd=tmp_path)
+    assert_one_line_error(done, "'deps' is listed twice")
+    assert not any((tmp_path / name).exists() for name in ("o.zip", "q.zip", "p.zip", ".build"))
+
+
 def test_direct_upload_size_and_s3(big_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "big.zip"
     built = build_function(big_tree, out, compressor="store", cache=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,6 +45,7 @@ __all__ = [
     "check_with_layers",
     "contributor",
     "read_sizes",
+    "repeated_layer",
     "top_contributors",
 ]
 
@@ -322,6 +323,20 @@ def contributor(name: str, role: str) -> str:
     return head + slash
 
 
+def repeated_layer(layers: Iterable[str | os.PathLike[str]]) -> str | None:
+    """The first layer a function lists again (paths compared as absolute paths), or None:
+    Lambda takes a layer once, and a repeat would count twice against the unzipped limit and
+    the five layers."""
+    seen: set[str] = set()
+    for layer in layers:
+        text = os.fspath(layer)
+        same = text if text.startswith("arn:") else os.path.abspath(text)
+        if same in seen:
+            return text
+        seen.add(same)
+    return None
+
+
 def check_limits(
     function: str | os.PathLike[str] | None,
     layers: Sequence[str | os.PathLike[str]] = (),
@@ -338,6 +353,12 @@ def check_limits(
     """
     if upload not in UPLOADS:
         raise DetzipError(f"unknown upload {upload!r}; use direct or s3")
+    for option, listed in (("layers", layers), ("external_layers", [a for a, _ in external])):
+        again = repeated_layer(listed)
+        if again is not None:
+            raise DetzipError(
+                f"{{0}} lists {again} twice; list each layer once", settings=[Setting(option)]
+            )
     zips = [read_sizes(layer, "layer", verify=True) for layer in layers]
     if function is not None:
         zips.insert(0, read_sizes(function, "function", verify=True))

@@ -458,7 +458,11 @@ def load(
     for name in wanted:
         kind, here, options = tables[name]
         layer_names = tuple(options.get("layers", ()))
-        for layer in layer_names:
+        for number, layer in enumerate(layer_names):
+            if layer in layer_names[:number]:
+                raise DetzipError(
+                    f"[{here}] layers: {layer!r} is listed twice; list each layer once", path
+                )
             if layer.startswith("arn:"):
                 raise DetzipError(
                     f"[{here}] layers: {layer!r} is an ARN, a layer detzip does not build; list "

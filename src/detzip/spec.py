@@ -17,6 +17,7 @@ from detzip import optiontable as table
 from detzip._datatype import datatype
 from detzip.cache.settings import CacheSettings
 from detzip.errors import Setting
+from detzip.limits import repeated_layer
 from detzip.optiontable import Door, Kind
 from detzip.optionvalues import OptionError, read_values
 
@@ -144,6 +145,15 @@ class ArtifactSpec:
             if chosen[name] in (None, ""):
                 opt = table.BY_NAME[name]
                 raise OptionError(f"needs {{0}} ({opt.help})", settings=[Setting(opt.name)])
+        for option, layers in (
+            ("layers", chosen.get("layers", ())),
+            ("external_layers", [arn for arn, _ in chosen.get("external_layers", ())]),
+        ):
+            again = repeated_layer(layers)
+            if again is not None:
+                raise OptionError(
+                    f"{{0}} lists {again} twice; list each layer once", settings=[Setting(option)]
+                )
         settings = CacheSettings(**cache_fields(chosen)) if cache is None else cache
         for name in CACHE_FIELDS:
             chosen.pop(name)
