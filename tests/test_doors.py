@@ -58,7 +58,9 @@ def _value(opt: Option) -> st.SearchStrategy[Any]:
         arns = st.integers(1, 99).map(
             lambda v: f"arn:aws:lambda:us-east-1:123456789012:layer:x:{v}"
         )
-        return st.lists(st.tuples(arns, st.integers(0, 10**9)), max_size=2).map(tuple)
+        return st.lists(
+            st.tuples(arns, st.integers(0, 10**9)), max_size=2, unique_by=lambda p: p[0]
+        ).map(tuple)
     return WORDS  # prefix
 
 

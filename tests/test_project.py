@@ -17,7 +17,7 @@ import pytest
 from detzip import project
 from detzip.errors import DetzipError
 
-from .conftest import SRC, assert_one_line_error, make_tree, run_cli
+from .conftest import HANDLER, SRC, assert_one_line_error, make_tree, run_cli
 from .wheelfactory import Repo
 
 ON = {"DETZIP_CACHE": ""}
@@ -219,6 +219,33 @@ def test_no_config_found(tmp_path: Path) -> None:
     assert_one_line_error(
         run_cli("build", "--config", str(tmp_path / "pyproject.toml")), "has no [tool.detzip]"
     )
+
+
+def test_a_folder_named_is_the_project_never_a_parent(tmp_path: Path) -> None:
+    """``--config DIR`` / ``config = DIR``: that folder's file, never a parent's project taken
+    for it (a tool's own pyproject.toml below the service built the service); with no config,
+    the nearest project here or above."""
+    import json
+
+    make_tree(tmp_path / "svc", {"fn/app.py": HANDLER, "tools/x.py": "", "empty/x.py": ""})
+    (tmp_path / "svc" / "pyproject.toml").write_text('[tool.detzip.functions.a]\nsource = "fn"\n')
+    (tmp_path / "svc" / "tools" / "pyproject.toml").write_text('[project]\nname = "tools"\n')
+    tools, empty = tmp_path / "svc" / "tools", tmp_path / "svc" / "empty"
+    assert_one_line_error(run_cli("build", "--config", str(tools)),
+                          "tools/pyproject.toml: has no [tool.detzip] table and no detzip.toml",
+                          "point --config at the folder")  # fmt: skip
+    assert_one_line_error(run_cli("build", "--config", str(empty)),
+                          "empty: holds no detzip.toml or pyproject.toml")  # fmt: skip
+    query = json.dumps({"config": str(tools), "artifacts": "*"})
+    assert_one_line_error(run_cli("terraform", input=query), "point config at the folder")
+    for where in (tools, empty):  # no config: found above, as before
+        found = run_cli("build", "--json", cwd=where)
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout)["config"] == str(tmp_path / "svc" / "pyproject.toml")
+    (tools / "detzip.toml").write_text('[functions.t]\nsource = "."\n')
+    named = run_cli("build", "--config", str(tools), "--json")
+    assert named.returncode == 0, named.stderr
+    assert [a["name"] for a in json.loads(named.stdout)["artifacts"]] == ["t"]
 
 
 def test_a_build_error_names_the_artifact(repo: Repo, tmp_path: Path) -> None:

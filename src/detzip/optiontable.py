@@ -604,7 +604,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "config",
         "path",
-        "detzip.toml, pyproject.toml or the folder holding it (none: found from here)",
+        "detzip.toml, pyproject.toml or the folder holding it, that folder only (none: found "
+        "from here or above)",
         NONE,
         "project",
         metavar="PATH",

@@ -322,8 +322,10 @@ def _check_shard(k: int, n: int, said: str = "") -> None:
 
 
 def find_config(start: str | os.PathLike[str] | None = None) -> Path:
-    """``start`` if it is a file; else the nearest detzip.toml or pyproject.toml with
-    ``[tool.detzip]`` in ``start`` (default: the working directory) or above it."""
+    """``start`` if it is a file; the detzip.toml or pyproject.toml with ``[tool.detzip]`` in
+    ``start`` if it is a folder (that folder only: a folder named is the project's, and a parent's
+    project is never taken for it); with no ``start``, the nearest in the working directory or
+    above it."""
     origin = Path(start) if start is not None else Path.cwd()
     if origin.is_file():
         return origin
@@ -331,6 +333,19 @@ def find_config(start: str | os.PathLike[str] | None = None) -> Path:
         raise DetzipError(
             "no such file or folder; give a detzip.toml, pyproject.toml or folder", origin
         )
+    if start is not None:
+        if (origin / "detzip.toml").is_file():
+            return origin / "detzip.toml"
+        candidate = origin / "pyproject.toml"
+        if candidate.is_file() and _declares_detzip(candidate):
+            return candidate
+        raise DetzipError(
+            ("has no [tool.detzip] table and no detzip.toml is beside it" if candidate.is_file()
+             else "holds no detzip.toml or pyproject.toml")
+            + "; point {0} at the folder or file that declares the project",
+            candidate if candidate.is_file() else origin,
+            settings=[Setting("config")],
+        )  # fmt: skip
     for folder in [origin.resolve(), *origin.resolve().parents]:
         if (folder / "detzip.toml").is_file():
             return folder / "detzip.toml"
