@@ -358,14 +358,17 @@ def test_the_one_shot_stack_deploys_every_function_and_grows_with_the_project(
         assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
 
         # a function added to pyproject.toml: the stack's files are untouched, the plan adds it
+        # (declared without a handler: the result has no report.handler, the stack's lookup
+        # gives its default)
         shutil.copytree(service / "functions" / "worker", service / "functions" / "report")
         with (service / "pyproject.toml").open("a") as project:
             project.write(
                 '\n[tool.detzip.functions.report]\nsource = "functions/report"\n'
-                'handler = "app.handler"\nlayers = ["deps"]\n'
+                'layers = ["deps"]\n'
             )
         grown = one_shot_result(stack, env)
         assert grown["report.layers"] == "deps" and grown["deps.cache"] == "hit"
+        assert "report.handler" not in grown
         changes = tf.changes("grown.tfplan")
         assert changes == {'aws_lambda_function.fn["report"]': ["create"]}, changes
     finally:

@@ -34,7 +34,7 @@ resource "aws_lambda_function" "fn" {
   role             = aws_iam_role.lambda.arn
   runtime          = local.built["${each.key}.runtime"]
   architectures    = [local.built["${each.key}.arch"]]
-  handler          = local.built["${each.key}.handler"]
+  handler          = lookup(local.built, "${each.key}.handler", "app.handler")
   filename         = local.built["${each.key}.path"]
   source_code_hash = local.built["${each.key}.base64sha256"]
   layers           = [for name in compact(split("\n", local.built["${each.key}.layers"])) : local.layer_arns[name]]
