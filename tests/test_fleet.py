@@ -158,6 +158,8 @@ source = "w"
             ("'api, worker'", "one name per line", 'join("\\n", names)'),
         ),
         ({"artifacts": "api\tworker"}, ("one name per line",)),
+        ({"artifact": "api\nworker"}, ("'artifact' is one name", "ask for 'artifacts'")),
+        ({"artifact": "api, worker"}, ("'artifact' is one name",)),
         ({"artifacts": "*,api"}, ("one name per line",)),
         ({"artifacts": "*", "source": "a"}, ("with 'artifacts'", "remove source")),
         ({"artifacts": "*", "cache": "maybe"}, ("cache",)),
@@ -357,7 +359,13 @@ def test_a_shard_is_stable_when_an_artifact_is_added_or_moved(tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("1/1", (1, 1)), ("2/4", (2, 4)), (" 4 / 4 ", (4, 4)), ("10/12", (10, 12))],
+    [
+        ("1/1", (1, 1)),
+        ("2/4", (2, 4)),
+        (" 4 / 4 ", (4, 4)),
+        ("10/12", (10, 12)),
+        ("1/1000000000000", (1, 10**12)),
+    ],
 )
 def test_parse_shard(text: str, expected: tuple[int, int]) -> None:
     assert project.parse_shard(text) == expected
@@ -369,6 +377,7 @@ def test_parse_shard(text: str, expected: tuple[int, int]) -> None:
         ("3/2", "--shard 3/2: K must be 1..N (1 to 2)"),
         ("0/4", "--shard 0/4: K must be 1..N"),
         ("1/0", "--shard 1/0: N must be at least 1"),
+        ("7/00005", "--shard 7/5: K must be 1..N (1 to 5)"),
         ("2", "--shard '2' is not K/N"),
         ("a/b", "--shard 'a/b' is not K/N"),
         ("-1/3", "--shard '-1/3' is not K/N"),
@@ -412,6 +421,11 @@ def test_a_shard_builds_its_functions_and_their_layers(tmp_path: Path) -> None:
             built_names += mine
         assert sorted(built_names) == sorted(loaded.names)
     assert loaded.build(["f1"], shard=(1, 1))[-1].declared.name == "f1"
+    for k in range(1, 4):  # names and a shard: the named ones in the shard, with their layers
+        named = [result.declared.name for result in loaded.build(["f1", "f2"], shard=(k, 3))]
+        mine = [name for name in ("f1", "f2") if project.shard_of(name, 3) == k]
+        layers = {layer for name in mine for layer in loaded.artifacts[name].layers}
+        assert set(named) == set(mine) | layers, k
     with pytest.raises(DetzipError, match="no artifact named nope"):
         loaded.build(["nope"], shard=(1, 2))
 

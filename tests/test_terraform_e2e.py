@@ -363,8 +363,7 @@ def test_the_one_shot_stack_deploys_every_function_and_grows_with_the_project(
         shutil.copytree(service / "functions" / "worker", service / "functions" / "report")
         with (service / "pyproject.toml").open("a") as project:
             project.write(
-                '\n[tool.detzip.functions.report]\nsource = "functions/report"\n'
-                'layers = ["deps"]\n'
+                '\n[tool.detzip.functions.report]\nsource = "functions/report"\nlayers = ["deps"]\n'
             )
         grown = one_shot_result(stack, env)
         assert grown["report.layers"] == "deps" and grown["deps.cache"] == "hit"

@@ -303,7 +303,7 @@ def shard_of(name: str, n: int) -> int:
 def parse_shard(text: str) -> tuple[int, int]:
     """``K/N`` (``--shard 2/4``: shard 2 of 4, 1-based) as ``(K, N)``; anything else is a
     :class:`DetzipError` of one line."""
-    match = re.fullmatch(r"\s*(\d{1,9})\s*/\s*(\d{1,9})\s*", text)
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
     if match is None:
         raise DetzipError(
             f"--shard {text.strip()[:40]!r} is not K/N; give shard K of N, e.g. --shard 1/4 "

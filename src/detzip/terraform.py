@@ -200,6 +200,11 @@ def _declared(query: Mapping[str, str]) -> tuple[Artifact, ArtifactSpec, tuple[s
     name = query.get("artifact", "").strip()
     if not name:
         raise DetzipError("the query needs 'artifact' (an artifact declared in [tool.detzip])")
+    if len(name.split()) > 1 or "," in name:
+        raise DetzipError(
+            f"'artifact' is one name, not {name!r}; for several, ask for 'artifacts' "
+            '(join("\\n", names)) or "*" for all'
+        )
     declared, settings = _project(query, [name])
     built = declared.build([name], cache=settings.open())
     found = next(b for b in built if b.declared.name == name)
