@@ -248,6 +248,33 @@ def test_a_folder_named_is_the_project_never_a_parent(tmp_path: Path) -> None:
     assert [a["name"] for a in json.loads(named.stdout)["artifacts"]] == ["t"]
 
 
+@pytest.mark.parametrize(
+    ("table", "needle"),
+    [
+        ('source = "nope"', "[b] {root}/nope: the source does not exist"),
+        ('source = "a"\nextra_sources = ["a", "gone"]', "[b] {root}/gone: the source does not"),
+        ('source = "a/app.py"', "[b] {root}/a/app.py: the source is not a directory"),
+        ('source = "a"\nrequirements = "nope.txt"', "no such lock or requirements file"),
+    ],
+)
+def test_a_missing_input_fails_the_build_before_anything_is_written(
+    tmp_path: Path, table: str, needle: str
+) -> None:
+    """A project build (and the one-shot query) checks every artifact's folders and
+    requirements file first: the function before the bad one is not left written."""
+    import json
+
+    make_tree(tmp_path, {"a/app.py": HANDLER})
+    (tmp_path / "detzip.toml").write_text(
+        f'[functions.a]\nsource = "a"\n[functions.b]\n{table}\n[functions.c]\nsource = "a"\n'
+    )
+    words = needle.format(root=tmp_path)
+    assert_one_line_error(run_cli("build", cwd=tmp_path, env={"DETZIP_CACHE": "off"}), words)
+    query = json.dumps({"config": str(tmp_path), "artifacts": "*"})
+    assert_one_line_error(run_cli("terraform", input=query), needle.split(": ")[-1])
+    assert not (tmp_path / ".build").exists()
+
+
 def test_a_build_error_names_the_artifact(repo: Repo, tmp_path: Path) -> None:
     root = service(tmp_path / "svc", repo)
     (root / "uv.lock").write_text("not = [valid")

@@ -205,6 +205,11 @@ class Project:
         outputs = never_pack(*self.never_pack)
         results = []
         toml = speller("toml")
+        for declared in chosen:  # every input there before any artifact is written
+            try:
+                declared.spec.check_inputs()
+            except DetzipError as exc:
+                raise exc.spelled(toml).prefixed(f"[{declared.name}] ") from None
         for declared in chosen:
             if on_start is not None:
                 on_start(declared)

@@ -159,6 +159,24 @@ class ArtifactSpec:
             chosen.pop(name)
         return cls(kind=kind, cache=settings, **chosen)
 
+    def check_inputs(self) -> None:
+        """Refuse a source folder (its own or an extra one) or a requirements file that is not
+        there: a project checks every artifact's before it builds any, so such an error leaves
+        nothing half-built. (A function built from a commit is read from git: not checked.)"""
+        from detzip.errors import DetzipError
+        from detzip.inputs.tree import check_source
+
+        if self.source is not None and self.from_git is None:
+            check_source(Path(self.source))
+            for extra, *_ in self.extra_sources:
+                check_source(Path(extra))
+        if self.requirements is not None and not Path(self.requirements).is_file():
+            raise DetzipError(
+                "no such lock or requirements file; check the path",
+                self.requirements,
+                settings=[Setting("requirements")],
+            )
+
     @property
     def artifact_name(self) -> str:
         """The name in caches: ``name``, else the output's file name without ``.zip``."""

@@ -167,9 +167,7 @@ def collect(
     real path (by archive name), for its content to be read as git stores it."""
     spec = spec or TreeSpec()
     top = Path(root)
-    if not top.is_dir():
-        what = "does not exist" if not top.exists() else "is not a directory"
-        raise DetzipError(f"the source {what}; give the folder that holds your code", top)
+    check_source(top)
     real_root = Path(os.path.realpath(top))
     spec = spec.resolved(top)
     excludes, includes = matchers(spec, top)
@@ -259,6 +257,13 @@ def _check_utf8(rel: str, path: Path) -> None:
             "the file name is not valid UTF-8; rename it (e.g. with convmv) or exclude it",
             os.fsencode(path).decode("utf-8", "backslashreplace"),
         ) from None
+
+
+def check_source(top: Path) -> None:
+    """Refuse a source that is not a folder (missing, or a file)."""
+    if not top.is_dir():
+        what = "does not exist" if not top.exists() else "is not a directory"
+        raise DetzipError(f"the source {what}; give the folder that holds your code", top)
 
 
 def _junction(child: os.DirEntry[str]) -> bool:
