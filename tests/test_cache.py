@@ -91,6 +91,7 @@ def test_a_name_with_dots_is_stored_whole_and_hits(tmp_path: Path, name: str) ->
     src = tree(tmp_path / "src")
     cache = Cache(tmp_path / "c")
     first = build_function(src, tmp_path / "out" / f"{name}.zip", cache=cache)
+    assert first.key is not None
     entry = f"{name}-{first.key[:16]}"
     assert first.cache_entry == tmp_path / "c" / "artifacts" / f"{entry}.zip"
     assert artifacts(tmp_path / "c") == [f"{entry}.json", f"{entry}.zip"]
