@@ -339,11 +339,10 @@ def find_config(start: str | os.PathLike[str] | None = None) -> Path:
             "no such file or folder; give a detzip.toml, pyproject.toml or folder", origin
         )
     if start is not None:
-        if (origin / "detzip.toml").is_file():
-            return origin / "detzip.toml"
+        found = _project_file(origin)
+        if found is not None:
+            return found
         candidate = origin / "pyproject.toml"
-        if candidate.is_file() and _declares_detzip(candidate):
-            return candidate
         raise DetzipError(
             ("has no [tool.detzip] table and no detzip.toml is beside it" if candidate.is_file()
              else "holds no detzip.toml or pyproject.toml")
@@ -352,17 +351,23 @@ def find_config(start: str | os.PathLike[str] | None = None) -> Path:
             settings=[Setting("config")],
         )  # fmt: skip
     for folder in [origin.resolve(), *origin.resolve().parents]:
-        if (folder / "detzip.toml").is_file():
-            return folder / "detzip.toml"
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file() and _declares_detzip(candidate):
-            return candidate
+        found = _project_file(folder)
+        if found is not None:
+            return found
     raise DetzipError(
         "no detzip.toml, or pyproject.toml with [tool.detzip], here or in a parent folder; "
         "create one (see the README) or give {0}",
         origin,
         settings=[Setting("config")],
     )
+
+
+def _project_file(folder: Path) -> Path | None:
+    """``folder``'s detzip.toml, else its pyproject.toml if that has ``[tool.detzip]``."""
+    if (folder / "detzip.toml").is_file():
+        return folder / "detzip.toml"
+    candidate = folder / "pyproject.toml"
+    return candidate if candidate.is_file() and _declares_detzip(candidate) else None
 
 
 def _declares_detzip(pyproject: Path) -> bool:
