@@ -45,7 +45,7 @@ __all__ = [
     "check_with_layers",
     "contributor",
     "read_sizes",
-    "repeated_layer",
+    "refuse_repeated_layers",
     "top_contributors",
 ]
 
@@ -323,18 +323,22 @@ def contributor(name: str, role: str) -> str:
     return head + slash
 
 
-def repeated_layer(layers: Iterable[str | os.PathLike[str]]) -> str | None:
-    """The first layer a function lists again (paths compared as absolute paths), or None:
-    Lambda takes a layer once, and a repeat would count twice against the unzipped limit and
-    the five layers."""
-    seen: set[str] = set()
-    for layer in layers:
-        text = os.fspath(layer)
-        same = text if text.startswith("arn:") else os.path.abspath(text)
-        if same in seen:
-            return text
-        seen.add(same)
-    return None
+def refuse_repeated_layers(
+    layers: Iterable[str | os.PathLike[str]], external: Iterable[tuple[str, int]] = ()
+) -> None:
+    """Refuse a layer a function lists again (paths compared as absolute paths, external
+    layers by ARN), naming its option: Lambda takes a layer once, and a repeat would count
+    twice against the unzipped limit and the five layers."""
+    for option, listed in (("layers", layers), ("external_layers", [a for a, _ in external])):
+        seen: set[str] = set()
+        for layer in listed:
+            text = os.fspath(layer)
+            same = text if text.startswith("arn:") else os.path.abspath(text)
+            if same in seen:
+                raise DetzipError(
+                    f"{{0}} lists {text} twice; list each layer once", settings=[Setting(option)]
+                )
+            seen.add(same)
 
 
 def check_limits(
@@ -353,12 +357,7 @@ def check_limits(
     """
     if upload not in UPLOADS:
         raise DetzipError(f"unknown upload {upload!r}; use direct or s3")
-    for option, listed in (("layers", layers), ("external_layers", [a for a, _ in external])):
-        again = repeated_layer(listed)
-        if again is not None:
-            raise DetzipError(
-                f"{{0}} lists {again} twice; list each layer once", settings=[Setting(option)]
-            )
+    refuse_repeated_layers(layers, external)
     zips = [read_sizes(layer, "layer", verify=True) for layer in layers]
     if function is not None:
         zips.insert(0, read_sizes(function, "function", verify=True))

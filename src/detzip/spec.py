@@ -17,7 +17,7 @@ from detzip import optiontable as table
 from detzip._datatype import datatype
 from detzip.cache.settings import CacheSettings
 from detzip.errors import Setting
-from detzip.limits import repeated_layer
+from detzip.limits import refuse_repeated_layers
 from detzip.optiontable import Door, Kind
 from detzip.optionvalues import OptionError, read_values
 
@@ -145,15 +145,7 @@ class ArtifactSpec:
             if chosen[name] in (None, ""):
                 opt = table.BY_NAME[name]
                 raise OptionError(f"needs {{0}} ({opt.help})", settings=[Setting(opt.name)])
-        for option, layers in (
-            ("layers", chosen.get("layers", ())),
-            ("external_layers", [arn for arn, _ in chosen.get("external_layers", ())]),
-        ):
-            again = repeated_layer(layers)
-            if again is not None:
-                raise OptionError(
-                    f"{{0}} lists {again} twice; list each layer once", settings=[Setting(option)]
-                )
+        refuse_repeated_layers(chosen.get("layers", ()), chosen.get("external_layers", ()))
         settings = CacheSettings(**cache_fields(chosen)) if cache is None else cache
         for name in CACHE_FIELDS:
             chosen.pop(name)
